@@ -1,0 +1,117 @@
+"""A QT-Opt critic: one online Q-network, two lagged target networks and its own Adam.
+
+QT-Opt (Kalashnikov et al. 2018, Sec. 4 and Appendix) estimates V(s') with clipped double-Q:
+the action is the CEM argmax of the first target network, the value is the minimum of the two
+target networks at that action. The first target network is a Polyak average of the online
+network (QT-Opt: 0.9999 per step, i.e. ``tau`` = 1e-4); the second is a lagged copy of the first,
+refreshed every ``target_2_period`` steps (QT-Opt: 6000).
+
+Used twice by the joint RL-CycleGAN learner (Q_sim and Q_real) and once by the single-Q
+QT-Opt learner.
+"""
+
+from typing import Optional, Sequence
+
+import gin
+import tensorflow as tf
+from tf_agents.utils import common
+
+from rl_cyclegan import losses
+from rl_cyclegan import qtopt
+
+
+def make_adam(learning_rate=1e-4, beta_1=0.1, beta_2=0.999, name='adam'):
+  """Adam with the paper's settings (Appendix A: lr 1e-4, beta1 0.1, beta2 0.999)."""
+  return tf.keras.optimizers.Adam(
+      learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, name=name)
+
+
+def build_optimizer(optimizer, variables):
+  """Builds optimizer slots up front (needed for checkpoints and for one optimizer per net)."""
+  optimizer.build(variables)
+  return optimizer
+
+
+@gin.configurable
+class QTOptCritic(tf.Module):
+  """Online Q-network + two target networks + optimizer, with TD loss and target updates."""
+
+  def __init__(self,
+               q_network,
+               gamma: float = 0.9,
+               target_update_tau: float = 1e-4,
+               target_2_period: int = 6000,
+               td_distance: str = 'log_loss',
+               cem_num_samples: int = 64,
+               cem_num_iterations: int = 2,
+               cem_num_elites: int = 6,
+               allowed_modes: Optional[Sequence[float]] = None,
+               learning_rate: float = 1e-4,
+               beta_1: float = 0.1,
+               beta_2: float = 0.999,
+               name: str = 'critic'):
+    """Creates the critic.
+
+    Args:
+      q_network: a GraspingQNetwork (variables are created here if needed).
+      gamma: discount (QT-Opt: 0.9).
+      target_update_tau: Polyak weight of the online net in target 1 per step (QT-Opt: 1e-4).
+      target_2_period: steps between copies of target 1 into target 2 (QT-Opt: 6000).
+      td_distance: 'log_loss' (QT-Opt) or 'mse'.
+      cem_num_samples, cem_num_iterations, cem_num_elites: CEM for the target action
+        (QT-Opt: 64, 2, 6).
+      allowed_modes: optional 0/1 mask over (move, close, open, terminate) for CEM.
+      learning_rate, beta_1, beta_2: Adam (paper Appendix A).
+      name: module name; prefixes the target networks' names.
+    """
+    super().__init__(name=name)
+    self.network = q_network
+    self.network.create_variables()
+    self.target_1 = q_network.copy(name=f'{name}_target_1')
+    self.target_1.create_variables()
+    self.target_2 = q_network.copy(name=f'{name}_target_2')
+    self.target_2.create_variables()
+    self.gamma = gamma
+    self.target_update_tau = target_update_tau
+    self.target_2_period = target_2_period
+    self.td_distance = td_distance
+    self._cem_kwargs = dict(num_samples=cem_num_samples, num_iterations=cem_num_iterations,
+                            num_elites=cem_num_elites, allowed_modes=allowed_modes)
+    self.optimizer = build_optimizer(
+        make_adam(learning_rate, beta_1, beta_2, name=f'{name}_adam'),
+        self.network.trainable_variables)
+    # Targets start equal to the online network.
+    common.soft_variables_update(self.network.variables, self.target_1.variables, tau=1.0)
+    common.soft_variables_update(self.network.variables, self.target_2.variables, tau=1.0)
+
+  @property
+  def trainable_variables(self):
+    return self.network.trainable_variables
+
+  def target_value(self, next_observation):
+    """V(s') by clipped double-Q over the two target networks. [B] in [0, 1], no gradient."""
+    return qtopt.target_value(self.target_1, self.target_2, next_observation,
+                              **self._cem_kwargs)
+
+  def td_loss(self, observation, action, reward, done, next_value, weights=None,
+              training=True):
+    """Eq. 3/5: d(Q(s, a), r + gamma * V(s')). Returns (scalar loss, logits [B])."""
+    logits, _ = self.network((observation, action), training=training)  # [B]
+    target = losses.td_target(reward, done, next_value, gamma=self.gamma)  # [B]
+    loss = losses.td_loss(logits, target, distance=self.td_distance, weights=weights)
+    return loss, logits, target
+
+  def update_targets(self, step):
+    """Polyak update of target 1; every ``target_2_period`` steps copy target 1 into target 2.
+
+    Call in cross-replica context after the optimizer step; ``step`` is the new step count.
+    """
+    common.soft_variables_update(self.network.variables, self.target_1.variables,
+                                 tau=self.target_update_tau)
+    copy_now = tf.equal(tf.math.floormod(step, self.target_2_period), 0)
+
+    def _copy():
+      common.soft_variables_update(self.target_1.variables, self.target_2.variables, tau=1.0)
+      return tf.constant(True)
+
+    tf.cond(copy_now, _copy, lambda: tf.constant(False))

@@ -1,0 +1,406 @@
+"""The joint RL-CycleGAN learner (paper Section 4, Table 5, Appendix A).
+
+One learner owns the Sim2Real generator G, the Real2Sim generator F, the discriminators D_X
+(sim) and D_Y (real), and two QT-Opt critics Q_sim and Q_real (each with two target networks),
+with one Adam optimizer per network (Appendix A: lr 1e-4, beta1 0.1, beta2 0.999).
+
+One train step, given a batch of sim transitions (x, a, r, x', done) and a batch of real
+transitions (y, a, r, y', done):
+
+  x -> G(x) -> F(G(x))      y -> F(y) -> G(F(y))          (and the same for x', y')
+  Q_sim  is trained by TD on {x, F(G(x)), F(y)}            (eq. 5)
+  Q_real is trained by TD on {G(x), y, G(F(y))}
+  q_x = Q_sim(x), q'_x = Q_real(G(x)), q''_x = Q_sim(F(G(x)))      (Section 4)
+  q_y = Q_real(y), q'_y = Q_sim(F(y)), q''_y = Q_real(G(F(y)))
+
+Losses are weighted as in Table 5 (GAN 1, cycle 10, RL 10, RL-scene 10) and each loss's gradient
+is applied ONLY to the networks Table 5 names: the full backward pass is computed (no
+stop-gradient on the generated images), but L_RL updates only Q_sim/Q_real, L_cycle and
+L_RL-scene update only G/F, and the GAN loss updates G/F on the generator side and D_X/D_Y on the
+discriminator side (Appendix A explains why this separation matters).
+
+Ablations (paper Table 1) are switches: ``use_real2sim=False`` drops F and D_X (the "GAN"
+ablation, no cycle); ``use_rl_scene=False`` is a plain CycleGAN trained next to the Q-functions;
+everything on is RL-CycleGAN.
+"""
+
+import collections
+import contextlib
+from typing import Callable, Optional, Sequence
+
+import gin
+import tensorflow as tf
+
+from rl_cyclegan import losses
+from rl_cyclegan import specs
+from rl_cyclegan.learners import critic as critic_lib
+from rl_cyclegan.networks import discriminator as discriminator_lib
+from rl_cyclegan.networks import generator as generator_lib
+from rl_cyclegan.networks import q_network as q_network_lib
+
+LossInfo = collections.namedtuple('LossInfo', [
+    'total',  # sum of all weighted terms
+    'gan_generator',  # L_GAN, generator side (G and F), unweighted
+    'gan_discriminator',  # L_GAN, discriminator side (D_X and D_Y), unweighted
+    'cycle',  # L_cycle (eq. 2), unweighted
+    'rl',  # L_RL (eq. 5) = rl_sim + rl_real, unweighted
+    'rl_sim',  # TD loss of Q_sim
+    'rl_real',  # TD loss of Q_real
+    'rl_scene',  # L_RL-scene (eq. 4), unweighted
+    # Mean Q-values (probabilities) of the six images of Section 4.
+    'q_x', 'q_x_prime', 'q_x_double', 'q_y', 'q_y_prime', 'q_y_double',
+    'q_std',  # std of all Q-values in the batch: the mode-collapse monitor (Appendix A)
+    'target_q_sim', 'target_q_real',  # mean TD targets
+])
+
+
+@contextlib.contextmanager
+def dtype_policy(name: Optional[str]):
+  """Temporarily sets the global Keras dtype policy (e.g. 'mixed_bfloat16') to build networks."""
+  if not name:
+    yield
+    return
+  previous = tf.keras.mixed_precision.global_policy()
+  tf.keras.mixed_precision.set_global_policy(name)
+  try:
+    yield
+  finally:
+    tf.keras.mixed_precision.set_global_policy(previous)
+
+
+def _check_batch(batch, observation_spec, what):
+  """Raises ValueError naming the spec if a transition batch does not match it."""
+  if not isinstance(batch, specs.Transition):
+    raise ValueError(f'{what}: expected a specs.Transition(observation, action, reward, '
+                     f'next_observation, done), got {type(batch).__name__}')
+  for key in ('observation', 'next_observation'):
+    obs = getattr(batch, key)
+    if not isinstance(obs, dict) or set(obs) != set(observation_spec):
+      raise ValueError(f'{what}.{key}: expected a dict with keys {sorted(observation_spec)}, '
+                       f'got {obs!r:.200}')
+    for name, spec in observation_spec.items():
+      specs.check_tensor(obs[name], spec, f'{what}.{key}[{name!r}]')
+  specs.check_tensor(batch.action, specs.action_spec(), f'{what}.action')
+  scalar = tf.TensorSpec([], tf.float32)
+  specs.check_tensor(batch.reward, scalar, f'{what}.reward')
+  specs.check_tensor(batch.done, scalar, f'{what}.done')
+
+
+def _local_value(value):
+  """First local component of a (possibly) distributed value, for static checks."""
+  values = getattr(value, 'values', None)
+  return values[0] if isinstance(values, tuple) else value
+
+
+def _concat_obs(*observations):
+  return {k: tf.concat([o[k] for o in observations], axis=0) for k in observations[0]}
+
+
+def _mse(a, b):
+  return tf.reduce_mean(tf.square(a - b))
+
+
+@gin.configurable
+class RLCycleGANLearner(tf.Module):
+  """Owns G, F, D_X, D_Y, Q_sim, Q_real and their optimizers; runs the joint train step."""
+
+  def __init__(self,
+               crop_size: Sequence[int] = specs.DEFAULT_CROP_SIZE,
+               generator_fn: Callable[..., tf.keras.Model] = generator_lib.UNetGenerator,
+               discriminator_fn: Callable[..., tf.keras.Model] = (
+                   discriminator_lib.MultiScaleDiscriminator),
+               q_network_fn: Callable[..., tf.Module] = q_network_lib.GraspingQNetwork,
+               # Loss switches (ablations, paper Table 1).
+               use_real2sim: bool = True,
+               use_gan: bool = True,
+               use_cycle: bool = True,
+               use_rl: bool = True,
+               use_rl_scene: bool = True,
+               # Loss weights (paper Table 5).
+               gan_weight: float = 1.0,
+               cycle_weight: float = 10.0,
+               rl_weight: float = 10.0,
+               rl_scene_weight: float = 10.0,
+               real_rl_weight: float = 1.0,
+               gan_loss_type: str = 'non_saturating',
+               # Optimizer (paper Appendix A).
+               learning_rate: float = 1e-4,
+               beta_1: float = 0.1,
+               beta_2: float = 0.999,
+               # Precision and distribution.
+               mixed_precision: bool = False,
+               strategy: Optional[tf.distribute.Strategy] = None,
+               name: str = 'rl_cyclegan'):
+    """Creates the networks, critics and optimizers.
+
+    Args:
+      crop_size: (height, width) of the images the networks see (paper: 472x472).
+      generator_fn, discriminator_fn, q_network_fn: constructors (gin-configurable) for G/F,
+        D_X/D_Y and the Q-networks. ``q_network_fn(crop_size=..., name=...)``.
+      use_real2sim: build F and D_X. False gives the "GAN" ablation (G only, no cycle and no
+        RL-scene loss, Q_sim sees only x and Q_real sees G(x) and y).
+      use_gan, use_cycle, use_rl, use_rl_scene: switch each loss term on or off.
+      gan_weight, cycle_weight, rl_weight, rl_scene_weight: lambda of eq. 6 (Table 5: 1, 10,
+        10, 10).
+      real_rl_weight: lambda_RL-real (Appendix A) on TD terms from real transitions.
+      gan_loss_type: 'non_saturating' (eq. 1 with the usual non-saturating generator loss) or
+        'least_squares'.
+      learning_rate, beta_1, beta_2: Adam for every network (Appendix A).
+      mixed_precision: build networks under 'mixed_bfloat16' (variables and losses float32).
+      strategy: a tf.distribute strategy; networks and optimizers are created in its scope.
+      name: module name.
+    """
+    super().__init__(name=name)
+    if not use_real2sim and (use_cycle or use_rl_scene):
+      raise ValueError('use_real2sim=False (the GAN ablation) has no F: set use_cycle=False '
+                       'and use_rl_scene=False as well.')
+    self.crop_size = tuple(int(s) for s in crop_size)
+    self.observation_spec = specs.model_observation_spec(self.crop_size)
+    self.use_real2sim = use_real2sim
+    self.use_gan = use_gan
+    self.use_cycle = use_cycle
+    self.use_rl = use_rl
+    self.use_rl_scene = use_rl_scene
+    self.gan_weight = gan_weight
+    self.cycle_weight = cycle_weight
+    self.rl_weight = rl_weight
+    self.rl_scene_weight = rl_scene_weight
+    self.real_rl_weight = real_rl_weight
+    self.gan_loss_type = gan_loss_type
+    self.mixed_precision = mixed_precision
+    self.strategy = strategy or tf.distribute.get_strategy()
+
+    adam = lambda n: critic_lib.make_adam(learning_rate, beta_1, beta_2, name=n)
+    with self.strategy.scope(), dtype_policy('mixed_bfloat16' if mixed_precision else None):
+      image = tf.zeros([1, *self.crop_size, 3])
+      self.generator_g = generator_fn(name='G_sim2real')
+      self.generator_g(image)
+      self.generator_f = self.discriminator_x = None
+      if use_real2sim:
+        self.generator_f = generator_fn(name='F_real2sim')
+        self.generator_f(image)
+      self.discriminator_y = discriminator_fn(name='D_Y_real')
+      self.discriminator_y(image)
+      if use_real2sim:
+        self.discriminator_x = discriminator_fn(name='D_X_sim')
+        self.discriminator_x(image)
+      # Q_sim and Q_real exist in every configuration (the RL-scene loss needs them even
+      # when L_RL is switched off), so switching a loss off never changes the checkpoint.
+      self.critic_sim = critic_lib.QTOptCritic(
+          q_network_fn(crop_size=self.crop_size, name='Q_sim'), name='Q_sim',
+          learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
+      self.critic_real = critic_lib.QTOptCritic(
+          q_network_fn(crop_size=self.crop_size, name='Q_real'), name='Q_real',
+          learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
+      self.optimizers = {}
+      for net in self.gan_networks:
+        self.optimizers[net.name] = critic_lib.build_optimizer(
+            adam(f'{net.name}_adam'), net.trainable_variables)
+      self.train_step_counter = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                            name='train_step')
+    self._train_step_fn = tf.function(self._distributed_train_step)
+
+  # -------------------------------------------------------------------------------------------
+  @property
+  def gan_networks(self):
+    """G, F, D_Y, D_X that exist in this configuration."""
+    nets = [self.generator_g, self.generator_f, self.discriminator_y, self.discriminator_x]
+    return [n for n in nets if n is not None]
+
+  @property
+  def critics(self):
+    return [self.critic_sim, self.critic_real]
+
+  def checkpoint_items(self):
+    """Everything a checkpoint must hold to resume: networks, targets, optimizers, step."""
+    items = {'train_step': self.train_step_counter}
+    for net in self.gan_networks:
+      items[net.name] = net
+      items[f'{net.name}_optimizer'] = self.optimizers[net.name]
+    for c in self.critics:
+      items[c.name] = c.network
+      items[f'{c.name}_target_1'] = c.target_1
+      items[f'{c.name}_target_2'] = c.target_2
+      items[f'{c.name}_optimizer'] = c.optimizer
+    return items
+
+  # -------------------------------------------------------------------------------------------
+  def train_step(self, sim_batch: specs.Transition, real_batch: specs.Transition) -> LossInfo:
+    """One joint step on a sim batch and a real batch (each a specs.Transition).
+
+    Observations are model observations (float32 images in [-1, 1] at ``crop_size``). Under a
+    strategy, pass per-replica values from ``strategy.experimental_distribute_dataset``.
+    Raises ValueError naming the spec on malformed input.
+    """
+    for batch, what in ((sim_batch, 'sim_batch'), (real_batch, 'real_batch')):
+      _check_batch(tf.nest.map_structure(_local_value, batch), self.observation_spec, what)
+    return self._train_step_fn(sim_batch, real_batch)
+
+  def _distributed_train_step(self, sim_batch, real_batch):
+    per_replica = self.strategy.run(self._replica_step, args=(sim_batch, real_batch))
+    info = tf.nest.map_structure(
+        lambda t: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None), per_replica)
+    self.train_step_counter.assign_add(1)
+    for c in self.critics:
+      c.update_targets(self.train_step_counter)
+    return info
+
+  def _generate(self, x, y, training):
+    """G and F on sim images x and real images y. Returns G(x), F(G(x)), F(y), G(F(y))."""
+    g_x = self.generator_g(x, training=training)  # [B, H, W, 3]
+    if not self.use_real2sim:
+      return g_x, None, None, None
+    f_g_x = self.generator_f(g_x, training=training)  # [B, H, W, 3]
+    f_y = self.generator_f(y, training=training)  # [B, H, W, 3]
+    g_f_y = self.generator_g(f_y, training=training)  # [B, H, W, 3]
+    return g_x, f_g_x, f_y, g_f_y
+
+  def _replica_step(self, sim, real):
+    num_replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+    x, y = sim.observation['image'], real.observation['image']  # [B, H, W, 3] each
+    zero = tf.constant(0.0)
+    # Which source transition (action, reward, done, gripper state) each Q input comes from:
+    # Q_sim sees {x, F(G(x)), F(y)}, Q_real sees {G(x), y, G(F(y))} (Section 4).
+    if self.use_real2sim:
+      sim_sources, real_sources = (sim, sim, real), (sim, real, real)
+    else:
+      sim_sources, real_sources = (sim,), (sim, real)
+
+    # TD targets (eq. 3/5) need V(s') of the generated next images. They carry no gradient,
+    # so they are computed before the tape: the tape does not record G(x'), F(y') or CEM.
+    if self.use_rl:
+      gx_n, fgx_n, fy_n, gfy_n = self._generate(
+          sim.next_observation['image'], real.next_observation['image'], training=False)
+      sim_next = [sim.next_observation['image'], fgx_n, fy_n][:len(sim_sources)]
+      real_next = [gx_n, real.next_observation['image'], gfy_n][:len(real_sources)]
+      value_sim = self.critic_sim.target_value(
+          self._observations(sim_next, sim_sources, 'next_observation'))  # [S * B]
+      value_real = self.critic_real.target_value(
+          self._observations(real_next, real_sources, 'next_observation'))  # [R * B]
+
+    # Networks that no active loss updates run in inference mode: tfa spectral normalization
+    # rewrites its kernel on every training call, and a network that is not being trained
+    # must stay bit-identical.
+    train_generators = self.use_gan or self.use_cycle or self.use_rl_scene
+    with tf.GradientTape(persistent=True) as tape:
+      g_x, f_g_x, f_y, g_f_y = self._generate(x, y, training=train_generators)
+
+      # --- GAN, eq. 1 (both directions). ---------------------------------------------------
+      gan_g = gan_d = zero
+      if self.use_gan:
+        d_y_real = self.discriminator_y(y, training=True)  # list of [B, h, w, 1]
+        d_y_fake = self.discriminator_y(g_x, training=True)  # (only use_gan trains D)
+        gan_g = losses.gan_generator_loss(d_y_fake, self.gan_loss_type)
+        gan_d = losses.gan_discriminator_loss(d_y_real, d_y_fake, self.gan_loss_type)
+        if self.use_real2sim:
+          d_x_real = self.discriminator_x(x, training=True)
+          d_x_fake = self.discriminator_x(f_y, training=True)
+          gan_g += losses.gan_generator_loss(d_x_fake, self.gan_loss_type)
+          gan_d += losses.gan_discriminator_loss(d_x_real, d_x_fake, self.gan_loss_type)
+
+      # --- Cycle consistency, eq. 2. --------------------------------------------------------
+      cycle = losses.cycle_consistency_loss(x, f_g_x, y, g_f_y) if self.use_cycle else zero
+
+      # --- RL (eq. 5) and RL-scene (eq. 4). -------------------------------------------------
+      rl_sim = rl_real = rl_scene = q_std = target_sim = target_real = zero
+      q = {}
+      if self.use_rl or self.use_rl_scene:
+        b = tf.shape(x)[0]
+        sim_images = [x, f_g_x, f_y][:len(sim_sources)]
+        real_images = [g_x, y, g_f_y][:len(real_sources)]
+        logits_sim = self._q_logits(self.critic_sim, sim_images, sim_sources)  # [S * B]
+        logits_real = self._q_logits(self.critic_real, real_images, real_sources)  # [R * B]
+        if self.use_rl:
+          rl_sim, target_sim = self._td(self.critic_sim, logits_sim, sim_sources, value_sim, real)
+          rl_real, target_real = self._td(
+              self.critic_real, logits_real, real_sources, value_real, real)
+        q_sim = tf.reshape(tf.sigmoid(logits_sim), [len(sim_sources), b])  # [S, B]
+        q_real = tf.reshape(tf.sigmoid(logits_real), [len(real_sources), b])  # [R, B]
+        q['q_x'], q['q_x_prime'], q['q_y'] = q_sim[0], q_real[0], q_real[1]
+        if self.use_real2sim:
+          q['q_x_double'], q['q_y_prime'], q['q_y_double'] = q_sim[1], q_sim[2], q_real[2]
+          if self.use_rl_scene:
+            rl_scene = losses.rl_scene_consistency_loss(
+                q['q_x'], q['q_x_prime'], q['q_x_double'],
+                q['q_y'], q['q_y_prime'], q['q_y_double'])
+        q_std = tf.math.reduce_std(tf.concat([q_sim, q_real], axis=0))
+
+      # A non-finite loss stops the step with an error naming the loss (before any update).
+      gan_g = losses.check_finite(gan_g, 'gan_generator')
+      gan_d = losses.check_finite(gan_d, 'gan_discriminator')
+      cycle = losses.check_finite(cycle, 'cycle')
+      rl_sim = losses.check_finite(rl_sim, 'rl_sim')
+      rl_real = losses.check_finite(rl_real, 'rl_real')
+      rl_scene = losses.check_finite(rl_scene, 'rl_scene')
+      rl = rl_sim + rl_real
+      # Weighted objectives, eq. 6, split by the networks they update (Table 5). Optimizers
+      # sum gradients over replicas, so each replica's loss is scaled to the global mean.
+      # (Everything the gradients start from must be computed inside the tape.)
+      scale = 1.0 / tf.cast(num_replicas, tf.float32)
+      generator_loss = (self.gan_weight * gan_g + self.cycle_weight * cycle +
+                        self.rl_scene_weight * rl_scene)
+      discriminator_loss = self.gan_weight * gan_d
+      critic_loss = self.rl_weight * rl
+      scaled = [generator_loss * scale, discriminator_loss * scale, critic_loss * scale]
+
+    # Selective application (Appendix A): full backward pass, gradients applied only to the
+    # networks Table 5 names for each loss.
+    if train_generators:
+      self._apply(tape, scaled[0],
+                  [(n.trainable_variables, self.optimizers[n.name])
+                   for n in (self.generator_g, self.generator_f) if n is not None])
+    if self.use_gan:
+      self._apply(tape, scaled[1],
+                  [(n.trainable_variables, self.optimizers[n.name])
+                   for n in (self.discriminator_y, self.discriminator_x) if n is not None])
+    if self.use_rl:  # L_RL updates only Q_sim and Q_real.
+      self._apply(tape, scaled[2],
+                  [(c.trainable_variables, c.optimizer) for c in self.critics])
+    del tape
+
+    nan = tf.constant(float('nan'))
+    mean_q = {k: tf.reduce_mean(q[k]) if k in q else nan for k in
+              ('q_x', 'q_x_prime', 'q_x_double', 'q_y', 'q_y_prime', 'q_y_double')}
+    total = generator_loss + discriminator_loss + critic_loss
+    return LossInfo(total=total, gan_generator=gan_g, gan_discriminator=gan_d, cycle=cycle,
+                    rl=rl, rl_sim=rl_sim, rl_real=rl_real, rl_scene=rl_scene, q_std=q_std,
+                    target_q_sim=target_sim, target_q_real=target_real, **mean_q)
+
+  @staticmethod
+  def _observations(images, sources, key):
+    """Concatenates images with their source transitions' gripper states. [S * B, ...]."""
+    return {'image': tf.concat(images, axis=0),
+            'gripper_state': tf.concat([getattr(s, key)['gripper_state'] for s in sources], 0)}
+
+  def _q_logits(self, critic, images, sources):
+    """Q logits for several image sets, concatenated so the Q tower runs once. [S * B]."""
+    obs = self._observations(images, sources, 'observation')
+    action = tf.concat([s.action for s in sources], axis=0)  # [S * B, 8]
+    logits, _ = critic.network((obs, action), training=self.use_rl)  # [S * B]
+    return logits
+
+  def _td(self, critic, logits, sources, next_value, real):
+    """TD loss (eq. 5) of one critic; each set uses its source transition's r and done.
+
+    TD terms from real transitions are weighted by lambda_RL-real (Appendix A).
+    Returns (loss, mean target).
+    """
+    reward = tf.concat([s.reward for s in sources], axis=0)  # [S * B]
+    done = tf.concat([s.done for s in sources], axis=0)  # [S * B]
+    weights = tf.concat([tf.ones_like(s.reward) * (self.real_rl_weight if s is real else 1.0)
+                         for s in sources], axis=0)  # [S * B]
+    target = losses.td_target(reward, done, next_value, gamma=critic.gamma)  # [S * B]
+    loss = losses.td_loss(logits, target, distance=critic.td_distance, weights=weights)
+    return loss, tf.reduce_mean(target)
+
+  @staticmethod
+  def _apply(tape, loss, groups):
+    """One backward pass of ``loss`` for all (variables, optimizer) groups, then each applies."""
+    variables = [v for vs, _ in groups for v in vs]
+    grads = tape.gradient(loss, variables)
+    i = 0
+    for vs, optimizer in groups:
+      pairs = [(g, v) for g, v in zip(grads[i:i + len(vs)], vs) if g is not None]
+      i += len(vs)
+      if pairs:
+        optimizer.apply_gradients(pairs)

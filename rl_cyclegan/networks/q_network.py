@@ -1,0 +1,216 @@
+"""Grasping Q-function after QT-Opt (Kalashnikov et al. 2018), as a tf_agents ``Network``.
+
+  image [B, H, W, 3] in [-1, 1]
+    -> conv(stem_filters, stem_kernel_size, stride stem_strides) -> maxpool(stem_pool_size)
+    -> conv(f, tower_kernel_size) for f in tower_filters -> maxpool(tower_pool_size)
+    = embedding [B, h, w, C]                                         (``embed_image``)
+  [gripper_state, action] [B, N, 10]
+    -> FC(u) for u in state_action_fc_units -> linear FC(C)          [B, N, C]
+  embedding (tiled N times) + state-action features (tiled over h, w)  [B * N, h, w, C]
+    -> conv(f, merged_kernel_size) for f in merged_filters -> maxpool(merged_pool_size)
+    -> conv(f, final_kernel_size) for f in final_filters -> flatten
+    -> FC(u) for u in fc_units -> FC(1) = logit                      [B, N]
+  Q = sigmoid(logit)                                                   (``q_values``)
+
+All convs 'same' padded with ReLU; pooling is max pooling with stride = pool size ('same').
+QT-Opt's batch norm is left out (the learner trains jointly and may be distributed); there is
+no normalization layer. Defaults are QT-Opt's widths (64-channel convs, 6 + 6 + 3 of them,
+FC 256 -> 64 for the state-action branch and FC 64, 64 at the head).
+
+The image tower does not depend on the action, so CEM calls ``embed_image`` once per state and
+``logits_from_embedding`` with all N candidate actions; only the layers after the merge run
+N times.
+"""
+
+from typing import Sequence, Tuple
+
+import gin
+import tensorflow as tf
+from tf_agents.networks import network
+
+from rl_cyclegan import specs
+
+
+def small_config():
+  """Small CPU setting (64x64 crops): embedding [B, 4, 4, 32], ~0.09 M parameters."""
+  return dict(
+      stem_filters=32, tower_filters=(32, 32), state_action_fc_units=(64,),
+      merged_filters=(32, 32), final_filters=(32,), fc_units=(32,))
+
+
+def _conv(filters, kernel_size, strides, name):
+  return tf.keras.layers.Conv2D(filters, kernel_size, strides=strides, padding='same',
+                                activation='relu', name=name)
+
+
+def _pool(pool_size, name):
+  return tf.keras.layers.MaxPool2D(pool_size, strides=pool_size, padding='same', name=name)
+
+
+@gin.configurable
+class GraspingQNetwork(network.Network):
+  """Q(s, a) for grasping. Inputs ``(observation, action)`` per ``specs``.
+
+  ``input_tensor_spec`` = (``specs.model_observation_spec(crop_size)``, ``specs.action_spec()``).
+  ``call`` returns float32 logits [B]; Q = sigmoid(logits). Under ``mixed_bfloat16`` the
+  variables are float32, the layers compute in bfloat16, and the embedding and logits are
+  returned as float32.
+  """
+
+  def __init__(self,
+               crop_size: Sequence[int] = specs.DEFAULT_CROP_SIZE,
+               stem_filters: int = 64,
+               stem_kernel_size: int = 6,
+               stem_strides: int = 2,
+               stem_pool_size: int = 3,
+               tower_filters: Sequence[int] = (64,) * 6,
+               tower_kernel_size: int = 5,
+               tower_pool_size: int = 3,
+               state_action_fc_units: Sequence[int] = (256,),
+               merged_filters: Sequence[int] = (64,) * 6,
+               merged_kernel_size: int = 3,
+               merged_pool_size: int = 2,
+               final_filters: Sequence[int] = (64,) * 3,
+               final_kernel_size: int = 3,
+               fc_units: Sequence[int] = (64, 64),
+               name: str = 'GraspingQNetwork'):
+    """Creates the network.
+
+    Args:
+      crop_size: (height, width) of the image the network consumes (specs: 64x64 CPU default,
+        472x472 in the paper).
+      stem_filters: width of the first conv.
+      stem_kernel_size: kernel of the first conv.
+      stem_strides: stride of the first conv.
+      stem_pool_size: max-pool size (= stride) after the first conv.
+      tower_filters: widths of the convs before the merge; the last one (or stem_filters if
+        empty) is the embedding width C.
+      tower_kernel_size: kernel of those convs.
+      tower_pool_size: max-pool size (= stride) ending the image tower.
+      state_action_fc_units: hidden FC widths (ReLU) for [gripper_state, action]; a linear FC
+        to width C follows.
+      merged_filters: conv widths after the merge.
+      merged_kernel_size: their kernel.
+      merged_pool_size: max-pool size (= stride) after them.
+      final_filters: conv widths after that pool.
+      final_kernel_size: their kernel.
+      fc_units: hidden FC widths (ReLU) of the head before the 1-unit logit layer.
+      name: network name.
+    """
+    crop_size = specs._check_size(crop_size, 'crop_size')  # pylint: disable=protected-access
+    observation_spec = specs.model_observation_spec(crop_size)
+    super().__init__(
+        input_tensor_spec=(observation_spec, specs.action_spec()), state_spec=(), name=name)
+    self._crop_size = crop_size
+    self._observation_spec = observation_spec
+    self._action_spec = specs.action_spec()
+    self._embedding_channels = int(tower_filters[-1]) if tower_filters else int(stem_filters)
+
+    self._tower = [_conv(stem_filters, stem_kernel_size, stem_strides, 'stem_conv'),
+                   _pool(stem_pool_size, 'stem_pool')]
+    self._tower += [_conv(f, tower_kernel_size, 1, f'tower_conv{i}')
+                    for i, f in enumerate(tower_filters)]
+    self._tower.append(_pool(tower_pool_size, 'tower_pool'))
+
+    self._state_action_fc = [tf.keras.layers.Dense(u, activation='relu', name=f'sa_fc{i}')
+                             for i, u in enumerate(state_action_fc_units)]
+    self._state_action_fc.append(
+        tf.keras.layers.Dense(self._embedding_channels, name='sa_projection'))
+
+    self._head = [_conv(f, merged_kernel_size, 1, f'merged_conv{i}')
+                  for i, f in enumerate(merged_filters)]
+    self._head.append(_pool(merged_pool_size, 'merged_pool'))
+    self._head += [_conv(f, final_kernel_size, 1, f'final_conv{i}')
+                   for i, f in enumerate(final_filters)]
+    self._fc = [tf.keras.layers.Dense(u, activation='relu', name=f'fc{i}')
+                for i, u in enumerate(fc_units)]
+    self._fc.append(tf.keras.layers.Dense(1, name='logit'))
+
+  @property
+  def crop_size(self) -> Tuple[int, int]:
+    return self._crop_size
+
+  def _check_image(self, image):
+    specs.check_tensor(image, self._observation_spec['image'],
+                       f'{self.name} observation["image"]')
+
+  def _check_inputs(self, inputs):
+    if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+      raise ValueError(f'{self.name}: inputs must be (observation, action) per spec '
+                       f'{self.input_tensor_spec}, got {type(inputs).__name__}')
+    observation, action = inputs
+    if not isinstance(observation, dict) or not {'image', 'gripper_state'} <= set(observation):
+      raise ValueError(f'{self.name}: observation must be a dict with keys image, '
+                       f'gripper_state per spec {self._observation_spec}, got {observation!r}')
+    self._check_image(observation['image'])
+    specs.check_tensor(observation['gripper_state'], self._observation_spec['gripper_state'],
+                       f'{self.name} observation["gripper_state"]')
+    specs.check_tensor(action, self._action_spec, f'{self.name} action')
+
+  def __call__(self, inputs, *args, **kwargs):
+    # Our checks first: they name the spec; tf_agents' own check follows in super().
+    self._check_inputs(inputs)
+    return super().__call__(inputs, *args, **kwargs)
+
+  def embed_image(self, image, training=False):
+    """Image tower: float32 [B, H, W, 3] in [-1, 1] -> float32 embedding [B, h, w, C]."""
+    self._check_image(image)
+    x = image
+    for layer in self._tower:
+      x = layer(x, training=training)  # [B, h_i, w_i, c_i]
+    return tf.cast(x, tf.float32)  # [B, h, w, C]
+
+  def logits_from_embedding(self, embedding, gripper_state, actions, training=False):
+    """Logits for N candidate actions per state, reusing the image embedding.
+
+    Args:
+      embedding: [B, h, w, C] from ``embed_image``.
+      gripper_state: float32 [B, 2].
+      actions: float32 [B, N, 8].
+      training: passed to the layers.
+
+    Returns:
+      float32 logits [B, N].
+    """
+    specs.check_tensor(gripper_state, self._observation_spec['gripper_state'],
+                       f'{self.name} gripper_state')
+    specs.check_tensor(actions, self._action_spec, f'{self.name} actions [B, N, 8]',
+                       batch_dims=2)
+    if embedding.shape.rank != 4 or embedding.shape[-1] != self._embedding_channels:
+      raise ValueError(f'{self.name}: embedding must be [B, h, w, {self._embedding_channels}] '
+                       f'(from embed_image), got {embedding.shape}')
+    batch_and_n = tf.shape(actions)[:2]  # [2] = (B, N)
+    n = batch_and_n[1]
+    gripper = tf.tile(gripper_state[:, None, :], tf.stack([1, n, 1]))  # [B, N, 2]
+    x = tf.concat([gripper, actions], axis=-1)  # [B, N, 10]
+    for layer in self._state_action_fc:
+      x = layer(x, training=training)  # [B, N, u] ... [B, N, C]
+    compute_dtype = x.dtype
+    emb = tf.cast(embedding, compute_dtype)[:, None]  # [B, 1, h, w, C]
+    merged = emb + x[:, :, None, None, :]  # [B, N, h, w, C]
+    hwc = [d if d is not None else tf.shape(embedding)[i + 1]
+           for i, d in enumerate(embedding.shape[1:])]
+    x = tf.reshape(merged, [-1] + hwc)  # [B * N, h, w, C]
+    for layer in self._head:
+      x = layer(x, training=training)  # [B * N, h_i, w_i, c_i]
+    if not x.shape[1:].is_fully_defined():
+      raise ValueError(f'{self.name}: the head needs a static spatial size; image spec '
+                       f'{self._observation_spec["image"]}, got features {x.shape}')
+    x = tf.reshape(x, [-1, x.shape[1:].num_elements()])  # [B * N, h_f * w_f * c_f]
+    for layer in self._fc:
+      x = layer(x, training=training)  # [B * N, u] ... [B * N, 1]
+    return tf.reshape(tf.cast(x, tf.float32), batch_and_n)  # [B, N]
+
+  def call(self, inputs, step_type=None, network_state=(), training=False):
+    """(observation, action [B, 8]) -> (logits [B] float32, network_state)."""
+    del step_type  # unused
+    observation, action = inputs
+    embedding = self.embed_image(observation['image'], training=training)  # [B, h, w, C]
+    logits = self.logits_from_embedding(
+        embedding, observation['gripper_state'], action[:, None, :], training=training)  # [B, 1]
+    return logits[:, 0], network_state  # [B]
+
+  def q_values(self, observation, action, training=False):
+    """Q = sigmoid(logits): float32 probabilities [B] of grasp success."""
+    logits, _ = self((observation, action), training=training)  # [B]
+    return tf.sigmoid(logits)

@@ -1,0 +1,228 @@
+"""Tests of the joint RL-CycleGAN train step (paper Section 4, Table 5, Appendix A)."""
+
+import functools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rl_cyclegan import specs
+from rl_cyclegan.learners import rl_cyclegan as learner_lib
+from rl_cyclegan.networks import discriminator as discriminator_lib
+from rl_cyclegan.networks import generator as generator_lib
+from rl_cyclegan.networks import q_network as q_network_lib
+
+SIZE = (32, 32)
+BATCH = 4
+TINY_NETS = dict(
+    generator_fn=functools.partial(generator_lib.UNetGenerator, filters=(8, 16)),
+    discriminator_fn=functools.partial(discriminator_lib.MultiScaleDiscriminator,
+                                       filters=(8, 16)),
+    q_network_fn=functools.partial(
+        q_network_lib.GraspingQNetwork, stem_filters=8, tower_filters=(8,),
+        state_action_fc_units=(16,), merged_filters=(8,), final_filters=(8,), fc_units=(8,)),
+)
+
+
+def make_batch(seed, batch=BATCH, size=SIZE, reward=None):
+  """A random transition batch per specs (model observations)."""
+  rng = np.random.default_rng(seed)
+
+  def obs():
+    return {'image': tf.constant(rng.uniform(-1, 1, (batch, *size, 3)), tf.float32),
+            'gripper_state': tf.constant(rng.uniform(0, 1, (batch, 2)), tf.float32)}
+
+  cont = rng.uniform(-1, 1, (batch, 4)).astype(np.float32)
+  mode = rng.integers(0, 4, batch)
+  r = rng.integers(0, 2, batch) if reward is None else np.full(batch, reward)
+  return specs.Transition(observation=obs(), action=specs.encode_action(cont, mode),
+                          reward=tf.constant(r, tf.float32), next_observation=obs(),
+                          done=tf.constant(r, tf.float32))
+
+
+def make_learner(**kwargs):
+  args = dict(TINY_NETS, crop_size=SIZE)
+  args.update(kwargs)
+  return learner_lib.RLCycleGANLearner(**args)
+
+
+def snapshot(learner):
+  """Trainable weights of every network, by network name."""
+  nets = {n.name: n for n in learner.gan_networks}
+  nets.update({c.name: c.network for c in learner.critics})
+  return {name: [v.numpy().copy() for v in net.trainable_variables]
+          for name, net in nets.items()}
+
+
+def changed(before, after):
+  return {name for name in before
+          if any(not np.array_equal(a, b) for a, b in zip(before[name], after[name]))}
+
+
+ALL_OFF = dict(use_gan=False, use_cycle=False, use_rl=False, use_rl_scene=False)
+GENERATORS = {'G_sim2real', 'F_real2sim'}
+DISCRIMINATORS = {'D_Y_real', 'D_X_sim'}
+CRITICS = {'Q_sim', 'Q_real'}
+
+
+@pytest.mark.parametrize('loss, expected', [
+    ('use_gan', GENERATORS | DISCRIMINATORS),  # Table 5: L_GAN -> G, F, D_X, D_Y
+    ('use_cycle', GENERATORS),  # L_cycle -> G, F
+    ('use_rl', CRITICS),  # L_RL -> Q_sim, Q_real
+    ('use_rl_scene', GENERATORS),  # L_RL-scene -> G, F
+])
+def test_gradient_partition_matches_table_5(loss, expected):
+  tf.random.set_seed(0)
+  learner = make_learner(**dict(ALL_OFF, **{loss: True}))
+  before = snapshot(learner)
+  learner.train_step(make_batch(1), make_batch(2))
+  after = snapshot(learner)
+  assert changed(before, after) == expected  # the others are bit-identical
+  # The change came from an optimizer step (not only from spectral-norm rewrites).
+  assert stepped(learner) == expected
+
+
+def stepped(learner):
+  """Names of the networks whose optimizer applied at least one update."""
+  opts = {n.name: learner.optimizers[n.name] for n in learner.gan_networks}
+  opts.update({c.name: c.optimizer for c in learner.critics})
+  return {name for name, opt in opts.items() if opt.iterations.numpy() > 0}
+
+
+def test_all_losses_update_every_network_and_report_finite_values():
+  tf.random.set_seed(0)
+  learner = make_learner()
+  before = snapshot(learner)
+  info = learner.train_step(make_batch(1), make_batch(2))
+  assert changed(before, snapshot(learner)) == GENERATORS | DISCRIMINATORS | CRITICS
+  assert stepped(learner) == GENERATORS | DISCRIMINATORS | CRITICS
+  for name, value in info._asdict().items():
+    assert np.isfinite(value.numpy()), name
+  for name in ('q_x', 'q_x_prime', 'q_x_double', 'q_y', 'q_y_prime', 'q_y_double'):
+    assert 0.0 <= getattr(info, name).numpy() <= 1.0
+  assert learner.train_step_counter.numpy() == 1
+
+
+def test_gan_ablation_has_no_real2sim_networks():
+  learner = make_learner(use_real2sim=False, use_cycle=False, use_rl_scene=False)
+  assert learner.generator_f is None and learner.discriminator_x is None
+  info = learner.train_step(make_batch(1), make_batch(2))
+  assert np.isnan(info.q_x_double.numpy())  # F(G(x)) does not exist in this ablation
+  assert np.isfinite(info.q_x_prime.numpy()) and info.cycle.numpy() == 0.0
+  with pytest.raises(ValueError, match='use_real2sim=False'):
+    make_learner(use_real2sim=False)
+
+
+def test_rl_scene_loss_matches_the_six_reported_q_values():
+  """With only L_RL-scene on, the step's loss equals eq. 4 over the reported Q-values' batch.
+
+  Recomputed here from the networks before the step (eq. 4, six MSE terms).
+  """
+  tf.random.set_seed(3)
+  learner = make_learner(**dict(ALL_OFF, use_rl_scene=True))
+  sim, real = make_batch(5), make_batch(6)
+  g, f = learner.generator_g, learner.generator_f
+  qs, qr = learner.critic_sim.network, learner.critic_real.network
+  x, y = sim.observation, real.observation
+
+  def q(net, obs, image, action):
+    return tf.sigmoid(net(({'image': image, 'gripper_state': obs['gripper_state']}, action),
+                          training=True)[0]).numpy()
+
+  # The step runs G and F in training mode, where spectral normalization rewrites each kernel
+  # as W / sigma. Converge the power iteration first, so that rewrite is a fixed point and the
+  # inference-mode reference below sees the same kernels as the step.
+  for _ in range(30):
+    g(x['image'], training=True)
+    f(y['image'], training=True)
+  gx = g(x['image'], training=False)
+  fy = f(y['image'], training=False)
+  six = [q(qs, x, x['image'], sim.action), q(qr, x, gx, sim.action),
+         q(qs, x, f(gx, training=False), sim.action), q(qr, y, y['image'], real.action),
+         q(qs, y, fy, real.action), q(qr, y, g(fy, training=False), real.action)]
+  mse = lambda a, b: np.mean((a - b) ** 2)
+  expected = (mse(six[0], six[1]) + mse(six[0], six[2]) + mse(six[1], six[2]) +
+              mse(six[3], six[4]) + mse(six[3], six[5]) + mse(six[4], six[5]))
+  info = learner.train_step(sim, real)
+  np.testing.assert_allclose(info.rl_scene.numpy(), expected, rtol=1e-3, atol=1e-7)
+  assert info.rl_scene.numpy() > 0
+
+
+def test_targets_come_from_lagged_networks():
+  """Target 1 moves by Polyak averaging; target 2 only on its period."""
+  tf.random.set_seed(0)
+  learner = make_learner(**dict(ALL_OFF, use_rl=True))
+  critic = learner.critic_sim
+  critic.target_update_tau = 0.5
+  critic.target_2_period = 2
+  learner._train_step_fn = tf.function(learner._distributed_train_step)  # retrace with new tau
+  online0 = [v.numpy().copy() for v in critic.network.trainable_variables]
+  t2_0 = [v.numpy().copy() for v in critic.target_2.trainable_variables]
+  learner.train_step(make_batch(1), make_batch(2))
+  online1 = [v.numpy() for v in critic.network.trainable_variables]
+  t1 = [v.numpy() for v in critic.target_1.trainable_variables]
+  for o0, o1, t in zip(online0, online1, t1):
+    np.testing.assert_allclose(t, 0.5 * o0 + 0.5 * o1, rtol=1e-5, atol=1e-6)
+  for a, b in zip(t2_0, critic.target_2.trainable_variables):
+    np.testing.assert_array_equal(a, b.numpy())  # step 1: target 2 not refreshed yet
+  learner.train_step(make_batch(1), make_batch(2))
+  for a, b in zip(critic.target_1.trainable_variables, critic.target_2.trainable_variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())  # step 2: copied from target 1
+
+
+def test_overfit_one_batch_lowers_losses():
+  tf.random.set_seed(0)
+  learner = make_learner(learning_rate=1e-3)
+  sim, real = make_batch(1, reward=1.0), make_batch(2, reward=0.0)
+  first = learner.train_step(sim, real)
+  for _ in range(25):
+    last = learner.train_step(sim, real)
+  assert last.cycle.numpy() < 0.5 * first.cycle.numpy()
+  assert last.rl.numpy() < first.rl.numpy()
+
+
+def test_bfloat16_step_runs_with_float32_variables_and_losses():
+  tf.random.set_seed(0)
+  learner = make_learner(mixed_precision=True)
+  assert tf.keras.mixed_precision.global_policy().name == 'float32'  # restored after build
+  info = learner.train_step(make_batch(1), make_batch(2))
+  assert all(v.dtype == tf.float32 for v in learner.generator_g.trainable_variables)
+  assert info.total.dtype == tf.float32 and np.isfinite(info.total.numpy())
+
+
+def test_bad_inputs_name_the_spec():
+  learner = make_learner()
+  good = make_batch(1)
+  wrong_size = make_batch(1, size=(24, 32))
+  with pytest.raises(ValueError, match=r'sim_batch\.observation\[.image.\].*\[32, 32, 3\]'):
+    learner.train_step(wrong_size, good)
+  uint8 = good._replace(observation=dict(good.observation, image=tf.zeros([4, 32, 32, 3],
+                                                                          tf.uint8)))
+  with pytest.raises(ValueError, match='expected dtype float32'):
+    learner.train_step(good, uint8)
+  with pytest.raises(ValueError, match=r'real_batch\.action.*\[8\]'):
+    learner.train_step(good, good._replace(action=tf.zeros([4, 7])))
+
+
+def test_non_finite_loss_names_the_loss():
+  learner = make_learner()
+  bad = make_batch(1)
+  bad = bad._replace(reward=tf.constant([np.nan] * BATCH, tf.float32))
+  with pytest.raises(tf.errors.InvalidArgumentError, match="rl_sim"):
+    learner.train_step(bad, make_batch(2))
+
+
+def test_mirrored_strategy_step_over_two_logical_cpus():
+  cpus = tf.config.list_logical_devices('CPU')
+  if len(cpus) < 2:
+    pytest.fail('conftest must configure two logical CPU devices before TF initializes')
+  strategy = tf.distribute.MirroredStrategy([c.name for c in cpus[:2]])
+  learner = make_learner(strategy=strategy)
+  sim, real = make_batch(1, batch=8), make_batch(2, batch=8)
+  dataset = tf.data.Dataset.from_tensor_slices((sim, real)).batch(8)
+  sim_d, real_d = next(iter(strategy.experimental_distribute_dataset(dataset)))
+  before = snapshot(learner)
+  info = learner.train_step(sim_d, real_d)
+  assert np.isfinite(info.total.numpy())
+  assert changed(before, snapshot(learner)) == GENERATORS | DISCRIMINATORS | CRITICS
+  assert learner.train_step_counter.numpy() == 1
