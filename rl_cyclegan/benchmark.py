@@ -1,0 +1,105 @@
+"""Benchmark of the joint RL-CycleGAN train step (issue: core model).
+
+For each config (network gin file, crop size, batch) and precision, builds the learner, traces
+the step once, counts the step's conv/matmul FLOPs from the traced graph, times a few steps and
+prints ms/step, images/s, achieved GFLOP/s and that as a fraction of a matmul peak measured in
+the same process for the same precision. The counted FLOPs omit elementwise work (norms,
+activations, Adam), so the achieved figure is a lower bound.
+"""
+
+import dataclasses
+import os
+import time
+from typing import List, Sequence
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from rl_cyclegan import perf
+from rl_cyclegan import specs
+from rl_cyclegan.learners import rl_cyclegan as learner_lib
+
+GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'gin')
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+  name: str
+  gin_file: str
+  crop_size: Sequence[int]
+  batch_per_domain: int
+  steps: int
+
+
+CONFIGS = {
+    'small': StepConfig('small', 'networks_small.gin', (64, 64), 8, 10),
+    'paper': StepConfig('paper', 'networks_paper.gin', specs.PAPER_CROP_SIZE, 8, 2),
+}
+
+
+def random_batch(batch: int, crop_size: Sequence[int], seed: int) -> specs.Transition:
+  rng = np.random.default_rng(seed)
+
+  def obs():
+    return {'image': tf.constant(rng.uniform(-1, 1, (batch, *crop_size, 3)), tf.float32),
+            'gripper_state': tf.constant(rng.uniform(0, 1, (batch, 2)), tf.float32)}
+
+  action = specs.encode_action(rng.uniform(-1, 1, (batch, 4)), rng.integers(0, 4, batch))
+  reward = tf.constant(rng.integers(0, 2, batch), tf.float32)
+  return specs.Transition(obs(), action, reward, obs(), reward)
+
+
+def benchmark_step(config: StepConfig, mixed_precision: bool, peak_gflops: float,
+                   steps: int = None) -> dict:
+  """Builds, traces and times the joint step for one config and precision."""
+  gin.clear_config()
+  gin.parse_config_file(os.path.join(GIN_DIR, config.gin_file))
+  tf.random.set_seed(0)
+  learner = learner_lib.RLCycleGANLearner(crop_size=config.crop_size,
+                                          mixed_precision=mixed_precision)
+  sim = random_batch(config.batch_per_domain, config.crop_size, 1)
+  real = random_batch(config.batch_per_domain, config.crop_size, 2)
+  start = time.perf_counter()
+  flops_by_op = perf.concrete_flops(learner._train_step_fn, sim, real)  # pylint: disable=protected-access
+  trace_s = time.perf_counter() - start
+  flops = sum(flops_by_op.values())
+  timing = perf.time_calls(lambda: learner.train_step(sim, real).total,
+                           steps=steps or config.steps, warmup=1)
+  step_s = timing['median_s']
+  gflops = flops / step_s / 1e9
+  return {
+      'config': config.name, 'precision': 'bf16' if mixed_precision else 'f32',
+      'crop': 'x'.join(map(str, config.crop_size)),
+      'batch': f'{config.batch_per_domain}+{config.batch_per_domain}',
+      'trace_s': trace_s, 'first_step_s': timing['warmup_s'], 'ms_per_step': 1e3 * step_s,
+      'images_per_s': 2 * config.batch_per_domain / step_s,
+      'gflop_per_step': flops / 1e9, 'gflops': gflops,
+      'peak_gflops': peak_gflops, 'fraction_of_peak': gflops / peak_gflops,
+  }
+
+
+def run(config_names: Sequence[str] = ('small', 'paper'),
+        precisions: Sequence[str] = ('f32', 'bf16'), steps: int = None) -> List[dict]:
+  """Runs the benchmark and prints one line per (config, precision) and a table."""
+  print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs; '
+        f'intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or "auto"}')
+  dtypes = {'f32': tf.float32, 'bf16': tf.bfloat16}
+  rows = []
+  for name in config_names:
+    if name not in CONFIGS:
+      raise ValueError(f'unknown benchmark config {name!r}; expected one of {sorted(CONFIGS)}')
+    for precision in precisions:
+      if precision not in dtypes:
+        raise ValueError(f'unknown precision {precision!r}; expected f32 or bf16')
+      # The peak is measured right before each row, so both see the same machine load.
+      peak = perf.matmul_peak_gflops(dtypes[precision])
+      row = benchmark_step(CONFIGS[name], precision == 'bf16', peak, steps)
+      rows.append(row)
+      print(f'  {row["config"]:5s} {row["precision"]:4s} crop {row["crop"]} batch {row["batch"]}: '
+            f'{row["ms_per_step"]:9.1f} ms/step, {row["images_per_s"]:7.1f} images/s, '
+            f'{row["gflop_per_step"]:8.2f} GFLOP/step, {row["gflops"]:6.1f} GFLOP/s = '
+            f'{100 * row["fraction_of_peak"]:5.1f}% of {precision} matmul peak '
+            f'({row["peak_gflops"]:.0f} GFLOP/s) '
+            f'(trace {row["trace_s"]:.1f} s, first step {row["first_step_s"]:.1f} s)', flush=True)
+  return rows

@@ -1,0 +1,268 @@
+"""Tests for rl_cyclegan/networks/q_network.py (QT-Opt grasping Q-function)."""
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rl_cyclegan import specs
+from rl_cyclegan.networks import layers
+from rl_cyclegan.networks import q_network
+
+SMALL = q_network.small_config()
+DEFAULTS = dict(stem_filters=64, stem_kernel_size=6, stem_strides=2, stem_pool_size=3,
+                tower_filters=(64,) * 6, tower_kernel_size=5, tower_pool_size=3,
+                state_action_fc_units=(256,), merged_filters=(64,) * 6, merged_kernel_size=3,
+                merged_pool_size=2, final_filters=(64,) * 3, final_kernel_size=3,
+                fc_units=(64, 64))
+
+
+@pytest.fixture
+def bf16_policy():
+  tf.keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  yield
+  tf.keras.mixed_precision.set_global_policy('float32')
+
+
+@pytest.fixture(scope='module')
+def small_q():
+  net = q_network.GraspingQNetwork(crop_size=(64, 64), **SMALL)
+  net.create_variables()
+  return net
+
+
+def _inputs(batch, height=64, width=64, seed=0):
+  rng = np.random.default_rng(seed)
+  observation = {
+      'image': tf.constant(rng.uniform(-1, 1, [batch, height, width, 3]), tf.float32),
+      'gripper_state': tf.constant(rng.uniform(0, 1, [batch, 2]), tf.float32),
+  }
+  action = tf.constant(rng.uniform(-1, 1, [batch, 8]), tf.float32)
+  return observation, action
+
+
+def _num_params(variables):
+  return sum(int(np.prod(v.shape)) for v in variables)
+
+
+def expected_param_count(crop_size, cfg):
+  """Parameter count from the architecture formula (all convs / FCs with bias)."""
+  cfg = dict(DEFAULTS, **cfg)
+  h, w = crop_size
+  total = 0
+  c_in = 3
+
+  def conv(k, c_in, c_out):
+    return k * k * c_in * c_out + c_out
+
+  total += conv(cfg['stem_kernel_size'], c_in, cfg['stem_filters'])
+  c_in = cfg['stem_filters']
+  for f in cfg['tower_filters']:
+    total += conv(cfg['tower_kernel_size'], c_in, f)
+    c_in = f
+  embedding_channels = c_in
+  units_in = specs.GRIPPER_STATE_DIM + specs.ACTION_DIM
+  for u in tuple(cfg['state_action_fc_units']) + (embedding_channels,):
+    total += units_in * u + u
+    units_in = u
+  for f in cfg['merged_filters']:
+    total += conv(cfg['merged_kernel_size'], c_in, f)
+    c_in = f
+  for f in cfg['final_filters']:
+    total += conv(cfg['final_kernel_size'], c_in, f)
+    c_in = f
+  # Spatial size at the flatten: stride-s conv, then three 'same' max pools.
+  strides = [cfg['stem_strides'], cfg['stem_pool_size'], cfg['tower_pool_size'],
+             cfg['merged_pool_size']]
+  units_in = layers.conv_output_size(h, strides) * layers.conv_output_size(w, strides) * c_in
+  for u in tuple(cfg['fc_units']) + (1,):
+    total += units_in * u + u
+    units_in = u
+  return total
+
+
+@pytest.mark.parametrize('height,width', [(48, 48), (64, 64), (64, 80), (63, 63), (59, 59),
+                                          (472, 472)])
+def test_output_shapes(height, width):
+  net = q_network.GraspingQNetwork(crop_size=(height, width), **SMALL)
+  batch = 1 if height == 472 else 2
+  observation, action = _inputs(batch, height, width)
+  logits, state = net((observation, action))
+  assert logits.shape == (batch,)
+  assert logits.dtype == tf.float32
+  assert state == ()
+  assert _num_params(net.variables) == expected_param_count((height, width), SMALL)
+
+
+def test_paper_default_variable_counts():
+  for crop in [(64, 64), (472, 472)]:
+    net = q_network.GraspingQNetwork(crop_size=crop)
+    net.create_variables()
+    assert _num_params(net.trainable_variables) == expected_param_count(crop, {})
+  assert not net.non_trainable_variables  # no batch norm
+
+
+def test_create_variables_and_copy(small_q):
+  output_spec = small_q.create_variables()
+  assert output_spec == tf.TensorSpec([], tf.float32)
+  assert small_q.input_tensor_spec == (specs.model_observation_spec((64, 64)),
+                                       specs.action_spec())
+  target = small_q.copy(name='target_q')
+  target.create_variables()
+  assert target.name == 'target_q'
+  assert len(target.variables) == len(small_q.variables)
+  assert [v.shape for v in target.variables] == [v.shape for v in small_q.variables]
+  assert not {id(v) for v in target.variables} & {id(v) for v in small_q.variables}
+  observation, action = _inputs(3)
+  assert not np.allclose(target((observation, action))[0], small_q((observation, action))[0])
+  for t, s in zip(target.variables, small_q.variables):
+    t.assign(s)
+  np.testing.assert_allclose(target((observation, action))[0].numpy(),
+                             small_q((observation, action))[0].numpy(), rtol=1e-6)
+  # Constructor overrides go through copy() as well.
+  wider = small_q.copy(name='wider', fc_units=(48,))
+  wider.create_variables()
+  assert _num_params(wider.variables) == expected_param_count((64, 64),
+                                                              dict(SMALL, fc_units=(48,)))
+
+
+def test_embedding_reuse_matches_call(small_q):
+  observation, _ = _inputs(2)
+  actions = tf.random.uniform([2, 5, 8], -1, 1, seed=5)  # [B, N, 8]
+  embedding = small_q.embed_image(observation['image'])
+  assert embedding.shape == (2, 4, 4, SMALL['tower_filters'][-1])  # 64 -> 32 -> 11 -> 4
+  assert embedding.dtype == tf.float32
+  logits = small_q.logits_from_embedding(embedding, observation['gripper_state'], actions)
+  assert logits.shape == (2, 5)
+  for n in range(5):
+    per_action, _ = small_q((observation, actions[:, n]))  # [B]
+    np.testing.assert_allclose(logits[:, n].numpy(), per_action.numpy(), rtol=1e-5, atol=1e-5)
+  # The logits depend on the embedding passed in (it is used, not recomputed).
+  zeroed = small_q.logits_from_embedding(tf.zeros_like(embedding),
+                                         observation['gripper_state'], actions)
+  assert not np.allclose(zeroed.numpy(), logits.numpy())
+  # And on the action.
+  assert np.std(logits.numpy(), axis=1).min() > 0.0
+
+
+def test_cem_style_tf_function_unknown_batch_and_n(small_q):
+  @tf.function(input_signature=[tf.TensorSpec([None, 64, 64, 3], tf.float32),
+                                tf.TensorSpec([None, 2], tf.float32),
+                                tf.TensorSpec([None, None, 8], tf.float32)])
+  def score(image, gripper_state, actions):
+    embedding = small_q.embed_image(image)  # [B, 4, 4, C], once per state
+    return small_q.logits_from_embedding(embedding, gripper_state, actions)  # [B, N]
+
+  observation, _ = _inputs(3)
+  out = score(observation['image'], observation['gripper_state'], tf.zeros([3, 64, 8]))
+  assert out.shape == (3, 64)
+  out = score(observation['image'][:1], observation['gripper_state'][:1], tf.zeros([1, 7, 8]))
+  assert out.shape == (1, 7)
+
+
+def test_call_unknown_batch_and_training_gradients(small_q):
+  observation_spec, action_spec = small_q.input_tensor_spec
+  batched = tf.nest.map_structure(
+      lambda s: tf.TensorSpec([None] + s.shape.as_list(), s.dtype), (observation_spec,
+                                                                     action_spec))
+
+  @tf.function(input_signature=[batched])
+  def grads(inputs):
+    with tf.GradientTape() as tape:
+      logits, _ = small_q(inputs, training=True)
+      loss = tf.reduce_mean(logits ** 2)
+    return logits, tape.gradient(loss, small_q.trainable_variables)
+
+  for batch in (1, 4):
+    logits, gradients = grads(_inputs(batch))
+    assert logits.shape == (batch,)
+    assert all(g is not None for g in gradients)
+
+
+def test_q_values_are_sigmoid_of_logits(small_q):
+  observation, action = _inputs(3)
+  q = small_q.q_values(observation, action)
+  logits, _ = small_q((observation, action))
+  assert q.shape == (3,)
+  np.testing.assert_allclose(q.numpy(), 1.0 / (1.0 + np.exp(-logits.numpy())), rtol=1e-6)
+  assert np.all((q.numpy() > 0) & (q.numpy() < 1))
+
+
+def test_bad_inputs_name_the_spec(small_q):
+  observation, action = _inputs(2)
+  with pytest.raises(ValueError, match=r'action.*\[batch\] \+ \[8\].*TensorSpec'):
+    small_q((observation, action[:, :7]))
+  with pytest.raises(ValueError, match=r'image.*dtype float32.*TensorSpec.*got uint8'):
+    small_q((dict(observation, image=tf.zeros([2, 64, 64, 3], tf.uint8)), action))
+  with pytest.raises(ValueError, match=r'image.*\[64, 64, 3\].*TensorSpec'):
+    small_q((dict(observation, image=tf.zeros([2, 48, 48, 3])), action))
+  with pytest.raises(ValueError, match=r'gripper_state.*\[2\].*TensorSpec'):
+    small_q((dict(observation, gripper_state=tf.zeros([2, 3])), action))
+  with pytest.raises(ValueError, match='observation must be a dict'):
+    small_q(({'image': observation['image']}, action))
+  with pytest.raises(ValueError, match=r'actions \[B, N, 8\].*rank 3'):
+    small_q.logits_from_embedding(small_q.embed_image(observation['image']),
+                                  observation['gripper_state'], action)
+  with pytest.raises(ValueError, match=r'image.*dtype float32'):
+    small_q.embed_image(tf.zeros([2, 64, 64, 3], tf.uint8))
+
+
+def test_bf16_policy_float32_outputs_close_to_float32(bf16_policy):
+  del bf16_policy
+  net16 = q_network.GraspingQNetwork(crop_size=(64, 64), **SMALL)
+  net16.create_variables()
+  assert all(v.dtype == tf.float32 for v in net16.variables)
+  observation, action = _inputs(4)
+  logits16, _ = tf.function(lambda i: net16(i, training=True))((observation, action))
+  assert logits16.dtype == tf.float32
+  embedding = net16.embed_image(observation['image'])
+  assert embedding.dtype == tf.float32
+  many = net16.logits_from_embedding(embedding, observation['gripper_state'],
+                                     tf.stack([action, action], axis=1))
+  assert many.dtype == tf.float32
+  assert net16.q_values(observation, action).dtype == tf.float32
+  tf.keras.mixed_precision.set_global_policy('float32')
+  net32 = q_network.GraspingQNetwork(crop_size=(64, 64), **SMALL)
+  net32.create_variables()
+  for v32, v16 in zip(net32.variables, net16.variables):
+    v32.assign(v16)
+  logits32, _ = net32((observation, action))
+  np.testing.assert_allclose(logits16.numpy(), logits32.numpy(), atol=0.05)
+
+
+def test_overfits_one_batch():
+  """A few Adam steps on fixed labels lower the cross-entropy (Q = sigmoid(logit))."""
+  net = q_network.GraspingQNetwork(crop_size=(32, 32), **SMALL)
+  observation, action = _inputs(8, 32, 32, seed=7)
+  labels = tf.constant([1., 0., 1., 1., 0., 0., 1., 0.])
+  opt = tf.keras.optimizers.Adam(3e-3)
+  net.create_variables()
+
+  @tf.function
+  def step():
+    with tf.GradientTape() as tape:
+      logits, _ = net((observation, action), training=True)
+      loss = tf.reduce_mean(
+          tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+    grads = tape.gradient(loss, net.trainable_variables)
+    opt.apply_gradients(zip(grads, net.trainable_variables))
+    return loss
+
+  first = float(step())
+  for _ in range(40):
+    last = float(step())
+  assert last < 0.5 * first
+
+
+def test_gin_binding_survives_copy():
+  gin.parse_config(['GraspingQNetwork.fc_units = (16,)',
+                    'GraspingQNetwork.stem_filters = 8'])
+  net = q_network.GraspingQNetwork(crop_size=(32, 32), tower_filters=(8,),
+                                   state_action_fc_units=(8,), merged_filters=(8,),
+                                   final_filters=(8,))
+  target = net.copy(name='target')
+  cfg = dict(stem_filters=8, tower_filters=(8,), state_action_fc_units=(8,),
+             merged_filters=(8,), final_filters=(8,), fc_units=(16,))
+  for n in (net, target):
+    n.create_variables()
+    assert _num_params(n.variables) == expected_param_count((32, 32), cfg)
