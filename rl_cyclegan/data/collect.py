@@ -1,0 +1,368 @@
+"""Off-policy episode collection into sharded TFRecords (paper Appendix A: real data sets start
+from a scripted policy with exploration noise; here the 'real' appearance stands in for a robot).
+
+``collect(...)`` writes ``num_episodes`` episodes as ``ceil(num_episodes / episodes_per_shard)``
+shards named ``episodes-00003-of-00010.tfrecord`` (episodes.py schema) with worker processes
+('spawn' context). Every shard is a pure function of the collection config and its index:
+
+  shard seed    = SeedSequence([seed, shard_index])    -> 31-bit int
+  episode seed  = SeedSequence([shard seed, episode j]) -> 31-bit int; the env is reseeded with
+                  it (``env.seed``) and the policy is built with it, so ``metadata['seed']``
+                  reproduces the episode; episode_id = '<shard>-<j>', e.g. '00003-0001'.
+
+Resumable: shards are written through ``EpisodeWriter`` (temp file + atomic rename), so a file
+with a final shard name is complete. A re-run with the same config skips existing shards and
+fills in the missing ones; a different config in the same directory is refused
+(``collect_config.json``). Temporary files of dead writers are removed on start. At the end
+``summary.json`` (episodes, transitions, success rate, seconds) is written atomically.
+"""
+
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+from rl_cyclegan import specs
+from rl_cyclegan.data import episodes as episodes_lib
+
+POLICY_NAMES = ('scripted', 'random')
+CONFIG_FILE = 'collect_config.json'
+SUMMARY_FILE = 'summary.json'
+SHARD_PREFIX = 'episodes'
+MAX_EPISODE_STEPS = 1000  # guard against an environment that never ends an episode
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectConfig:
+  """Everything that determines the content of the shards."""
+  appearance: str = 'real'
+  policy: str = 'scripted'
+  num_episodes: int = 100
+  episodes_per_shard: int = 10
+  render_size: Sequence[int] = specs.DEFAULT_RENDER_SIZE
+  action_mode: str = 'auto_descend'
+  object_split: str = 'train'
+  seed: int = 0
+  max_steps: Optional[int] = None  # None: the env's default (8 'auto_descend', 20 'full')
+  num_objects: Optional[int] = None  # None: the env's default
+  image_format: str = episodes_lib.DEFAULT_IMAGE_FORMAT
+
+  def __post_init__(self):
+    object.__setattr__(self, 'render_size', tuple(int(v) for v in self.render_size))
+
+  def to_json(self):
+    d = dataclasses.asdict(self)
+    d['render_size'] = list(self.render_size)
+    return d
+
+  @property
+  def num_shards(self):
+    return math.ceil(self.num_episodes / self.episodes_per_shard)
+
+  def shard_size(self, index):
+    return min(self.episodes_per_shard, self.num_episodes - index * self.episodes_per_shard)
+
+  def shard_path(self, output_dir, index):
+    return os.path.join(output_dir, episodes_lib.shard_name(index, self.num_shards, SHARD_PREFIX))
+
+
+def derive_seed(*entropy) -> int:
+  """Deterministic 31-bit seed from integers (np.random.SeedSequence)."""
+  return int(np.random.SeedSequence([int(e) for e in entropy]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def valid_names() -> Dict[str, Sequence[str]]:
+  """Valid appearance / policy / action_mode / object_split names (from the environment)."""
+  from rl_cyclegan.envs import appearance as appearance_lib  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.envs import grasping  # pylint: disable=g-import-not-at-top
+  return {'appearance': appearance_lib.APPEARANCE_NAMES, 'policy': POLICY_NAMES,
+          'action_mode': grasping.ACTION_MODES, 'object_split': grasping.OBJECT_SPLITS}
+
+
+def check_config(config: CollectConfig, names=None):
+  """Raises ValueError naming the bad setting and listing the valid values."""
+  names = names or valid_names()
+  for field, valid in names.items():
+    value = getattr(config, field)
+    if value not in valid:
+      raise ValueError(f'unknown {field} {value!r}; valid values: {", ".join(valid)}')
+  if config.num_episodes < 1 or config.episodes_per_shard < 1:
+    raise ValueError(f'num_episodes and episodes_per_shard must be >= 1, got '
+                     f'{config.num_episodes} and {config.episodes_per_shard}')
+  specs._check_size(config.render_size, 'render_size')  # pylint: disable=protected-access
+  if config.image_format not in episodes_lib.IMAGE_FORMATS:
+    raise ValueError(f'unknown image_format {config.image_format!r}; valid values: '
+                     f'{", ".join(episodes_lib.IMAGE_FORMATS)}')
+
+
+# --------------------------------------------------------------------- environment and policy
+
+
+def make_env(config: CollectConfig, seed: int):
+  """The default environment factory: a GraspingEnv for ``config``."""
+  from rl_cyclegan.envs import grasping  # pylint: disable=g-import-not-at-top
+  kwargs = dict(appearance=config.appearance, seed=seed, render_size=tuple(config.render_size),
+                action_mode=config.action_mode, object_split=config.object_split,
+                max_steps=config.max_steps)
+  if config.num_objects is not None:
+    kwargs['num_objects'] = config.num_objects
+  return grasping.GraspingEnv(**kwargs)
+
+
+def make_policy(name: str, env, seed: int):
+  """The default policy factory: 'scripted' -> ScriptedGraspPolicy, 'random' -> RandomPolicy."""
+  from rl_cyclegan.envs import scripted  # pylint: disable=g-import-not-at-top
+  classes = {'scripted': scripted.ScriptedGraspPolicy, 'random': scripted.RandomPolicy}
+  if name not in classes:
+    raise ValueError(f'unknown policy {name!r}; valid values: {", ".join(classes)}')
+  return classes[name](env, seed=seed)
+
+
+def run_episode(env, policy, metadata) -> specs.Episode:
+  """Runs one episode from ``env.reset()``; ``done`` is 1.0 where the next state is terminal."""
+  time_step = env.reset()
+  policy.reset()
+  images = [np.asarray(time_step.observation['image'], np.uint8)]
+  gripper_states = [np.asarray(time_step.observation['gripper_state'], np.float32)]
+  actions, rewards, dones = [], [], []
+  while not time_step.is_last():
+    if len(actions) >= MAX_EPISODE_STEPS:
+      raise RuntimeError(f'episode did not end within {MAX_EPISODE_STEPS} steps')
+    action = np.asarray(policy.action(time_step), np.float32)
+    time_step = env.step(action)
+    actions.append(action)
+    rewards.append(float(time_step.reward))
+    dones.append(float(time_step.is_last() and float(time_step.discount) == 0.0))
+    images.append(np.asarray(time_step.observation['image'], np.uint8))
+    gripper_states.append(np.asarray(time_step.observation['gripper_state'], np.float32))
+  metadata = dict(metadata, success=bool(env.episode_success))
+  return specs.Episode(images=np.stack(images), gripper_states=np.stack(gripper_states),
+                       actions=np.stack(actions), rewards=np.asarray(rewards, np.float32),
+                       dones=np.asarray(dones, np.float32), metadata=metadata)
+
+
+# ----------------------------------------------------------------------------------- workers
+
+_WORKER = {}  # per process: progress queue and a cached environment
+
+
+def _init_worker(progress_queue):
+  _WORKER['queue'] = progress_queue
+
+
+def _worker_env(config, env_factory, seed):
+  key = (config, env_factory)
+  if _WORKER.get('env_key') != key:
+    _WORKER['env'] = env_factory(config, seed)
+    _WORKER['env_key'] = key
+  return _WORKER['env']
+
+
+def write_shard(config: CollectConfig, output_dir: str, index: int,
+                env_factory: Callable = make_env, policy_factory: Callable = make_policy):
+  """Collects and writes shard ``index`` (temp file + rename). Returns its counts."""
+  start = time.time()
+  path = config.shard_path(output_dir, index)
+  shard_seed = derive_seed(config.seed, index)
+  env = _worker_env(config, env_factory, shard_seed)
+  successes = 0
+  with episodes_lib.EpisodeWriter(path, image_format=config.image_format) as writer:
+    for j in range(config.shard_size(index)):
+      episode_seed = derive_seed(shard_seed, j)
+      env.seed(episode_seed)
+      policy = policy_factory(config.policy, env, episode_seed)
+      metadata = {'appearance': config.appearance, 'seed': episode_seed, 'policy': config.policy,
+                  'action_mode': config.action_mode, 'object_split': config.object_split,
+                  'episode_id': f'{index:05d}-{j:04d}'}
+      episode = run_episode(env, policy, metadata)
+      writer.write(episode)
+      successes += int(episode.metadata['success'])
+      if _WORKER.get('queue') is not None:
+        _WORKER['queue'].put(1)
+  return {'shard': index, 'episodes': writer.num_episodes, 'transitions': writer.num_transitions,
+          'successes': successes, 'seconds': time.time() - start}
+
+
+def _write_shard_task(args):
+  config, output_dir, index, env_factory, policy_factory = args
+  try:
+    return write_shard(config, output_dir, index, env_factory, policy_factory)
+  except Exception as e:
+    raise RuntimeError(f'collecting shard {config.shard_path(output_dir, index)} failed: '
+                       f'{type(e).__name__}: {e}') from e
+
+
+# ---------------------------------------------------------------------------------- progress
+
+
+class Progress:
+  """Periodic progress line: episodes done, rate (episodes/s) and ETA."""
+
+  def __init__(self, total, already_done=0, interval=2.0, stream=None):
+    self.total = total
+    self.done = already_done
+    self._start_done = already_done
+    self._start = time.time()
+    self._last = 0.0
+    self._interval = interval
+    self._stream = stream or sys.stderr
+
+  def update(self, n=1, force=False):
+    self.done += n
+    now = time.time()
+    if force or now - self._last >= self._interval or self.done >= self.total:
+      self._last = now
+      self._stream.write(self.line() + '\n')
+      self._stream.flush()
+
+  @property
+  def rate(self):
+    elapsed = time.time() - self._start
+    return (self.done - self._start_done) / elapsed if elapsed > 0 else 0.0
+
+  def line(self):
+    rate = self.rate
+    left = self.total - self.done
+    eta = f'{left / rate:.0f}s' if rate > 0 else '?'
+    return (f'collect: {self.done}/{self.total} episodes, {rate:.2f} episodes/s, ETA {eta}')
+
+
+# ----------------------------------------------------------------------------------- collect
+
+
+def _write_json_atomic(path, data):
+  tmp = f'{path}{episodes_lib.TMP_MARKER}{os.getpid()}'
+  with open(tmp, 'w') as f:
+    json.dump(data, f, indent=2, sort_keys=True)
+    f.write('\n')
+  os.replace(tmp, path)
+
+
+def _pid_alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def remove_stale_temp_files(output_dir):
+  """Removes ``*.tmp-<pid>`` files whose writer process no longer exists. Returns them."""
+  removed = []
+  for name in os.listdir(output_dir):
+    head, marker, pid = name.rpartition(episodes_lib.TMP_MARKER)
+    if not marker or not pid.isdigit() or not head:
+      continue
+    if int(pid) != os.getpid() and not _pid_alive(int(pid)):
+      os.remove(os.path.join(output_dir, name))
+      removed.append(name)
+  return removed
+
+
+def _check_previous_config(output_dir, config):
+  path = os.path.join(output_dir, CONFIG_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      previous = json.load(f)
+    current = config.to_json()
+    diffs = {k: (previous.get(k), v) for k, v in current.items() if previous.get(k) != v}
+    if diffs:
+      listed = ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in sorted(diffs.items()))
+      raise ValueError(f'{output_dir} holds a collection with another config ({listed}); '
+                       f'use a new output_dir, or the same flags to resume')
+  _write_json_atomic(path, config.to_json())
+
+
+def summarize(output_dir, config: CollectConfig):
+  """Counts episodes, transitions and successes in the config's shards (no image decoding)."""
+  counts = {'episodes': 0, 'transitions': 0, 'successes': 0, 'shards': 0}
+  for index in range(config.num_shards):
+    path = config.shard_path(output_dir, index)
+    if not os.path.exists(path):
+      continue
+    counts['shards'] += 1
+    for episode in episodes_lib.read_episodes(path, decode_images=False):
+      counts['episodes'] += 1
+      counts['transitions'] += len(episode.actions)
+      counts['successes'] += int(episode.metadata['success'])
+  counts['success_rate'] = (counts['successes'] / counts['episodes'] if counts['episodes']
+                            else float('nan'))
+  return counts
+
+
+def collect(output_dir, config: CollectConfig, num_workers: int = 2,
+            env_factory: Callable = make_env, policy_factory: Callable = make_policy,
+            progress_interval: float = 2.0, names=None, stream=None) -> Dict:
+  """Collects the missing shards of ``config`` into ``output_dir``; returns the summary dict.
+
+  Args:
+    output_dir: created if missing.
+    config: CollectConfig (appearance, policy, counts, render size, seed, ...).
+    num_workers: worker processes ('spawn'); 0 runs in this process (debugging).
+    env_factory: ``f(config, seed) -> env`` (picklable, e.g. a module-level function); the env
+      needs reset/step/seed and ``episode_success``.
+    policy_factory: ``f(policy_name, env, seed) -> policy`` with reset() and action(time_step).
+    progress_interval: seconds between progress lines (on ``stream``, default stderr).
+    names: valid names per setting (default: from the environment modules).
+  """
+  check_config(config, names)
+  start = time.time()
+  stream = stream or sys.stderr
+  os.makedirs(output_dir, exist_ok=True)
+  removed = remove_stale_temp_files(output_dir)
+  if removed:
+    stream.write(f'collect: removed {len(removed)} temporary files of interrupted runs\n')
+  _check_previous_config(output_dir, config)
+  todo = [i for i in range(config.num_shards) if not os.path.exists(config.shard_path(
+      output_dir, i))]
+  skipped = config.num_shards - len(todo)
+  done_before = sum(config.shard_size(i) for i in range(config.num_shards) if i not in set(todo))
+  stream.write(f'collect: {config.num_episodes} episodes in {config.num_shards} shards '
+               f'into {output_dir}: {skipped} shards complete, {len(todo)} to collect with '
+               f'{num_workers} workers\n')
+  progress = Progress(config.num_episodes, done_before, progress_interval, stream)
+  tasks = [(config, output_dir, i, env_factory, policy_factory) for i in todo]
+  if todo and num_workers == 0:
+    _init_worker(None)
+    for task in tasks:
+      result = _write_shard_task(task)
+      progress.update(result['episodes'], force=True)
+  elif todo:
+    context = multiprocessing.get_context('spawn')
+    queue = context.Queue()
+    with context.Pool(min(num_workers, len(todo)), initializer=_init_worker,
+                      initargs=(queue,)) as pool:
+      results = pool.imap_unordered(_write_shard_task, tasks, chunksize=1)
+      remaining = len(tasks)
+      while remaining:
+        try:
+          results.next(timeout=0.2)
+          remaining -= 1
+        except multiprocessing.TimeoutError:
+          pass
+        while not queue.empty():
+          queue.get()
+          progress.update(1)
+      while not queue.empty():
+        queue.get()
+        progress.update(1)
+  seconds = time.time() - start
+  summary = summarize(output_dir, config)
+  summary.update(seconds=round(seconds, 3), shards_total=config.num_shards,
+                 shards_skipped=skipped, shards_written=len(todo),
+                 episodes_collected=sum(config.shard_size(i) for i in todo),
+                 episodes_per_second=round(sum(config.shard_size(i) for i in todo) / seconds, 3),
+                 num_workers=num_workers, config=config.to_json())
+  _write_json_atomic(os.path.join(output_dir, SUMMARY_FILE), summary)
+  stream.write(f'collect: done in {seconds:.1f}s: {summary["episodes"]} episodes, '
+               f'{summary["transitions"]} transitions, success rate '
+               f'{summary["success_rate"]:.3f}\n')
+  return summary
