@@ -64,15 +64,36 @@ def _op_flops(op) -> int:
   return 0
 
 
-def graph_flops(graph, _seen=None) -> Dict[str, int]:
-  """FLOPs of conv/matmul ops in ``graph`` and the functions it calls, by op type.
+def _live_ops(graph):
+  """Ops that run: those reachable backwards from the graph's outputs and stateful ops.
 
-  Follows function-call ops (PartitionedCall, StatefulPartitionedCall, If/While branches are
-  not expanded: keep counted work outside tf.cond / tf.while_loop).
+  TF prunes a function body to what its outputs and side effects need before running it; the
+  gradient tape, for instance, builds filter gradients that nothing consumes. Counting only live
+  ops keeps the FLOP figure to work that is actually done.
+  """
+  sinks = [t.op for t in graph.outputs]
+  sinks += [op for op in graph.get_operations()
+            if op._is_stateful and op.type not in ('VarHandleOp', 'Placeholder')]  # pylint: disable=protected-access
+  live, stack = set(), list(sinks)
+  while stack:
+    op = stack.pop()
+    if op in live:
+      continue
+    live.add(op)
+    stack.extend(t.op for t in op.inputs)
+    stack.extend(op.control_inputs)
+  return live
+
+
+def graph_flops(graph, _seen=None) -> Dict[str, int]:
+  """FLOPs of the live conv/matmul ops in ``graph`` and the functions it calls, by op type.
+
+  Follows function-call ops (PartitionedCall, StatefulPartitionedCall); If/While branches are
+  not expanded, so keep counted work outside tf.cond / tf.while_loop.
   """
   seen = set() if _seen is None else _seen
   totals: Dict[str, int] = {}
-  for op in graph.get_operations():
+  for op in _live_ops(graph):
     if op.type in _COUNTED_OPS:
       totals[op.type] = totals.get(op.type, 0) + _op_flops(op)
     elif op.type in ('PartitionedCall', 'StatefulPartitionedCall'):

@@ -2,6 +2,7 @@
 
   python tools/benchmark.py                       # both configs, both precisions
   python tools/benchmark.py --configs=small --precisions=bf16 --steps=20
+  python tools/benchmark.py --configs=paper --batch=2 --steps=1   # 8+8 needs ~40 GB in f32
 """
 import argparse
 import os
@@ -20,8 +21,10 @@ def main():
   parser.add_argument('--precisions', default='f32,bf16', help='comma list of f32, bf16')
   parser.add_argument('--steps', type=int, default=None,
                       help='timed steps per run (default: 10 small, 2 paper)')
+  parser.add_argument('--batch', type=int, default=None,
+                      help='images per domain per step (default 8, i.e. 8 real + 8 sim)')
   args = parser.parse_args()
-  benchmark.run(args.configs.split(','), args.precisions.split(','), args.steps)
+  benchmark.run(args.configs.split(','), args.precisions.split(','), args.steps, args.batch)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,159 @@
+"""Tests for rl_cyclegan/train/evaluation.py and tools/evaluate.py."""
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rl_cyclegan import policies
+from rl_cyclegan.networks import q_network as q_network_lib
+from rl_cyclegan.train import evaluation
+import test_rollout  # noqa: E402  (tests/ is on sys.path under pytest)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL_GIN = os.path.join(REPO, 'gin', 'networks_small.gin')
+
+
+@pytest.mark.parametrize('successes,n,low,high', [
+    # z = 1.96, z^2 = 3.8416. n = 10: 1 + z^2/n = 1.38416.
+    # 0/10: centre = (0 + 0.19208) / 1.38416 = 0.13877; half = 1.96/1.38416 * sqrt(3.8416/400)
+    #       = 1.41602 * 0.098 = 0.13877 -> (0, 0.27754).
+    (0, 10, 0.0, 0.27754),
+    # 5/10: centre = 0.5; half = 1.41602 * sqrt(0.025 + 0.009604) = 0.26341.
+    (5, 10, 0.23659, 0.76341),
+    (10, 10, 0.72246, 1.0),
+    # 1/1: centre = (1 + 1.9208) / 4.8416 = 0.60328; half = 1.96/4.8416 * sqrt(0.9604) = 0.39672.
+    (1, 1, 0.20656, 1.0),
+])
+def test_wilson_interval_hand_worked(successes, n, low, high):
+  got = evaluation.wilson_interval(successes, n, z=1.96)
+  np.testing.assert_allclose(got, (low, high), atol=2e-5)
+
+
+def test_wilson_interval_edges():
+  assert evaluation.wilson_interval(0, 0) == (0.0, 1.0)
+  low, high = evaluation.wilson_interval(50, 100)
+  assert low < 0.5 < high and high - low < 0.2
+  with pytest.raises(ValueError, match='successes <= n'):
+    evaluation.wilson_interval(3, 2)
+
+
+def test_format_result():
+  result = dict(success_rate=0.735, ci95_low=0.641, ci95_high=0.812, num_episodes=100,
+                appearance='real', object_split='test')
+  assert evaluation.format_result(result) == (
+      'grasp success: 73.5% (95% CI 64.1-81.2%, n=100) in real on test objects')
+
+
+def test_evaluate_counts_successes_with_fake_envs():
+  made = []
+
+  def make_env(appearance, object_split, seed):
+    made.append((appearance, object_split))
+    # Per env, episode lengths alternate 2 (success), 3 (failure): with 2 lockstep envs the
+    # 6 episodes are 2, 2, 3, 3, 2, 2 steps long -> 4 successes.
+    return test_rollout.CountingEnv([2, 3])
+
+  stream = io.StringIO()
+  result = evaluation.evaluate(test_rollout.RecordingActionFn(), make_env, num_episodes=6,
+                               num_envs=2, appearance='real', seed=3, progress_stream=stream,
+                               return_episodes=True)
+  assert made == [('real', 'test')] * 2
+  assert result['num_episodes'] == 6 and result['num_successes'] == 4
+  assert result['success_rate'] == pytest.approx(4 / 6) and result['policy'] == 'recording'
+  assert (result['ci95_low'], result['ci95_high']) == pytest.approx(
+      evaluation.wilson_interval(4, 6))
+  assert all(e.metadata['object_split'] == 'test' for e in result['episodes'])
+  # Episode j's scene seed is derive_seed(seed, j), whatever the env or num_envs.
+  from rl_cyclegan.data import collect  # pylint: disable=g-import-not-at-top
+  assert sorted((e.metadata['episode_id'], e.metadata['seed']) for e in result['episodes']) == [
+      (f'{j:05d}', collect.derive_seed(3, j)) for j in range(6)]
+  assert 'evaluate (real, test): 6/6 episodes, 66.7% success' in stream.getvalue()
+  assert 'ETA' in stream.getvalue()
+
+
+def _write_run(root, gin_text, net):
+  os.makedirs(os.path.join(root, 'train', 'ckpt'))
+  with open(os.path.join(root, 'operative_config.gin'), 'w') as f:
+    f.write(gin_text)
+  tf.train.Checkpoint(q_network=net).save(os.path.join(root, 'train', 'ckpt', 'ckpt'))
+
+
+def test_load_policy_from_checkpoint(tmp_path):
+  gin.parse_config_file(SMALL_GIN, skip_unknown=True)
+  net = q_network_lib.GraspingQNetwork()
+  net.create_variables()
+  gin.clear_config()
+  root = str(tmp_path / 'run')
+  with open(SMALL_GIN) as f:
+    _write_run(root, f.read() + '\ntrain_eval.auto_descend_terminate = True\n', net)
+  policy = evaluation.load_policy_from_checkpoint(root, render_size=(64, 80), seed=0)
+  assert isinstance(policy, policies.CEMPolicy) and policy.crop_size == (64, 64)
+  assert policy.allowed_modes == policies.AUTO_DESCEND_MODES  # as training chose them
+  for got, want in zip(policy.q_network.variables, net.variables):
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+  obs = {'image': np.zeros((2, 64, 80, 3), np.uint8), 'gripper_state': np.zeros((2, 2),
+                                                                                np.float32)}
+  assert policies.greedy_action_fn(policy)(obs).shape == (2, 8)
+
+
+def test_load_policy_from_checkpoint_errors_name_the_file(tmp_path):
+  root = str(tmp_path / 'run')
+  os.makedirs(root)
+  with pytest.raises(FileNotFoundError, match='operative_config.gin'):
+    evaluation.load_policy_from_checkpoint(root)
+  with open(os.path.join(root, 'operative_config.gin'), 'w') as f:
+    f.write('')
+  with pytest.raises(FileNotFoundError, match=r'train/ckpt'):
+    evaluation.load_policy_from_checkpoint(root)
+  gin.clear_config()
+  # A checkpoint of the small network does not fit the default (QT-Opt width) network.
+  small = q_network_lib.GraspingQNetwork(**q_network_lib.small_config())
+  small.create_variables()
+  shutil.rmtree(root)
+  _write_run(root, '', small)
+  with pytest.raises(ValueError, match=r'ckpt-1.*incompatible'):
+    evaluation.load_policy_from_checkpoint(root)
+
+
+def _run_tool(*flags):
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+  return subprocess.run([sys.executable, os.path.join(REPO, 'tools', 'evaluate.py'), *flags],
+                        capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def test_tool_random_policy_writes_json(tmp_path):
+  out = str(tmp_path / 'sub' / 'result.json')
+  proc = _run_tool('--policy=random', '--num_episodes=2', '--num_envs=2',
+                   '--render_size=32x40', f'--output_json={out}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'grasp success:' in proc.stdout and 'n=2) in sim on test objects' in proc.stdout
+  with open(out) as f:
+    result = json.load(f)
+  assert result['num_episodes'] == 2 and result['policy'] == 'random'
+  assert result['object_split'] == 'test' and 0.0 <= result['ci95_low'] <= result['ci95_high']
+  assert not [p for p in os.listdir(tmp_path / 'sub') if p != 'result.json']  # no tmp left
+
+
+def test_tool_saved_model_in_fresh_process(tmp_path):
+  from tf_agents.policies import policy_saver  # pylint: disable=g-import-not-at-top
+  net = q_network_lib.GraspingQNetwork(crop_size=(32, 32), **q_network_lib.small_config())
+  policy = policies.CEMPolicy(net, (32, 40), (32, 32), num_samples=16, seed=0)
+  policy.set_exploration(1.0, 0.5)  # the tool evaluates greedily unless --explore
+  saved = str(tmp_path / 'policy')
+  policy_saver.PolicySaver(policy, batch_size=None).save(saved)
+  out = str(tmp_path / 'result.json')
+  proc = _run_tool(f'--saved_model={saved}', '--num_episodes=2', '--num_envs=2',
+                   '--render_size=32x40', '--appearance=real', f'--output_json={out}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'in real on test objects' in proc.stdout
+  with open(out) as f:
+    assert json.load(f)['policy'] == 'saved_model'
+  bad = _run_tool(f'--saved_model={saved}', '--num_episodes=1', '--render_size=64x80')
+  assert bad.returncode != 0 and 'expects images of 32x40' in bad.stderr
