@@ -1,0 +1,124 @@
+"""Tests of the QT-Opt replay buffers, the mixed sampler and the durable sim episode log."""
+
+import os
+
+import numpy as np
+import pytest
+
+from rl_cyclegan.data import episodes as episodes_lib
+from rl_cyclegan.train import replay as replay_lib
+
+RENDER = (32, 40)
+CROP = (32, 32)
+
+
+def episode(seed, num_steps=4, size=RENDER):
+  return episodes_lib.synthetic_episode(num_steps, size, seed=seed)
+
+
+def rows(transitions):
+  """Set of (gripper height of s, first action value) identifying each transition."""
+  return {(round(float(g), 4), round(float(a), 5))
+          for g, a in zip(transitions.observation['gripper_state'][:, 1], transitions.action[:, 0])}
+
+
+def test_spec_mismatch_names_both_specs():
+  replay = replay_lib.TransitionReplay(RENDER, capacity=16, name='sim')
+  with pytest.raises(replay_lib.ReplaySpecError) as e:
+    replay.add_episodes([episode(0, size=(64, 80))])
+  message = str(e.value)
+  assert 'uint8[64, 80, 3]' in message and 'uint8[32, 40, 3]' in message  # data, replay
+  assert 'observation.image' in message and message.startswith('sim:')
+  assert replay.num_transitions == 0
+
+
+def test_sample_crops_and_converts():
+  replay = replay_lib.TransitionReplay(RENDER, capacity=16)
+  ep = episode(1, num_steps=1)
+  replay.add_episodes([ep])
+  batch = replay.sample(3, CROP, training=False)  # only one transition: all rows equal it
+  image = batch.observation['image'].numpy()
+  assert image.shape == (3, 32, 32, 3) and image.dtype == np.float32
+  left = (40 - 32) // 2  # center crop (paper Appendix A: evaluation)
+  expected = ep.images[0][:, left:left + 32].astype(np.float32) / 127.5 - 1.0
+  np.testing.assert_allclose(image[0], expected, atol=1e-6)
+  train = replay.sample(8, CROP, training=True).next_observation['image'].numpy()
+  assert train.shape == (8, 32, 32, 3) and -1.0 <= train.min() and train.max() <= 1.0
+
+
+def test_fifo_at_capacity_and_empty_buffer_error():
+  replay = replay_lib.TransitionReplay(RENDER, capacity=6, name='real')
+  with pytest.raises(ValueError, match='real replay buffer is empty'):
+    replay.sample(2, CROP)
+  old, new = episode(2, num_steps=4), episode(3, num_steps=4)
+  replay.add_episodes([old, new])
+  assert replay.num_transitions == 6
+  old_t = replay_lib.episode_to_transitions(old)
+  last_two_old = old_t._replace(observation={k: v[2:] for k, v in old_t.observation.items()},
+                                action=old_t.action[2:])
+  expected = rows(replay_lib.episode_to_transitions(new)) | rows(last_two_old)
+  assert rows(replay.gather_all()) == expected  # the 2 oldest transitions were overwritten
+
+
+def test_mixed_sampler_ratio():
+  sim = replay_lib.TransitionReplay(RENDER, capacity=64, name='sim')
+  real = replay_lib.TransitionReplay(RENDER, capacity=64, name='real')
+  sim.add_episodes([episode(4, num_steps=8)])
+  real.add_episodes([episode(5, num_steps=8)])
+  sim_rows = rows(sim.gather_all())
+  real_rows = rows(real.gather_all())
+  sampler = replay_lib.MixedSampler(sim, real, batch_size=8, sim_fraction=0.25, crop_size=CROP)
+  s, r = sampler.sample()
+  assert (s.reward.shape[0], r.reward.shape[0]) == (2, 6)
+  assert rows(s._replace(observation={'gripper_state': s.observation['gripper_state'].numpy()},
+                         action=s.action.numpy())) <= sim_rows
+  assert rows(r._replace(observation={'gripper_state': r.observation['gripper_state'].numpy()},
+                         action=r.action.numpy())) <= real_rows
+  s, r = replay_lib.MixedSampler(sim, real, 8, 0.5, CROP).sample()  # paper: equal parts
+  assert s.reward.shape[0] == r.reward.shape[0] == 4
+  s, r = replay_lib.MixedSampler(sim, None, 8, 1.0, CROP).sample()  # Sim-Only
+  assert r is None and s.reward.shape[0] == 8
+  s, r = replay_lib.MixedSampler(None, real, 8, 0.0, CROP).sample()  # Real-Only
+  assert s is None and r.reward.shape[0] == 8
+  with pytest.raises(ValueError, match='no real replay buffer'):
+    replay_lib.MixedSampler(sim, None, 8, 0.5, CROP)
+
+
+def test_sim_log_refills_the_same_data(tmp_path):
+  """Episodes appended to the log and reloaded give the buffer the same transitions."""
+  log = replay_lib.SimEpisodeLog(tmp_path / 'sim', RENDER, episodes_per_shard=2)
+  live = replay_lib.TransitionReplay(RENDER, capacity=100)
+  eps = [episode(10 + i, num_steps=3) for i in range(5)]
+  for e in eps:
+    log.append([e])
+    live.add_episodes([e])
+  assert len(log.shard_paths()) == 2  # 4 episodes written, 1 pending
+  log.flush()
+  assert [os.path.basename(p) for p in log.shard_paths()] == [
+      'sim-000000.tfrecord', 'sim-000001.tfrecord', 'sim-000002.tfrecord']
+  assert not [n for n in os.listdir(tmp_path / 'sim') if episodes_lib.TMP_MARKER in n]
+  # A new log (a resumed run) continues the numbering and reloads everything.
+  log2 = replay_lib.SimEpisodeLog(tmp_path / 'sim', RENDER)
+  refilled = replay_lib.TransitionReplay(RENDER, capacity=100)
+  replay_lib.refill(refilled, log2.load_newest(100))
+  a, b = live.gather_all(), refilled.gather_all()
+  for x, y in zip(replay_lib._leaves(a), replay_lib._leaves(b)):  # pylint: disable=protected-access
+    np.testing.assert_array_equal(x, y)
+  # Capacity: only the newest whole episodes that fit (3 steps each), oldest first.
+  newest = log2.load_newest(7)
+  assert [e.metadata['episode_id'] for e in newest] == ['synthetic-13', 'synthetic-14']
+  log2.append([episode(20)])
+  assert log2.flush().endswith('sim-000003.tfrecord')
+
+
+def test_real_episode_dir_is_validated_naming_the_file(tmp_path):
+  good = tmp_path / 'episodes-00000-of-00002.tfrecord'
+  with episodes_lib.EpisodeWriter(good) as w:
+    w.write(episode(30))
+  assert len(replay_lib.load_real_episodes(tmp_path, RENDER)) == 1
+  bad = tmp_path / 'episodes-00001-of-00002.tfrecord'
+  bad.write_bytes(b'not a tfrecord at all')
+  with pytest.raises(episodes_lib.EpisodeFormatError, match='episodes-00001-of-00002'):
+    replay_lib.load_real_episodes(tmp_path, RENDER)
+  with pytest.raises(episodes_lib.EpisodeFormatError, match='64x80'):
+    replay_lib.load_real_episodes(good, (64, 80))

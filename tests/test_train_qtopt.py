@@ -1,0 +1,124 @@
+"""Tests of the QT-Opt train/eval loop, its binary and its gin files (tiny sizes)."""
+
+import glob
+import importlib.util
+import json
+import os
+
+import gin
+import pytest
+
+from rl_cyclegan import configurables  # noqa: F401  (registers GraspingEnv, networks, ...)
+from rl_cyclegan import policies  # noqa: F401  (CEMPolicy)
+from rl_cyclegan.data import episodes as episodes_lib
+from rl_cyclegan.learners import qtopt  # noqa: F401  (QTOptLearner)
+from rl_cyclegan.train import train_qtopt
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GIN_DIR = os.path.join(REPO, 'gin')
+TINY = [
+    'GraspingQNetwork.stem_filters = 8', 'GraspingQNetwork.tower_filters = (8,)',
+    'GraspingQNetwork.state_action_fc_units = (16,)', 'GraspingQNetwork.merged_filters = (8,)',
+    'GraspingQNetwork.final_filters = (8,)', 'GraspingQNetwork.fc_units = (8,)',
+    'GraspingEnv.max_steps = 3',
+]
+SMALL_RUN = dict(render_size=(32, 40), crop_size=(32, 32), num_objects=2, num_envs=1,
+                 batch_size=4, min_replay_transitions=4, checkpoint_interval=1,
+                 summary_interval=1, log_interval=1)
+
+
+def _load_tool(name):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, 'tools', f'{name}.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _bind(extra=()):
+  gin.clear_config()
+  gin.parse_config(list(TINY) + list(extra))
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(GIN_DIR, 'qtopt_*.gin'))),
+                         ids=os.path.basename)
+def test_qtopt_gin_files_parse(path):
+  gin.add_config_file_search_path(GIN_DIR)
+  gin.parse_config_file(path)
+  gin.finalize()
+
+
+def test_unknown_gin_binding_fails_before_any_work(tmp_path, capsys):
+  tool = _load_tool('train_qtopt')
+  root = tmp_path / 'run'
+  assert tool.main(['--root_dir', str(root),
+                    '--gin_bindings', 'train_eval.num_trian_steps = 3']) == 2
+  assert 'num_trian_steps' in capsys.readouterr().err
+  assert not root.exists()  # nothing was built or written
+
+
+def test_sim_run_writes_artifacts_resumes_and_evaluates(tmp_path):
+  root = str(tmp_path / 'run')
+  _bind()
+  first = train_qtopt.train_eval(
+      root, initial_collect_episodes=1, num_train_steps=2, eval_interval=2,
+      num_eval_episodes=1, eval_appearances=('sim',), replay_digests=True, **SMALL_RUN)
+  assert first['final_step'] == 2 and not first['resumed']
+  assert sorted(os.listdir(os.path.join(root, 'train', 'ckpt'))) == [
+      'checkpoint', 'ckpt-1.data-00000-of-00001', 'ckpt-1.index',
+      'ckpt-2.data-00000-of-00001', 'ckpt-2.index']
+  assert glob.glob(os.path.join(root, 'train', 'events.out.tfevents.*'))
+  assert glob.glob(os.path.join(root, 'eval', 'events.out.tfevents.*'))
+  with open(os.path.join(root, 'eval', 'eval_00000002.json')) as f:
+    result = json.load(f)
+  assert result['step'] == 2 and 0.0 <= result['results']['sim']['success_rate'] <= 1.0
+  assert glob.glob(os.path.join(root, 'replay', 'sim', 'sim-*.tfrecord'))
+  with open(os.path.join(root, 'operative_config.gin')) as f:
+    config = f.read()
+  assert 'train_eval.num_train_steps = 2' not in config  # passed explicitly, not bound
+  assert 'GraspingQNetwork.crop_size = (32, 32)' in config
+
+  # Restart: the step count continues and the sim buffer holds the same transitions.
+  _bind()
+  second = train_qtopt.train_eval(root, initial_collect_episodes=1, num_train_steps=3,
+                                  eval_appearances=(), replay_digests=True, **SMALL_RUN)
+  assert second['resumed'] and second['start_step'] == 2 and second['final_step'] == 3
+  assert second['sim_replay_transitions_start'] == first['sim_replay_transitions_end'] > 0
+  assert second['sim_replay_digest_start'] == first['sim_replay_digest_end']
+  assert second['env_steps'] >= first['env_steps']
+
+  # tools/evaluate.py restores the Q-network from the run's checkpoint.
+  gin.clear_config()
+  output = str(tmp_path / 'eval.json')
+  assert _load_tool('evaluate').main([
+      '--checkpoint_dir', root, '--render_size', '32x40', '--num_episodes', '1',
+      '--num_envs', '1', '--output_json', output]) == 0
+  with open(output) as f:
+    assert json.load(f)['num_episodes'] == 1
+
+
+def test_real_only_run_and_checkpoint_errors(tmp_path):
+  real_dir = tmp_path / 'real'
+  real_dir.mkdir()
+  with episodes_lib.EpisodeWriter(real_dir / 'episodes-00000-of-00001.tfrecord') as writer:
+    for i in range(3):
+      writer.write(episodes_lib.synthetic_episode(4, (32, 40), seed=i))
+  root = str(tmp_path / 'run')
+  kwargs = dict(SMALL_RUN, real_episode_dir=str(real_dir), sim_fraction=0.0,
+                collect_steps_per_train_step=0, initial_collect_episodes=0,
+                eval_appearances=(), num_train_steps=2)
+  _bind()
+  result = train_qtopt.train_eval(root, **kwargs)
+  assert result['final_step'] == 2 and result['env_steps'] == 0
+  assert not os.path.exists(os.path.join(root, 'replay'))
+
+  # An incompatible configuration names the checkpoint file.
+  _bind(['GraspingQNetwork.fc_units = (16,)'])
+  with pytest.raises(ValueError, match=r'ckpt-2.*does not match'):
+    train_qtopt.train_eval(root, **dict(kwargs, num_train_steps=3))
+
+  # A bad real episode file fails before training, naming the file.
+  (real_dir / 'episodes-bad.tfrecord').write_bytes(b'garbage')
+  _bind()
+  with pytest.raises(episodes_lib.EpisodeFormatError, match='episodes-bad.tfrecord'):
+    train_qtopt.train_eval(str(tmp_path / 'run2'), **kwargs)
+  assert not os.path.exists(os.path.join(tmp_path, 'run2', 'train', 'ckpt', 'checkpoint'))
