@@ -1,0 +1,144 @@
+"""Tests of the paired-render scene metrics with hand-worked small arrays."""
+
+import math
+
+import numpy as np
+import pytest
+
+from rl_cyclegan.train import scene_metrics as sm
+
+
+def scene(n=2, h=16, w=16, seed=0):
+  """Grey tray with texture noise, one bright 4x4 object per image, a dark 'robot' bar.
+
+  Returns (images uint8 [n, h, w, 3], object mask [n, h, w], robot mask [n, h, w]).
+  """
+  rng = np.random.default_rng(seed)
+  images = np.full((n, h, w, 3), 100.0) + rng.normal(0, 2, (n, h, w, 3))
+  objects = np.zeros((n, h, w), bool)
+  robot = np.zeros((n, h, w), bool)
+  for i in range(n):
+    top, left = 4 + i, 8 - i
+    objects[i, top:top + 4, left:left + 4] = True
+    robot[i, 0:3, 2:5] = True
+  images[objects] = [220.0, 60.0, 40.0]
+  images[robot] = [20.0, 20.0, 20.0]
+  return np.clip(images, 0, 255).astype(np.uint8), objects, robot
+
+
+def test_identical_images_give_zero_error_and_capped_psnr():
+  images, objects, robot = scene()
+  m = sm.scene_preservation_metrics(images, images, {'objects': objects, 'robot': robot})
+  assert m['mae'] == m['mae_objects'] == m['mae_robot'] == 0.0
+  assert m['psnr'] == m['psnr_objects'] == m['psnr_robot'] == sm.PSNR_CAP == 100.0
+  assert m['edge_corr_objects'] == pytest.approx(1.0)
+  assert m['edge_corr_robot'] == pytest.approx(1.0)
+  assert m['object_preservation'] == 1.0
+
+
+def test_mae_and_psnr_hand_worked():
+  a = np.zeros((1, 2, 2, 3))
+  b = np.zeros((1, 2, 2, 3))
+  b[0, 0, 0] = [30.0, 30.0, 30.0]  # one pixel off by 30 in every channel
+  mask = np.array([[[True, False], [False, False]]])
+  # MAE over 4 pixels x 3 channels: 90 / 12 = 7.5; MSE = 900 * 3 / 12 = 225.
+  assert sm.mean_absolute_error(a, b) == pytest.approx(7.5)
+  assert sm.psnr(a, b) == pytest.approx(10 * math.log10(255**2 / 225.0))
+  # Restricted to the differing pixel: MAE 30, MSE 900.
+  assert sm.mean_absolute_error(a, b, mask) == pytest.approx(30.0)
+  assert sm.psnr(a, b, mask) == pytest.approx(10 * math.log10(255**2 / 900.0))
+  assert math.isnan(sm.mean_absolute_error(a, b, np.zeros((1, 2, 2), bool)))
+
+
+def test_missing_object_drops_preservation_and_structure():
+  real, objects, robot = scene()
+  generated = real.copy()
+  generated[0][objects[0]] = 100  # object 0 painted over with the tray colour
+  masks = {'objects': objects, 'robot': robot}
+  full = sm.scene_preservation_metrics(real, real, masks)
+  m = sm.scene_preservation_metrics(generated, real, masks)
+  # Image 0 loses all 16 of its object pixels, image 1 keeps its 16: 16 / 32 preserved.
+  assert m['object_preservation'] == pytest.approx(0.5)
+  assert full['object_preservation'] == 1.0
+  assert m['edge_corr_objects'] < 0.75 * full['edge_corr_objects']
+  # Image 0's object pixels are off by (120 + 40 + 60) / 3, image 1's by 0: pooled 36.67.
+  assert m['mae_objects'] == pytest.approx((120 + 40 + 60) / 3 / 2)
+  assert m['mae_robot'] == 0.0  # the robot is untouched
+
+
+def test_global_colour_shift_keeps_structure_and_objects():
+  real, objects, robot = scene()
+  # A global style change: per-channel gain and offset (a "colour grading").
+  shifted = np.clip(real * np.array([0.7, 0.8, 1.2]) + np.array([60.0, 40.0, -10.0]), 0, 255)
+  m = sm.scene_preservation_metrics(shifted, real, {'objects': objects, 'robot': robot})
+  # The tray (~100 grey) moves by (30 + 20 + 10) / 3 = 20 on average.
+  assert m['mae'] > 15.0  # pixel error is large ...
+  assert m['edge_corr_objects'] > 0.95  # ... but the structure is kept
+  assert m['object_preservation'] == 1.0
+  # A gain shared by the channels plus any offset gives exactly 1 (Pearson is affine
+  # invariant and the offset has no gradient).
+  grey = np.clip(real * 0.5 + 60.0, 0, 255)
+  assert sm.edge_correlation(grey, real, objects) == pytest.approx(1.0)
+
+
+def test_local_contrast_hand_worked():
+  # 1 x 3 x 3 image, object pixel in the middle (value 200), background 100 around it.
+  image = np.full((1, 3, 3, 3), 100.0)
+  image[0, 1, 1] = 200.0
+  mask = np.zeros((1, 3, 3), bool)
+  mask[0, 1, 1] = True
+  contrast, valid = sm.local_contrast(image, mask, background_radius=1)
+  assert valid.all()
+  assert contrast[0, 1, 1] == pytest.approx(100.0)  # |200 - mean of 8 neighbours (100)|
+  assert contrast[0, 0, 0] == pytest.approx(0.0)  # a background pixel vs its background
+  # Inside a big object no background is within the radius: excluded.
+  mask = np.ones((1, 3, 3), bool)
+  _, valid = sm.local_contrast(image, mask, background_radius=1)
+  assert not valid.any()
+
+
+def test_box_sum_matches_brute_force():
+  x = np.random.default_rng(0).normal(size=(2, 5, 7))
+  r = 2
+  expected = np.zeros_like(x)
+  for i in range(5):
+    for j in range(7):
+      expected[:, i, j] = x[:, max(0, i - r):i + r + 1, max(0, j - r):j + r + 1].sum((1, 2))
+  box_sum = sm._box_sum  # pylint: disable=protected-access
+  np.testing.assert_allclose(box_sum(x, r), expected, atol=1e-9)
+
+
+def test_dilate():
+  mask = np.zeros((1, 5, 5), bool)
+  mask[0, 2, 2] = True
+  assert sm.dilate(mask, 1).sum() == 9
+  assert sm.dilate(mask, 0).sum() == 1
+
+
+def test_evaluate_generator_identity_and_generator():
+  real, objects, robot = scene(n=3)
+  sim = np.clip(real.astype(np.int32) + 40, 0, 255).astype(np.uint8)
+  paired = {'sim': sim, 'real': real, 'object_mask': objects, 'robot_mask': robot}
+
+  def perfect(x):  # knows the true real render (batch by batch)
+    del x
+    return next(batches)
+
+  batches = iter([real[:2] / 127.5 - 1.0, real[2:] / 127.5 - 1.0])
+  m = sm.evaluate_generator(perfect, paired, batch_size=2)
+  assert m['generator/mae'] == pytest.approx(0.0, abs=1e-9)
+  assert m['generator/psnr'] == sm.PSNR_CAP
+  assert m['identity/mae'] > 30.0
+  assert set(k.split('/', 1)[1] for k in m) == {
+      'mae', 'psnr', 'mae_objects', 'psnr_objects', 'mae_robot', 'psnr_robot',
+      'edge_corr_objects', 'edge_corr_robot', 'object_preservation'}
+  only_identity = sm.evaluate_generator(None, paired)
+  assert all(k.startswith('identity/') for k in only_identity)
+
+
+def test_bad_shapes_are_named():
+  images, objects, robot = scene()
+  with pytest.raises(ValueError, match='objects mask'):
+    sm.scene_preservation_metrics(images, images, {'objects': objects[:1], 'robot': robot})
+  with pytest.raises(ValueError, match="'objects' and 'robot'"):
+    sm.scene_preservation_metrics(images, images, {'robot': robot})
