@@ -14,3 +14,4 @@ from rl_cyclegan.networks import q_network  # noqa: F401
 from rl_cyclegan import policies  # noqa: F401
 from rl_cyclegan.learners import qtopt  # noqa: F401
 from rl_cyclegan.train import train_qtopt  # noqa: F401
+from rl_cyclegan.train import train_rl_cyclegan  # noqa: F401

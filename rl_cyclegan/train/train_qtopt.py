@@ -21,6 +21,9 @@ Loop (one process; collection and training alternate):
      checkpoints (the sim episode log is flushed first, so a checkpoint never refers to sim
      data that is not on disk).
 
+The machinery shared with train_rl_cyclegan.py (collection, evaluation, checkpoint restore,
+progress, summaries of rates) lives in loop.py.
+
 Layout of root_dir:
   operative_config.gin        the gin config in force (atomic), read by tools/evaluate.py
   train/ckpt/                 tf.train.CheckpointManager: networks, targets, optimizer, step,
@@ -31,13 +34,8 @@ Layout of root_dir:
   replay/sim/sim-NNNNNN.tfrecord   on-policy sim episodes (episode TFRecord schema)
 """
 
-import functools
 import hashlib
-import json
 import os
-import signal
-import sys
-import time
 from typing import Optional, Sequence
 
 import gin
@@ -46,38 +44,19 @@ import tensorflow as tf
 
 from rl_cyclegan import policies
 from rl_cyclegan import specs
-from rl_cyclegan.data import collect as collect_lib
 from rl_cyclegan.learners import qtopt as qtopt_lib
-from rl_cyclegan.train import evaluation
+from rl_cyclegan.train import loop
 from rl_cyclegan.train import replay as replay_lib
-from rl_cyclegan.train import rollout
 
-OPERATIVE_CONFIG = 'operative_config.gin'
-CHECKPOINT_SUBDIR = os.path.join('train', 'ckpt')
-SIM_REPLAY_SUBDIR = os.path.join('replay', 'sim')
-# Seed streams (collect.derive_seed(seed, STREAM, index)).
-_TRAIN_ENV_STREAM, _COLLECT_EPISODE_STREAM, _POLICY_STREAM = 1, 2, 3
-
-
-def _log(message):
-  print(f'[train_qtopt {time.strftime("%H:%M:%S")}] {message}', file=sys.stderr, flush=True)
-
-
-def write_text_atomic(path, text):
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
-def write_json_atomic(path, data):
-  write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + '\n')
-
-
-def _format_seconds(seconds):
-  seconds = int(max(0, seconds))
-  return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600 else (
-      f'{seconds // 60}m{seconds % 60:02d}s')
+OPERATIVE_CONFIG = loop.OPERATIVE_CONFIG
+CHECKPOINT_SUBDIR = loop.CHECKPOINT_SUBDIR
+SIM_REPLAY_SUBDIR = loop.SIM_REPLAY_SUBDIR
+_log = loop.make_logger('train_qtopt')
+# Re-exported for existing callers.
+write_text_atomic = loop.write_text_atomic
+write_json_atomic = loop.write_json_atomic
+_format_seconds = loop.format_seconds
+_Terminate = loop.Terminate
 
 
 def replay_digest(replay: replay_lib.TransitionReplay) -> str:
@@ -118,10 +97,6 @@ def load_frozen_generator(path: str, key: str = 'G_sim2real', crop_size=specs.DE
                      f'{tuple(crop_size)}: {type(e).__name__}: {str(e)[:1500]}') from e
   generator.trainable = False
   return generator
-
-
-class _Terminate(Exception):
-  """Raised by the SIGTERM handler so that the loop saves and flushes before exiting."""
 
 
 @gin.configurable(denylist=['root_dir'])
@@ -229,49 +204,35 @@ def train_eval(
     _log(f'frozen Sim2Real generator from {generator_checkpoint} (final-Q phase)')
   learner = qtopt_lib.QTOptLearner(crop_size=crop_size, real_loss_weight=real_loss_weight,
                                    image_transform=generator, allowed_modes=allowed_modes)
-  env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='env_steps')
-  sim_episodes = tf.Variable(0, dtype=tf.int64, trainable=False, name='sim_episodes')
-  # Env steps of the initial (scripted) collection: the collection ratio counts only the
-  # on-policy steps after it.
-  initial_env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='initial_env_steps')
-  items = dict(learner.checkpoint_items(), env_steps=env_steps, sim_episodes=sim_episodes,
-               initial_env_steps=initial_env_steps)
+
+  def make_env(appearance, object_split, seed):
+    return grasping.GraspingEnv(appearance=appearance, object_split=object_split, seed=seed,
+                                render_size=render_size, action_mode=action_mode,
+                                num_objects=num_objects)
+
+  collection = loop.SimCollection(
+      root_dir, enabled=use_sim, make_env=make_env, appearance=appearance, num_envs=num_envs,
+      render_size=render_size, replay_capacity=sim_replay_capacity,
+      episodes_per_shard=episodes_per_shard, seed=seed, log=_log)
+  items = dict(learner.checkpoint_items(), **collection.checkpoint_items())
   if generator is not None:
     items[generator_checkpoint_key] = generator
   checkpoint = tf.train.Checkpoint(**items)
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(root_dir, CHECKPOINT_SUBDIR),
                                        max_to_keep=max_checkpoints_to_keep)
-  resumed = False
-  if manager.latest_checkpoint:
-    latest = manager.latest_checkpoint
-    try:
-      status = checkpoint.restore(latest)
-      status.assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-      raise ValueError(
-          f'cannot resume from checkpoint {latest!r}: it does not match this configuration '
-          f'(crop size {crop_size}, Q-network / learner settings from gin'
-          f'{", generator " + generator_checkpoint_key if generator is not None else ""}); '
-          f'use a new root_dir or the original config. {type(e).__name__}: {str(e)[:1500]}'
-      ) from e
-    resumed = True
-    _log(f'resumed from {latest} at train step {int(learner.train_step_counter.numpy())}, '
-         f'{int(env_steps.numpy())} env steps')
+  resumed = loop.restore_latest(
+      checkpoint, manager,
+      f'crop size {crop_size}, Q-network / learner settings from gin'
+      f'{", generator " + generator_checkpoint_key if generator is not None else ""}')
+  if resumed:
+    _log(f'resumed from {manager.latest_checkpoint} at train step '
+         f'{int(learner.train_step_counter.numpy())}, {int(collection.env_steps.numpy())} '
+         f'env steps')
 
   # ------------------------------------------------------------------ replay buffers
-  sim_replay = real_replay = sim_log = None
-  if use_sim:
-    sim_replay = replay_lib.TransitionReplay(render_size, sim_replay_capacity, name='sim')
-    sim_log = replay_lib.SimEpisodeLog(os.path.join(root_dir, SIM_REPLAY_SUBDIR), render_size,
-                                       episodes_per_shard=episodes_per_shard)
-    old = sim_log.load_newest(sim_replay_capacity)
-    num_logged = len(old)
-    if not resumed:
-      sim_episodes.assign(num_logged)  # new episode seeds continue after the logged ones
-    if old:
-      n, t, s = replay_lib.refill(sim_replay, old)
-      _log(f'sim replay refilled with {n} episodes ({t} transitions) from '
-           f'{len(sim_log.shard_paths())} shards in {sim_log.directory} ({s:.1f}s)')
+  collection.open(resumed)
+  sim_replay = collection.replay
+  real_replay = None
   if use_real:
     real_episodes = replay_lib.load_real_episodes(real_episode_dir, render_size,
                                                   real_replay_capacity)
@@ -288,219 +249,94 @@ def train_eval(
     result['sim_replay_transitions_start'] = sim_replay.num_transitions
 
   # ------------------------------------------------------------------ environments and policies
-  def make_env(appearance, object_split, seed):
-    return grasping.GraspingEnv(appearance=appearance, object_split=object_split, seed=seed,
-                                render_size=render_size, action_mode=action_mode,
-                                num_objects=num_objects)
-
-  envs = []
-  collect_policy = None
-  if use_sim:
-    envs = [make_env(appearance, 'train', collect_lib.derive_seed(seed, _TRAIN_ENV_STREAM, i))
-            for i in range(num_envs)]
+  collection.start_envs()
   if collect_on_policy:
     collect_policy = policies.CEMPolicy(
         learner.q_network, render_size=render_size, crop_size=crop_size,
-        image_transform=generator, allowed_modes=allowed_modes,
-        seed=collect_lib.derive_seed(seed, _POLICY_STREAM, int(env_steps.numpy())))
-    collect_fn = policies.policy_action_fn(collect_policy, name='qtopt')
-  eval_policies = {}
-  for a in eval_appearances:
-    # Q is trained on G(sim): sim-like appearances go through G, 'real' images do not.
-    transform = generator if (generator is not None and a != 'real') else None
-    eval_policies[a] = policies.greedy_action_fn(policies.CEMPolicy(
-        learner.q_network, render_size=render_size, crop_size=crop_size,
-        image_transform=transform, allowed_modes=allowed_modes, seed=eval_seed), name='qtopt')
-
-  # The gin config in force (after building every configurable), plus the values train_eval
-  # passed explicitly that evaluation needs to rebuild the networks and envs.
-  def write_operative_config():
-    extra = (f'\n# Passed explicitly by train_eval (for tools/evaluate.py):\n'
-             f'GraspingQNetwork.crop_size = {crop_size}\n'
-             f'GraspingEnv.num_objects = {num_objects}\n')
-    write_text_atomic(os.path.join(root_dir, OPERATIVE_CONFIG),
-                      gin.operative_config_str() + extra)
-
-  write_operative_config()
+        image_transform=generator, allowed_modes=allowed_modes, seed=collection.policy_seed())
+    collection.set_on_policy(
+        collect_policy, policies.policy_action_fn(collect_policy, name='qtopt'),
+        loop.ExplorationSchedule(epsilon_start, epsilon_end, epsilon_decay_steps,
+                                 noise_std_start, noise_std_end, noise_decay_steps),
+        collect_steps_per_train_step)
 
   train_writer = tf.summary.create_file_writer(train_dir)
   eval_writer = tf.summary.create_file_writer(eval_dir)
+  evaluator = loop.Evaluator(eval_dir, eval_writer, make_env, num_episodes=num_eval_episodes,
+                             num_envs=num_envs, seed=eval_seed, env_steps=collection.env_steps,
+                             log=_log)
+  for a in eval_appearances:
+    # Q is trained on G(sim): sim-like appearances go through G, 'real' images do not.
+    transform = generator if (generator is not None and a != 'real') else None
+    evaluator.add(a, a, policies.greedy_action_fn(policies.CEMPolicy(
+        learner.q_network, render_size=render_size, crop_size=crop_size,
+        image_transform=transform, allowed_modes=allowed_modes, seed=eval_seed), name='qtopt'))
 
-  # ------------------------------------------------------------------ loop pieces
-  def collect(action_fn, num_episodes, label):
-    start = time.time()
-    base = int(sim_episodes.numpy())
-    progress = rollout.Progress(num_episodes, label=label, interval=30.0)
-    episodes = rollout.run_episodes(
-        envs, action_fn, num_episodes, progress=progress if num_episodes > num_envs else None,
-        episode_seeds=lambda j: collect_lib.derive_seed(seed, _COLLECT_EPISODE_STREAM, base + j),
-        metadata={'object_split': 'train'})
-    sim_log.append(episodes)
-    sim_replay.add_episodes(episodes)
-    steps = sum(int(e.actions.shape[0]) for e in episodes)
-    env_steps.assign_add(steps)
-    sim_episodes.assign_add(len(episodes))
-    successes = sum(int(bool(e.metadata['success'])) for e in episodes)
-    return steps, successes, len(episodes), time.time() - start
+  # The gin config in force (after building every configurable), plus the values train_eval
+  # passed explicitly that evaluation needs to rebuild the networks and envs.
+  explicit = {'GraspingQNetwork.crop_size': crop_size, 'GraspingEnv.num_objects': num_objects}
+  loop.write_operative_config(root_dir, explicit)
 
+  # ------------------------------------------------------------------ the loop
   def save_checkpoint():
-    if sim_log is not None:
-      sim_log.flush()  # the checkpoint's bookkeeping never runs ahead of the shards on disk
-    path = manager.save(checkpoint_number=learner.train_step_counter)
-    return path
+    collection.flush()  # the checkpoint's bookkeeping never runs ahead of the shards on disk
+    return manager.save(checkpoint_number=learner.train_step_counter)
 
-  def run_eval(step):
-    results = {}
-    for a, action_fn in eval_policies.items():
-      r = evaluation.evaluate(action_fn, make_env, num_episodes=num_eval_episodes,
-                              num_envs=num_envs, appearance=a, object_split='test',
-                              seed=eval_seed, progress_interval=60.0)
-      results[a] = r
-      with eval_writer.as_default(step=step):
-        tf.summary.scalar(f'success_rate/{a}', r['success_rate'])
-        tf.summary.scalar(f'success_ci95_low/{a}', r['ci95_low'])
-        tf.summary.scalar(f'success_ci95_high/{a}', r['ci95_high'])
-      _log(f'eval step {step}: {evaluation.format_result(r)} ({r["seconds"]:.0f}s)')
-    eval_writer.flush()
-    write_json_atomic(os.path.join(eval_dir, f'eval_{step:08d}.json'),
-                      {'step': step, 'env_steps': int(env_steps.numpy()), 'results': results})
-    return results
-
-  def on_sigterm(signum, frame):
-    del signum, frame
-    raise _Terminate()
-
-  previous_handler = None
-  try:
-    previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
-  except ValueError:  # not the main thread
-    pass
-
-  stats = {'collect_seconds': 0.0, 'collect_steps': 0, 'train_seconds': 0.0, 'train_steps': 0,
-           'collect_successes': 0, 'collect_episodes': 0}
+  timer = loop.TrainTimer()
   evals = {}
   try:
-    # ---------------------------------------------------------------- initial collection
-    if use_sim:
-      # Episodes already collected (a resumed run; or shards of a run killed before its
-      # first checkpoint) count towards the initial collection.
-      missing = initial_collect_episodes - int(sim_episodes.numpy())
-      if missing > 0:
-        _log(f'initial collection: {missing} episodes with the {initial_collect_policy} policy '
-             f'in {appearance!r}')
-        steps, succ, n, secs = collect(policies.scripted_action_fn(initial_collect_policy),
-                                       missing, f'initial collect ({initial_collect_policy})')
-        sim_log.flush()
-        initial_env_steps.assign(env_steps)
-        _log(f'initial collection: {n} episodes, {steps} steps, {succ}/{n} successes, '
-             f'{steps / max(secs, 1e-9):.1f} env steps/s')
-    for name, r in (('sim', sim_replay), ('real', real_replay)):
-      if r is not None and r.num_transitions < min(min_replay_transitions, r.capacity):
-        if name == 'real' or not collect_on_policy:
-          raise ValueError(f'the {name} replay holds {r.num_transitions} transitions, fewer '
-                           f'than min_replay_transitions={min_replay_transitions}')
+    with loop.sigterm_as_exception():
+      collection.initial_collection(initial_collect_episodes, initial_collect_policy)
+      for name, r in (('sim', sim_replay), ('real', real_replay)):
+        if r is not None and r.num_transitions < min(min_replay_transitions, r.capacity):
+          if name == 'real' or not collect_on_policy:
+            raise ValueError(f'the {name} replay holds {r.num_transitions} transitions, fewer '
+                             f'than min_replay_transitions={min_replay_transitions}')
 
-    step = int(learner.train_step_counter.numpy())
-    if eval_at_start and not resumed and eval_policies:
-      evals[step] = run_eval(step)
-    start_time = last_log_time = time.time()
-    start_step = last_log_step = step
-    last_summary = {'time': time.time(), 'train': 0.0, 'collect': 0.0, 'collect_steps': 0,
-                    'train_steps': 0}
-    info = None
-    _log(f'training from step {step} to {num_train_steps} (batch {batch_size}: '
-         f'{sampler.num_sim} sim + {sampler.num_real} real)')
-    while step < num_train_steps:
-      # ---- collection: keep env steps >= train steps * ratio.
-      if collect_on_policy:
-        while (int(env_steps.numpy()) - int(initial_env_steps.numpy()) <
-               (step + 1) * collect_steps_per_train_step or
-               sim_replay.num_transitions < min_replay_transitions):
-          collect_policy.set_exploration(
-              policies.linear_schedule(step, epsilon_start, epsilon_end, epsilon_decay_steps),
-              policies.linear_schedule(step, noise_std_start, noise_std_end, noise_decay_steps))
-          steps, succ, n, secs = collect(collect_fn, num_envs, 'collect')
-          for k, v in (('collect_seconds', secs), ('collect_steps', steps),
-                       ('collect_successes', succ), ('collect_episodes', n)):
-            stats[k] += v
-      # ---- one train step.
-      sim_batch, real_batch = sampler.sample(training=True)
-      t0 = time.time()
-      info = learner.train_step(sim_batch, real_batch)
       step = int(learner.train_step_counter.numpy())
-      stats['train_seconds'] += time.time() - t0
-      stats['train_steps'] += 1
+      if eval_at_start and not resumed and evaluator:
+        evals[step] = evaluator.run(step)
+      progress = loop.ProgressLogger(num_train_steps, step, timer, collection, _log)
+      rates = loop.RateSummaries(timer, collection, {'sim': sim_replay, 'real': real_replay})
+      _log(f'training from step {step} to {num_train_steps} (batch {batch_size}: '
+           f'{sampler.num_sim} sim + {sampler.num_real} real)')
+      while step < num_train_steps:
+        # ---- collection: keep on-policy env steps >= train steps * ratio.
+        collection.collect_on_policy(step, min_replay_transitions)
+        # ---- one train step.
+        sim_batch, real_batch = sampler.sample(training=True)
+        with timer.step():
+          info = learner.train_step(sim_batch, real_batch)
+        step = int(learner.train_step_counter.numpy())
 
-      if step % summary_interval == 0:
-        now = time.time()
-        with train_writer.as_default(step=step):
-          for field in info._fields:
-            value = float(getattr(info, field))
-            if np.isfinite(value):
-              tf.summary.scalar(f'loss/{field}' if field.startswith(('loss', 'td'))
-                                else f'q/{field}', value)
-          d_train = stats['train_seconds'] - last_summary['train']
-          d_collect = stats['collect_seconds'] - last_summary['collect']
-          d_steps = stats['collect_steps'] - last_summary['collect_steps']
-          d_train_steps = stats['train_steps'] - last_summary['train_steps']
-          if d_train > 0:
-            tf.summary.scalar('rate/train_steps_per_sec', d_train_steps / d_train)
-          if d_collect > 0:
-            tf.summary.scalar('rate/env_steps_per_sec', d_steps / d_collect)
-          tf.summary.scalar('rate/wall_train_steps_per_sec',
-                            d_train_steps / max(now - last_summary['time'], 1e-9))
-          tf.summary.scalar('replay/env_steps', int(env_steps.numpy()))
-          for name, r in (('sim', sim_replay), ('real', real_replay)):
-            if r is not None:
-              tf.summary.scalar(f'replay/{name}_transitions', r.num_transitions)
-          if collect_policy is not None:
-            tf.summary.scalar('collect/epsilon', float(collect_policy.epsilon.numpy()))
-            tf.summary.scalar('collect/noise_std', float(collect_policy.noise_std.numpy()))
-            if stats['collect_episodes']:
-              tf.summary.scalar('collect/success_rate',
-                                stats['collect_successes'] / stats['collect_episodes'])
-        last_summary = {'time': now, 'train': stats['train_seconds'],
-                        'collect': stats['collect_seconds'],
-                        'collect_steps': stats['collect_steps'],
-                        'train_steps': stats['train_steps']}
-      if step % log_interval == 0 or step == num_train_steps:
-        now = time.time()
-        rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
-        overall = (step - start_step) / max(now - start_time, 1e-9)
-        eta = (num_train_steps - step) / overall if overall > 0 else float('inf')
-        collect_rate = stats['collect_steps'] / max(stats['collect_seconds'], 1e-9)
-        train_rate = stats['train_steps'] / max(stats['train_seconds'], 1e-9)
-        success = (f', on-policy success {stats["collect_successes"]}/'
-                   f'{stats["collect_episodes"]}' if stats['collect_episodes'] else '')
-        _log(f'step {step}/{num_train_steps} loss {float(info.loss):.4f} Q {float(info.mean_q):.3f}'
-             f' target {float(info.target_q):.3f} std {float(info.q_std):.3f} | {rate:.2f} '
-             f'steps/s (train {train_rate:.1f}/s, env {collect_rate:.1f} steps/s), env steps '
-             f'{int(env_steps.numpy())}{success} | ETA {_format_seconds(eta)}')
-        last_log_time, last_log_step = now, step
-      if step % checkpoint_interval == 0:
-        save_checkpoint()
-      if eval_policies and (step % eval_interval == 0 or step == num_train_steps):
-        evals[step] = run_eval(step)
-    save_checkpoint()
-    train_writer.flush()
-  except (KeyboardInterrupt, _Terminate):
+        if step % summary_interval == 0:
+          with train_writer.as_default(step=step):
+            loop.write_loss_info(info, lambda f: f'loss/{f}' if f.startswith(('loss', 'td'))
+                                 else f'q/{f}')
+            rates.write()
+        if step % log_interval == 0 or step == num_train_steps:
+          progress.log(step, f'step {step}/{num_train_steps} loss {float(info.loss):.4f} Q '
+                       f'{float(info.mean_q):.3f} target {float(info.target_q):.3f} std '
+                       f'{float(info.q_std):.3f}')
+        if step % checkpoint_interval == 0:
+          save_checkpoint()
+        if evaluator and (step % eval_interval == 0 or step == num_train_steps):
+          evals[step] = evaluator.run(step)
+      save_checkpoint()
+      train_writer.flush()
+  except (KeyboardInterrupt, loop.Terminate):
     _log('interrupted: saving a checkpoint and the pending sim episodes before exiting')
     save_checkpoint()
     raise
   finally:
-    if sim_log is not None:
-      sim_log.flush()
-    for env in envs:
-      env.close()
-    if previous_handler is not None:
-      signal.signal(signal.SIGTERM, previous_handler)
-  write_operative_config()
+    collection.close()
+  loop.write_operative_config(root_dir, explicit)
 
   result.update(final_step=int(learner.train_step_counter.numpy()),
-                env_steps=int(env_steps.numpy()), sim_episodes=int(sim_episodes.numpy()),
+                env_steps=int(collection.env_steps.numpy()),
+                sim_episodes=int(collection.sim_episodes.numpy()),
                 checkpoint=manager.latest_checkpoint, evals=evals,
-                train_steps_per_sec=stats['train_steps'] / max(stats['train_seconds'], 1e-9),
-                env_steps_per_sec=stats['collect_steps'] / max(stats['collect_seconds'], 1e-9))
+                train_steps_per_sec=timer.rate, env_steps_per_sec=collection.collect_rate)
   if replay_digests and sim_replay is not None:
     result['sim_replay_digest_end'] = replay_digest(sim_replay)
     result['sim_replay_transitions_end'] = sim_replay.num_transitions

@@ -1,0 +1,484 @@
+"""Machinery shared by the train/eval loops (``train_qtopt.py``, ``train_rl_cyclegan.py``).
+
+  make_logger / write_text_atomic / write_json_atomic / format_seconds
+  Terminate, sigterm_as_exception   SIGTERM becomes an exception, so a loop saves before exiting
+  restore_latest                    resume from a CheckpointManager or fail naming the file
+  make_strategy / distribute        tf.distribute by name; a global batch split per replica
+  ExplorationSchedule               linear epsilon / noise schedules of the on-policy policy
+  SimCollection                     lockstep sim envs + sim replay + durable SimEpisodeLog +
+                                    the collection counters (checkpointed); initial and
+                                    ratio-driven on-policy collection
+  Evaluator                         greedy evaluations on test objects -> eval summaries + JSON
+  TrainTimer, RateSummaries         train / collect rates as scalar summaries
+  ProgressLogger                    periodic progress line with rate and ETA
+  write_loss_info                   every finite LossInfo field as a scalar summary
+"""
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+from typing import Callable, Dict, Optional, Sequence
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from rl_cyclegan import policies
+from rl_cyclegan.data import collect as collect_lib
+from rl_cyclegan.train import evaluation
+from rl_cyclegan.train import replay as replay_lib
+from rl_cyclegan.train import rollout
+
+CHECKPOINT_SUBDIR = os.path.join('train', 'ckpt')
+SIM_REPLAY_SUBDIR = os.path.join('replay', 'sim')
+OPERATIVE_CONFIG = 'operative_config.gin'
+# Seed streams (collect.derive_seed(seed, STREAM, index)).
+TRAIN_ENV_STREAM, COLLECT_EPISODE_STREAM, POLICY_STREAM = 1, 2, 3
+STRATEGIES = ('default', 'mirrored', 'one_device')
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+def make_logger(name: str) -> Callable[[str], None]:
+  """A function printing '[name HH:MM:SS] message' to stderr."""
+  def log(message):
+    print(f'[{name} {time.strftime("%H:%M:%S")}] {message}', file=sys.stderr, flush=True)
+  return log
+
+
+def write_text_atomic(path, text):
+  tmp = f'{path}.tmp-{os.getpid()}'
+  with open(tmp, 'w') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def write_json_atomic(path, data):
+  write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + '\n')
+
+
+def format_seconds(seconds):
+  """65 -> '1m05s', 3700 -> '1h01m'."""
+  seconds = int(max(0, seconds))
+  return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600 else (
+      f'{seconds // 60}m{seconds % 60:02d}s')
+
+
+def write_operative_config(root_dir, explicit: Dict[str, object], caller='train_eval'):
+  """Writes gin's operative config plus ``Configurable.param = value`` lines (atomic).
+
+  ``explicit`` holds values the loop passed as arguments (so gin does not record them) that a
+  reader such as tools/evaluate.py needs to rebuild the networks and envs.
+  """
+  lines = ''.join(f'{k} = {v!r}\n' for k, v in explicit.items())
+  write_text_atomic(os.path.join(root_dir, OPERATIVE_CONFIG),
+                    f'{gin.operative_config_str()}\n# Passed explicitly by {caller} (for '
+                    f'tools/evaluate.py):\n{lines}')
+
+
+class Terminate(Exception):
+  """Raised by the SIGTERM handler so that the loop saves and flushes before exiting."""
+
+
+@contextlib.contextmanager
+def sigterm_as_exception():
+  """Within the block SIGTERM raises ``Terminate`` (main thread only; elsewhere a no-op)."""
+  def on_sigterm(signum, frame):
+    del signum, frame
+    raise Terminate()
+
+  previous = None
+  try:
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+  except ValueError:  # not the main thread
+    pass
+  try:
+    yield
+  finally:
+    if previous is not None:
+      signal.signal(signal.SIGTERM, previous)
+
+
+def restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager,
+                   configuration: str) -> bool:
+  """Restores ``manager.latest_checkpoint`` into ``checkpoint``; False if there is none.
+
+  Raises ValueError naming the checkpoint file and ``configuration`` (what this run expects)
+  when the checkpoint does not match the objects of ``checkpoint``.
+  """
+  latest = manager.latest_checkpoint
+  if not latest:
+    return False
+  try:
+    status = checkpoint.restore(latest)
+    status.assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    raise ValueError(
+        f'cannot resume from checkpoint {latest!r}: it does not match this configuration '
+        f'({configuration}); use a new root_dir or the original config. '
+        f'{type(e).__name__}: {str(e)[:1500]}') from e
+  return True
+
+
+# ----------------------------------------------------------------------------- distribution
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+  """'default' (no distribution), 'mirrored' (all GPUs, else all logical CPUs) or 'one_device'."""
+  if name not in STRATEGIES:
+    raise ValueError(f'strategy={name!r}; valid values: {", ".join(STRATEGIES)}')
+  if name == 'default':
+    return tf.distribute.get_strategy()
+  gpus = [d.name for d in tf.config.list_logical_devices('GPU')]
+  devices = gpus or [d.name for d in tf.config.list_logical_devices('CPU')]
+  if name == 'one_device':
+    return tf.distribute.OneDeviceStrategy(devices[0])
+  return tf.distribute.MirroredStrategy(devices)
+
+
+def distribute(strategy: tf.distribute.Strategy, batch):
+  """Splits a global batch (a nest of tensors, leading dim B) into per-replica values.
+
+  B must be divisible by ``strategy.num_replicas_in_sync``; with one replica the batch is
+  returned as is.
+  """
+  n = strategy.num_replicas_in_sync
+  if batch is None or n == 1:
+    return batch
+
+  def value_fn(ctx):
+    return tf.nest.map_structure(lambda t: tf.split(t, n, axis=0)[ctx.replica_id_in_sync_group],
+                                 batch)
+
+  return strategy.experimental_distribute_values_from_function(value_fn)
+
+
+# ----------------------------------------------------------------------------- collection
+
+@dataclasses.dataclass
+class ExplorationSchedule:
+  """Linear schedules (in train steps) of the on-policy CEM policy's exploration."""
+  epsilon_start: float = 0.5  # P(uniformly random action)
+  epsilon_end: float = 0.1
+  epsilon_decay_steps: int = 5_000
+  noise_std_start: float = 0.2  # Gaussian noise on (dx, dy, dz, u) of the CEM action
+  noise_std_end: float = 0.05
+  noise_decay_steps: int = 5_000
+
+  def at(self, step):
+    """(epsilon, noise_std) at train step ``step``."""
+    return (policies.linear_schedule(step, self.epsilon_start, self.epsilon_end,
+                                     self.epsilon_decay_steps),
+            policies.linear_schedule(step, self.noise_std_start, self.noise_std_end,
+                                     self.noise_decay_steps))
+
+
+class SimCollection:
+  """Sim envs, the on-policy sim replay, its durable episode log and the collection counters.
+
+  Life cycle: construct (creates the counters), add ``checkpoint_items()`` to the checkpoint
+  and restore it, ``open(resumed)`` (refills the replay from the log), ``start_envs()``,
+  optionally ``set_on_policy(...)``, then ``initial_collection`` / ``collect_on_policy``;
+  ``flush()`` before every checkpoint and ``close()`` at the end.
+
+  With ``enabled=False`` (no sim data) only the counters exist (they are still checkpointed,
+  so a checkpoint's layout does not depend on the data mix).
+  """
+
+  def __init__(self, root_dir: str, enabled: bool, make_env: Callable, appearance: str,
+               num_envs: int, render_size: Sequence[int], replay_capacity: int,
+               episodes_per_shard: int, seed: int, log: Callable[[str], None]):
+    self.root_dir = root_dir
+    self.enabled = bool(enabled)
+    self._make_env = make_env
+    self.appearance = appearance
+    self.num_envs = int(num_envs)
+    self.render_size = tuple(int(s) for s in render_size)
+    self.replay_capacity = int(replay_capacity)
+    self.episodes_per_shard = episodes_per_shard
+    self.seed = seed
+    self._log = log
+    self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='env_steps')
+    self.sim_episodes = tf.Variable(0, dtype=tf.int64, trainable=False, name='sim_episodes')
+    # Env steps of the initial (scripted) collection: the collection ratio counts only the
+    # on-policy steps after it.
+    self.initial_env_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                         name='initial_env_steps')
+    self.replay: Optional[replay_lib.TransitionReplay] = None
+    self.log: Optional[replay_lib.SimEpisodeLog] = None
+    self.envs = []
+    self.policy = None
+    self._action_fn = None
+    self._schedule = None
+    self._steps_per_train_step = 0.0
+    self.stats = {'collect_seconds': 0.0, 'collect_steps': 0, 'collect_successes': 0,
+                  'collect_episodes': 0}
+
+  def checkpoint_items(self):
+    return {'env_steps': self.env_steps, 'sim_episodes': self.sim_episodes,
+            'initial_env_steps': self.initial_env_steps}
+
+  def open(self, resumed: bool):
+    """Builds the sim replay and refills it from the newest logged shards (up to capacity)."""
+    if not self.enabled:
+      return
+    self.replay = replay_lib.TransitionReplay(self.render_size, self.replay_capacity,
+                                              name='sim')
+    self.log = replay_lib.SimEpisodeLog(os.path.join(self.root_dir, SIM_REPLAY_SUBDIR),
+                                        self.render_size,
+                                        episodes_per_shard=self.episodes_per_shard)
+    old = self.log.load_newest(self.replay_capacity)
+    if not resumed:
+      self.sim_episodes.assign(len(old))  # new episode seeds continue after the logged ones
+    if old:
+      n, t, s = replay_lib.refill(self.replay, old)
+      self._log(f'sim replay refilled with {n} episodes ({t} transitions) from '
+                f'{len(self.log.shard_paths())} shards in {self.log.directory} ({s:.1f}s)')
+
+  def start_envs(self):
+    if self.enabled and not self.envs:
+      self.envs = [self._make_env(self.appearance, 'train',
+                                  collect_lib.derive_seed(self.seed, TRAIN_ENV_STREAM, i))
+                   for i in range(self.num_envs)]
+
+  def policy_seed(self) -> int:
+    """Seed of an on-policy policy built now (depends on the env steps, so resumes differ)."""
+    return collect_lib.derive_seed(self.seed, POLICY_STREAM, int(self.env_steps.numpy()))
+
+  def set_on_policy(self, policy, action_fn, schedule: ExplorationSchedule,
+                    steps_per_train_step: float):
+    """The exploring policy of ``collect_on_policy`` (its ``set_exploration`` is scheduled)."""
+    self.policy = policy
+    self._action_fn = action_fn
+    self._schedule = schedule
+    self._steps_per_train_step = float(steps_per_train_step)
+
+  def collect(self, action_fn, num_episodes, label):
+    """Runs episodes on the envs into the log and replay. Returns (steps, successes, n, secs)."""
+    start = time.time()
+    base = int(self.sim_episodes.numpy())
+    progress = rollout.Progress(num_episodes, label=label, interval=30.0)
+    episodes = rollout.run_episodes(
+        self.envs, action_fn, num_episodes,
+        progress=progress if num_episodes > self.num_envs else None,
+        episode_seeds=lambda j: collect_lib.derive_seed(self.seed, COLLECT_EPISODE_STREAM,
+                                                        base + j),
+        metadata={'object_split': 'train'})
+    self.log.append(episodes)
+    self.replay.add_episodes(episodes)
+    steps = sum(int(e.actions.shape[0]) for e in episodes)
+    self.env_steps.assign_add(steps)
+    self.sim_episodes.assign_add(len(episodes))
+    successes = sum(int(bool(e.metadata['success'])) for e in episodes)
+    return steps, successes, len(episodes), time.time() - start
+
+  def initial_collection(self, num_episodes: int, policy_name: str):
+    """Tops the sim episodes up to ``num_episodes`` with a scripted (or random) policy.
+
+    Episodes already collected (a resumed run; or shards of a run killed before its first
+    checkpoint) count towards it.
+    """
+    if not self.enabled:
+      return
+    missing = num_episodes - int(self.sim_episodes.numpy())
+    if missing <= 0:
+      return
+    self._log(f'initial collection: {missing} episodes with the {policy_name} policy '
+              f'in {self.appearance!r}')
+    steps, succ, n, secs = self.collect(policies.scripted_action_fn(policy_name), missing,
+                                        f'initial collect ({policy_name})')
+    self.log.flush()
+    self.initial_env_steps.assign(self.env_steps)
+    self._log(f'initial collection: {n} episodes, {steps} steps, {succ}/{n} successes, '
+              f'{steps / max(secs, 1e-9):.1f} env steps/s')
+
+  @property
+  def on_policy_steps(self) -> int:
+    return int(self.env_steps.numpy()) - int(self.initial_env_steps.numpy())
+
+  def collect_on_policy(self, step: int, min_transitions: int):
+    """Collects rounds of ``num_envs`` episodes until the on-policy env steps reach
+    (step + 1) * steps_per_train_step and the replay holds ``min_transitions``."""
+    if self.policy is None:
+      return
+    while (self.on_policy_steps < (step + 1) * self._steps_per_train_step or
+           self.replay.num_transitions < min_transitions):
+      self.policy.set_exploration(*self._schedule.at(step))
+      steps, succ, n, secs = self.collect(self._action_fn, self.num_envs, 'collect')
+      for k, v in (('collect_seconds', secs), ('collect_steps', steps),
+                   ('collect_successes', succ), ('collect_episodes', n)):
+        self.stats[k] += v
+
+  @property
+  def collect_rate(self) -> float:
+    return self.stats['collect_steps'] / max(self.stats['collect_seconds'], 1e-9)
+
+  def success_text(self) -> str:
+    if not self.stats['collect_episodes']:
+      return ''
+    return (f', on-policy success {self.stats["collect_successes"]}/'
+            f'{self.stats["collect_episodes"]}')
+
+  def flush(self):
+    """Writes pending sim episodes (call before a checkpoint: its counters must not run
+    ahead of the shards on disk)."""
+    if self.log is not None:
+      self.log.flush()
+
+  def close(self):
+    self.flush()
+    for env in self.envs:
+      env.close()
+    self.envs = []
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+class Evaluator:
+  """Greedy evaluations on the test objects: eval/ summaries and eval/eval_<step>.json.
+
+  Each entry is ``name -> (appearance, action_fn)``; with name == appearance (train_qtopt)
+  the tags are ``success_rate/<appearance>`` etc.
+  """
+
+  def __init__(self, eval_dir: str, writer, make_env: Callable, num_episodes: int,
+               num_envs: int, seed: int, env_steps: tf.Variable, log: Callable[[str], None]):
+    self.eval_dir = eval_dir
+    self.writer = writer
+    self.make_env = make_env
+    self.num_episodes = num_episodes
+    self.num_envs = num_envs
+    self.seed = seed
+    self.env_steps = env_steps
+    self._log = log
+    self.entries = {}
+
+  def add(self, name: str, appearance: str, action_fn):
+    self.entries[name] = (appearance, action_fn)
+
+  def __bool__(self):
+    return bool(self.entries)
+
+  def run(self, step: int):
+    results = {}
+    for name, (appearance, action_fn) in self.entries.items():
+      r = evaluation.evaluate(action_fn, self.make_env, num_episodes=self.num_episodes,
+                              num_envs=self.num_envs, appearance=appearance,
+                              object_split='test', seed=self.seed, progress_interval=60.0)
+      results[name] = r
+      with self.writer.as_default(step=step):
+        tf.summary.scalar(f'success_rate/{name}', r['success_rate'])
+        tf.summary.scalar(f'success_ci95_low/{name}', r['ci95_low'])
+        tf.summary.scalar(f'success_ci95_high/{name}', r['ci95_high'])
+      label = '' if name == appearance else f' [{name}]'
+      self._log(f'eval step {step}{label}: {evaluation.format_result(r)} '
+                f'({r["seconds"]:.0f}s)')
+    self.writer.flush()
+    write_json_atomic(os.path.join(self.eval_dir, f'eval_{step:08d}.json'),
+                      {'step': step, 'env_steps': int(self.env_steps.numpy()),
+                       'results': results})
+    return results
+
+
+# ----------------------------------------------------------------------------- rates, progress
+
+class TrainTimer:
+  """Seconds spent in train steps (not collection or evaluation)."""
+
+  def __init__(self):
+    self.seconds = 0.0
+    self.steps = 0
+    self.step_seconds = []  # per step, for timing reports
+
+  @contextlib.contextmanager
+  def step(self):
+    t0 = time.time()
+    yield
+    dt = time.time() - t0
+    self.seconds += dt
+    self.steps += 1
+    self.step_seconds.append(dt)
+
+  @property
+  def rate(self) -> float:
+    return self.steps / max(self.seconds, 1e-9)
+
+
+class RateSummaries:
+  """Writes rate/, replay/ and collect/ scalars with rates over the last summary interval."""
+
+  def __init__(self, timer: TrainTimer, collection: SimCollection,
+               replays: Dict[str, Optional[replay_lib.TransitionReplay]]):
+    self.timer = timer
+    self.collection = collection
+    self.replays = replays
+    self._last = self._now()
+
+  def _now(self):
+    return {'time': time.time(), 'train': self.timer.seconds,
+            'collect': self.collection.stats['collect_seconds'],
+            'collect_steps': self.collection.stats['collect_steps'],
+            'train_steps': self.timer.steps}
+
+  def write(self):
+    """Within a summary writer's default context (with a step)."""
+    now = self._now()
+    last = self._last
+    d_train = now['train'] - last['train']
+    d_collect = now['collect'] - last['collect']
+    d_train_steps = now['train_steps'] - last['train_steps']
+    if d_train > 0:
+      tf.summary.scalar('rate/train_steps_per_sec', d_train_steps / d_train)
+    if d_collect > 0:
+      tf.summary.scalar('rate/env_steps_per_sec', (now['collect_steps'] - last['collect_steps'])
+                        / d_collect)
+    tf.summary.scalar('rate/wall_train_steps_per_sec',
+                      d_train_steps / max(now['time'] - last['time'], 1e-9))
+    tf.summary.scalar('replay/env_steps', int(self.collection.env_steps.numpy()))
+    for name, r in self.replays.items():
+      if r is not None:
+        tf.summary.scalar(f'replay/{name}_transitions', r.num_transitions)
+    policy = self.collection.policy
+    if policy is not None:
+      tf.summary.scalar('collect/epsilon', float(policy.epsilon.numpy()))
+      tf.summary.scalar('collect/noise_std', float(policy.noise_std.numpy()))
+      stats = self.collection.stats
+      if stats['collect_episodes']:
+        tf.summary.scalar('collect/success_rate',
+                          stats['collect_successes'] / stats['collect_episodes'])
+    self._last = now
+
+
+class ProgressLogger:
+  """Progress line: '<head> | <rate> steps/s (train .../s, env ... steps/s), env steps N | ETA'."""
+
+  def __init__(self, num_train_steps: int, start_step: int, timer: TrainTimer,
+               collection: SimCollection, log: Callable[[str], None]):
+    self.num_train_steps = num_train_steps
+    self.timer = timer
+    self.collection = collection
+    self._log = log
+    self.start_time = self.last_time = time.time()
+    self.start_step = self.last_step = start_step
+
+  def log(self, step: int, head: str):
+    now = time.time()
+    rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+    overall = (step - self.start_step) / max(now - self.start_time, 1e-9)
+    eta = (self.num_train_steps - step) / overall if overall > 0 else float('inf')
+    self._log(f'{head} | {rate:.2f} steps/s (train {self.timer.rate:.1f}/s, env '
+              f'{self.collection.collect_rate:.1f} steps/s), env steps '
+              f'{int(self.collection.env_steps.numpy())}{self.collection.success_text()} | '
+              f'ETA {format_seconds(eta)}')
+    self.last_time, self.last_step = now, step
+
+
+def write_loss_info(info, tag_fn: Callable[[str], str]):
+  """Every finite field of a LossInfo namedtuple as ``tag_fn(field)`` (default writer/step)."""
+  for field in info._fields:
+    value = float(getattr(info, field))
+    if np.isfinite(value):
+      tf.summary.scalar(tag_fn(field), value)

@@ -1,0 +1,213 @@
+"""Tests of the RL-CycleGAN train/eval loop, its binary, its gin files and the final-Q phase.
+
+Tiny sizes: 32x40 renders, 32x32 crops, 8-filter networks, 3-step episodes, 2 + 2 batches.
+"""
+
+import glob
+import importlib.util
+import json
+import os
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rl_cyclegan import configurables  # noqa: F401  (registers every configurable)
+from rl_cyclegan.data import episodes as episodes_lib
+from rl_cyclegan.train import replay as replay_lib
+from rl_cyclegan.train import train_qtopt
+from rl_cyclegan.train import train_rl_cyclegan
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GIN_DIR = os.path.join(REPO, 'gin')
+TINY = [
+    'GraspingQNetwork.stem_filters = 8', 'GraspingQNetwork.tower_filters = (8,)',
+    'GraspingQNetwork.state_action_fc_units = (16,)', 'GraspingQNetwork.merged_filters = (8,)',
+    'GraspingQNetwork.final_filters = (8,)', 'GraspingQNetwork.fc_units = (8,)',
+    'UNetGenerator.filters = (8, 16)', 'MultiScaleDiscriminator.filters = (8, 16)',
+    'GraspingEnv.max_steps = 3',
+]
+RENDER, CROP = (32, 40), (32, 32)
+SMALL_RUN = dict(render_size=RENDER, crop_size=CROP, num_objects=2, num_envs=1,
+                 batch_per_domain=2, min_replay_transitions=4, initial_collect_episodes=1,
+                 checkpoint_interval=1, summary_interval=1, log_interval=1,
+                 paired_set_num_states=4, num_eval_episodes=2)
+
+
+def _load_tool(name):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, 'tools', f'{name}.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _bind(extra=(), gin_file=None):
+  gin.clear_config()
+  if gin_file:
+    gin.add_config_file_search_path(GIN_DIR)
+    gin.parse_config_file(os.path.join(GIN_DIR, gin_file))
+  gin.parse_config(list(TINY) + list(extra))
+
+
+def _real_dir(path, size=RENDER, name='episodes-00000-of-00001.tfrecord', num=3):
+  """A directory of ``num`` synthetic 4-step episodes (the off-policy "real" data)."""
+  os.makedirs(path, exist_ok=True)
+  with episodes_lib.EpisodeWriter(os.path.join(path, name)) as writer:
+    for i in range(num):
+      writer.write(episodes_lib.synthetic_episode(4, size, seed=i))
+  return str(path)
+
+
+def _tags(logdir):
+  """{tag: plugin name} of every summary in a directory's event files."""
+  out = {}
+  for path in glob.glob(os.path.join(logdir, 'events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for v in event.summary.value:
+        out[v.tag] = v.metadata.plugin_data.plugin_name
+  return out
+
+
+def test_smoke_run_resume_evaluate_and_final_q(tmp_path):
+  real = _real_dir(tmp_path / 'real')
+  root = str(tmp_path / 'run')
+  _bind()
+  first = train_rl_cyclegan.train_eval(
+      root, real_episode_dir=real, num_train_steps=2, eval_interval=2,
+      image_summary_interval=2, scene_metrics_interval=2,
+      # A collapse monitor that fires at once (every q_std < 1 is "uniform"), to see the alarm.
+      q_collapse_min_std=1.0, q_collapse_max_rl_scene=1e9, q_collapse_patience=1,
+      q_collapse_min_step=0, **SMALL_RUN)
+  assert first['final_step'] == 2 and not first['resumed'] and first['env_steps'] > 0
+  assert first['q_collapse_steps'] == 2
+  assert sorted(os.listdir(os.path.join(root, 'train', 'ckpt'))) == [
+      'checkpoint', 'ckpt-1.data-00000-of-00001', 'ckpt-1.index',
+      'ckpt-2.data-00000-of-00001', 'ckpt-2.index']
+  assert os.path.isfile(os.path.join(root, 'paired_set.npz'))
+  assert glob.glob(os.path.join(root, 'replay', 'sim', 'sim-*.tfrecord'))
+
+  train_tags = _tags(os.path.join(root, 'train'))
+  for field in ('total', 'gan_generator', 'gan_discriminator', 'cycle', 'rl_sim', 'rl_real',
+                'rl_scene'):
+    assert train_tags[f'losses/{field}'] == 'scalars', field
+  for field in ('q_x', 'q_x_prime', 'q_x_double', 'q_y', 'q_y_prime', 'q_y_double', 'q_std'):
+    assert train_tags[f'q/{field}'] == 'scalars', field
+  assert train_tags['rate/train_steps_per_sec'] == 'scalars'
+  assert train_tags['images/sim2real'] == 'images'
+  assert train_tags['images/real2sim'] == 'images'
+  assert train_tags['scene/generator/mae'] == 'scalars'
+  assert train_tags['q_collapse'] == 'text' and train_tags['q/collapse_suspected'] == 'scalars'
+  eval_tags = _tags(os.path.join(root, 'eval'))
+  names = ('Q_sim/sim', 'Q_real_G/sim', 'Q_real/real')
+  assert {f'success_rate/{n}' for n in names} <= set(eval_tags)
+  with open(os.path.join(root, 'eval', 'eval_00000002.json')) as f:
+    result = json.load(f)
+  assert result['step'] == 2 and sorted(result['results']) == sorted(names)
+  assert result['results']['Q_real/real']['appearance'] == 'real'
+  assert result['results']['Q_real/real']['num_episodes'] == 2
+  with open(os.path.join(root, 'operative_config.gin')) as f:
+    config = f.read()
+  assert 'GraspingQNetwork.crop_size = (32, 32)' in config
+  assert 'UNetGenerator.filters = (8, 16)' in config
+
+  # Restart: the step count continues.
+  _bind()
+  second = train_rl_cyclegan.train_eval(
+      root, real_episode_dir=real, num_train_steps=3, eval_policies=(),
+      image_summary_interval=0, scene_metrics_interval=0, **SMALL_RUN)
+  assert second['resumed'] and second['start_step'] == 2 and second['final_step'] == 3
+
+  # tools/evaluate.py restores Q_real from the run's checkpoint.
+  gin.clear_config()
+  output = str(tmp_path / 'eval.json')
+  assert _load_tool('evaluate').main([
+      '--checkpoint_dir', root, '--q_network_key', 'Q_real', '--appearance', 'real',
+      '--render_size', '32x40', '--num_episodes', '1', '--num_envs', '1',
+      '--output_json', output]) == 0
+  with open(output) as f:
+    assert json.load(f)['num_episodes'] == 1
+
+  # Final-Q phase: train_qtopt with the frozen G of this run, equal parts sim and real.
+  gin.clear_config()
+  gin.add_config_file_search_path(GIN_DIR)
+  gin.parse_config_file(os.path.join(GIN_DIR, 'final_q.gin'))
+  gin.parse_config(TINY)
+  final = train_qtopt.train_eval(
+      str(tmp_path / 'final_q'), generator_checkpoint=os.path.join(root, 'train', 'ckpt'),
+      real_episode_dir=real, render_size=RENDER, crop_size=CROP, num_objects=2, num_envs=1,
+      batch_size=4, min_replay_transitions=4, initial_collect_episodes=1, num_train_steps=1,
+      eval_appearances=())
+  assert final['final_step'] == 1
+
+
+@pytest.mark.parametrize('gin_file, strategy, replicas, mixed_precision', [
+    ('rl_cyclegan_ablation_gan.gin', 'default', 1, True),
+    ('rl_cyclegan_ablation_cyclegan.gin', 'mirrored', 2, False),  # conftest: two logical CPUs
+], ids=['gan_bfloat16', 'cyclegan_mirrored'])
+def test_ablation_configs_run_a_step(tmp_path, gin_file, strategy, replicas, mixed_precision):
+  real = _real_dir(tmp_path / 'real')
+  _bind([f'RLCycleGANLearner.mixed_precision = {mixed_precision}'], gin_file=gin_file)
+  result = train_rl_cyclegan.train_eval(
+      str(tmp_path / 'run'), real_episode_dir=real, num_train_steps=1, strategy=strategy,
+      eval_policies=(), image_summary_interval=1, scene_metrics_interval=0,
+      collect_steps_per_train_step=1.0, **SMALL_RUN)
+  assert result['final_step'] == 1 and result['replicas'] == replicas
+  tags = _tags(os.path.join(str(tmp_path / 'run'), 'train'))
+  assert tags['images/sim2real'] == 'images'
+  if gin_file == 'rl_cyclegan_ablation_gan.gin':  # no F: no real->sim grid, no cycle
+    assert 'images/real2sim' not in tags and 'q/q_x_double' not in tags
+    assert not [n for n, _ in tf.train.list_variables(result['checkpoint'])
+                if n.startswith('F_real2sim/')]
+  else:
+    assert 'images/real2sim' in tags
+
+
+def test_bad_real_episode_dir_fails_before_anything_is_built(tmp_path):
+  root = tmp_path / 'run'
+  _bind()
+  with pytest.raises(ValueError, match='real_episode_dir is required'):
+    train_rl_cyclegan.train_eval(str(root), **SMALL_RUN)
+  real = _real_dir(tmp_path / 'real')
+  _real_dir(real, size=(24, 40), name='episodes-wrong-size.tfrecord', num=1)
+  with pytest.raises(episodes_lib.EpisodeFormatError, match='episodes-wrong-size.tfrecord'):
+    train_rl_cyclegan.train_eval(str(root), real_episode_dir=real, **SMALL_RUN)
+  assert not root.exists()  # validated before any directory, network or env was made
+
+
+def test_non_finite_loss_stops_naming_it_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+  real = _real_dir(tmp_path / 'real')
+  root = str(tmp_path / 'run')
+  original = replay_lib.MixedSampler.sample
+  calls = []
+
+  def sample_with_nan_reward_from_the_second_batch(self, training=True):
+    sim, real_batch = original(self, training)
+    calls.append(1)
+    if len(calls) >= 2:
+      real_batch = real_batch._replace(reward=real_batch.reward * np.nan)  # [B] NaN
+    return sim, real_batch
+
+  monkeypatch.setattr(replay_lib.MixedSampler, 'sample',
+                      sample_with_nan_reward_from_the_second_batch)
+  _bind()
+  with pytest.raises(train_rl_cyclegan.NonFiniteLossError,
+                     match=r"loss 'rl_(sim|real)' is not finite.*train step 2.*ckpt-1"):
+    train_rl_cyclegan.train_eval(root, real_episode_dir=real, num_train_steps=3,
+                                 eval_policies=(), image_summary_interval=0,
+                                 scene_metrics_interval=0, **SMALL_RUN)
+  ckpt_dir = os.path.join(root, 'train', 'ckpt')
+  assert tf.train.latest_checkpoint(ckpt_dir).endswith('ckpt-1')
+  assert not glob.glob(os.path.join(ckpt_dir, 'ckpt-2*'))
+  generator = train_qtopt.load_frozen_generator(ckpt_dir, crop_size=CROP)  # still loads
+  assert all(np.isfinite(v.numpy()).all() for v in generator.variables)
+
+
+def test_unknown_gin_binding_fails_before_any_work(tmp_path, capsys):
+  tool = _load_tool('train_rl_cyclegan')
+  root = tmp_path / 'run'
+  assert tool.main(['--root_dir', str(root),
+                    '--gin_file', os.path.join(GIN_DIR, 'rl_cyclegan.gin'),
+                    '--gin_bindings', 'train_rl_cyclegan.num_trian_steps = 3']) == 2
+  assert 'num_trian_steps' in capsys.readouterr().err
+  assert not root.exists()
