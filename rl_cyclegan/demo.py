@@ -1,0 +1,156 @@
+"""The main job: the whole RL-CycleGAN pipeline at a small size, on embedded defaults.
+
+Each stage runs one of the project's binaries in its own process, exactly as a user would run
+it, so each stage's gin config stays separate and every stage resumes where it stopped when the
+demo is run again with the same root_dir (collection fills in missing shards, training restores
+its latest checkpoint, finished stages are skipped).
+
+  1. collect     a small pseudo-real log: scripted policy in the `real` appearance
+                 (tools/collect.py; stands in for a robot's off-policy episodes)
+  2. rl_cyclegan joint RL-CycleGAN training (tools/train_rl_cyclegan.py, gin/demo_rl_cyclegan.gin)
+  3. final_q     a Q-function from scratch with G frozen: G-adapted on-policy sim data plus the
+                 real log weighted by lambda_RL-real (tools/train_qtopt.py, gin/demo_final_q.gin)
+  4. evaluate    the final policy on unseen test objects in `real` and `sim` (tools/evaluate.py)
+  5. export      SavedModels for a robot controller (tools/export.py)
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.join(REPO, 'tools')
+GIN = os.path.join(REPO, 'gin')
+
+
+@dataclasses.dataclass
+class DemoConfig:
+  """Embedded defaults (about 15 minutes on 2 CPU cores)."""
+  real_episodes: int = 100  # scripted episodes in the pseudo-real appearance
+  rl_cyclegan_steps: int = 500  # joint train steps (batch 8 sim + 8 real)
+  final_q_steps: int = 2000  # QT-Opt train steps of the final Q
+  eval_episodes: int = 50  # per appearance, unseen test objects
+  render_size: str = '64x80'
+  seed: int = 0
+
+
+def _log(message: str):
+  print(f'[demo {time.strftime("%H:%M:%S")}] {message}', flush=True)
+
+
+def _run(args: List[str], log_path: str) -> None:
+  """Runs a binary, streaming its output to the console and to ``log_path``."""
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+  _log('$ ' + ' '.join(args))
+  with open(log_path, 'a') as log:
+    proc = subprocess.Popen([sys.executable] + args, cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+      log.write(line)
+      # Keep the console to progress lines and results; the full log is in log_path.
+      if any(k in line for k in ('step ', 'episodes', 'eval', 'grasp success', 'export', 'Error',
+                                 'error', 'wrote', 'resumed', 'collection', 'WARNING: Q')):
+        print('    ' + line.rstrip()[:200], flush=True)
+    if proc.wait() != 0:
+      raise SystemExit(f'demo stage failed (exit {proc.returncode}): {" ".join(args)}\n'
+                       f'full log: {log_path}')
+
+
+def _done_marker(path: str) -> bool:
+  return os.path.exists(path)
+
+
+def _mark_done(path: str, info: Optional[dict] = None):
+  tmp = f'{path}.tmp-{os.getpid()}'
+  with open(tmp, 'w') as f:
+    json.dump(info or {}, f)
+  os.replace(tmp, path)
+
+
+def run(root_dir: str, config: DemoConfig = DemoConfig()) -> Dict[str, dict]:
+  """Runs every stage under ``root_dir``; returns the evaluation results."""
+  root_dir = os.path.abspath(root_dir)
+  os.makedirs(root_dir, exist_ok=True)
+  logs = os.path.join(root_dir, 'logs')
+  os.makedirs(logs, exist_ok=True)
+  real_log = os.path.join(root_dir, 'real_log')
+  gan_dir = os.path.join(root_dir, 'rl_cyclegan')
+  q_dir = os.path.join(root_dir, 'final_q')
+  export_dir = os.path.join(root_dir, 'export')
+  start = time.time()
+  stages = ['collect', 'rl_cyclegan', 'final_q', 'evaluate', 'export']
+
+  def stage(i, name):
+    elapsed = time.time() - start
+    _log(f'stage {i + 1}/{len(stages)}: {name} (elapsed {elapsed / 60:.1f} min)')
+
+  stage(0, 'collect a pseudo-real scripted log')
+  _run([os.path.join(TOOLS, 'collect.py'), '--appearance=real', '--policy=scripted',
+        f'--num_episodes={config.real_episodes}', f'--output_dir={real_log}',
+        f'--render_size={config.render_size}', f'--seed={config.seed}', '--num_workers=2'],
+       os.path.join(logs, 'collect.log'))
+
+  stage(1, 'train RL-CycleGAN (G, F, D_X, D_Y, Q_sim, Q_real jointly)')
+  _run([os.path.join(TOOLS, 'train_rl_cyclegan.py'), f'--root_dir={gan_dir}',
+        f'--gin_file={os.path.join(GIN, "demo_rl_cyclegan.gin")}',
+        f'--gin_bindings=train_rl_cyclegan.real_episode_dir="{real_log}"',
+        f'--gin_bindings=train_rl_cyclegan.num_train_steps={config.rl_cyclegan_steps}'],
+       os.path.join(logs, 'rl_cyclegan.log'))
+
+  stage(2, 'train the final Q from scratch with G frozen')
+  _run([os.path.join(TOOLS, 'train_qtopt.py'), f'--root_dir={q_dir}',
+        f'--gin_file={os.path.join(GIN, "demo_final_q.gin")}',
+        f'--gin_bindings=train_eval.real_episode_dir="{real_log}"',
+        f'--gin_bindings=train_eval.generator_checkpoint="{os.path.join(gan_dir, "train", "ckpt")}"',
+        f'--gin_bindings=train_eval.num_train_steps={config.final_q_steps}'],
+       os.path.join(logs, 'final_q.log'))
+
+  stage(3, 'evaluate the final policy on unseen test objects')
+  results = {}
+  for appearance in ('real', 'sim'):
+    out = os.path.join(root_dir, f'eval_final_q_{appearance}.json')
+    if not _done_marker(out):
+      args = [os.path.join(TOOLS, 'evaluate.py'), f'--checkpoint_dir={q_dir}',
+              f'--appearance={appearance}', f'--num_episodes={config.eval_episodes}',
+              f'--render_size={config.render_size}', f'--output_json={out}']
+      if appearance == 'sim':  # the final Q was trained on G(sim): sim images go through G
+        args.append('--generator_key=G_sim2real')
+      _run(args, os.path.join(logs, 'evaluate.log'))
+    with open(out) as f:
+      results[appearance] = json.load(f)
+  floors = os.path.join(root_dir, 'eval_scripted_real.json')
+  if not _done_marker(floors):
+    _run([os.path.join(TOOLS, 'evaluate.py'), '--policy=scripted', '--appearance=real',
+          f'--num_episodes={config.eval_episodes}', f'--render_size={config.render_size}',
+          f'--output_json={floors}'], os.path.join(logs, 'evaluate.log'))
+  with open(floors) as f:
+    results['scripted_real'] = json.load(f)
+
+  stage(4, 'export SavedModels')
+  if not _done_marker(os.path.join(export_dir, 'policy')):
+    _run([os.path.join(TOOLS, 'export.py'), f'--root_dir={q_dir}', f'--export_dir={export_dir}',
+          '--what=q_function,policy'], os.path.join(logs, 'export.log'))
+  if not _done_marker(os.path.join(export_dir, 'generator')):
+    _run([os.path.join(TOOLS, 'export.py'), f'--root_dir={gan_dir}', f'--export_dir={export_dir}',
+          '--what=generator'], os.path.join(logs, 'export.log'))
+
+  minutes = (time.time() - start) / 60
+  print()
+  print(f'Demo finished in {minutes:.1f} min. Everything is under {root_dir}')
+  print(f'  TensorBoard:   tensorboard --logdir {root_dir}   '
+        f'(rl_cyclegan/train: losses, Q-values, image grids, scene metrics; eval: success)')
+  print(f'  SavedModels:   {export_dir}/{{generator,q_function,policy}}  (see docs/export.md)')
+  print('  Grasp success on unseen test objects (95% Wilson CI):')
+  for name, r in results.items():
+    label = {'real': 'final Q in real (the deployment target)',
+             'sim': 'final Q in sim (through G)',
+             'scripted_real': 'scripted policy in real (floor)'}[name]
+    print(f'    {label:42s} {100 * r["success_rate"]:5.1f}%  '
+          f'({100 * r["ci95_low"]:.1f}-{100 * r["ci95_high"]:.1f}%, n={r["num_episodes"]})')
+  _mark_done(os.path.join(root_dir, 'demo_summary.json'),
+             {'minutes': minutes, 'results': results})
+  return results
