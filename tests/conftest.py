@@ -19,3 +19,12 @@ def _clear_gin():
   gin.clear_config()
   yield
   gin.clear_config()
+
+
+@pytest.fixture
+def mirrored_strategy():
+  """The process's one MirroredStrategy over the two logical CPUs (see loop.make_strategy)."""
+  from rl_cyclegan.train import loop  # pylint: disable=g-import-not-at-top
+  strategy = loop.make_strategy('mirrored')
+  assert strategy.num_replicas_in_sync == 2, strategy.extended.worker_devices
+  return strategy

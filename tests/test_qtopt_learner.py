@@ -157,16 +157,14 @@ def test_bad_inputs_name_the_spec():
     learner.train_step(bad._replace(reward=tf.constant([np.nan] * 4, tf.float32)))
 
 
-def test_bfloat16_and_mirrored_strategy():
+def test_bfloat16_and_mirrored_strategy(mirrored_strategy):
   learner = make_learner(mixed_precision=True)
   assert tf.keras.mixed_precision.global_policy().name == 'float32'  # restored after build
   info = learner.train_step(make_batch(1), make_batch(2))
   assert all(v.dtype == tf.float32 for v in learner.q_network.trainable_variables)
   assert info.loss.dtype == tf.float32 and np.isfinite(info.loss.numpy())
 
-  cpus = tf.config.list_logical_devices('CPU')
-  assert len(cpus) >= 2, 'conftest must configure two logical CPU devices'
-  strategy = tf.distribute.MirroredStrategy([c.name for c in cpus[:2]])
+  strategy = mirrored_strategy
   learner = make_learner(strategy=strategy)
   before = [v.numpy().copy() for v in learner.q_network.trainable_variables]
   info = learner.train_step(learner.distribute(make_batch(1, batch=8)),

@@ -212,11 +212,8 @@ def test_non_finite_loss_names_the_loss():
     learner.train_step(bad, make_batch(2))
 
 
-def test_mirrored_strategy_step_over_two_logical_cpus():
-  cpus = tf.config.list_logical_devices('CPU')
-  if len(cpus) < 2:
-    pytest.fail('conftest must configure two logical CPU devices before TF initializes')
-  strategy = tf.distribute.MirroredStrategy([c.name for c in cpus[:2]])
+def test_mirrored_strategy_step_over_two_logical_cpus(mirrored_strategy):
+  strategy = mirrored_strategy
   learner = make_learner(strategy=strategy)
   sim, real = make_batch(1, batch=8), make_batch(2, batch=8)
   dataset = tf.data.Dataset.from_tensor_slices((sim, real)).batch(8)

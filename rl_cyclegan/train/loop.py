@@ -126,17 +126,26 @@ def restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.Checkpoint
 
 # ----------------------------------------------------------------------------- distribution
 
+_STRATEGY_CACHE = {}
+
+
 def make_strategy(name: str) -> tf.distribute.Strategy:
-  """'default' (no distribution), 'mirrored' (all GPUs, else all logical CPUs) or 'one_device'."""
+  """'default' (no distribution), 'mirrored' (all GPUs, else all logical CPUs) or 'one_device'.
+
+  One strategy per kind per process: several MirroredStrategy objects over the same devices in
+  one process can give colliding collective-op instance keys ("Shape mismatch in the collective
+  instance"), so repeated calls return the same object.
+  """
   if name not in STRATEGIES:
     raise ValueError(f'strategy={name!r}; valid values: {", ".join(STRATEGIES)}')
   if name == 'default':
     return tf.distribute.get_strategy()
-  gpus = [d.name for d in tf.config.list_logical_devices('GPU')]
-  devices = gpus or [d.name for d in tf.config.list_logical_devices('CPU')]
-  if name == 'one_device':
-    return tf.distribute.OneDeviceStrategy(devices[0])
-  return tf.distribute.MirroredStrategy(devices)
+  if name not in _STRATEGY_CACHE:
+    gpus = [d.name for d in tf.config.list_logical_devices('GPU')]
+    devices = gpus or [d.name for d in tf.config.list_logical_devices('CPU')]
+    _STRATEGY_CACHE[name] = (tf.distribute.OneDeviceStrategy(devices[0]) if name == 'one_device'
+                             else tf.distribute.MirroredStrategy(devices))
+  return _STRATEGY_CACHE[name]
 
 
 def distribute(strategy: tf.distribute.Strategy, batch):
