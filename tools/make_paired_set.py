@@ -18,17 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rl_cyclegan.train import paired_set  # noqa: E402
 from rl_cyclegan.train import scene_metrics  # noqa: E402
-
-
-def parse_size(text):
-  """'64x80' -> (64, 80)."""
-  try:
-    height, width = (int(v) for v in text.lower().split('x'))
-    if height > 0 and width > 0:
-      return height, width
-  except ValueError:
-    pass
-  raise argparse.ArgumentTypeError(f'expected HxW with positive ints (e.g. 64x80), got {text!r}')
+from rl_cyclegan.cli import parse_size  # noqa: E402
 
 
 def main(argv=None):

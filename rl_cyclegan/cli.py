@@ -1,0 +1,13 @@
+"""Small command-line helpers shared by the binaries in tools/."""
+import argparse
+
+
+def parse_size(text: str):
+  """'64x80' -> (64, 80); an argparse type for --render_size / --crop_size / --image_size."""
+  try:
+    height, width = (int(v) for v in text.lower().split('x'))
+    if height > 0 and width > 0:
+      return height, width
+  except ValueError:
+    pass
+  raise argparse.ArgumentTypeError(f'expected HxW with positive ints (e.g. 64x80), got {text!r}')
