@@ -1,5 +1,4 @@
 """Crops and the tf.data transition pipeline."""
-import os
 
 import numpy as np
 import pytest

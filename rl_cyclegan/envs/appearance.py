@@ -33,7 +33,6 @@ import os
 import tempfile
 
 import numpy as np
-import pybullet
 import pybullet_data
 
 APPEARANCE_NAMES = ('sim', 'real', 'randomized')
