@@ -44,7 +44,8 @@ def run_training_binary(doc: str, train_eval: Callable[[str], object],
                         example_binding: str, argv: Optional[Sequence[str]] = None) -> int:
   """Parses --root_dir / --gin_file / --gin_bindings, then calls ``train_eval(root_dir)``.
 
-  Returns the process exit code: 2 for a gin config error (printed, naming the binding).
+  Returns the process exit code: 2 for a gin config error (printed, naming the binding), 130
+  when interrupted (SIGINT / SIGTERM) after the loop saved its checkpoint.
   """
   parser = argparse.ArgumentParser(description=doc,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,5 +59,12 @@ def run_training_binary(doc: str, train_eval: Callable[[str], object],
   except (ValueError, TypeError, SyntaxError, IOError) as e:
     print(f'gin config error: {e}', file=sys.stderr)
     return 2
-  train_eval(args.root_dir)
+  from rl_cyclegan.train import loop  # pylint: disable=g-import-not-at-top
+  try:
+    train_eval(args.root_dir)
+  except (KeyboardInterrupt, loop.Terminate):
+    # The loop saved a checkpoint and flushed the collected episodes before re-raising.
+    print(f'interrupted: checkpoint saved under {args.root_dir}; run the same command again to '
+          'resume', file=sys.stderr)
+    return 130
   return 0
