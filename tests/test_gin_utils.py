@@ -1,0 +1,46 @@
+"""The shared training-binary helper: gin parsing, includes, exit codes."""
+import logging
+
+import gin
+import pytest
+
+from rl_cyclegan import configurables  # noqa: F401
+from rl_cyclegan import gin_utils
+from rl_cyclegan.train import loop
+
+
+def test_includes_resolve_from_the_gin_dir_without_error_logs(tmp_path, caplog):
+  config = tmp_path / 'mine.gin'
+  config.write_text("include 'networks_small.gin'\nUNetGenerator.kernel_size = 5\n")
+  with caplog.at_level(logging.ERROR):
+    gin_utils.parse_gin([str(config)], ['UNetGenerator.power_iterations = 2'])
+  assert gin.query_parameter('UNetGenerator.filters') == (16, 32, 64, 128)  # from the include
+  assert gin.query_parameter('UNetGenerator.kernel_size') == 5
+  assert gin.query_parameter('UNetGenerator.power_iterations') == 2
+  assert not [r for r in caplog.records if 'Path not found' in r.getMessage()]
+
+
+def test_missing_gin_file_is_named(tmp_path):
+  with pytest.raises(ValueError, match='nope.gin'):
+    gin_utils.parse_gin([str(tmp_path / 'nope.gin')], [])
+
+
+def test_exit_codes(tmp_path, capsys):
+  calls = []
+
+  def ok(root_dir):
+    calls.append(root_dir)
+
+  def interrupted(root_dir):
+    raise loop.Terminate()
+
+  root = str(tmp_path / 'run')
+  assert gin_utils.run_training_binary('doc', ok, 'x = 1', ['--root_dir', root]) == 0
+  assert calls == [root]
+  gin.clear_config()  # parsing finalizes (locks) the config, as once per process in a binary
+  assert gin_utils.run_training_binary(
+      'doc', ok, 'x = 1', ['--root_dir', root, '--gin_bindings', 'UNetGenerator.filterz = 1']) == 2
+  assert 'filterz' in capsys.readouterr().err
+  gin.clear_config()
+  assert gin_utils.run_training_binary('doc', interrupted, 'x = 1', ['--root_dir', root]) == 130
+  assert 'run the same command again to resume' in capsys.readouterr().err
