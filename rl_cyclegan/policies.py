@@ -383,14 +383,24 @@ class ScriptedActionFn:
     return _check_actions(np.stack(actions), len(env_ids), f'{self.name} policies')
 
 
-SCRIPTED_POLICY_NAMES = ('scripted', 'random')
+# 'oracle': the scripted policy with no aim or exploration noise and no early closing. It reads
+# the simulator's object positions, so it is a reference ceiling for evaluation, not a
+# baseline a learner could match from pixels alone.
+SCRIPTED_POLICY_NAMES = ('scripted', 'random', 'oracle')
+_ORACLE_KWARGS = dict(noise_std=0.0, aim_std=0.0, early_close_prob=0.0)
 
 
 def scripted_action_fn(name: str = 'scripted', **kwargs) -> ScriptedActionFn:
-  """'scripted' (ScriptedGraspPolicy) or 'random' (RandomPolicy) per env; kwargs to the class."""
+  """'scripted' / 'oracle' (ScriptedGraspPolicy) or 'random' (RandomPolicy) per env.
+
+  ``kwargs`` go to the policy class (for 'oracle' on top of its noise-free settings).
+  """
   from rl_cyclegan.envs import scripted  # pylint: disable=g-import-not-at-top
-  classes = {'scripted': scripted.ScriptedGraspPolicy, 'random': scripted.RandomPolicy}
+  classes = {'scripted': scripted.ScriptedGraspPolicy, 'random': scripted.RandomPolicy,
+             'oracle': scripted.ScriptedGraspPolicy}
   if name not in classes:
     raise ValueError(f'unknown scripted policy {name!r}; valid: {", ".join(classes)}')
   cls = classes[name]
+  if name == 'oracle':
+    kwargs = dict(_ORACLE_KWARGS, **kwargs)
   return ScriptedActionFn(lambda env, seed: cls(env, seed=seed, **kwargs), name=name)

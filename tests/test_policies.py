@@ -252,3 +252,13 @@ def test_scripted_action_fn_routes_per_env():
     fn(obs, [1], steps[:1])
   with pytest.raises(ValueError, match='scripted policy'):
     policies.scripted_action_fn('nope')
+
+
+def test_oracle_is_the_noise_free_scripted_policy():
+  from rl_cyclegan.envs import scripted
+  fn = policies.scripted_action_fn('oracle')
+  policy = fn._make_policy(None, 3)  # pylint: disable=protected-access
+  assert isinstance(policy, scripted.ScriptedGraspPolicy)
+  assert (policy._noise_std, policy._aim_std, policy._early_close_prob) == (0.0, 0.0, 0.0)  # pylint: disable=protected-access
+  noisy = policies.scripted_action_fn('scripted')._make_policy(None, 3)  # pylint: disable=protected-access
+  assert noisy._noise_std > 0  # pylint: disable=protected-access
