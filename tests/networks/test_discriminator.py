@@ -11,13 +11,6 @@ from rl_cyclegan.networks import layers
 SMALL = discriminator.small_config()  # filters (16, 32, 64)
 
 
-@pytest.fixture
-def bf16_policy():
-  tf.keras.mixed_precision.set_global_policy('mixed_bfloat16')
-  yield
-  tf.keras.mixed_precision.set_global_policy('float32')
-
-
 @pytest.fixture(scope='module')
 def small_discriminator():
   return discriminator.MultiScaleDiscriminator(**SMALL)

@@ -7,13 +7,6 @@ import tensorflow as tf
 from rl_cyclegan.networks import layers
 
 
-@pytest.fixture
-def bf16_policy():
-  tf.keras.mixed_precision.set_global_policy('mixed_bfloat16')
-  yield
-  tf.keras.mixed_precision.set_global_policy('float32')
-
-
 def _top_singular_value(conv_layer):
   kernel = np.asarray(getattr(conv_layer.kernel, '_variable', conv_layer.kernel).numpy())
   return np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]

@@ -17,13 +17,6 @@ DEFAULTS = dict(stem_filters=64, stem_kernel_size=6, stem_strides=2, stem_pool_s
                 fc_units=(64, 64))
 
 
-@pytest.fixture
-def bf16_policy():
-  tf.keras.mixed_precision.set_global_policy('mixed_bfloat16')
-  yield
-  tf.keras.mixed_precision.set_global_policy('float32')
-
-
 @pytest.fixture(scope='module')
 def small_q():
   net = q_network.GraspingQNetwork(crop_size=(64, 64), **SMALL)
