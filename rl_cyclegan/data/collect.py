@@ -226,11 +226,13 @@ class Progress:
     elapsed = time.time() - self._start
     return (self.done - self._start_done) / elapsed if elapsed > 0 else 0.0
 
-  def line(self):
+  def eta(self):
     rate = self.rate
-    left = self.total - self.done
-    eta = f'{left / rate:.0f}s' if rate > 0 else '?'
-    return (f'collect: {self.done}/{self.total} episodes, {rate:.2f} episodes/s, ETA {eta}')
+    return f'{(self.total - self.done) / rate:.0f}s' if rate > 0 else '?'
+
+  def line(self):
+    return (f'collect: {self.done}/{self.total} episodes, {self.rate:.2f} episodes/s, '
+            f'ETA {self.eta()}')
 
 
 # ----------------------------------------------------------------------------------- collect

@@ -21,13 +21,12 @@ Episode j (in start order) runs in the first environment free at that time; with
 The environment steps run one after another in this process (pybullet holds the GIL).
 """
 
-import sys
-import time
 from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
 from rl_cyclegan import specs
+from rl_cyclegan.data import collect as collect_lib
 
 # Guard against an environment that never ends an episode (when max_steps is None).
 MAX_EPISODE_STEPS = 1000
@@ -174,40 +173,24 @@ def run_episodes(envs: Sequence,
   return episodes
 
 
-class Progress:
-  """Callable progress reporter: a line with episodes done, rate, ETA (and success rate).
+class Progress(collect_lib.Progress):
+  """Callable progress reporter: a line with episodes done, success rate, rate and ETA.
 
   Prints at most every ``interval`` seconds and at the last episode, to ``stream`` (stderr).
   """
 
   def __init__(self, total, label='episodes', interval=5.0, stream=None):
-    self.total = int(total)
-    self.done = 0
+    super().__init__(int(total), interval=float(interval), stream=stream)
+    self._last = self._start  # the first line after ``interval``, not at the first episode
     self.successes = 0
     self._label = label
-    self._interval = float(interval)
-    self._stream = stream or sys.stderr
-    self._start = time.time()
-    self._last = self._start
 
   def __call__(self, episode=None):
-    self.done += 1
     if episode is not None and episode.metadata.get('success'):
       self.successes += 1
-    now = time.time()
-    if now - self._last >= self._interval or self.done >= self.total:
-      self._last = now
-      self._stream.write(self.line() + '\n')
-      self._stream.flush()
-
-  @property
-  def rate(self):
-    elapsed = time.time() - self._start
-    return self.done / elapsed if elapsed > 0 else 0.0
+    self.update(1)
 
   def line(self):
-    rate = self.rate
-    eta = f'{(self.total - self.done) / rate:.0f}s' if rate > 0 else '?'
     success = 100.0 * self.successes / max(self.done, 1)
     return (f'{self._label}: {self.done}/{self.total} episodes, {success:.1f}% success, '
-            f'{rate:.2f} episodes/s, ETA {eta}')
+            f'{self.rate:.2f} episodes/s, ETA {self.eta()}')
