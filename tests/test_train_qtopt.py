@@ -122,3 +122,32 @@ def test_real_only_run_and_checkpoint_errors(tmp_path):
   with pytest.raises(episodes_lib.EpisodeFormatError, match='episodes-bad.tfrecord'):
     train_qtopt.train_eval(str(tmp_path / 'run2'), **kwargs)
   assert not os.path.exists(os.path.join(tmp_path, 'run2', 'train', 'ckpt', 'checkpoint'))
+
+
+def test_sim_episode_dir_seeds_the_sim_replay_at_every_start(tmp_path):
+  offline = tmp_path / 'offline'
+  offline.mkdir()
+  with episodes_lib.EpisodeWriter(offline / 'episodes-00000-of-00001.tfrecord') as writer:
+    for i in range(3):
+      writer.write(episodes_lib.synthetic_episode(4, (32, 40), seed=i))  # 12 transitions
+  root = str(tmp_path / 'run')
+  kwargs = dict(SMALL_RUN, sim_episode_dir=str(offline), initial_collect_episodes=0,
+                collect_steps_per_train_step=0, eval_appearances=(), replay_digests=True)
+  _bind()
+  first = train_qtopt.train_eval(root, num_train_steps=2, **kwargs)
+  assert first['env_steps'] == 0 and first['sim_replay_transitions_start'] == 12
+  # Resumed: the off-policy episodes are loaded again, the same rows as before.
+  _bind()
+  second = train_qtopt.train_eval(root, num_train_steps=3, **kwargs)
+  assert second['resumed'] and second['final_step'] == 3
+  assert second['sim_replay_digest_start'] == first['sim_replay_digest_end']
+  # With on-policy collection the run's own episodes are added after them.
+  _bind()
+  third = train_qtopt.train_eval(str(tmp_path / 'run3'), num_train_steps=1,
+                                 **dict(kwargs, collect_steps_per_train_step=1.0))
+  assert third['sim_replay_transitions_end'] > 12 and third['env_steps'] > 0
+  # Set together with sim_fraction 0 (nothing would be drawn from it): a named error.
+  _bind()
+  with pytest.raises(ValueError, match='sim_episode_dir'):
+    train_qtopt.train_eval(str(tmp_path / 'run4'), num_train_steps=1,
+                           **dict(kwargs, sim_fraction=0.0, real_episode_dir=str(offline)))

@@ -2,7 +2,7 @@ r"""Collects off-policy grasping episodes into sharded TFRecords (resumable).
 
   python tools/collect.py --appearance=real --policy=scripted --num_episodes=100 \
       --output_dir=/tmp/real_episodes [--episodes_per_shard=10 --num_workers=2 \
-      --render_size=64x80 --action_mode=auto_descend --object_split=train --seed=0 --max_steps=8]
+      --render_size=64x80 --action_mode=auto_descend --object_split=train --seed=0 --max_steps=5]
 
 Re-running the same command skips complete shards and fills in missing ones. See
 rl_cyclegan/data/collect.py and docs/episode_format.md.

@@ -49,7 +49,7 @@ class CollectConfig:
   action_mode: str = 'auto_descend'
   object_split: str = 'train'
   seed: int = 0
-  max_steps: Optional[int] = None  # None: the env's default (8 'auto_descend', 20 'full')
+  max_steps: Optional[int] = None  # None: the env's default (5 'auto_descend', 20 'full')
   num_objects: Optional[int] = None  # None: the env's default
   image_format: str = episodes_lib.DEFAULT_IMAGE_FORMAT
 

@@ -20,7 +20,10 @@ Action modes:
   * ``'auto_descend'`` (the easier CPU mode, the "height hack" of KukaDiverseObjectEnv): dz,
     close and open are ignored; the gripper descends ``(start_height - grasp_height) /
     max_steps`` metres every step; at the bottom (which is the last step) or on
-    ``terminate`` it closes, lifts and the episode ends.
+    ``terminate`` it closes, lifts and the episode ends. Defaults: 5 steps of at most 7 cm
+    in x and y (KukaDiverseObjectEnv uses 8 steps; 5 gives 1.6x more grasps per env step for
+    the same reach, and a noise-free privileged grasp succeeds as often: 87% vs 89% of 100
+    test-object episodes).
 
 Reward: 1.0 on the final step if an object is held above ``success_height`` after the lift,
 else 0.0; minus ``step_penalty`` on every step (QT-Opt style, default 0).
@@ -29,7 +32,8 @@ Reset: the static world (plane, table, robot, tray) is loaded once; each episode
 old objects, restores the saved robot state, loads the new objects at non-overlapping xy
 spots just above the tray floor (an object without a free spot is dropped on the others),
 and steps physics in chunks of 20 until all objects are at rest (at most ``settle_steps``).
-Objects get linear/angular damping (0.5, 2.0) because some random_urdfs shapes otherwise rock
+Gripper fingers close with 10 N m (kuka.py: 2-2.5; with those, objects slipped out during
+the lift in ~30% of otherwise well-placed grasps). Objects get linear/angular damping (0.5, 2.0) because some random_urdfs shapes otherwise rock
 on their hulls forever.
 
 Each instance owns its own headless pybullet client (``BulletClient(DIRECT)``), so several
@@ -74,8 +78,10 @@ _IK_RANGE = (5.8, 4, 5.8, 4, 5.8, 4, 6)
 _IK_REST = (0, 0, 0, 0.5 * math.pi, 0, -math.pi * 0.5 * 0.66, 0)
 _ARM_FORCE = 200.
 _FINGER_OPEN = 0.3  # rad
-_FINGER_FORCES = (2.0, 2.5)  # left, right (N m), as in kuka.py
-_TIP_FORCE = 2.0
+# kuka.py uses 2.0 / 2.5 / 2.0; with those a noise-free privileged grasp succeeded in only
+# 68-71% of test-object episodes (objects slip out during the lift). 10 raises it to 88%.
+_FINGER_FORCES = (10.0, 10.0)  # left, right (N m)
+_TIP_FORCE = 10.0
 _TRAY_POSITION = (0.64, 0.075, -0.19)
 _TRAY_ORIENTATION = (0., 0., 1., 0.)
 _TABLE_POSITION = (0.5, 0.0, -0.82)
@@ -130,7 +136,7 @@ class GraspingEnv(py_environment.PyEnvironment):
                camera_pitch=-52.0,
                camera_fov=32.0,
                # Control.
-               max_translation=0.05,  # m per step for dx, dy, dz = 1 ('full')
+               max_translation=None,  # m per step for dx, dy, dz = 1; None: 0.07 auto, 0.05 full
                max_rotation=math.pi / 8,  # rad per step for u = 1
                start_height=0.30,  # m, fingertips above the tray floor at reset
                grasp_height=0.015,  # m, lowest fingertip height ('auto_descend' bottom)
@@ -150,7 +156,7 @@ class GraspingEnv(py_environment.PyEnvironment):
       object_split: 'train' (900 objects) or 'test' (100 objects, names ending in 0).
       render_size: (height, width) of the camera image.
       action_mode: 'auto_descend' (default, CPU mode) or 'full' (paper Section 5).
-      max_steps: steps per episode; None = 8 for 'auto_descend', 20 for 'full'.
+      max_steps: steps per episode; None = 5 for 'auto_descend', 20 for 'full'.
       step_penalty: subtracted from the reward on every step (QT-Opt style; default 0).
       seed: int seed; None draws one from the OS. ``seed(s)`` reseeds later.
       camera_*: fixed camera: target point, distance (m), yaw/pitch (deg), vertical fov (deg).
@@ -174,11 +180,15 @@ class GraspingEnv(py_environment.PyEnvironment):
     self._render_size = tuple(int(s) for s in render_size)
     self._action_mode = action_mode
     if max_steps is None:
-      max_steps = 8 if action_mode == 'auto_descend' else 20
+      max_steps = 5 if action_mode == 'auto_descend' else 20
     if max_steps < 1:
       raise ValueError(f'max_steps must be >= 1, got {max_steps}')
     self._max_steps = int(max_steps)
     self._step_penalty = float(step_penalty)
+    if max_translation is None:
+      max_translation = 0.07 if action_mode == 'auto_descend' else 0.05
+    if max_translation <= 0:
+      raise ValueError(f'max_translation must be > 0 m, got {max_translation}')
     self._max_translation = float(max_translation)
     self._max_rotation = float(max_rotation)
     self._start_height = float(start_height)

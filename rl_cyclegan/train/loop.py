@@ -199,8 +199,10 @@ class SimCollection:
 
   def __init__(self, root_dir: str, enabled: bool, make_env: Callable, appearance: str,
                num_envs: int, render_size: Sequence[int], replay_capacity: int,
-               episodes_per_shard: int, seed: int, log: Callable[[str], None]):
+               episodes_per_shard: int, seed: int, log: Callable[[str], None],
+               offline_episode_dir: Optional[str] = None):
     self.root_dir = root_dir
+    self.offline_episode_dir = offline_episode_dir
     self.enabled = bool(enabled)
     self._make_env = make_env
     self.appearance = appearance
@@ -239,7 +241,19 @@ class SimCollection:
     self.log = replay_lib.SimEpisodeLog(os.path.join(self.root_dir, SIM_REPLAY_SUBDIR),
                                         self.render_size,
                                         episodes_per_shard=self.episodes_per_shard)
-    old = self.log.load_newest(self.replay_capacity)
+    capacity = self.replay_capacity
+    if self.offline_episode_dir:
+      # Off-policy episodes from disk come first at every start (fresh or resumed), so the
+      # replay's oldest rows are the ones evicted first, as in an uninterrupted run.
+      offline = replay_lib.load_real_episodes(self.offline_episode_dir, self.render_size,
+                                              capacity)
+      if not offline:
+        raise ValueError(f'sim_episode_dir {self.offline_episode_dir!r} holds no episodes')
+      n, t, s = replay_lib.refill(self.replay, offline)
+      capacity -= t
+      self._log(f'sim replay: {n} off-policy episodes ({t} transitions) from '
+                f'{self.offline_episode_dir} ({s:.1f}s)')
+    old = self.log.load_newest(capacity) if capacity > 0 else []
     if not resumed:
       self.sim_episodes.assign(len(old))  # new episode seeds continue after the logged ones
     if old:

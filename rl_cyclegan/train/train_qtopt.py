@@ -13,6 +13,9 @@ Loop (one process; collection and training alternate):
   1. build everything (gin is parsed by the binary before this), restore the latest checkpoint;
      refill the sim buffer from root_dir/replay/sim/ shards (newest first, up to capacity)
      and the real buffer from real_episode_dir (validated first, naming a bad file);
+     ``sim_episode_dir`` (off-policy episodes in the training appearance, e.g. a scripted log
+     written in parallel by tools/collect.py; QT-Opt's offline data) is loaded into the sim
+     buffer first, at every start; the run's own shards fill the remaining capacity;
   2. fresh run: ``initial_collect_episodes`` with the scripted (or random) policy;
   3. repeat: collect one round of ``num_envs`` lockstep episodes with the exploring CEM policy
      whenever the on-policy env steps (after the initial collection) are fewer than
@@ -114,6 +117,7 @@ def train_eval(
     real_episode_dir: Optional[str] = None,  # off-policy episodes (episodes.py schema)
     real_loss_weight: float = qtopt_lib.PAPER_REAL_LOSS_WEIGHT_SMALL,  # lambda_RL-real, App. A
     sim_fraction: float = 1.0,  # sim share of a batch: 1 Sim-Only, 0 Real-Only, 0.5 App. A
+    sim_episode_dir: Optional[str] = None,  # off-policy sim episodes, e.g. a scripted log
     sim_replay_capacity: int = 50_000,  # transitions (~31 KB each at 64x80)
     real_replay_capacity: int = 50_000,  # transitions
     episodes_per_shard: int = 16,  # sim episodes per replay/sim shard
@@ -176,13 +180,16 @@ def train_eval(
     raise ValueError(f'train_eval.sim_fraction must be in [0, 1], got {sim_fraction}')
   use_sim = sim_fraction > 0.0
   use_real = sim_fraction < 1.0
+  if sim_episode_dir and not use_sim:
+    raise ValueError(f'train_eval.sim_episode_dir={sim_episode_dir!r} is set but sim_fraction=0 '
+                     'draws no sim transitions')
   if use_real and not real_episode_dir:
     raise ValueError(f'train_eval.sim_fraction={sim_fraction} draws real transitions but '
                      'train_eval.real_episode_dir is not set')
   collect_on_policy = use_sim and collect_steps_per_train_step > 0
-  if use_sim and not collect_on_policy and initial_collect_episodes < 1:
-    raise ValueError('sim_fraction > 0 needs sim data: set collect_steps_per_train_step > 0 or '
-                     'initial_collect_episodes > 0')
+  if use_sim and not collect_on_policy and initial_collect_episodes < 1 and not sim_episode_dir:
+    raise ValueError('sim_fraction > 0 needs sim data: set collect_steps_per_train_step > 0, '
+                     'initial_collect_episodes > 0 or sim_episode_dir')
 
   os.makedirs(root_dir, exist_ok=True)
   train_dir = os.path.join(root_dir, 'train')
@@ -213,7 +220,8 @@ def train_eval(
   collection = loop.SimCollection(
       root_dir, enabled=use_sim, make_env=make_env, appearance=appearance, num_envs=num_envs,
       render_size=render_size, replay_capacity=sim_replay_capacity,
-      episodes_per_shard=episodes_per_shard, seed=seed, log=_log)
+      episodes_per_shard=episodes_per_shard, seed=seed, log=_log,
+      offline_episode_dir=sim_episode_dir)
   items = dict(learner.checkpoint_items(), **collection.checkpoint_items())
   if generator is not None:
     items[generator_checkpoint_key] = generator
