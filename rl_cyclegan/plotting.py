@@ -1,0 +1,119 @@
+"""Learning-curve images with Pillow only (the pinned stack has no matplotlib).
+
+``success_curves(runs, path)`` draws grasp success against train step for several runs and
+appearances from the ``eval/eval_<step>.json`` files training writes, with the 95% Wilson
+intervals as bands and the floors as dashed lines. ``tools/plot_curves.py`` is its binary.
+"""
+
+import glob
+import json
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from PIL import Image, ImageDraw
+
+# Distinguishable on white (Okabe-Ito palette).
+COLORS = ((0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0),
+          (86, 180, 233), (0, 0, 0))
+
+Point = Tuple[float, float, float, float]  # x, y, y_low, y_high
+
+
+def read_eval_curves(run_dir: str) -> Dict[str, List[Point]]:
+  """{appearance: [(step, success, ci_low, ci_high), ...]} from ``run_dir/eval/eval_*.json``.
+
+  Raises FileNotFoundError naming the directory when it holds no evaluation files.
+  """
+  paths = sorted(glob.glob(os.path.join(run_dir, 'eval', 'eval_*.json')))
+  if not paths:
+    raise FileNotFoundError(f'{run_dir!r}: no eval/eval_<step>.json files (written by '
+                            'tools/train_qtopt.py at every evaluation)')
+  curves: Dict[str, List[Point]] = {}
+  for path in paths:
+    with open(path) as f:
+      data = json.load(f)
+    try:
+      step = float(data['step'])
+      for appearance, r in data['results'].items():
+        curves.setdefault(appearance, []).append(
+            (step, r['success_rate'], r['ci95_low'], r['ci95_high']))
+    except (KeyError, TypeError) as e:
+      raise ValueError(f'{path}: expected {{"step", "results": {{appearance: {{success_rate, '
+                       f'ci95_low, ci95_high}}}}}}, missing {e}') from e
+  return {k: sorted(v) for k, v in curves.items()}
+
+
+def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: str = '',
+               x_label: str = 'train step', y_label: str = 'grasp success',
+               y_range: Tuple[float, float] = (0.0, 1.0),
+               hlines: Sequence[Tuple[str, float]] = (), size=(720, 440)) -> str:
+  """Draws labelled series (points with error bands) and dashed reference lines to ``path``.
+
+  The image is written to a temporary name and renamed. Returns ``path``.
+  """
+  width, height = size
+  left, right, top, bottom = 64, 190, 34, 46
+  plot_w, plot_h = width - left - right, height - top - bottom
+  image = Image.new('RGB', size, 'white')
+  draw = ImageDraw.Draw(image)
+  xs = [p[0] for _, points in series for p in points] or [0.0, 1.0]
+  x_min, x_max = 0.0, max(max(xs), 1.0)
+  y_min, y_max = y_range
+
+  def to_px(x, y):
+    px = left + (x - x_min) / (x_max - x_min) * plot_w
+    py = top + (1.0 - (min(max(y, y_min), y_max) - y_min) / (y_max - y_min)) * plot_h
+    return px, py
+
+  # Grid and axes.
+  for i in range(6):
+    y = y_min + (y_max - y_min) * i / 5
+    _, py = to_px(0, y)
+    draw.line([(left, py), (left + plot_w, py)], fill=(225, 225, 225))
+    draw.text((8, py - 6), f'{100 * y:.0f}%' if y_max <= 1.0 else f'{y:g}', fill='black')
+  for i in range(6):
+    x = x_min + (x_max - x_min) * i / 5
+    px, _ = to_px(x, y_min)
+    draw.line([(px, top), (px, top + plot_h)], fill=(235, 235, 235))
+    draw.text((px - 14, top + plot_h + 6), f'{x:,.0f}', fill='black')
+  draw.rectangle([left, top, left + plot_w, top + plot_h], outline='black')
+  draw.text((left + plot_w // 2 - 30, height - 20), x_label, fill='black')
+  draw.text((8, 10), f'{y_label}   {title}', fill='black')
+
+  legend_y = top
+  for j, (name, value) in enumerate(hlines):
+    color = (120, 120, 120)
+    _, py = to_px(0, value)
+    for x0 in range(left, left + plot_w, 12):
+      draw.line([(x0, py), (min(x0 + 6, left + plot_w), py)], fill=color, width=1)
+    draw.text((left + plot_w + 8, legend_y), f'-- {name}', fill=color)
+    legend_y += 16
+  for j, (name, points) in enumerate(series):
+    color = COLORS[j % len(COLORS)]
+    band = tuple(int(255 - 0.25 * (255 - c)) for c in color)
+    pts = [to_px(x, y) for x, y, _, _ in points]
+    for x, _, lo, hi in points:  # error bars
+      (px, plo), (_, phi) = to_px(x, lo), to_px(x, hi)
+      draw.line([(px, plo), (px, phi)], fill=band, width=5)
+    if len(pts) > 1:
+      draw.line(pts, fill=color, width=2)
+    for px, py in pts:
+      draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=color)
+    draw.text((left + plot_w + 8, legend_y), f'o {name}', fill=color)
+    legend_y += 16
+  tmp = f'{path}.tmp-{os.getpid()}.png'
+  image.save(tmp)
+  os.replace(tmp, path)
+  return path
+
+
+def success_curves(runs: Sequence[Tuple[str, str]], path: str, title: str = '',
+                   floors: Sequence[Tuple[str, float]] = (),
+                   appearances: Optional[Sequence[str]] = None) -> str:
+  """Success vs train step for ``runs`` = [(label, run_dir)], one series per appearance."""
+  series = []
+  for label, run_dir in runs:
+    for appearance, points in sorted(read_eval_curves(run_dir).items()):
+      if appearances is None or appearance in appearances:
+        series.append((f'{label} in {appearance}', points))
+  return line_chart(series, path, title=title, hlines=floors)

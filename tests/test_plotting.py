@@ -1,0 +1,44 @@
+"""Learning-curve images from eval JSON files."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rl_cyclegan import plotting
+
+
+def _write_eval(run_dir, step, rates):
+  os.makedirs(os.path.join(run_dir, 'eval'), exist_ok=True)
+  results = {a: {'success_rate': r, 'ci95_low': r - 0.1, 'ci95_high': r + 0.1}
+             for a, r in rates.items()}
+  with open(os.path.join(run_dir, 'eval', f'eval_{step:08d}.json'), 'w') as f:
+    json.dump({'step': step, 'results': results}, f)
+
+
+def test_curves_are_read_in_step_order_and_drawn(tmp_path):
+  run = str(tmp_path / 'run')
+  _write_eval(run, 2000, {'sim': 0.5, 'real': 0.2})
+  _write_eval(run, 1000, {'sim': 0.3, 'real': 0.1})
+  curves = plotting.read_eval_curves(run)
+  assert [p[:2] for p in curves['sim']] == [(1000.0, 0.3), (2000.0, 0.5)]
+  assert [p[:2] for p in curves['real']] == [(1000.0, 0.1), (2000.0, 0.2)]
+  path = str(tmp_path / 'curves.png')
+  plotting.success_curves([('Sim-Only', run)], path, floors=[('random', 0.25)])
+  image = np.asarray(Image.open(path))
+  assert image.shape == (440, 720, 3)
+  # Both series' colours appear (lines and markers were drawn), not just the white canvas.
+  for color in plotting.COLORS[:2]:
+    assert np.any(np.all(image == color, axis=-1)), color
+  assert [n for n in os.listdir(tmp_path) if '.tmp-' in n] == []
+
+
+def test_missing_or_malformed_eval_files_name_the_path(tmp_path):
+  with pytest.raises(FileNotFoundError, match='no eval'):
+    plotting.read_eval_curves(str(tmp_path))
+  os.makedirs(tmp_path / 'eval')
+  (tmp_path / 'eval' / 'eval_00000001.json').write_text('{"step": 1}')
+  with pytest.raises(ValueError, match='eval_00000001.json'):
+    plotting.read_eval_curves(str(tmp_path))
