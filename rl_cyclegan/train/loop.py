@@ -190,7 +190,7 @@ class SimCollection:
 
   Life cycle: construct (creates the counters), add ``checkpoint_items()`` to the checkpoint
   and restore it, ``open(resumed)`` (refills the replay from the log), ``start_envs()``,
-  optionally ``set_on_policy(...)``, then ``initial_collection`` / ``collect_on_policy``;
+  optionally ``set_cem_policy(...)``, then ``initial_collection`` / ``collect_on_policy``;
   ``flush()`` before every checkpoint and ``close()`` at the end.
 
   With ``enabled=False`` (no sim data) only the counters exist (they are still checkpointed,
@@ -271,11 +271,16 @@ class SimCollection:
     """Seed of an on-policy policy built now (depends on the env steps, so resumes differ)."""
     return collect_lib.derive_seed(self.seed, POLICY_STREAM, int(self.env_steps.numpy()))
 
-  def set_on_policy(self, policy, action_fn, schedule: ExplorationSchedule,
-                    steps_per_train_step: float):
-    """The exploring policy of ``collect_on_policy`` (its ``set_exploration`` is scheduled)."""
-    self.policy = policy
-    self._action_fn = action_fn
+  def set_cem_policy(self, q_network, schedule: ExplorationSchedule,
+                     steps_per_train_step: float, name: str, **cem_kwargs):
+    """Builds the exploring ``CEMPolicy`` over ``q_network`` that ``collect_on_policy`` uses.
+
+    ``cem_kwargs`` go to ``policies.CEMPolicy`` (render_size, crop_size, image_transform,
+    allowed_modes); its seed comes from ``policy_seed()``. Its ``set_exploration`` follows
+    ``schedule`` in train steps.
+    """
+    self.policy = policies.CEMPolicy(q_network, seed=self.policy_seed(), **cem_kwargs)
+    self._action_fn = policies.policy_action_fn(self.policy, name=name)
     self._schedule = schedule
     self._steps_per_train_step = float(steps_per_train_step)
 

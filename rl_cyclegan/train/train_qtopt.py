@@ -259,14 +259,12 @@ def train_eval(
   # ------------------------------------------------------------------ environments and policies
   collection.start_envs()
   if collect_on_policy:
-    collect_policy = policies.CEMPolicy(
-        learner.q_network, render_size=render_size, crop_size=crop_size,
-        image_transform=generator, allowed_modes=allowed_modes, seed=collection.policy_seed())
-    collection.set_on_policy(
-        collect_policy, policies.policy_action_fn(collect_policy, name='qtopt'),
+    collection.set_cem_policy(
+        learner.q_network,
         loop.ExplorationSchedule(epsilon_start, epsilon_end, epsilon_decay_steps,
                                  noise_std_start, noise_std_end, noise_decay_steps),
-        collect_steps_per_train_step)
+        collect_steps_per_train_step, name='qtopt', render_size=render_size,
+        crop_size=crop_size, image_transform=generator, allowed_modes=allowed_modes)
 
   train_writer = tf.summary.create_file_writer(train_dir)
   eval_writer = tf.summary.create_file_writer(eval_dir)

@@ -293,14 +293,12 @@ def train_eval(
   critics = {'Q_sim': learner.critic_sim, 'Q_real': learner.critic_real}
   if collect_steps_per_train_step > 0:
     # Fig. 6: on-policy w.r.t. Q_real in the simulation-to-real environment.
-    collect_policy = policies.CEMPolicy(
-        learner.critic_real.network, render_size=render_size, crop_size=crop_size,
-        image_transform=sim2real, allowed_modes=allowed_modes, seed=collection.policy_seed())
-    collection.set_on_policy(
-        collect_policy, policies.policy_action_fn(collect_policy, name='rl_cyclegan'),
+    collection.set_cem_policy(
+        learner.critic_real.network,
         loop.ExplorationSchedule(epsilon_start, epsilon_end, epsilon_decay_steps,
                                  noise_std_start, noise_std_end, noise_decay_steps),
-        collect_steps_per_train_step)
+        collect_steps_per_train_step, name='rl_cyclegan', render_size=render_size,
+        crop_size=crop_size, image_transform=sim2real, allowed_modes=allowed_modes)
 
   train_writer = tf.summary.create_file_writer(train_dir)
   eval_writer = tf.summary.create_file_writer(eval_dir)
