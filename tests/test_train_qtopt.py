@@ -151,3 +151,33 @@ def test_sim_episode_dir_seeds_the_sim_replay_at_every_start(tmp_path):
   with pytest.raises(ValueError, match='sim_episode_dir'):
     train_qtopt.train_eval(str(tmp_path / 'run4'), num_train_steps=1,
                            **dict(kwargs, sim_fraction=0.0, real_episode_dir=str(offline)))
+
+
+def test_spatial_q_network_trains_and_acts_from_its_checkpoint(tmp_path):
+  """gin/networks_spatial.gin options (keypoints packed in the embedding) through the critic's
+  CEM target, the checkpoint and a restored greedy CEM policy."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.train import evaluation  # pylint: disable=g-import-not-at-top
+  log = tmp_path / 'log'
+  log.mkdir()
+  with episodes_lib.EpisodeWriter(log / 'episodes-00000-of-00001.tfrecord') as writer:
+    for i in range(3):
+      writer.write(episodes_lib.synthetic_episode(4, (32, 40), seed=i))
+  spatial = ['GraspingQNetwork.stem_pool_size = 2', 'GraspingQNetwork.tower_pool_size = 1',
+             'GraspingQNetwork.coord_channels = True', 'GraspingQNetwork.num_keypoints = 3',
+             'GraspingQNetwork.merged_kernel_size = 1', 'GraspingQNetwork.final_filters = ()',
+             "GraspingQNetwork.head_pooling = 'global_max'"]
+  root = str(tmp_path / 'run')
+  _bind(spatial)
+  result = train_qtopt.train_eval(
+      root, **dict(SMALL_RUN, sim_episode_dir=str(log), initial_collect_episodes=0,
+                   collect_steps_per_train_step=0, eval_appearances=(), num_train_steps=2))
+  assert result['final_step'] == 2 and result['checkpoint']
+  gin.clear_config()
+  policy = evaluation.load_policy_from_checkpoint(root, render_size=(32, 40), seed=0)
+  assert policy.q_network.embed_image(np.zeros([1, 32, 32, 3], np.float32)).shape == (
+      1, 8, 8, 8 + 2 * 3)  # 32 -> 16 -> 8 cells; C = 8 features + 3 keypoints (x, y)
+  observation = {'image': np.zeros([2, 32, 40, 3], np.uint8),
+                 'gripper_state': np.zeros([2, 2], np.float32)}
+  actions = policy.greedy_action(observation).numpy()
+  assert actions.shape == (2, 8) and np.all(np.abs(actions) <= 1.0)

@@ -20,6 +20,17 @@ FC 256 -> 64 for the state-action branch and FC 64, 64 at the head).
 The image tower does not depend on the action, so CEM calls ``embed_image`` once per state and
 ``logits_from_embedding`` with all N candidate actions; only the layers after the merge run
 N times.
+
+Spatial options (ours, not QT-Opt's; all off by default, gin/networks_spatial.gin turns them
+on for small CPU images, where a 4x4 merge grid is ~19 cm of tray per cell):
+  * ``coord_channels``: CoordConv (Liu et al. 2018): (x, y) maps of each cell joined to the
+    tower output, then a 1x1 conv back to C channels, so the head knows where a cell is;
+  * ``num_keypoints`` = K: spatial softmax (Levine et al. 2016) over K 1x1-conv maps of the
+    tower output; the K expected image positions (e.g. of the gripper) join
+    [gripper_state, action] in the state-action branch. The embedding then carries them as
+    2K extra channels, tiled over h, w ([B, h, w, C + 2K]); callers treat it as opaque;
+  * ``head_pooling='global_max'``: max over the head's cells instead of flatten, i.e. "is
+    there a cell where this action ends on something graspable".
 """
 
 from typing import Sequence, Tuple
@@ -45,6 +56,24 @@ def _conv(filters, kernel_size, strides, name):
 
 def _pool(pool_size, name):
   return tf.keras.layers.MaxPool2D(pool_size, strides=pool_size, padding='same', name=name)
+
+
+def _coordinate_maps(batch_size, height, width):
+  """float32 [B, h, w, 2]: x (column) and y (row) of each cell centre, in [-1, 1]."""
+  ys = (tf.range(height, dtype=tf.float32) + 0.5) / height * 2.0 - 1.0  # [h]
+  xs = (tf.range(width, dtype=tf.float32) + 0.5) / width * 2.0 - 1.0  # [w]
+  grid = tf.stack(tf.meshgrid(xs, ys), axis=-1)  # [h, w, 2] = (x, y)
+  return tf.tile(grid[None], tf.stack([batch_size, 1, 1, 1]))
+
+
+def _spatial_softmax(maps):
+  """float32 maps [B, h, w, K] -> expected (x, y) in [-1, 1] of each softmax, [B, 2K]."""
+  shape = tf.shape(maps)
+  h, w, k = maps.shape[1], maps.shape[2], maps.shape[3]
+  probs = tf.nn.softmax(tf.reshape(tf.transpose(maps, [0, 3, 1, 2]), [shape[0], k, h * w]))
+  coords = tf.reshape(_coordinate_maps(1, h, w)[0], [h * w, 2])  # [h * w, 2]
+  expected = tf.einsum('bkp,pc->bkc', probs, coords)  # [B, K, 2]
+  return tf.reshape(expected, [shape[0], 2 * k])
 
 
 @gin.configurable
@@ -73,6 +102,9 @@ class GraspingQNetwork(network.Network):
                final_filters: Sequence[int] = (64,) * 3,
                final_kernel_size: int = 3,
                fc_units: Sequence[int] = (64, 64),
+               coord_channels: bool = False,
+               num_keypoints: int = 0,
+               head_pooling: str = 'flatten',
                name: str = 'GraspingQNetwork'):
     """Creates the network.
 
@@ -95,6 +127,13 @@ class GraspingQNetwork(network.Network):
       final_filters: conv widths after that pool.
       final_kernel_size: their kernel.
       fc_units: hidden FC widths (ReLU) of the head before the 1-unit logit layer.
+      coord_channels: append (x, y) coordinate maps in [-1, 1] to the image tower's output
+        and project back to C channels with a 1x1 conv (CoordConv, Liu et al. 2018), so the
+        layers after the merge know where each cell is. Not in QT-Opt.
+      num_keypoints: K > 0 adds a spatial softmax (Levine et al. 2016) over K 1x1-conv maps of
+        the tower output; the K expected (x, y) image positions join [gripper_state, action]
+        in the state-action branch. Not in QT-Opt.
+      head_pooling: 'flatten' (QT-Opt) or 'global_max' (max over the head's spatial cells).
       name: network name.
     """
     crop_size = specs._check_size(crop_size, 'crop_size')  # pylint: disable=protected-access
@@ -104,18 +143,34 @@ class GraspingQNetwork(network.Network):
     self._crop_size = crop_size
     self._observation_spec = observation_spec
     self._action_spec = specs.action_spec()
-    self._embedding_channels = int(tower_filters[-1]) if tower_filters else int(stem_filters)
+    self._feature_channels = int(tower_filters[-1]) if tower_filters else int(stem_filters)
+    if head_pooling not in ('flatten', 'global_max'):
+      raise ValueError(f"head_pooling must be 'flatten' or 'global_max', got {head_pooling!r}")
+    if num_keypoints < 0:
+      raise ValueError(f'num_keypoints must be >= 0, got {num_keypoints}')
+    self._coord_channels = bool(coord_channels)
+    self._num_keypoints = int(num_keypoints)
+    self._head_pooling = head_pooling
+    # The embedding packs the spatial features [h, w, C] and, with keypoints, their 2K
+    # coordinates tiled over h, w: [h, w, C + 2K]. Callers treat it as opaque.
+    self._embedding_channels = self._feature_channels + 2 * self._num_keypoints
 
     self._tower = [_conv(stem_filters, stem_kernel_size, stem_strides, 'stem_conv'),
                    _pool(stem_pool_size, 'stem_pool')]
     self._tower += [_conv(f, tower_kernel_size, 1, f'tower_conv{i}')
                     for i, f in enumerate(tower_filters)]
     self._tower.append(_pool(tower_pool_size, 'tower_pool'))
+    self._coord_projection = (
+        tf.keras.layers.Conv2D(self._feature_channels, 1, activation='relu',
+                               name='coord_projection') if self._coord_channels else None)
+    self._keypoint_conv = (
+        tf.keras.layers.Conv2D(self._num_keypoints, 1, name='keypoint_conv')
+        if self._num_keypoints else None)
 
     self._state_action_fc = [tf.keras.layers.Dense(u, activation='relu', name=f'sa_fc{i}')
                              for i, u in enumerate(state_action_fc_units)]
     self._state_action_fc.append(
-        tf.keras.layers.Dense(self._embedding_channels, name='sa_projection'))
+        tf.keras.layers.Dense(self._feature_channels, name='sa_projection'))
 
     self._head = [_conv(f, merged_kernel_size, 1, f'merged_conv{i}')
                   for i, f in enumerate(merged_filters)]
@@ -158,7 +213,17 @@ class GraspingQNetwork(network.Network):
     x = image
     for layer in self._tower:
       x = layer(x, training=training)  # [B, h_i, w_i, c_i]
-    return tf.cast(x, tf.float32)  # [B, h, w, C]
+    features = x  # [B, h, w, C]
+    if self._coord_projection is not None:
+      coords = tf.cast(_coordinate_maps(tf.shape(x)[0], x.shape[1], x.shape[2]), x.dtype)
+      x = self._coord_projection(tf.concat([x, coords], -1))  # [B, h, w, C]
+    x = tf.cast(x, tf.float32)
+    if self._keypoint_conv is not None:
+      keypoints = _spatial_softmax(
+          tf.cast(self._keypoint_conv(features), tf.float32))  # [B, 2K]
+      tiled = tf.tile(keypoints[:, None, None, :], tf.stack([1, tf.shape(x)[1], tf.shape(x)[2], 1]))
+      x = tf.concat([x, tiled], -1)  # [B, h, w, C + 2K]
+    return x
 
   def logits_from_embedding(self, embedding, gripper_state, actions, training=False):
     """Logits for N candidate actions per state, reusing the image embedding.
@@ -182,7 +247,12 @@ class GraspingQNetwork(network.Network):
     batch_and_n = tf.shape(actions)[:2]  # [2] = (B, N)
     n = batch_and_n[1]
     gripper = tf.tile(gripper_state[:, None, :], tf.stack([1, n, 1]))  # [B, N, 2]
-    x = tf.concat([gripper, actions], axis=-1)  # [B, N, 10]
+    parts = [gripper, actions]  # [B, N, 2], [B, N, 8]
+    if self._num_keypoints:
+      keypoints = embedding[:, 0, 0, self._feature_channels:]  # [B, 2K]
+      parts.append(tf.tile(keypoints[:, None, :], tf.stack([1, n, 1])))  # [B, N, 2K]
+      embedding = embedding[..., :self._feature_channels]  # [B, h, w, C]
+    x = tf.concat(parts, axis=-1)  # [B, N, 10 (+ 2K)]
     for layer in self._state_action_fc:
       x = layer(x, training=training)  # [B, N, u] ... [B, N, C]
     compute_dtype = x.dtype
@@ -196,7 +266,10 @@ class GraspingQNetwork(network.Network):
     if not x.shape[1:].is_fully_defined():
       raise ValueError(f'{self.name}: the head needs a static spatial size; image spec '
                        f'{self._observation_spec["image"]}, got features {x.shape}')
-    x = tf.reshape(x, [-1, x.shape[1:].num_elements()])  # [B * N, h_f * w_f * c_f]
+    if self._head_pooling == 'global_max':
+      x = tf.reduce_max(x, axis=[1, 2])  # [B * N, c_f]
+    else:
+      x = tf.reshape(x, [-1, x.shape[1:].num_elements()])  # [B * N, h_f * w_f * c_f]
     for layer in self._fc:
       x = layer(x, training=training)  # [B * N, u] ... [B * N, 1]
     return tf.reshape(tf.cast(x, tf.float32), batch_and_n)  # [B, N]

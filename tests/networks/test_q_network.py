@@ -259,3 +259,87 @@ def test_gin_binding_survives_copy():
   for n in (net, target):
     n.create_variables()
     assert _num_params(n.variables) == expected_param_count((32, 32), cfg)
+
+
+# Spatial variant: 16x16 embedding with coordinate channels, spatial-softmax keypoints in
+# the state-action branch, 1x1 head convs and a global max over cells.
+SPATIAL = dict(SMALL, stem_pool_size=2, tower_pool_size=1, coord_channels=True,
+               num_keypoints=4, merged_kernel_size=1, merged_pool_size=1, final_filters=(),
+               head_pooling='global_max')
+
+
+def test_spatial_softmax_locates_peaks():
+  maps = np.full([2, 4, 6, 2], -30.0, np.float32)
+  maps[0, 1, 4, 0] = 30.0  # row 1 of 4, column 4 of 6
+  maps[1, 3, 0, 1] = 30.0
+  maps[1, :, :, 0] = 0.0  # uniform -> the centre
+  out = q_network._spatial_softmax(tf.constant(maps)).numpy()  # [B, 2K] = (x0, y0, x1, y1)
+  x_of = lambda col, w: (col + 0.5) / w * 2 - 1
+  np.testing.assert_allclose(out[0, :2], [x_of(4, 6), x_of(1, 4)], atol=1e-4)
+  np.testing.assert_allclose(out[1, :2], [0.0, 0.0], atol=1e-5)
+  np.testing.assert_allclose(out[1, 2:], [x_of(0, 6), x_of(3, 4)], atol=1e-4)
+
+
+def test_coordinate_maps_span_the_grid():
+  grid = q_network._coordinate_maps(3, 2, 4).numpy()  # [B, h, w, 2]
+  assert grid.shape == (3, 2, 4, 2)
+  np.testing.assert_allclose(grid[0, 0, :, 0], [-0.75, -0.25, 0.25, 0.75])  # x by column
+  np.testing.assert_allclose(grid[0, :, 0, 1], [-0.5, 0.5])  # y by row
+
+
+def test_spatial_variant_embedding_and_logits():
+  net = q_network.GraspingQNetwork(crop_size=(64, 64), **SPATIAL)
+  net.create_variables()
+  observation, _ = _inputs(2)
+  actions = tf.random.uniform([2, 5, 8], -1, 1, seed=3)
+  embedding = net.embed_image(observation['image'])
+  c, k = SMALL['tower_filters'][-1], SPATIAL['num_keypoints']
+  assert embedding.shape == (2, 16, 16, c + 2 * k)  # 64 -> 32 -> 16, no tower pool
+  keypoints = embedding[:, :, :, c:].numpy()
+  assert np.all(np.abs(keypoints) <= 1.0)
+  np.testing.assert_allclose(keypoints, np.broadcast_to(keypoints[:, :1, :1], keypoints.shape))
+  logits = net.logits_from_embedding(embedding, observation['gripper_state'], actions)
+  for n in range(5):
+    per_action, _ = net((observation, actions[:, n]))
+    np.testing.assert_allclose(logits[:, n].numpy(), per_action.numpy(), rtol=1e-5, atol=1e-5)
+  # The keypoints reach the logits through the state-action branch.
+  moved = tf.concat([embedding[..., :c], embedding[..., c:] * 0.0 + 0.9], -1)
+  assert not np.allclose(
+      net.logits_from_embedding(moved, observation['gripper_state'], actions).numpy(),
+      logits.numpy())
+  assert np.std(logits.numpy(), axis=1).min() > 0.0
+  # A copy (target network) has the same variables.
+  target = net.copy(name='target')
+  target.create_variables()
+  assert _num_params(target.variables) == _num_params(net.variables)
+
+
+def test_spatial_variant_overfits_one_batch():
+  net = q_network.GraspingQNetwork(crop_size=(32, 32), **SPATIAL)
+  observation, action = _inputs(8, 32, 32, seed=7)
+  labels = tf.constant([1., 0., 1., 1., 0., 0., 1., 0.])
+  opt = tf.keras.optimizers.Adam(3e-3)
+  net.create_variables()
+
+  @tf.function
+  def step():
+    with tf.GradientTape() as tape:
+      logits, _ = net((observation, action), training=True)
+      loss = tf.reduce_mean(
+          tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+    grads = tape.gradient(loss, net.trainable_variables)
+    assert all(g is not None for g in grads)
+    opt.apply_gradients(zip(grads, net.trainable_variables))
+    return loss
+
+  first = float(step())
+  for _ in range(60):
+    last = float(step())
+  assert last < 0.5 * first
+
+
+@pytest.mark.parametrize('kwargs,match', [(dict(head_pooling='mean'), 'head_pooling'),
+                                          (dict(num_keypoints=-1), 'num_keypoints')])
+def test_spatial_options_validated(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    q_network.GraspingQNetwork(crop_size=(64, 64), **dict(SMALL, **kwargs))
