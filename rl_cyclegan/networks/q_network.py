@@ -221,7 +221,8 @@ class GraspingQNetwork(network.Network):
     if self._keypoint_conv is not None:
       keypoints = _spatial_softmax(
           tf.cast(self._keypoint_conv(features), tf.float32))  # [B, 2K]
-      tiled = tf.tile(keypoints[:, None, None, :], tf.stack([1, tf.shape(x)[1], tf.shape(x)[2], 1]))
+      cells = tf.stack([1, tf.shape(x)[1], tf.shape(x)[2], 1])
+      tiled = tf.tile(keypoints[:, None, None, :], cells)  # [B, h, w, 2K]
       x = tf.concat([x, tiled], -1)  # [B, h, w, C + 2K]
     return x
 
