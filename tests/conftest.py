@@ -1,4 +1,5 @@
 """Shared test setup: quiet TF, small thread pools, clean gin state around every test."""
+import glob
 import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -28,3 +29,35 @@ def mirrored_strategy():
   strategy = loop.make_strategy('mirrored')
   assert strategy.num_replicas_in_sync == 2, strategy.extended.worker_devices
   return strategy
+
+
+def _summary_tags(logdir):
+  """{tag: plugin name} of every summary in a directory's event files."""
+  out = {}
+  for path in glob.glob(os.path.join(logdir, 'events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for v in event.summary.value:
+        out[v.tag] = v.metadata.plugin_data.plugin_name
+  return out
+
+
+@pytest.fixture
+def summary_tags():
+  """``summary_tags(logdir)``: {tag: plugin name} of the summaries written there."""
+  return _summary_tags
+
+
+@pytest.fixture
+def summary_scalars():
+  """``summary_scalars(logdir, tag)``: {step: value} of one scalar summary written there."""
+
+  def read(logdir, tag):
+    out = {}
+    for path in glob.glob(os.path.join(logdir, 'events.out.tfevents.*')):
+      for event in tf.compat.v1.train.summary_iterator(path):
+        for v in event.summary.value:
+          if v.tag == tag:
+            out[event.step] = float(tf.make_ndarray(v.tensor))
+    return out
+
+  return read

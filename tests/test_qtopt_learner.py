@@ -143,6 +143,33 @@ def test_checkpoint_items_restore_everything():
   assert items['q_network'] is learner.q_network
 
 
+def test_learning_rate_schedule_follows_the_step_and_survives_resume(tmp_path):
+  """Step decay per train step; a resumed learner uses its config, not the stored rate."""
+  learner = make_learner(learning_rate=1e-3, learning_rate_boundaries=(2, 4),
+                         learning_rate_decay=0.1)
+  rates = []
+  for _ in range(5):
+    before = learner.q_network.trainable_variables[0].numpy()
+    learner.train_step(make_batch(1))
+    rates.append(float(learner.critic.optimizer.learning_rate.numpy()))
+    assert not np.array_equal(before, learner.q_network.trainable_variables[0].numpy())
+  np.testing.assert_allclose(rates, [1e-3, 1e-3, 1e-4, 1e-4, 1e-5], rtol=1e-6)
+  path = tf.train.Checkpoint(**learner.checkpoint_items()).save(str(tmp_path / 'ckpt'))
+
+  # Resume with a constant 5e-4: the checkpoint holds Adam's last rate (1e-5) and step 5.
+  resumed = make_learner(learning_rate=5e-4)
+  tf.train.Checkpoint(**resumed.checkpoint_items()).restore(path).assert_consumed()
+  assert resumed.train_step_counter.numpy() == 5
+  np.testing.assert_allclose(resumed.critic.optimizer.learning_rate.numpy(), 1e-5, rtol=1e-6)
+  resumed.train_step(make_batch(1))
+  np.testing.assert_allclose(resumed.critic.optimizer.learning_rate.numpy(), 5e-4, rtol=1e-6)
+
+  with pytest.raises(ValueError, match=r'strictly increasing.*\[4, 2\]'):
+    make_learner(learning_rate_boundaries=(4, 2))
+  with pytest.raises(ValueError, match=r'decay must be in \(0, 1\], got 2'):
+    make_learner(learning_rate_boundaries=(4,), learning_rate_decay=2)
+
+
 def test_bad_inputs_name_the_spec():
   learner = make_learner()
   with pytest.raises(ValueError, match=r'sim_batch\.observation\[.image.\].*\[32, 32, 3\]'):

@@ -56,9 +56,9 @@ def test_unknown_gin_binding_fails_before_any_work(tmp_path, capsys):
   assert not root.exists()  # nothing was built or written
 
 
-def test_sim_run_writes_artifacts_resumes_and_evaluates(tmp_path):
+def test_sim_run_writes_artifacts_resumes_and_evaluates(tmp_path, summary_tags, summary_scalars):
   root = str(tmp_path / 'run')
-  _bind()
+  _bind(['QTOptLearner.learning_rate = 1e-3', 'QTOptLearner.learning_rate_boundaries = (1,)'])
   first = train_qtopt.train_eval(
       root, initial_collect_episodes=1, num_train_steps=2, eval_interval=2,
       num_eval_episodes=1, eval_appearances=('sim',), replay_digests=True, **SMALL_RUN)
@@ -68,6 +68,11 @@ def test_sim_run_writes_artifacts_resumes_and_evaluates(tmp_path):
       'ckpt-2.data-00000-of-00001', 'ckpt-2.index']
   assert glob.glob(os.path.join(root, 'train', 'events.out.tfevents.*'))
   assert glob.glob(os.path.join(root, 'eval', 'events.out.tfevents.*'))
+  tags = summary_tags(os.path.join(root, 'train'))
+  assert {'loss/loss', 'q/mean_q', 'train/learning_rate', 'rate/train_steps_per_sec'} <= set(tags)
+  # Step decay after step 1: the update that made step 2 ran at 1e-4.
+  assert summary_scalars(os.path.join(root, 'train'), 'train/learning_rate') == pytest.approx(
+      {1: 1e-3, 2: 1e-4})
   with open(os.path.join(root, 'eval', 'eval_00000002.json')) as f:
     result = json.load(f)
   assert result['step'] == 2 and 0.0 <= result['results']['sim']['success_rate'] <= 1.0

@@ -59,17 +59,7 @@ def _real_dir(path, size=RENDER, name='episodes-00000-of-00001.tfrecord', num=3)
   return str(path)
 
 
-def _tags(logdir):
-  """{tag: plugin name} of every summary in a directory's event files."""
-  out = {}
-  for path in glob.glob(os.path.join(logdir, 'events.out.tfevents.*')):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for v in event.summary.value:
-        out[v.tag] = v.metadata.plugin_data.plugin_name
-  return out
-
-
-def test_smoke_run_resume_evaluate_and_final_q(tmp_path):
+def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags):
   real = _real_dir(tmp_path / 'real')
   root = str(tmp_path / 'run')
   _bind()
@@ -87,7 +77,7 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path):
   assert os.path.isfile(os.path.join(root, 'paired_set.npz'))
   assert glob.glob(os.path.join(root, 'replay', 'sim', 'sim-*.tfrecord'))
 
-  train_tags = _tags(os.path.join(root, 'train'))
+  train_tags = summary_tags(os.path.join(root, 'train'))
   for field in ('total', 'gan_generator', 'gan_discriminator', 'cycle', 'rl_sim', 'rl_real',
                 'rl_scene'):
     assert train_tags[f'losses/{field}'] == 'scalars', field
@@ -98,7 +88,7 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path):
   assert train_tags['images/real2sim'] == 'images'
   assert train_tags['scene/generator/mae'] == 'scalars'
   assert train_tags['q_collapse'] == 'text' and train_tags['q/collapse_suspected'] == 'scalars'
-  eval_tags = _tags(os.path.join(root, 'eval'))
+  eval_tags = summary_tags(os.path.join(root, 'eval'))
   names = ('Q_sim/sim', 'Q_real_G/sim', 'Q_real/real')
   assert {f'success_rate/{n}' for n in names} <= set(eval_tags)
   with open(os.path.join(root, 'eval', 'eval_00000002.json')) as f:
@@ -145,7 +135,8 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path):
     ('rl_cyclegan_ablation_gan.gin', 'default', 1, True),
     ('rl_cyclegan_ablation_cyclegan.gin', 'mirrored', 2, False),  # conftest: two logical CPUs
 ], ids=['gan_bfloat16', 'cyclegan_mirrored'])
-def test_ablation_configs_run_a_step(tmp_path, gin_file, strategy, replicas, mixed_precision):
+def test_ablation_configs_run_a_step(tmp_path, summary_tags, gin_file, strategy, replicas,
+                                     mixed_precision):
   real = _real_dir(tmp_path / 'real')
   _bind([f'RLCycleGANLearner.mixed_precision = {mixed_precision}'], gin_file=gin_file)
   result = train_rl_cyclegan.train_eval(
@@ -153,7 +144,7 @@ def test_ablation_configs_run_a_step(tmp_path, gin_file, strategy, replicas, mix
       eval_policies=(), image_summary_interval=1, scene_metrics_interval=0,
       collect_steps_per_train_step=1.0, **SMALL_RUN)
   assert result['final_step'] == 1 and result['replicas'] == replicas
-  tags = _tags(os.path.join(str(tmp_path / 'run'), 'train'))
+  tags = summary_tags(os.path.join(str(tmp_path / 'run'), 'train'))
   assert tags['images/sim2real'] == 'images'
   if gin_file == 'rl_cyclegan_ablation_gan.gin':  # no F: no real->sim grid, no cycle
     assert 'images/real2sim' not in tags and 'q/q_x_double' not in tags

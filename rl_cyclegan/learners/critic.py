@@ -20,6 +20,29 @@ from rl_cyclegan import losses
 from rl_cyclegan import qtopt
 
 
+def learning_rate_schedule(learning_rate, boundaries=(), decay=0.1):
+  """Step decay: ``learning_rate`` up to the first boundary, times ``decay`` after each one.
+
+  Returns ``fn(step) -> rate`` (a Keras ``PiecewiseConstantDecay``: steps 1..b0 get
+  ``learning_rate``, b0+1..b1 ``learning_rate * decay``, ...; constant without boundaries).
+  The critic assigns it to the optimizer's rate before every update, so a resumed run follows
+  the configured schedule, not the rate stored in its checkpoint.
+  """
+  learning_rate = float(learning_rate)
+  boundaries = [int(b) for b in boundaries]
+  if not learning_rate >= 0:
+    raise ValueError(f'learning rate must be >= 0, got {learning_rate}')
+  if any(b <= 0 for b in boundaries) or boundaries != sorted(set(boundaries)):
+    raise ValueError('learning-rate boundaries must be positive, strictly increasing train '
+                     f'steps, got {boundaries}')
+  if not 0.0 < decay <= 1.0:
+    raise ValueError(f'learning-rate decay must be in (0, 1], got {decay}')
+  if not boundaries:
+    return lambda step: tf.constant(learning_rate, tf.float32)
+  values = [learning_rate * decay**i for i in range(len(boundaries) + 1)]
+  return tf.keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
 def make_adam(learning_rate=1e-4, beta_1=0.1, beta_2=0.999, name='adam'):
   """Adam with the paper's settings (Appendix A: lr 1e-4, beta1 0.1, beta2 0.999)."""
   return tf.keras.optimizers.Adam(
@@ -49,6 +72,8 @@ class QTOptCritic(tf.Module):
                learning_rate: float = 1e-4,
                beta_1: float = 0.1,
                beta_2: float = 0.999,
+               learning_rate_boundaries: Sequence[int] = (),
+               learning_rate_decay: float = 0.1,
                name: str = 'critic'):
     """Creates the critic.
 
@@ -62,6 +87,8 @@ class QTOptCritic(tf.Module):
         (QT-Opt: 64, 2, 6).
       allowed_modes: optional 0/1 mask over (move, close, open, terminate) for CEM.
       learning_rate, beta_1, beta_2: Adam (paper Appendix A).
+      learning_rate_boundaries, learning_rate_decay: optional step decay of the learning
+        rate at these optimizer steps (``learning_rate_schedule``); none in the paper.
       name: module name; prefixes the target networks' names.
     """
     super().__init__(name=name)
@@ -80,6 +107,8 @@ class QTOptCritic(tf.Module):
     self.optimizer = build_optimizer(
         make_adam(learning_rate, beta_1, beta_2, name=f'{name}_adam'),
         self.network.trainable_variables)
+    self.learning_rate_fn = learning_rate_schedule(
+        learning_rate, learning_rate_boundaries, learning_rate_decay)
     # Targets start equal to the online network.
     common.soft_variables_update(self.network.variables, self.target_1.variables, tau=1.0)
     common.soft_variables_update(self.network.variables, self.target_2.variables, tau=1.0)
@@ -100,6 +129,12 @@ class QTOptCritic(tf.Module):
     target = losses.td_target(reward, done, next_value, gamma=self.gamma)  # [B]
     loss = losses.td_loss(logits, target, distance=self.td_distance, weights=weights)
     return loss, logits, target
+
+  def set_learning_rate(self, step):
+    """Sets Adam's rate to the configured schedule at train step ``step`` (cross-replica)."""
+    rate = tf.cast(self.learning_rate_fn(step), tf.float32)
+    self.optimizer.learning_rate.assign(rate)
+    return rate
 
   def update_targets(self, step):
     """Polyak update of target 1; every ``target_2_period`` steps copy target 1 into target 2.

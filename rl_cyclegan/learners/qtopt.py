@@ -58,6 +58,8 @@ class QTOptLearner(tf.Module):
                learning_rate: float = 1e-4,
                beta_1: float = 0.1,
                beta_2: float = 0.999,
+               learning_rate_boundaries: Sequence[int] = (),
+               learning_rate_decay: float = 0.1,
                mixed_precision: bool = False,
                strategy: Optional[tf.distribute.Strategy] = None,
                name: str = 'qtopt'):
@@ -75,6 +77,9 @@ class QTOptLearner(tf.Module):
         target value (e.g. ``policies.AUTO_DESCEND_MODES``); None leaves QTOptCritic's (gin)
         setting.
       learning_rate, beta_1, beta_2: Adam (paper Appendix A: 1e-4, 0.1, 0.999).
+      learning_rate_boundaries, learning_rate_decay: optional step decay: the rate is
+        multiplied by ``learning_rate_decay`` at each boundary (train steps; the paper keeps
+        it constant). The schedule follows the train step counter, so resumed runs continue on it.
       mixed_precision: build the Q-networks under 'mixed_bfloat16' (paper Appendix A: bfloat16);
         variables, logits and losses stay float32.
       strategy: a tf.distribute strategy; networks and the optimizer are created in its scope.
@@ -95,7 +100,9 @@ class QTOptLearner(tf.Module):
       critic_kwargs = {} if allowed_modes is None else {'allowed_modes': allowed_modes}
       self.critic = critic_lib.QTOptCritic(
           q_network_fn(crop_size=self.crop_size, name='Q'), name='Q',
-          learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, **critic_kwargs)
+          learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+          learning_rate_boundaries=learning_rate_boundaries,
+          learning_rate_decay=learning_rate_decay, **critic_kwargs)
       self.train_step_counter = tf.Variable(0, dtype=tf.int64, trainable=False,
                                             name='train_step')
     self._train_step_fn = tf.function(self._distributed_train_step)
@@ -146,6 +153,9 @@ class QTOptLearner(tf.Module):
     return self._train_step_fn(sim_batch, real_batch)
 
   def _distributed_train_step(self, sim_batch, real_batch):
+    # Adam's rate per the configured schedule (not the checkpoint's value): the update that
+    # makes train step k uses schedule(k), so steps 1..boundary run at the initial rate.
+    self.critic.set_learning_rate(self.train_step_counter + 1)
     per_replica = self.strategy.run(self._replica_step, args=(sim_batch, real_batch))
     info = tf.nest.map_structure(
         lambda t: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None), per_replica)

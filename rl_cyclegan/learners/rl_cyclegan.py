@@ -237,6 +237,8 @@ class RLCycleGANLearner(tf.Module):
     return self._train_step_fn(sim_batch, real_batch)
 
   def _distributed_train_step(self, sim_batch, real_batch):
+    for c in self.critics:  # Q's rate per its schedule (QTOptCritic.learning_rate_boundaries)
+      c.set_learning_rate(self.train_step_counter + 1)
     per_replica = self.strategy.run(self._replica_step, args=(sim_batch, real_batch))
     info = tf.nest.map_structure(
         lambda t: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None), per_replica)

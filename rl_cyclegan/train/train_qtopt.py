@@ -319,6 +319,8 @@ def train_eval(
           with train_writer.as_default(step=step):
             loop.write_loss_info(info, lambda f: f'loss/{f}' if f.startswith(('loss', 'td'))
                                  else f'q/{f}')
+            tf.summary.scalar('train/learning_rate',
+                              float(learner.critic.optimizer.learning_rate.numpy()))
             rates.write()
         if step % log_interval == 0 or step == num_train_steps:
           progress.log(step, f'step {step}/{num_train_steps} loss {float(info.loss):.4f} Q '
