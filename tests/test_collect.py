@@ -213,3 +213,13 @@ def test_grasping_env_two_workers_then_refill_one_shard(tmp_path):
   refilled = list(episodes.read_episodes(tmp_path / names[1], decode_images=False))
   assert [e.metadata['seed'] for e in refilled] == [e.metadata['seed'] for e in first]
   assert episodes.validate_directory(tmp_path, expected_image_size=TINY).ok
+
+
+def test_noise_scale_recorded_and_checked(tmp_path):
+  config = _config(noise_scale=(0, 1))
+  assert config.to_json()['noise_scale'] == [0.0, 1.0]
+  assert 'noise_scale' not in _config().to_json()  # configs of older logs still match
+  with pytest.raises(ValueError, match='noise_scale'):
+    collect.check_config(_config(policy='random', noise_scale=(0, 1)))
+  with pytest.raises(ValueError, match='noise_scale'):
+    collect.check_config(_config(noise_scale=(1, 0)))

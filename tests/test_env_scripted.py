@@ -43,3 +43,27 @@ def test_policies_run_in_both_modes(action_mode):
   b = scripted.RandomPolicy(env, seed=3).action(None)
   np.testing.assert_array_equal(a, b)
   assert np.all(a >= env.action_spec().minimum) and np.all(a <= env.action_spec().maximum)
+
+
+def test_noise_scale_spans_noise_free_to_default():
+  # noise_scale=(0, 0) is the noise-free grasp: it succeeds far more often than the default
+  # noise on the same seeded scenes (oracle 88-91% vs scripted 37% on 100 test scenes).
+  env = grasping.GraspingEnv(render_size=(32, 32), seed=20, action_mode='auto_descend')
+  clean = _success_count(env, scripted.ScriptedGraspPolicy(env, seed=20, noise_scale=(0, 0)), 20)
+  env.seed(20)
+  noisy = _success_count(env, scripted.ScriptedGraspPolicy(env, seed=20), 20)
+  assert clean >= 13 and clean >= noisy + 5, (clean, noisy)
+
+
+def test_noise_scale_is_drawn_per_episode_and_validated():
+  env = grasping.GraspingEnv(render_size=(24, 30), seed=2, action_mode='auto_descend')
+  policy = scripted.ScriptedGraspPolicy(env, seed=2, noise_scale=(0.2, 0.6))
+  stds = set()
+  for _ in range(4):
+    time_step = env.reset()
+    policy.reset()
+    policy.action(time_step)
+    stds.add(policy._noise_std)  # pylint: disable=protected-access
+  assert len(stds) == 4 and all(0.5 * 0.2 <= s <= 0.5 * 0.6 for s in stds), stds
+  with pytest.raises(ValueError, match='noise_scale'):
+    scripted.ScriptedGraspPolicy(env, noise_scale=(0.5, 0.1))

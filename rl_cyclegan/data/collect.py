@@ -52,13 +52,22 @@ class CollectConfig:
   max_steps: Optional[int] = None  # None: the env's default (5 'auto_descend', 20 'full')
   num_objects: Optional[int] = None  # None: the env's default
   image_format: str = episodes_lib.DEFAULT_IMAGE_FORMAT
+  # (low, high): per-episode factor on the scripted policy's noise (ScriptedGraspPolicy);
+  # None: the policy's fixed noise.
+  noise_scale: Optional[Sequence[float]] = None
 
   def __post_init__(self):
     object.__setattr__(self, 'render_size', tuple(int(v) for v in self.render_size))
+    if self.noise_scale is not None:
+      object.__setattr__(self, 'noise_scale', tuple(float(v) for v in self.noise_scale))
 
   def to_json(self):
     d = dataclasses.asdict(self)
     d['render_size'] = list(self.render_size)
+    if self.noise_scale is None:
+      del d['noise_scale']  # the config files of logs written before the option match
+    else:
+      d['noise_scale'] = list(self.noise_scale)
     return d
 
   @property
@@ -96,6 +105,13 @@ def check_config(config: CollectConfig, names=None):
     raise ValueError(f'num_episodes and episodes_per_shard must be >= 1, got '
                      f'{config.num_episodes} and {config.episodes_per_shard}')
   specs._check_size(config.render_size, 'render_size')  # pylint: disable=protected-access
+  if config.noise_scale is not None:
+    if config.policy != 'scripted':
+      raise ValueError(f'noise_scale applies to the scripted policy only, got policy '
+                       f'{config.policy!r}')
+    if len(config.noise_scale) != 2 or not 0.0 <= config.noise_scale[0] <= config.noise_scale[1]:
+      raise ValueError(f'noise_scale must be (low, high) with 0 <= low <= high, got '
+                       f'{config.noise_scale!r}')
   if config.image_format not in episodes_lib.IMAGE_FORMATS:
     raise ValueError(f'unknown image_format {config.image_format!r}; valid values: '
                      f'{", ".join(episodes_lib.IMAGE_FORMATS)}')
@@ -115,12 +131,14 @@ def make_env(config: CollectConfig, seed: int):
   return grasping.GraspingEnv(**kwargs)
 
 
-def make_policy(name: str, env, seed: int):
+def make_policy(name: str, env, seed: int, noise_scale=None):
   """The default policy factory: 'scripted' -> ScriptedGraspPolicy, 'random' -> RandomPolicy."""
   from rl_cyclegan.envs import scripted  # pylint: disable=g-import-not-at-top
   classes = {'scripted': scripted.ScriptedGraspPolicy, 'random': scripted.RandomPolicy}
   if name not in classes:
     raise ValueError(f'unknown policy {name!r}; valid values: {", ".join(classes)}')
+  if noise_scale is not None:
+    return classes[name](env, seed=seed, noise_scale=noise_scale)
   return classes[name](env, seed=seed)
 
 
@@ -176,7 +194,10 @@ def write_shard(config: CollectConfig, output_dir: str, index: int,
     for j in range(config.shard_size(index)):
       episode_seed = derive_seed(shard_seed, j)
       env.seed(episode_seed)
-      policy = policy_factory(config.policy, env, episode_seed)
+      if config.noise_scale is None:
+        policy = policy_factory(config.policy, env, episode_seed)
+      else:
+        policy = policy_factory(config.policy, env, episode_seed, noise_scale=config.noise_scale)
       metadata = {'appearance': config.appearance, 'seed': episode_seed, 'policy': config.policy,
                   'action_mode': config.action_mode, 'object_split': config.object_split,
                   'episode_id': f'{index:05d}-{j:04d}'}

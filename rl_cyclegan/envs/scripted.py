@@ -39,14 +39,26 @@ class ScriptedGraspPolicy:
   terminates once closed; with probability ``early_close_prob`` per step it closes early.
   In 'auto_descend' mode the env descends and grasps by itself, and the policy terminates
   early (a grasp from too high) with probability ``early_close_prob`` per step.
+
+  ``noise_scale = (low, high)`` draws a factor s ~ U[low, high] per episode and multiplies
+  ``noise_std``, ``aim_std`` and ``early_close_prob`` by it, so one log holds episodes from
+  near-noise-free (s ~ 0) to fully noisy (s ~ 1) grasps. This mimics data gathered by a
+  sequence of better and better policies (paper Appendix A: "periodically, those models are
+  deployed to the robot to collect data from a better policy"). None keeps s = 1.
   """
 
   def __init__(self, env, noise_std=0.5, aim_std=0.04, early_close_prob=0.08,
-               close_height=0.03, xy_tolerance=0.02, seed=None):
+               close_height=0.03, xy_tolerance=0.02, noise_scale=None, seed=None):
     self._env = env
-    self._noise_std = float(noise_std)
-    self._aim_std = float(aim_std)
-    self._early_close_prob = float(early_close_prob)
+    self._base_noise = (float(noise_std), float(aim_std), float(early_close_prob))
+    self._noise_std, self._aim_std, self._early_close_prob = self._base_noise
+    self._noise_scale = None
+    if noise_scale is not None:
+      low, high = (float(v) for v in noise_scale)
+      if not 0.0 <= low <= high:
+        raise ValueError(f'noise_scale must be (low, high) with 0 <= low <= high, got '
+                         f'{noise_scale!r}')
+      self._noise_scale = (low, high)
     self._close_height = float(close_height)
     self._xy_tolerance = float(xy_tolerance)
     self._rng = np.random.default_rng(seed)
@@ -60,6 +72,10 @@ class ScriptedGraspPolicy:
   def action(self, time_step):
     env = self._env
     if self._target is None or time_step.is_first():
+      if self._noise_scale is not None:
+        scale = self._rng.uniform(*self._noise_scale)
+        self._noise_std, self._aim_std, self._early_close_prob = (
+            v * scale for v in self._base_noise)
       positions = env.object_positions()
       self._target = int(self._rng.integers(len(positions)))
       self._offset = self._rng.normal(0.0, self._aim_std, 2)
