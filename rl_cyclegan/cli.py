@@ -11,3 +11,13 @@ def parse_size(text: str):
   except ValueError:
     pass
   raise argparse.ArgumentTypeError(f'expected HxW with positive ints (e.g. 64x80), got {text!r}')
+
+
+def parse_range(text: str):
+  """'0,1' -> (0.0, 1.0); an argparse type for a (low, high) pair such as --noise_scale."""
+  try:
+    low, high = (float(v) for v in text.split(','))
+    return low, high
+  except ValueError:
+    pass
+  raise argparse.ArgumentTypeError(f"expected 'low,high' (two numbers, e.g. 0,1), got {text!r}")

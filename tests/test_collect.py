@@ -71,8 +71,8 @@ def fake_env_factory(config, seed):
   return FakeEnv(config, seed)
 
 
-def fake_policy_factory(name, env, seed):
-  del name, env
+def fake_policy_factory(name, env, seed, noise_scale=None):
+  del name, env, noise_scale
   return FakePolicy(seed)
 
 
@@ -223,3 +223,14 @@ def test_noise_scale_recorded_and_checked(tmp_path):
     collect.check_config(_config(policy='random', noise_scale=(0, 1)))
   with pytest.raises(ValueError, match='noise_scale'):
     collect.check_config(_config(noise_scale=(1, 0)))
+
+
+def test_noise_scale_command_line():
+  from rl_cyclegan import cli  # pylint: disable=g-import-not-at-top
+  import argparse  # pylint: disable=g-import-not-at-top
+  assert cli.parse_range('0,1') == (0.0, 1.0)
+  for bad in ('0', '0,1,2', 'a,b'):
+    with pytest.raises(argparse.ArgumentTypeError, match='low,high'):
+      cli.parse_range(bad)
+  with pytest.raises(ValueError, match='noise_scale'):
+    collect.check_config(_config(noise_scale=('x', 1)))

@@ -17,17 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rl_cyclegan import specs  # noqa: E402
 from rl_cyclegan.data import collect  # noqa: E402
-from rl_cyclegan.cli import parse_size  # noqa: E402
-
-
-def _parse_pair(parser, text):
-  if text is None:
-    return None
-  try:
-    low, high = (float(v) for v in text.split(','))
-  except ValueError:
-    parser.error(f"--noise_scale must be 'low,high' (two numbers), got {text!r}")
-  return (low, high)
+from rl_cyclegan.cli import parse_range, parse_size  # noqa: E402
 
 
 def main(argv=None):
@@ -47,7 +37,7 @@ def main(argv=None):
   parser.add_argument('--max_steps', type=int, default=None, help="default: the env's")
   parser.add_argument('--num_objects', type=int, default=None, help="default: the env's")
   parser.add_argument('--image_format', default='png', help="'png' (lossless) or 'jpeg'")
-  parser.add_argument('--noise_scale', default=None,
+  parser.add_argument('--noise_scale', type=parse_range, default=None,
                       help="'low,high': per-episode factor on the scripted policy's noise "
                       "(e.g. '0,1': from noise-free to the default noise); default: fixed noise")
   parser.add_argument('--progress_interval', type=float, default=5.0, help='seconds')
@@ -57,7 +47,7 @@ def main(argv=None):
       episodes_per_shard=args.episodes_per_shard, render_size=args.render_size,
       action_mode=args.action_mode, object_split=args.object_split, seed=args.seed,
       max_steps=args.max_steps, num_objects=args.num_objects, image_format=args.image_format,
-      noise_scale=_parse_pair(parser, args.noise_scale))
+      noise_scale=args.noise_scale)
   try:
     collect.check_config(config)
   except ValueError as e:

@@ -59,7 +59,7 @@ class CollectConfig:
   def __post_init__(self):
     object.__setattr__(self, 'render_size', tuple(int(v) for v in self.render_size))
     if self.noise_scale is not None:
-      object.__setattr__(self, 'noise_scale', tuple(float(v) for v in self.noise_scale))
+      object.__setattr__(self, 'noise_scale', tuple(self.noise_scale))  # checked in check_config
 
   def to_json(self):
     d = dataclasses.asdict(self)
@@ -106,12 +106,11 @@ def check_config(config: CollectConfig, names=None):
                      f'{config.num_episodes} and {config.episodes_per_shard}')
   specs._check_size(config.render_size, 'render_size')  # pylint: disable=protected-access
   if config.noise_scale is not None:
+    from rl_cyclegan.envs import scripted  # pylint: disable=g-import-not-at-top
     if config.policy != 'scripted':
       raise ValueError(f'noise_scale applies to the scripted policy only, got policy '
                        f'{config.policy!r}')
-    if len(config.noise_scale) != 2 or not 0.0 <= config.noise_scale[0] <= config.noise_scale[1]:
-      raise ValueError(f'noise_scale must be (low, high) with 0 <= low <= high, got '
-                       f'{config.noise_scale!r}')
+    scripted.check_noise_scale(config.noise_scale)
   if config.image_format not in episodes_lib.IMAGE_FORMATS:
     raise ValueError(f'unknown image_format {config.image_format!r}; valid values: '
                      f'{", ".join(episodes_lib.IMAGE_FORMATS)}')
@@ -137,9 +136,8 @@ def make_policy(name: str, env, seed: int, noise_scale=None):
   classes = {'scripted': scripted.ScriptedGraspPolicy, 'random': scripted.RandomPolicy}
   if name not in classes:
     raise ValueError(f'unknown policy {name!r}; valid values: {", ".join(classes)}')
-  if noise_scale is not None:
-    return classes[name](env, seed=seed, noise_scale=noise_scale)
-  return classes[name](env, seed=seed)
+  kwargs = {} if noise_scale is None else {'noise_scale': noise_scale}
+  return classes[name](env, seed=seed, **kwargs)
 
 
 def run_episode(env, policy, metadata) -> specs.Episode:
@@ -194,10 +192,7 @@ def write_shard(config: CollectConfig, output_dir: str, index: int,
     for j in range(config.shard_size(index)):
       episode_seed = derive_seed(shard_seed, j)
       env.seed(episode_seed)
-      if config.noise_scale is None:
-        policy = policy_factory(config.policy, env, episode_seed)
-      else:
-        policy = policy_factory(config.policy, env, episode_seed, noise_scale=config.noise_scale)
+      policy = policy_factory(config.policy, env, episode_seed, noise_scale=config.noise_scale)
       metadata = {'appearance': config.appearance, 'seed': episode_seed, 'policy': config.policy,
                   'action_mode': config.action_mode, 'object_split': config.object_split,
                   'episode_id': f'{index:05d}-{j:04d}'}
@@ -332,7 +327,8 @@ def collect(output_dir, config: CollectConfig, num_workers: int = 2,
     num_workers: worker processes ('spawn'); 0 runs in this process (debugging).
     env_factory: ``f(config, seed) -> env`` (picklable, e.g. a module-level function); the env
       needs reset/step/seed and ``episode_success``.
-    policy_factory: ``f(policy_name, env, seed) -> policy`` with reset() and action(time_step).
+    policy_factory: ``f(policy_name, env, seed, noise_scale=None) -> policy`` with reset() and
+      action(time_step).
     progress_interval: seconds between progress lines (on ``stream``, default stderr).
     names: valid names per setting (default: from the environment modules).
   """

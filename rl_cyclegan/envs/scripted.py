@@ -28,6 +28,20 @@ def _action(dx, dy, dz, u, mode):
   return np.concatenate([move, [math.sin(theta), math.cos(theta)], flags]).astype(np.float32)
 
 
+def check_noise_scale(noise_scale):
+  """None or (low, high) with 0 <= low <= high -> None or a float pair; else ValueError."""
+  if noise_scale is None:
+    return None
+  try:
+    low, high = (float(v) for v in noise_scale)
+  except (TypeError, ValueError):
+    low = high = -1.0
+  if not 0.0 <= low <= high:
+    raise ValueError(f'noise_scale must be (low, high) with 0 <= low <= high, got '
+                     f'{noise_scale!r}')
+  return low, high
+
+
 @gin.configurable
 class ScriptedGraspPolicy:
   """Moves toward a randomly chosen object with exploration noise, descends and grasps.
@@ -52,13 +66,7 @@ class ScriptedGraspPolicy:
     self._env = env
     self._base_noise = (float(noise_std), float(aim_std), float(early_close_prob))
     self._noise_std, self._aim_std, self._early_close_prob = self._base_noise
-    self._noise_scale = None
-    if noise_scale is not None:
-      low, high = (float(v) for v in noise_scale)
-      if not 0.0 <= low <= high:
-        raise ValueError(f'noise_scale must be (low, high) with 0 <= low <= high, got '
-                         f'{noise_scale!r}')
-      self._noise_scale = (low, high)
+    self._noise_scale = check_noise_scale(noise_scale)
     self._close_height = float(close_height)
     self._xy_tolerance = float(xy_tolerance)
     self._rng = np.random.default_rng(seed)
