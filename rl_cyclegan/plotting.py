@@ -12,9 +12,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from PIL import Image, ImageDraw
 
-# Distinguishable on white (Okabe-Ito palette).
+# Distinguishable on white: the Okabe-Ito palette without its yellow (too light on white),
+# plus Dark2's violet, so eight series (four runs x two appearances) get eight colours.
 COLORS = ((0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0),
-          (86, 180, 233), (0, 0, 0))
+          (86, 180, 233), (0, 0, 0), (117, 112, 179))
 
 Point = Tuple[float, float, float, float]  # x, y, y_low, y_high
 
