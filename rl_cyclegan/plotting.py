@@ -50,8 +50,13 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
                hlines: Sequence[Tuple[str, float]] = (), size=(720, 440)) -> str:
   """Draws labelled series (points with error bands) and dashed reference lines to ``path``.
 
+  Each series gets its own colour; more series than ``COLORS`` is a ValueError.
+
   The image is written to a temporary name and renamed. Returns ``path``.
   """
+  if len(series) > len(COLORS):
+    raise ValueError(f'{len(series)} series ({", ".join(n for n, _ in series)}) but '
+                     f'{len(COLORS)} distinguishable colours: plot fewer runs or appearances')
   width, height = size
   left, right, top, bottom = 64, 190, 34, 46
   plot_w, plot_h = width - left - right, height - top - bottom
@@ -90,7 +95,7 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
     draw.text((left + plot_w + 8, legend_y), f'-- {name}', fill=color)
     legend_y += 16
   for j, (name, points) in enumerate(series):
-    color = COLORS[j % len(COLORS)]
+    color = COLORS[j]
     band = tuple(int(255 - 0.25 * (255 - c)) for c in color)
     pts = [to_px(x, y) for x, y, _, _ in points]
     for x, _, lo, hi in points:  # error bars

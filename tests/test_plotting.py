@@ -42,3 +42,12 @@ def test_missing_or_malformed_eval_files_name_the_path(tmp_path):
   (tmp_path / 'eval' / 'eval_00000001.json').write_text('{"step": 1}')
   with pytest.raises(ValueError, match='eval_00000001.json'):
     plotting.read_eval_curves(str(tmp_path))
+
+
+def test_more_series_than_colours_is_an_error_naming_them(tmp_path):
+  series = [(f'run{i}', [(0.0, 0.5, 0.4, 0.6)]) for i in range(len(plotting.COLORS) + 1)]
+  with pytest.raises(ValueError, match='run8'):
+    plotting.line_chart(series, str(tmp_path / 'x.png'))
+  assert os.listdir(tmp_path) == []
+  plotting.line_chart(series[:-1], str(tmp_path / 'x.png'))  # one colour each: drawn
+  assert os.listdir(tmp_path) == ['x.png']
