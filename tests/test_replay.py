@@ -84,6 +84,34 @@ def test_mixed_sampler_ratio():
     replay_lib.MixedSampler(sim, None, 8, 0.5, CROP)
 
 
+def _np_rows(t):
+  return rows(t._replace(observation={'gripper_state': t.observation['gripper_state'].numpy()},
+                         action=t.action.numpy()))
+
+
+def test_replay_mix_draws_each_part_from_its_own_buffer():
+  log = replay_lib.TransitionReplay(RENDER, capacity=64, name='sim_log')
+  on_policy = replay_lib.TransitionReplay(RENDER, capacity=64, name='sim')
+  log.add_episodes([episode(6, num_steps=8)])
+  on_policy.add_episodes([episode(7, num_steps=2)])  # far fewer rows than the log
+  mix = replay_lib.ReplayMix(log, on_policy, 0.5)
+  assert mix.num_transitions == 10 and mix.split(16) == (8, 8) and mix.split(5) == (2, 3)
+  batch = mix.sample(16, CROP)
+  assert batch.observation['image'].shape == (16, 32, 32, 3)
+  # Row order: the log's share first. A uniform draw over both buffers would give the two
+  # on-policy rows only ~1/5 of the batch; here they get half.
+  assert _np_rows(batch._replace(
+      observation={'gripper_state': batch.observation['gripper_state'][:8]},
+      action=batch.action[:8])) <= rows(log.gather_all())
+  assert _np_rows(batch._replace(
+      observation={'gripper_state': batch.observation['gripper_state'][8:]},
+      action=batch.action[8:])) <= rows(on_policy.gather_all())
+  sim, real = replay_lib.MixedSampler(mix, None, 8, 1.0, CROP).sample()  # as the sim source
+  assert real is None and sim.reward.shape == (8,)
+  with pytest.raises(ValueError, match='sim_log share must be in'):
+    replay_lib.ReplayMix(log, on_policy, 1.5)
+
+
 def test_sim_log_refills_the_same_data(tmp_path):
   """Episodes appended to the log and reloaded give the buffer the same transitions."""
   log = replay_lib.SimEpisodeLog(tmp_path / 'sim', RENDER, episodes_per_shard=2)

@@ -158,6 +158,33 @@ def test_sim_episode_dir_seeds_the_sim_replay_at_every_start(tmp_path):
                            **dict(kwargs, sim_fraction=0.0, real_episode_dir=str(offline)))
 
 
+def test_sim_log_fraction_keeps_the_log_in_its_own_buffer(tmp_path):
+  offline = tmp_path / 'offline'
+  offline.mkdir()
+  with episodes_lib.EpisodeWriter(offline / 'episodes-00000-of-00001.tfrecord') as writer:
+    for i in range(3):
+      writer.write(episodes_lib.synthetic_episode(4, (32, 40), seed=i))  # 12 transitions
+  kwargs = dict(SMALL_RUN, sim_episode_dir=str(offline), initial_collect_episodes=0,
+                collect_steps_per_train_step=1.0, eval_appearances=(), replay_digests=True,
+                sim_log_fraction=0.5, sim_log_capacity=100)
+  root = str(tmp_path / 'run')
+  _bind()
+  first = train_qtopt.train_eval(root, num_train_steps=2, **kwargs)
+  # The sim replay holds only the run's own (on-policy) episodes; the log is elsewhere.
+  assert first['sim_replay_transitions_start'] == 0
+  assert first['sim_replay_transitions_end'] == first['env_steps'] > 0
+  _bind()
+  second = train_qtopt.train_eval(root, num_train_steps=3, **kwargs)
+  assert second['resumed'] and second['final_step'] == 3
+  assert second['sim_replay_digest_start'] == first['sim_replay_digest_end']
+  for bad, match in ((dict(sim_log_fraction=1.0), r'sim_log_fraction must be in \(0, 1\)'),
+                     (dict(collect_steps_per_train_step=0), 'needs both'),
+                     (dict(sim_episode_dir=None, initial_collect_episodes=2), 'needs both')):
+    _bind()
+    with pytest.raises(ValueError, match=match):
+      train_qtopt.train_eval(str(tmp_path / 'bad'), num_train_steps=1, **dict(kwargs, **bad))
+
+
 def test_spatial_q_network_trains_and_acts_from_its_checkpoint(tmp_path):
   """gin/networks_spatial.gin options (keypoints packed in the embedding) through the critic's
   CEM target, the checkpoint and a restored greedy CEM policy."""

@@ -200,9 +200,14 @@ class SimCollection:
   def __init__(self, root_dir: str, enabled: bool, make_env: Callable, appearance: str,
                num_envs: int, render_size: Sequence[int], replay_capacity: int,
                episodes_per_shard: int, seed: int, log: Callable[[str], None],
-               offline_episode_dir: Optional[str] = None):
+               offline_episode_dir: Optional[str] = None,
+               offline_replay_capacity: Optional[int] = None):
     self.root_dir = root_dir
     self.offline_episode_dir = offline_episode_dir
+    # None: the off-policy episodes share ``replay`` with the on-policy ones (sampled
+    # uniformly together). A capacity: they get their own buffer ``offline_replay`` and
+    # ``replay`` holds only on-policy episodes (``replay_capacity`` of them).
+    self.offline_replay_capacity = offline_replay_capacity
     self.enabled = bool(enabled)
     self._make_env = make_env
     self.appearance = appearance
@@ -219,6 +224,7 @@ class SimCollection:
     self.initial_env_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
                                          name='initial_env_steps')
     self.replay: Optional[replay_lib.TransitionReplay] = None
+    self.offline_replay: Optional[replay_lib.TransitionReplay] = None
     self.log: Optional[replay_lib.SimEpisodeLog] = None
     self.envs = []
     self.policy = None
@@ -243,16 +249,22 @@ class SimCollection:
                                         episodes_per_shard=self.episodes_per_shard)
     capacity = self.replay_capacity
     if self.offline_episode_dir:
-      # Off-policy episodes from disk come first at every start (fresh or resumed), so the
-      # replay's oldest rows are the ones evicted first, as in an uninterrupted run.
-      offline = replay_lib.load_real_episodes(self.offline_episode_dir, self.render_size,
-                                              capacity)
+      separate = self.offline_replay_capacity is not None
+      if separate:
+        self.offline_replay = replay_lib.TransitionReplay(
+            self.render_size, self.offline_replay_capacity, name='sim_log')
+      # Off-policy episodes from disk come first at every start (fresh or resumed), so a
+      # shared replay's oldest rows are the ones evicted first, as in an uninterrupted run.
+      offline = replay_lib.load_real_episodes(
+          self.offline_episode_dir, self.render_size,
+          self.offline_replay_capacity if separate else capacity)
       if not offline:
         raise ValueError(f'sim_episode_dir {self.offline_episode_dir!r} holds no episodes')
-      n, t, s = replay_lib.refill(self.replay, offline)
-      capacity -= t
-      self._log(f'sim replay: {n} off-policy episodes ({t} transitions) from '
-                f'{self.offline_episode_dir} ({s:.1f}s)')
+      n, t, s = replay_lib.refill(self.offline_replay if separate else self.replay, offline)
+      if not separate:
+        capacity -= t
+      self._log(f'{"sim_log" if separate else "sim"} replay: {n} off-policy episodes '
+                f'({t} transitions) from {self.offline_episode_dir} ({s:.1f}s)')
     old = self.log.load_newest(capacity) if capacity > 0 else []
     if not resumed:
       self.sim_episodes.assign(len(old))  # new episode seeds continue after the logged ones

@@ -13,6 +13,10 @@ and simulation-to-real data".
 * ``MixedSampler`` draws ``(sim_batch, real_batch)`` with ``round(batch_size * sim_fraction)``
   sim transitions (0 = Real-Only, 1 = Sim-Only, 0.5 = the paper's equal parts); a part with
   no rows is ``None``.
+* ``ReplayMix`` draws from two replays at a fixed ratio and samples like one replay: QT-Opt's
+  joint fine-tuning (Kalashnikov et al. 2018, Section 4.2) samples "50% off-policy data and 50%
+  on-policy data" from separate buffers; ``train_eval.sim_log_fraction`` uses it for the sim part
+  (off-policy sim log vs the run's own on-policy episodes).
 * ``SimEpisodeLog`` makes the on-policy sim data durable without checkpointing the buffer: every
   collected episode is appended to episode TFRecord shards ``DIR/sim-000042.tfrecord``
   (``EpisodeWriter``: temp file + atomic rename; a shard is written once ``episodes_per_shard``
@@ -218,6 +222,44 @@ class MixedSampler:
     real = (self.real_replay.sample(self.num_real, self.crop_size, training)
             if self.num_real else None)
     return sim, real
+
+
+class ReplayMix:
+  """Two replays sampled at a fixed ratio; ``sample`` returns one concatenated batch.
+
+  ``round(batch_size * first_fraction)`` rows come from ``first``, the rest from ``second``
+  (a part with no rows is not sampled). Has the ``sample`` / ``num_transitions`` interface of
+  ``TransitionReplay``, so ``MixedSampler`` can use it as its sim (or real) source.
+  """
+
+  def __init__(self, first: TransitionReplay, second: TransitionReplay, first_fraction: float,
+               name: str = 'mix'):
+    if not 0.0 <= first_fraction <= 1.0:
+      raise ValueError(f'{name}: the {first.name} share must be in [0, 1], got {first_fraction}')
+    self.first, self.second = first, second
+    self.first_fraction = float(first_fraction)
+    self.name = name
+
+  @property
+  def num_transitions(self) -> int:
+    return self.first.num_transitions + self.second.num_transitions
+
+  @property
+  def capacity(self) -> int:
+    return self.first.capacity + self.second.capacity
+
+  def split(self, batch_size: int):
+    """(rows from ``first``, rows from ``second``) of a batch of ``batch_size``."""
+    n_first = int(round(batch_size * self.first_fraction))
+    return n_first, int(batch_size) - n_first
+
+  def sample(self, batch_size: int, crop_size: Sequence[int] = specs.DEFAULT_CROP_SIZE,
+             training: bool = True) -> specs.Transition:
+    parts = [r.sample(n, crop_size, training)
+             for r, n in zip((self.first, self.second), self.split(batch_size)) if n]
+    if len(parts) == 1:
+      return parts[0]
+    return tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *parts)
 
 
 # ------------------------------------------------------------------------- durable sim episodes

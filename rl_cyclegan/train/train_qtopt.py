@@ -119,6 +119,12 @@ def train_eval(
     sim_fraction: float = 1.0,  # sim share of a batch: 1 Sim-Only, 0 Real-Only, 0.5 App. A
     sim_episode_dir: Optional[str] = None,  # off-policy sim episodes, e.g. a scripted log
     sim_replay_capacity: int = 50_000,  # transitions (~31 KB each at 64x80)
+    # None: the sim log and the on-policy episodes share one buffer (uniform over both). A
+    # fraction: the log gets its own buffer (sim_log_capacity) and that share of the sim part
+    # of every batch; the rest comes from on-policy episodes (sim_replay_capacity of them).
+    # QT-Opt's on-policy joint fine-tuning: 0.5.
+    sim_log_fraction: Optional[float] = None,
+    sim_log_capacity: int = 120_000,  # transitions of the sim log (with sim_log_fraction)
     real_replay_capacity: int = 50_000,  # transitions
     episodes_per_shard: int = 16,  # sim episodes per replay/sim shard
     # ---- Collection.
@@ -187,6 +193,14 @@ def train_eval(
     raise ValueError(f'train_eval.sim_fraction={sim_fraction} draws real transitions but '
                      'train_eval.real_episode_dir is not set')
   collect_on_policy = use_sim and collect_steps_per_train_step > 0
+  if sim_log_fraction is not None:
+    if not 0.0 < sim_log_fraction < 1.0:
+      raise ValueError(f'train_eval.sim_log_fraction must be in (0, 1) or None, got '
+                       f'{sim_log_fraction}')
+    if not sim_episode_dir or not collect_on_policy:
+      raise ValueError(f'train_eval.sim_log_fraction={sim_log_fraction} splits the sim part '
+                       'between the sim log and on-policy episodes: it needs both '
+                       'train_eval.sim_episode_dir and collect_steps_per_train_step > 0')
   if use_sim and not collect_on_policy and initial_collect_episodes < 1 and not sim_episode_dir:
     raise ValueError('sim_fraction > 0 needs sim data: set collect_steps_per_train_step > 0, '
                      'initial_collect_episodes > 0 or sim_episode_dir')
@@ -221,7 +235,8 @@ def train_eval(
       root_dir, enabled=use_sim, make_env=make_env, appearance=appearance, num_envs=num_envs,
       render_size=render_size, replay_capacity=sim_replay_capacity,
       episodes_per_shard=episodes_per_shard, seed=seed, log=_log,
-      offline_episode_dir=sim_episode_dir)
+      offline_episode_dir=sim_episode_dir,
+      offline_replay_capacity=sim_log_capacity if sim_log_fraction is not None else None)
   items = dict(learner.checkpoint_items(), **collection.checkpoint_items())
   if generator is not None:
     items[generator_checkpoint_key] = generator
@@ -249,7 +264,11 @@ def train_eval(
     _log(f'real replay filled with {n} episodes ({t} transitions) from {real_episode_dir} '
          f'({s:.1f}s)')
     del real_episodes
-  sampler = replay_lib.MixedSampler(sim_replay, real_replay, batch_size, sim_fraction,
+  sim_source = sim_replay
+  if collection.offline_replay is not None:
+    sim_source = replay_lib.ReplayMix(collection.offline_replay, sim_replay, sim_log_fraction,
+                                      name='sim')
+  sampler = replay_lib.MixedSampler(sim_source, real_replay, batch_size, sim_fraction,
                                     crop_size)
   result = {'resumed': resumed, 'start_step': int(learner.train_step_counter.numpy())}
   if replay_digests and sim_replay is not None:
@@ -303,9 +322,14 @@ def train_eval(
       if eval_at_start and not resumed and evaluator:
         evals[step] = evaluator.run(step)
       progress = loop.ProgressLogger(num_train_steps, step, timer, collection, _log)
-      rates = loop.RateSummaries(timer, collection, {'sim': sim_replay, 'real': real_replay})
+      rates = loop.RateSummaries(timer, collection, {'sim': sim_replay, 'real': real_replay,
+                                                     'sim_log': collection.offline_replay})
+      sim_parts = ''
+      if isinstance(sim_source, replay_lib.ReplayMix):
+        n_log, n_on = sim_source.split(sampler.num_sim)
+        sim_parts = f' ({n_log} from the sim log + {n_on} on-policy)'
       _log(f'training from step {step} to {num_train_steps} (batch {batch_size}: '
-           f'{sampler.num_sim} sim + {sampler.num_real} real)')
+           f'{sampler.num_sim} sim{sim_parts} + {sampler.num_real} real)')
       while step < num_train_steps:
         # ---- collection: keep on-policy env steps >= train steps * ratio.
         collection.collect_on_policy(step, min_replay_transitions)
