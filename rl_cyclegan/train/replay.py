@@ -13,10 +13,10 @@ and simulation-to-real data".
 * ``MixedSampler`` draws ``(sim_batch, real_batch)`` with ``round(batch_size * sim_fraction)``
   sim transitions (0 = Real-Only, 1 = Sim-Only, 0.5 = the paper's equal parts); a part with
   no rows is ``None``.
-* ``ReplayMix`` draws from two replays at a fixed ratio and samples like one replay: QT-Opt's
-  joint fine-tuning (Kalashnikov et al. 2018, Section 4.2) samples "50% off-policy data and 50%
-  on-policy data" from separate buffers; ``train_eval.sim_log_fraction`` uses it for the sim part
-  (off-policy sim log vs the run's own on-policy episodes).
+* ``ReplayMix`` draws from two replays at a fixed ratio and samples like one replay.
+  ``train_eval.sim_log_fraction`` uses it for the sim part: an off-policy sim log and the
+  run's own on-policy episodes in separate buffers, mixed at a fixed ratio, as Appendix A
+  does for off-policy real and on-policy sim data (equal parts).
 * ``SimEpisodeLog`` makes the on-policy sim data durable without checkpointing the buffer: every
   collected episode is appended to episode TFRecord shards ``DIR/sim-000042.tfrecord``
   (``EpisodeWriter``: temp file + atomic rename; a shard is written once ``episodes_per_shard``

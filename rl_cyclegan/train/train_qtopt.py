@@ -122,7 +122,7 @@ def train_eval(
     # None: the sim log and the on-policy episodes share one buffer (uniform over both). A
     # fraction: the log gets its own buffer (sim_log_capacity) and that share of the sim part
     # of every batch; the rest comes from on-policy episodes (sim_replay_capacity of them).
-    # QT-Opt's on-policy joint fine-tuning: 0.5.
+    # 0.5: equal parts, like Appendix A's separate off-policy / on-policy buffers.
     sim_log_fraction: Optional[float] = None,
     sim_log_capacity: int = 120_000,  # transitions of the sim log (with sim_log_fraction)
     real_replay_capacity: int = 50_000,  # transitions
