@@ -96,6 +96,22 @@ def test_auto_descend_ends_at_max_steps_and_full_mode_terminate():
   assert float(time_step.reward) == float(env.episode_success)
 
 
+def test_grasp_distance_is_measured_at_the_grasp():
+  env = grasping.GraspingEnv(render_size=SIZE, seed=2, max_steps=3, num_objects=3)
+  env.reset()
+  assert env.grasp_distance is None
+  tip = env.gripper_position()[:2]
+  expected = np.min(np.linalg.norm(env.object_positions()[:, :2] - tip, axis=1))
+  for _ in range(3):
+    assert env.grasp_distance is None
+    time_step = env.step(np.array([0, 0, 0, 0, 1, 0, 0, 0], np.float32))  # straight down
+  assert time_step.is_last()
+  # The tip came straight down onto the resting scene: its distance to the nearest object.
+  assert env.grasp_distance == pytest.approx(expected, abs=0.01)
+  env.reset()
+  assert env.grasp_distance is None
+
+
 def test_two_instances_in_one_process_are_independent():
   a = grasping.GraspingEnv(render_size=SIZE, seed=7)
   b = grasping.GraspingEnv(render_size=SIZE, seed=7)

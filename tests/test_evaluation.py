@@ -51,6 +51,25 @@ def test_format_result():
       'grasp success: 73.5% (95% CI 64.1-81.2%, n=100) in real on test objects')
 
 
+def test_grasp_distance_table_bins_successes_and_failures():
+  from rl_cyclegan import specs  # pylint: disable=g-import-not-at-top
+  def ep(distance, success):
+    meta = {'success': success}
+    if distance is not None:
+      meta['grasp_distance'] = distance
+    return specs.Episode(images=None, gripper_states=None, actions=None, rewards=None,
+                         dones=None, metadata=meta)
+  episodes = [ep(0.005, True), ep(0.019, False), ep(0.02, True), ep(0.05, False),
+              ep(0.12, False), ep(None, True)]
+  table = evaluation.grasp_distance_table(episodes)
+  assert table == {'bins_cm': [[0.0, 2.0], [2.0, 4.0], [4.0, 7.0], [7.0, None]],
+                   'successes': [1, 1, 0, 0], 'failures': [1, 0, 1, 1]}
+  assert evaluation.format_grasp_distances(table) == (
+      'grasp distance to the nearest object: 0-2 cm 1/2 ok, 2-4 cm 1/1 ok, 4-7 cm 0/1 ok, '
+      '>=7 cm 0/1 ok')
+  assert evaluation.grasp_distance_table([ep(None, True)]) is None
+
+
 def test_evaluate_counts_successes_with_fake_envs():
   made = []
 
@@ -138,6 +157,8 @@ def test_tool_random_policy_writes_json(tmp_path):
     result = json.load(f)
   assert result['num_episodes'] == 2 and result['policy'] == 'random'
   assert result['object_split'] == 'test' and 0.0 <= result['ci95_low'] <= result['ci95_high']
+  assert sum(result['grasp_distance']['successes'] + result['grasp_distance']['failures']) == 2
+  assert 'grasp distance to the nearest object: 0-2 cm' in proc.stdout
   assert not [p for p in os.listdir(tmp_path / 'sub') if p != 'result.json']  # no tmp left
 
 

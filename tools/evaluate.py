@@ -135,6 +135,8 @@ def main(argv=None):
   result.update(render_size=list(args.render_size), action_mode=args.action_mode,
                 source=args.saved_model or args.checkpoint_dir or args.policy)
   print(evaluation.format_result(result))
+  if result.get('grasp_distance'):
+    print(evaluation.format_grasp_distances(result['grasp_distance']))
   if args.output_json:
     _write_json_atomic(args.output_json, result)
   return 0

@@ -217,6 +217,7 @@ class GraspingEnv(py_environment.PyEnvironment):
     self._solver_iterations = int(solver_iterations)
     self._build_scene()
     self._episode_success = False
+    self._grasp_distance = None
     self._episode_count = 0
     self._step_count = 0
     self._done = True
@@ -402,6 +403,7 @@ class GraspingEnv(py_environment.PyEnvironment):
     self._appearance.apply(self._scene())
     self._step_count = 0
     self._done = False
+    self._grasp_distance = None
     self._episode_count += 1
     self._timers['reset'] += time.perf_counter() - t0
     return ts.restart(self._observe())
@@ -476,6 +478,7 @@ class GraspingEnv(py_environment.PyEnvironment):
 
     reward = -self._step_penalty
     if grasp:
+      self._grasp_distance = self._nearest_object_distance()
       self._lift()
       self._episode_success = self._object_held()
       reward += float(self._episode_success)
@@ -565,6 +568,20 @@ class GraspingEnv(py_environment.PyEnvironment):
   def episode_success(self):
     """Whether the last finished episode ended with an object held (False before any)."""
     return self._episode_success
+
+  @property
+  def grasp_distance(self):
+    """Horizontal distance (m) from the closed fingertips to the nearest object's base frame,
+    measured before the lift of this episode's grasp; None before the grasp. A diagnostic:
+    how far from every object a failed grasp was (``evaluation.grasp_distance_table``)."""
+    return self._grasp_distance
+
+  def _nearest_object_distance(self):
+    objects = self.object_positions()
+    if not len(objects):
+      return None
+    tip = np.asarray(self._tip_position())[:2]
+    return float(np.min(np.linalg.norm(objects[:, :2] - tip, axis=1)))
 
   def object_positions(self):
     """World positions of the objects' base frames, float64 [N, 3]."""

@@ -15,6 +15,7 @@ directory: the gin config saved there and the latest ``tf.train.Checkpoint`` und
 ``<root_dir>/train/ckpt``.
 """
 
+import bisect
 import math
 import os
 import time
@@ -135,9 +136,46 @@ def evaluate(action_fn: Callable,
       'object_split': object_split, 'seed': int(seed),
       'policy': episodes[0].metadata.get('policy', '') if episodes else '',
       'seconds': seconds, 'episodes_per_second': len(episodes) / seconds if seconds else 0.0}
+  table = grasp_distance_table(episodes)
+  if table is not None:
+    result['grasp_distance'] = table
   if return_episodes:
     result['episodes'] = episodes
   return result
+
+
+GRASP_DISTANCE_BINS_CM = (0.0, 2.0, 4.0, 7.0)  # the last bin is open: >= 7 cm
+
+
+def grasp_distance_table(episodes, bins_cm: Sequence[float] = GRASP_DISTANCE_BINS_CM):
+  """Successes and failures by the grasp's distance to the nearest object (None if unknown).
+
+  Uses ``metadata['grasp_distance']`` (metres, written by ``rollout.run_episodes`` for envs
+  with a ``grasp_distance``, e.g. ``GraspingEnv``). Returns {'bins_cm': [[lo, hi], ...]
+  (hi None = open), 'successes': [...], 'failures': [...]}: far failures are navigation
+  errors, near ones grasp mechanics or noise.
+  """
+  values = [(e.metadata.get('grasp_distance'), bool(e.metadata.get('success')))
+            for e in episodes]
+  values = [(100.0 * d, ok) for d, ok in values if d is not None]
+  if not values:
+    return None
+  edges = list(bins_cm) + [None]
+  table = {'bins_cm': [[edges[i], edges[i + 1]] for i in range(len(bins_cm))],
+           'successes': [0] * len(bins_cm), 'failures': [0] * len(bins_cm)}
+  for d, ok in values:
+    i = max(bisect.bisect_right(bins_cm, d) - 1, 0)
+    table['successes' if ok else 'failures'][i] += 1
+  return table
+
+
+def format_grasp_distances(table) -> str:
+  """'grasp distance to the nearest object: 0-2 cm 22/23 ok, 2-4 cm 33/43 ok, ...'."""
+  parts = []
+  for (lo, hi), ok, bad in zip(table['bins_cm'], table['successes'], table['failures']):
+    label = f'{lo:g}-{hi:g} cm' if hi is not None else f'>={lo:g} cm'
+    parts.append(f'{label} {ok}/{ok + bad} ok')
+  return 'grasp distance to the nearest object: ' + ', '.join(parts)
 
 
 def format_result(result: dict) -> str:

@@ -136,6 +136,9 @@ def run_episodes(envs: Sequence,
     meta.update(base_metadata)
     meta.update(seed=-1 if rec.seed is None else rec.seed, episode_id=f'{rec.index:05d}',
                 env_index=i, truncated=truncated, success=_success(env, rec, truncated))
+    grasp_distance = None if truncated else getattr(env, 'grasp_distance', None)
+    if grasp_distance is not None:  # GraspingEnv: fingertips to the nearest object, metres
+      meta['grasp_distance'] = float(grasp_distance)
     episode = rec.episode(meta)
     episodes.append(episode)
     recorders[i] = None
