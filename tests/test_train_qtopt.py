@@ -34,6 +34,15 @@ def _load_tool(name):
   return module
 
 
+def _write_log(directory, num_episodes=3, num_steps=4):
+  """An episode directory of synthetic 32x40 episodes (num_episodes * num_steps transitions)."""
+  directory.mkdir()
+  with episodes_lib.EpisodeWriter(directory / 'episodes-00000-of-00001.tfrecord') as writer:
+    for i in range(num_episodes):
+      writer.write(episodes_lib.synthetic_episode(num_steps, (32, 40), seed=i))
+  return directory
+
+
 def _bind(extra=()):
   gin.clear_config()
   gin.parse_config(list(TINY) + list(extra))
@@ -130,11 +139,7 @@ def test_real_only_run_and_checkpoint_errors(tmp_path):
 
 
 def test_sim_episode_dir_seeds_the_sim_replay_at_every_start(tmp_path):
-  offline = tmp_path / 'offline'
-  offline.mkdir()
-  with episodes_lib.EpisodeWriter(offline / 'episodes-00000-of-00001.tfrecord') as writer:
-    for i in range(3):
-      writer.write(episodes_lib.synthetic_episode(4, (32, 40), seed=i))  # 12 transitions
+  offline = _write_log(tmp_path / 'offline')  # 12 transitions
   root = str(tmp_path / 'run')
   kwargs = dict(SMALL_RUN, sim_episode_dir=str(offline), initial_collect_episodes=0,
                 collect_steps_per_train_step=0, eval_appearances=(), replay_digests=True)
@@ -159,11 +164,7 @@ def test_sim_episode_dir_seeds_the_sim_replay_at_every_start(tmp_path):
 
 
 def test_sim_log_fraction_keeps_the_log_in_its_own_buffer(tmp_path):
-  offline = tmp_path / 'offline'
-  offline.mkdir()
-  with episodes_lib.EpisodeWriter(offline / 'episodes-00000-of-00001.tfrecord') as writer:
-    for i in range(3):
-      writer.write(episodes_lib.synthetic_episode(4, (32, 40), seed=i))  # 12 transitions
+  offline = _write_log(tmp_path / 'offline')  # 12 transitions
   kwargs = dict(SMALL_RUN, sim_episode_dir=str(offline), initial_collect_episodes=0,
                 collect_steps_per_train_step=1.0, eval_appearances=(), replay_digests=True,
                 sim_log_fraction=0.5, sim_log_capacity=100)
@@ -190,11 +191,7 @@ def test_spatial_q_network_trains_and_acts_from_its_checkpoint(tmp_path):
   CEM target, the checkpoint and a restored greedy CEM policy."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.train import evaluation  # pylint: disable=g-import-not-at-top
-  log = tmp_path / 'log'
-  log.mkdir()
-  with episodes_lib.EpisodeWriter(log / 'episodes-00000-of-00001.tfrecord') as writer:
-    for i in range(3):
-      writer.write(episodes_lib.synthetic_episode(4, (32, 40), seed=i))
+  log = _write_log(tmp_path / 'log')
   spatial = ['GraspingQNetwork.stem_pool_size = 2', 'GraspingQNetwork.tower_pool_size = 1',
              'GraspingQNetwork.coord_channels = True', 'GraspingQNetwork.num_keypoints = 3',
              'GraspingQNetwork.merged_kernel_size = 1', 'GraspingQNetwork.final_filters = ()',
