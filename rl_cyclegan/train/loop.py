@@ -249,22 +249,21 @@ class SimCollection:
                                         episodes_per_shard=self.episodes_per_shard)
     capacity = self.replay_capacity
     if self.offline_episode_dir:
-      separate = self.offline_replay_capacity is not None
-      if separate:
+      target, limit = self.replay, capacity
+      if self.offline_replay_capacity is not None:
         self.offline_replay = replay_lib.TransitionReplay(
             self.render_size, self.offline_replay_capacity, name='sim_log')
+        target, limit = self.offline_replay, self.offline_replay_capacity
       # Off-policy episodes from disk come first at every start (fresh or resumed), so a
       # shared replay's oldest rows are the ones evicted first, as in an uninterrupted run.
-      offline = replay_lib.load_real_episodes(
-          self.offline_episode_dir, self.render_size,
-          self.offline_replay_capacity if separate else capacity)
+      offline = replay_lib.load_real_episodes(self.offline_episode_dir, self.render_size, limit)
       if not offline:
         raise ValueError(f'sim_episode_dir {self.offline_episode_dir!r} holds no episodes')
-      n, t, s = replay_lib.refill(self.offline_replay if separate else self.replay, offline)
-      if not separate:
+      n, t, s = replay_lib.refill(target, offline)
+      if target is self.replay:
         capacity -= t
-      self._log(f'{"sim_log" if separate else "sim"} replay: {n} off-policy episodes '
-                f'({t} transitions) from {self.offline_episode_dir} ({s:.1f}s)')
+      self._log(f'{target.name} replay: {n} off-policy episodes ({t} transitions) from '
+                f'{self.offline_episode_dir} ({s:.1f}s)')
     old = self.log.load_newest(capacity) if capacity > 0 else []
     if not resumed:
       self.sim_episodes.assign(len(old))  # new episode seeds continue after the logged ones

@@ -244,10 +244,6 @@ class ReplayMix:
   def num_transitions(self) -> int:
     return self.first.num_transitions + self.second.num_transitions
 
-  @property
-  def capacity(self) -> int:
-    return self.first.capacity + self.second.capacity
-
   def split(self, batch_size: int):
     """(rows from ``first``, rows from ``second``) of a batch of ``batch_size``."""
     n_first = int(round(batch_size * self.first_fraction))

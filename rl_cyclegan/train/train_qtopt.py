@@ -264,12 +264,14 @@ def train_eval(
     _log(f'real replay filled with {n} episodes ({t} transitions) from {real_episode_dir} '
          f'({s:.1f}s)')
     del real_episodes
-  sim_source = sim_replay
+  sim_source, sim_parts = sim_replay, ''
   if collection.offline_replay is not None:
     sim_source = replay_lib.ReplayMix(collection.offline_replay, sim_replay, sim_log_fraction,
                                       name='sim')
   sampler = replay_lib.MixedSampler(sim_source, real_replay, batch_size, sim_fraction,
                                     crop_size)
+  if sim_source is not sim_replay:
+    sim_parts = ' ({} from the sim log + {} on-policy)'.format(*sim_source.split(sampler.num_sim))
   result = {'resumed': resumed, 'start_step': int(learner.train_step_counter.numpy())}
   if replay_digests and sim_replay is not None:
     result['sim_replay_digest_start'] = replay_digest(sim_replay)
@@ -324,10 +326,6 @@ def train_eval(
       progress = loop.ProgressLogger(num_train_steps, step, timer, collection, _log)
       rates = loop.RateSummaries(timer, collection, {'sim': sim_replay, 'real': real_replay,
                                                      'sim_log': collection.offline_replay})
-      sim_parts = ''
-      if isinstance(sim_source, replay_lib.ReplayMix):
-        n_log, n_on = sim_source.split(sampler.num_sim)
-        sim_parts = f' ({n_log} from the sim log + {n_on} on-policy)'
       _log(f'training from step {step} to {num_train_steps} (batch {batch_size}: '
            f'{sampler.num_sim} sim{sim_parts} + {sampler.num_real} real)')
       while step < num_train_steps:
