@@ -10,7 +10,7 @@ import json
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 # Distinguishable on white: the Okabe-Ito palette without its yellow (too light on white),
 # plus Dark2's violet, so eight series (four runs x two appearances) get eight colours.
@@ -18,6 +18,17 @@ COLORS = ((0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159
           (86, 180, 233), (0, 0, 0), (117, 112, 179))
 
 Point = Tuple[float, float, float, float]  # x, y, y_low, y_high
+
+
+def _font(size: int = 12):
+  """Pillow's bundled TrueType font (Pillow >= 10.1 with FreeType), else its bitmap font.
+
+  The bitmap font's space is one pixel wide ('grasp success' reads 'graspsuccess').
+  """
+  try:
+    return ImageFont.load_default(size=size)
+  except (TypeError, ImportError, OSError):  # older Pillow or no FreeType
+    return ImageFont.load_default()
 
 
 def read_eval_curves(run_dir: str) -> Dict[str, List[Point]]:
@@ -50,17 +61,22 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
                hlines: Sequence[Tuple[str, float]] = (), size=(720, 440)) -> str:
   """Draws labelled series (points with error bands) and dashed reference lines to ``path``.
 
-  Each series gets its own colour; more series than ``COLORS`` is a ValueError.
+  Each series gets its own colour; more series than ``COLORS`` is a ValueError. The image is
+  ``size`` or wider: the legend column grows to fit its longest label.
 
   The image is written to a temporary name and renamed. Returns ``path``.
   """
   if len(series) > len(COLORS):
     raise ValueError(f'{len(series)} series ({", ".join(n for n, _ in series)}) but '
                      f'{len(COLORS)} distinguishable colours: plot fewer runs or appearances')
-  width, height = size
-  left, right, top, bottom = 64, 190, 34, 46
+  font = _font()
+  legend = [f'-- {name}' for name, _ in hlines] + [f'o {name}' for name, _ in series]
+  # The legend column is as wide as its longest entry; the plot keeps size[0] - 254 px.
+  right = max([190] + [int(font.getlength(t)) + 16 for t in legend])
+  left, top, bottom = 64, 34, 46
+  width, height = size[0] - 190 + right, size[1]
   plot_w, plot_h = width - left - right, height - top - bottom
-  image = Image.new('RGB', size, 'white')
+  image = Image.new('RGB', (width, height), 'white')
   draw = ImageDraw.Draw(image)
   xs = [p[0] for _, points in series for p in points] or [0.0, 1.0]
   x_min, x_max = 0.0, max(max(xs), 1.0)
@@ -76,15 +92,15 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
     y = y_min + (y_max - y_min) * i / 5
     _, py = to_px(0, y)
     draw.line([(left, py), (left + plot_w, py)], fill=(225, 225, 225))
-    draw.text((8, py - 6), f'{100 * y:.0f}%' if y_max <= 1.0 else f'{y:g}', fill='black')
+    draw.text((8, py - 6), f'{100 * y:.0f}%' if y_max <= 1.0 else f'{y:g}', fill='black', font=font)
   for i in range(6):
     x = x_min + (x_max - x_min) * i / 5
     px, _ = to_px(x, y_min)
     draw.line([(px, top), (px, top + plot_h)], fill=(235, 235, 235))
-    draw.text((px - 14, top + plot_h + 6), f'{x:,.0f}', fill='black')
+    draw.text((px - 14, top + plot_h + 6), f'{x:,.0f}', fill='black', font=font)
   draw.rectangle([left, top, left + plot_w, top + plot_h], outline='black')
-  draw.text((left + plot_w // 2 - 30, height - 20), x_label, fill='black')
-  draw.text((8, 10), f'{y_label}   {title}', fill='black')
+  draw.text((left + plot_w // 2 - 30, height - 20), x_label, fill='black', font=font)
+  draw.text((8, 10), f'{y_label}   {title}', fill='black', font=font)
 
   legend_y = top
   for j, (name, value) in enumerate(hlines):
@@ -92,7 +108,7 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
     _, py = to_px(0, value)
     for x0 in range(left, left + plot_w, 12):
       draw.line([(x0, py), (min(x0 + 6, left + plot_w), py)], fill=color, width=1)
-    draw.text((left + plot_w + 8, legend_y), f'-- {name}', fill=color)
+    draw.text((left + plot_w + 8, legend_y), f'-- {name}', fill=color, font=font)
     legend_y += 16
   for j, (name, points) in enumerate(series):
     color = COLORS[j]
@@ -105,7 +121,7 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
       draw.line(pts, fill=color, width=2)
     for px, py in pts:
       draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=color)
-    draw.text((left + plot_w + 8, legend_y), f'o {name}', fill=color)
+    draw.text((left + plot_w + 8, legend_y), f'o {name}', fill=color, font=font)
     legend_y += 16
   tmp = f'{path}.tmp-{os.getpid()}.png'
   image.save(tmp)

@@ -51,3 +51,18 @@ def test_more_series_than_colours_is_an_error_naming_them(tmp_path):
   assert os.listdir(tmp_path) == []
   plotting.line_chart(series[:-1], str(tmp_path / 'x.png'))  # one colour each: drawn
   assert os.listdir(tmp_path) == ['x.png']
+
+
+def test_long_legend_labels_widen_the_image_and_are_drawn_whole(tmp_path):
+  short = [('a', [(0.0, 0.5, 0.4, 0.6), (1.0, 0.6, 0.5, 0.7)])]
+  long_name = 'Sim-Only, separate buffers, batch 64 in sim'
+  path = str(tmp_path / 'x.png')
+  plotting.line_chart(short, path)
+  assert Image.open(path).size == (720, 440)
+  plotting.line_chart([(long_name, short[0][1])], path)
+  image = np.asarray(Image.open(path))
+  font = plotting._font()
+  assert image.shape[1] >= 720 - 190 + font.getlength(f'o {long_name}') + 16
+  # The label's colour is drawn past the default 720 px canvas: it is not clipped.
+  cols = np.nonzero(np.any(np.all(image == plotting.COLORS[0], axis=-1), axis=0))[0]
+  assert cols.max() > 720 - 10
