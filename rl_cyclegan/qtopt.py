@@ -27,7 +27,8 @@ def target_value(target_network_1,
                  seed=None,
                  initial_std: float = cem.DEFAULT_INITIAL_STD,
                  min_std: float = cem.DEFAULT_MIN_STD,
-                 min_mode_prob: float = cem.DEFAULT_MIN_MODE_PROB) -> tf.Tensor:
+                 min_mode_prob: float = cem.DEFAULT_MIN_MODE_PROB,
+                 done=None) -> tf.Tensor:
   """Clipped double-Q value of the next state, V(s') in [0, 1], as a constant.
 
   V(s') = min(sigmoid(l1(s', a*)), sigmoid(l2(s', a*))), a* = CEM argmax_a l1(s', a), where
@@ -43,10 +44,29 @@ def target_value(target_network_1,
     num_samples, num_iterations, num_elites, initial_std, min_std, min_mode_prob: CEM
       settings (QT-Opt: 64 samples, 2 iterations, 6 elites); see ``cem.cem_maximize``.
     seed: optional int or int [2] tensor for CEM's stateless sampling.
+    done: optional float32 [B], 1 where s' is terminal. Given, CEM and the target networks
+      run only on the non-terminal rows (in 5-step episodes a fifth of a batch) and terminal
+      rows get V = 0; the batch shape becomes dynamic, so leave it None under XLA / on TPUs.
 
   Returns:
     float32 [B], wrapped in ``tf.stop_gradient``.
   """
+  if done is not None:
+    done = tf.convert_to_tensor(done)
+    live = tf.where(done < 0.5)  # int64 [L, 1]
+
+    def live_values():
+      value = target_value(
+          target_network_1, target_network_2,
+          tf.nest.map_structure(lambda t: tf.gather_nd(t, live), next_observation),
+          allowed_modes=allowed_modes, num_samples=num_samples, num_iterations=num_iterations,
+          num_elites=num_elites, seed=seed, initial_std=initial_std, min_std=min_std,
+          min_mode_prob=min_mode_prob)  # [L]
+      return tf.scatter_nd(live, value, tf.shape(done, out_type=tf.int64))  # [B]
+
+    # An all-terminal batch skips the networks: TF 2.15's CPU conv fails on an empty batch
+    # inside a tf.function ('input depth must be evenly divisible by filter depth').
+    return tf.cond(tf.size(live) > 0, live_values, lambda: tf.zeros_like(done, tf.float32))
   image = next_observation['image']  # [B, H, W, 3]
   gripper_state = next_observation['gripper_state']  # [B, 2]
   batch_size = tf.shape(image)[0]

@@ -148,3 +148,30 @@ def test_unseeded_values_stay_in_range():
   assert np.all((value.numpy() >= 0.0) & (value.numpy() <= 1.0))
   with pytest.raises(ValueError, match='num_elites'):
     qtopt.target_value(net1, net2, _observation(), num_samples=4, num_elites=5)
+
+
+def test_done_rows_are_skipped_and_get_zero():
+  net1, net2 = _networks()
+  obs = _observation(seed=2)
+  done = np.array([0, 1, 0, 0, 1, 0], np.float32)
+  value = qtopt.target_value(net1, net2, obs, seed=5, done=done)
+  assert value.shape == (BATCH,)
+  np.testing.assert_array_equal(value.numpy()[done == 1], 0.0)
+  live = {k: v[done == 0] for k, v in obs.items()}
+  # The live rows are exactly target_value of the live sub-batch (same seed, same CEM draws).
+  np.testing.assert_allclose(value.numpy()[done == 0],
+                             qtopt.target_value(net1, net2, live, seed=5), rtol=1e-6)
+  assert np.all(value.numpy()[done == 0] > 0.0)
+  # And close to the full-batch value there (CEM draws differ with the batch size).
+  np.testing.assert_allclose(value.numpy()[done == 0],
+                             qtopt.target_value(net1, net2, obs, seed=5).numpy()[done == 0],
+                             atol=0.05)
+
+
+def test_all_terminal_batch_in_a_graph():
+  net1, net2 = _networks()
+  fn = tf.function(lambda o, d: qtopt.target_value(net1, net2, o, seed=1, done=d))
+  obs = _observation(seed=3)
+  np.testing.assert_array_equal(fn(obs, np.ones(BATCH, np.float32)), np.zeros(BATCH))
+  value = fn(obs, np.zeros(BATCH, np.float32))  # same trace, no row skipped
+  np.testing.assert_allclose(value, qtopt.target_value(net1, net2, obs, seed=1), rtol=1e-6)

@@ -74,6 +74,7 @@ class QTOptCritic(tf.Module):
                beta_2: float = 0.999,
                learning_rate_boundaries: Sequence[int] = (),
                learning_rate_decay: float = 0.1,
+               skip_terminal_targets: bool = True,
                name: str = 'critic'):
     """Creates the critic.
 
@@ -89,6 +90,8 @@ class QTOptCritic(tf.Module):
       learning_rate, beta_1, beta_2: Adam (paper Appendix A).
       learning_rate_boundaries, learning_rate_decay: optional step decay of the learning
         rate at these optimizer steps (``learning_rate_schedule``); none in the paper.
+      skip_terminal_targets: V(s') (CEM over the target networks) only for non-terminal
+        transitions, whose targets use it; False keeps static batch shapes (XLA, TPUs).
       name: module name; prefixes the target networks' names.
     """
     super().__init__(name=name)
@@ -102,6 +105,7 @@ class QTOptCritic(tf.Module):
     self.target_update_tau = target_update_tau
     self.target_2_period = target_2_period
     self.td_distance = td_distance
+    self.skip_terminal_targets = bool(skip_terminal_targets)
     self._cem_kwargs = dict(num_samples=cem_num_samples, num_iterations=cem_num_iterations,
                             num_elites=cem_num_elites, allowed_modes=allowed_modes)
     self.optimizer = build_optimizer(
@@ -117,9 +121,15 @@ class QTOptCritic(tf.Module):
   def trainable_variables(self):
     return self.network.trainable_variables
 
-  def target_value(self, next_observation):
-    """V(s') by clipped double-Q over the two target networks. [B] in [0, 1], no gradient."""
-    return qtopt.target_value(self.target_1, self.target_2, next_observation,
+  def target_value(self, next_observation, done=None):
+    """V(s') by clipped double-Q over the two target networks. [B] in [0, 1], no gradient.
+
+    With ``done`` (float32 [B]) and ``skip_terminal_targets``, terminal rows are not
+    evaluated and get 0 (``losses.td_target`` masks them either way).
+    """
+    if not self.skip_terminal_targets:
+      done = None
+    return qtopt.target_value(self.target_1, self.target_2, next_observation, done=done,
                               **self._cem_kwargs)
 
   def td_loss(self, observation, action, reward, done, next_value, weights=None,

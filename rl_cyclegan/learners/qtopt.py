@@ -199,7 +199,7 @@ class QTOptLearner(tf.Module):
     weights = cat(lambda p: tf.fill(tf.shape(p[0].reward), tf.constant(p[1], tf.float32)))  # [B]
 
     # V(s') from the lagged target networks (clipped double-Q, CEM): a constant, off the tape.
-    next_value = self.critic.target_value(next_observation)  # [B]
+    next_value = self.critic.target_value(next_observation, done)  # [B]
     target = losses.td_target(reward, done, next_value, gamma=self.critic.gamma)  # [B]
 
     with tf.GradientTape() as tape:

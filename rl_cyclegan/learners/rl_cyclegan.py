@@ -276,9 +276,11 @@ class RLCycleGANLearner(tf.Module):
       sim_next = [sim.next_observation['image'], fgx_n, fy_n][:len(sim_sources)]
       real_next = [gx_n, real.next_observation['image'], gfy_n][:len(real_sources)]
       value_sim = self.critic_sim.target_value(
-          self._observations(sim_next, sim_sources, 'next_observation'))  # [S * B]
+          self._observations(sim_next, sim_sources, 'next_observation'),
+          tf.concat([s.done for s in sim_sources], axis=0))  # [S * B]
       value_real = self.critic_real.target_value(
-          self._observations(real_next, real_sources, 'next_observation'))  # [R * B]
+          self._observations(real_next, real_sources, 'next_observation'),
+          tf.concat([s.done for s in real_sources], axis=0))  # [R * B]
 
     # Networks that no active loss updates run in inference mode: tfa spectral normalization
     # rewrites its kernel on every training call, and a network that is not being trained
