@@ -118,3 +118,67 @@ def run(config_names: Sequence[str] = ('small', 'paper'),
             f'(trace {row["trace_s"]:.1f} s, first step {row["first_step_s"]:.1f} s, '
             f'peak RSS so far {_max_rss_gb():.1f} GB)', flush=True)
   return rows
+
+
+# --- QT-Opt train step (tools/benchmark_qtopt.py) ------------------------------------------------
+
+
+def benchmark_qtopt_step(gin_file: str, crop_size: Sequence[int], batch: int,
+                         done_fraction: float, skip_terminal_targets: bool, peak_gflops: float,
+                         steps: int = 20) -> dict:
+  """Times ``QTOptLearner.train_step`` on a fixed random sim batch (Sim-Only: no real batch).
+
+  ``done_fraction`` of the transitions are terminal (1/5 in 5-step ``auto_descend`` episodes).
+  FLOPs are counted only with ``skip_terminal_targets=False``: skipping puts the target
+  networks and CEM under a ``tf.cond``, which the counter does not expand.
+  """
+  from rl_cyclegan.learners import critic as critic_lib  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.learners import qtopt as qtopt_learner  # pylint: disable=g-import-not-at-top
+  if not 0.0 <= done_fraction <= 1.0:
+    raise ValueError(f'done_fraction must be in [0, 1], got {done_fraction}')
+  from rl_cyclegan import gin_utils  # pylint: disable=g-import-not-at-top
+  del critic_lib  # imported so that QTOptCritic is registered with gin
+  gin.clear_config()
+  gin_utils.parse_gin([os.path.join(GIN_DIR, gin_file)],
+                      [f'QTOptCritic.skip_terminal_targets = {skip_terminal_targets}'])
+  tf.random.set_seed(0)
+  learner = qtopt_learner.QTOptLearner(crop_size=crop_size)
+  sim = random_batch(batch, crop_size, 1)
+  num_done = int(round(done_fraction * batch))
+  done = tf.constant(np.arange(batch) < num_done, tf.float32)
+  sim = sim._replace(done=done, reward=sim.reward * done)
+  flops = 0
+  if not skip_terminal_targets:
+    flops = sum(perf.concrete_flops(learner._train_step_fn, sim, None).values())  # pylint: disable=protected-access
+  timing = perf.time_calls(lambda: learner.train_step(sim).loss, steps=steps, warmup=2)
+  step_s = timing['median_s']
+  return {'batch': batch, 'crop': 'x'.join(map(str, crop_size)), 'done_fraction': done_fraction,
+          'skip_terminal_targets': skip_terminal_targets, 'ms_per_step': 1e3 * step_s,
+          'transitions_per_s': batch / step_s, 'gflop_per_step': flops / 1e9,
+          'gflops': flops / step_s / 1e9, 'peak_gflops': peak_gflops}
+
+
+def run_qtopt(gin_file: str = 'networks_spatial.gin', crop_size: Sequence[int] = (64, 64),
+              batches: Sequence[int] = (32, 64), done_fraction: float = 0.2,
+              steps: int = 20) -> List[dict]:
+  """Prints ms/step of the QT-Opt step per batch, skipping terminal targets or not, and the
+  speed-up of skipping, both measured in this process."""
+  print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs; QT-Opt step, {gin_file}, crop '
+        f'{"x".join(map(str, crop_size))}, {100 * done_fraction:.0f}% terminal transitions')
+  rows = []
+  for batch in batches:
+    peak = perf.matmul_peak_gflops(tf.float32)
+    pair = [benchmark_qtopt_step(gin_file, crop_size, batch, done_fraction, skip, peak, steps)
+            for skip in (False, True)]
+    for row in pair:
+      line = (f'  batch {batch:4d} skip_terminal_targets={str(row["skip_terminal_targets"]):5s}: '
+              f'{row["ms_per_step"]:8.1f} ms/step, {row["transitions_per_s"]:7.1f} '
+              'transitions/s')
+      if row['gflop_per_step']:
+        line += (f', {row["gflop_per_step"]:.2f} GFLOP/step, {row["gflops"]:.1f} GFLOP/s = '
+                 f'{100 * row["gflops"] / peak:.1f}% of the f32 matmul peak ({peak:.0f} GFLOP/s)')
+      print(line, flush=True)
+    print(f'  batch {batch:4d}: skipping terminal targets is '
+          f'{pair[0]["ms_per_step"] / pair[1]["ms_per_step"]:.2f}x faster', flush=True)
+    rows.extend(pair)
+  return rows

@@ -1,0 +1,41 @@
+"""Times the QT-Opt train step with and without terminal-target skipping, in one process.
+
+  python tools/benchmark_qtopt.py                          # spatial Q, 64x64, batch 32 and 64
+  python tools/benchmark_qtopt.py --batches=32 --done_fraction=0.125 --steps=50
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from rl_cyclegan import benchmark  # pylint: disable=g-import-not-at-top
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--gin_file', default='networks_spatial.gin', help='under gin/')
+  parser.add_argument('--crop', default='64x64', help='HxW')
+  parser.add_argument('--batches', default='32,64', help='comma list of batch sizes')
+  parser.add_argument('--done_fraction', type=float, default=0.2,
+                      help='terminal share of the batch (5-step episodes: 0.2)')
+  parser.add_argument('--steps', type=int, default=20, help='timed steps per row')
+  args = parser.parse_args()
+  try:
+    crop = tuple(int(v) for v in args.crop.lower().split('x'))
+    batches = [int(b) for b in args.batches.split(',')]
+  except ValueError:
+    parser.error(f'--crop must be HxW and --batches a comma list of ints, got {args.crop!r}, '
+                 f'{args.batches!r}')
+  if len(crop) != 2:
+    parser.error(f'--crop must be HxW, got {args.crop!r}')
+  try:
+    benchmark.run_qtopt(args.gin_file, crop, batches, args.done_fraction, args.steps)
+  except ValueError as e:
+    parser.error(str(e))
+
+
+if __name__ == '__main__':
+  main()
