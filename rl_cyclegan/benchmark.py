@@ -16,8 +16,10 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from rl_cyclegan import gin_utils
 from rl_cyclegan import perf
 from rl_cyclegan import specs
+from rl_cyclegan.learners import qtopt as qtopt_learner
 from rl_cyclegan.learners import rl_cyclegan as learner_lib
 
 GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'gin')
@@ -132,12 +134,8 @@ def benchmark_qtopt_step(gin_file: str, crop_size: Sequence[int], batch: int,
   FLOPs are counted only with ``skip_terminal_targets=False``: skipping puts the target
   networks and CEM under a ``tf.cond``, which the counter does not expand.
   """
-  from rl_cyclegan.learners import critic as critic_lib  # pylint: disable=g-import-not-at-top
-  from rl_cyclegan.learners import qtopt as qtopt_learner  # pylint: disable=g-import-not-at-top
   if not 0.0 <= done_fraction <= 1.0:
     raise ValueError(f'done_fraction must be in [0, 1], got {done_fraction}')
-  from rl_cyclegan import gin_utils  # pylint: disable=g-import-not-at-top
-  del critic_lib  # imported so that QTOptCritic is registered with gin
   gin.clear_config()
   gin_utils.parse_gin([os.path.join(GIN_DIR, gin_file)],
                       [f'QTOptCritic.skip_terminal_targets = {skip_terminal_targets}'])

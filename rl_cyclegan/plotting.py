@@ -92,7 +92,8 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
     y = y_min + (y_max - y_min) * i / 5
     _, py = to_px(0, y)
     draw.line([(left, py), (left + plot_w, py)], fill=(225, 225, 225))
-    draw.text((8, py - 6), f'{100 * y:.0f}%' if y_max <= 1.0 else f'{y:g}', fill='black', font=font)
+    draw.text((8, py - 6), f'{100 * y:.0f}%' if y_max <= 1.0 else f'{y:g}', fill='black',
+              font=font)
   for i in range(6):
     x = x_min + (x_max - x_min) * i / 5
     px, _ = to_px(x, y_min)
