@@ -11,28 +11,25 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan import benchmark  # pylint: disable=g-import-not-at-top
+from rl_cyclegan.cli import parse_size  # pylint: disable=g-import-not-at-top
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--gin_file', default='networks_spatial.gin', help='under gin/')
-  parser.add_argument('--crop', default='64x64', help='HxW')
+  parser.add_argument('--crop', type=parse_size, default=(64, 64), help='HxW')
   parser.add_argument('--batches', default='32,64', help='comma list of batch sizes')
   parser.add_argument('--done_fraction', type=float, default=0.2,
                       help='terminal share of the batch (5-step episodes: 0.2)')
   parser.add_argument('--steps', type=int, default=20, help='timed steps per row')
   args = parser.parse_args()
   try:
-    crop = tuple(int(v) for v in args.crop.lower().split('x'))
     batches = [int(b) for b in args.batches.split(',')]
   except ValueError:
-    parser.error(f'--crop must be HxW and --batches a comma list of ints, got {args.crop!r}, '
-                 f'{args.batches!r}')
-  if len(crop) != 2:
-    parser.error(f'--crop must be HxW, got {args.crop!r}')
+    parser.error(f'--batches must be a comma list of ints, got {args.batches!r}')
   try:
-    benchmark.run_qtopt(args.gin_file, crop, batches, args.done_fraction, args.steps)
+    benchmark.run_qtopt(args.gin_file, args.crop, batches, args.done_fraction, args.steps)
   except ValueError as e:
     parser.error(str(e))
 
