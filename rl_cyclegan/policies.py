@@ -101,6 +101,7 @@ class CEMPolicy(tf_policy.TFPolicy):
                num_samples: int = cem.QTOPT_NUM_SAMPLES,
                num_iterations: int = cem.QTOPT_NUM_ITERATIONS,
                num_elites: int = cem.QTOPT_NUM_ELITES,
+               num_test_crops: int = 1,
                epsilon: float = 0.0,
                noise_std: float = 0.0,
                seed: Optional[int] = None,
@@ -120,6 +121,10 @@ class CEMPolicy(tf_policy.TFPolicy):
       allowed_modes: optional bool vector [4] over (move, close, open, terminate) for CEM and
         random actions; None allows all. ``AUTO_DESCEND_MODES`` suits 'auto_descend'.
       num_samples, num_iterations, num_elites: CEM settings (QT-Opt Section 4.2: 64, 2, 6).
+      num_test_crops: 1 = the center crop (paper). K > 1 scores every action with the mean
+        logit over K crops at evenly spaced offsets (``preprocessing.spread_crops``), a
+        test-time average over the offsets training's random crops cover; K times the
+        Q-network cost per CEM round.
       epsilon: initial probability of a uniformly random action (``set_exploration``).
       noise_std: initial std of the Gaussian noise on (dx, dy, dz, u) of the CEM action.
       seed: seed of the policy's random generator; None = non-deterministic.
@@ -145,6 +150,9 @@ class CEMPolicy(tf_policy.TFPolicy):
     self._num_samples = int(num_samples)
     self._num_iterations = int(num_iterations)
     self._num_elites = int(num_elites)
+    if int(num_test_crops) < 1:
+      raise ValueError(f'num_test_crops must be >= 1, got {num_test_crops}')
+    self._num_test_crops = int(num_test_crops)
     self._epsilon = tf.Variable(float(epsilon), dtype=tf.float32, trainable=False,
                                 name=EPSILON_VARIABLE)
     self._noise_std = tf.Variable(float(noise_std), dtype=tf.float32, trainable=False,
@@ -202,19 +210,26 @@ class CEMPolicy(tf_policy.TFPolicy):
 
   def _cem(self, observation, seed):
     """Greedy CEM action and its logit for a batch of env observations."""
-    image = preprocessing.center_crop(observation['image'], self._crop_size)  # [B, h, w, 3] u8
-    image = specs.to_float_image(image)  # [B, h, w, 3] in [-1, 1]
+    k = self._num_test_crops
+    batch_size = tf.shape(observation['image'])[0]
+    image = preprocessing.spread_crops(observation['image'], self._crop_size,
+                                       k)  # [K * B, h, w, 3] u8 (K = 1: center crop)
+    image = specs.to_float_image(image)  # [K * B, h, w, 3] in [-1, 1]
     if self._image_transform is not None:
       image = tf.cast(_call_transform(self._image_transform, image), tf.float32)
-    gripper_state = tf.cast(observation['gripper_state'], tf.float32)  # [B, 2]
-    embedding = self._q_network.embed_image(image, training=False)  # [B, e_h, e_w, C]
+    gripper_state = tf.tile(tf.cast(observation['gripper_state'], tf.float32),
+                            [k, 1])  # [K * B, 2]
+    embedding = self._q_network.embed_image(image, training=False)  # [K * B, e_h, e_w, C]
 
     def score_fn(actions):  # [B, N, 8] -> [B, N]
-      return self._q_network.logits_from_embedding(embedding, gripper_state, actions,
-                                                   training=False)
+      logits = self._q_network.logits_from_embedding(
+          embedding, gripper_state, tf.tile(actions, [k, 1, 1]), training=False)  # [K * B, N]
+      if k == 1:
+        return logits
+      return tf.reduce_mean(tf.reshape(logits, tf.stack([k, batch_size, -1])), 0)  # [B, N]
 
     return cem.cem_maximize(
-        score_fn, tf.shape(image)[0], num_samples=self._num_samples,
+        score_fn, batch_size, num_samples=self._num_samples,
         num_iterations=self._num_iterations, num_elites=self._num_elites,
         allowed_modes=self._allowed_modes, seed=seed)  # [B, 8], [B]
 

@@ -64,6 +64,21 @@ def test_batched_random_crop_is_per_example():
   assert len({int(o[0, 0, 0]) for o in out}) > 1
 
 
+def test_spread_crops_offsets_and_order():
+  image = tf.reshape(tf.range(2 * 4 * 10, dtype=tf.int32), [2, 4, 10, 1])
+  out = preprocessing.spread_crops(image, (2, 6), 3).numpy()  # offsets (0,0), (1,2), (2,4)
+  assert out.shape == (6, 2, 6, 1)
+  for k, (top, left) in enumerate([(0, 0), (1, 2), (2, 4)]):
+    for b in range(2):
+      np.testing.assert_array_equal(out[k * 2 + b], image[b, top:top + 2, left:left + 6].numpy())
+  np.testing.assert_array_equal(preprocessing.spread_crops(image, (2, 6), 1),
+                                preprocessing.center_crop(image, (2, 6)))
+  with pytest.raises(ValueError, match='num_crops'):
+    preprocessing.spread_crops(image, (2, 6), 0)
+  with pytest.raises(ValueError, match='larger than the image'):
+    preprocessing.spread_crops(image, (5, 6), 2)
+
+
 def test_crop_larger_than_image_raises_naming_both_sizes():
   with pytest.raises(ValueError, match='crop size 472x472 is larger than the image size 64x80'):
     preprocessing.random_crop(tf.zeros([64, 80, 3]), (472, 472))

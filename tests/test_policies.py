@@ -187,6 +187,38 @@ def test_center_crop_before_q():
   np.testing.assert_array_equal(a(obs), b(border))
 
 
+class LeftColumnQ(FakeQ):
+  """FakeQ(gain=1) whose embedding is the mean of each crop's left column."""
+
+  def __init__(self):
+    super().__init__(gain=1.0)
+
+  def embed_image(self, image, training=False):
+    return tf.reduce_mean(image[:, :, :1], axis=[1, 2, 3], keepdims=True)  # [B, 1, 1, 1]
+
+
+def test_test_time_crops_average_logits_over_spread_offsets():
+  # Column c holds 3 c^2 (mod 256): crop k of 3 starts at column 0, 4, 8 of 40 (values 0,
+  # 48, 192; mean 80), the center crop at column 4 (48).
+  values = (3 * np.arange(RENDER[1]) ** 2 % 256).astype(np.uint8)
+  columns = np.broadcast_to(values[None, None, :, None], (2, RENDER[0], RENDER[1], 3))
+  obs = {'image': np.ascontiguousarray(columns),
+         'gripper_state': np.zeros((2, 2), np.float32)}
+  policy = policies.CEMPolicy(LeftColumnQ(), RENDER, CROP, num_test_crops=3, num_samples=256,
+                              num_iterations=4, num_elites=16, seed=0)
+  dx = specs.decode_action(policies.greedy_action_fn(policy)(obs))[0][:, 0]
+  left = specs.to_float_image(np.array([0, 48, 192], np.uint8)).numpy()
+  # Mean logit over the crops: best dx = 0.3 + mean(left columns) / 2.
+  np.testing.assert_allclose(dx, 0.3 + left.mean() / 2, atol=0.05)
+  single = policies.CEMPolicy(LeftColumnQ(), RENDER, CROP, num_test_crops=1, num_samples=256,
+                              num_iterations=4, num_elites=16, seed=0)
+  dx_center = specs.decode_action(policies.greedy_action_fn(single)(obs))[0][:, 0]
+  center = specs.to_float_image(np.array([48], np.uint8)).numpy()[0]
+  np.testing.assert_allclose(dx_center, 0.3 + center / 2, atol=0.05)
+  with pytest.raises(ValueError, match='num_test_crops'):
+    policies.CEMPolicy(FakeQ(), RENDER, CROP, num_test_crops=0)
+
+
 def test_policy_saver_roundtrip_and_py_tf_eager(tmp_path):
   net = q_network_lib.GraspingQNetwork(crop_size=CROP, **q_network_lib.small_config())
   policy = policies.CEMPolicy(net, RENDER, CROP, num_samples=16, seed=5)

@@ -121,6 +121,39 @@ def test_targets_come_from_the_lagged_networks():
     np.testing.assert_array_equal(a.numpy(), b.numpy())  # step 3: copied
 
 
+def test_mc_return_weight_mixes_returns_into_the_target():
+  """target = (1 - w) (r + gamma V(s')) + w G, with V(s') from the lagged networks."""
+  import gin  # pylint: disable=g-import-not-at-top
+  gin.clear_config()
+  gin.bind_parameter('QTOptCritic.mc_return_weight', 0.25)
+  try:
+    learner = make_learner()
+  finally:
+    gin.clear_config()
+  assert learner.needs_returns
+  _set_constant_logit(learner.critic.target_1, 1.0)
+  _set_constant_logit(learner.critic.target_2, 1.0)  # V(s') = sigmoid(1) on live rows
+  sim = make_batch(4, reward=[0.0, 1.0, 0.0, 0.0], done=[0.0, 1.0, 0.0, 0.0])
+  real = make_batch(5, batch=2, reward=0.0, done=0.0)
+  sim_returns = tf.constant([0.81, 1.0, 0.0, 0.9])
+  real_returns = tf.constant([0.0, 0.729])
+  td = np.array([0.9, 1.0, 0.9, 0.9, 0.9, 0.9]) / np.array([1 + np.exp(-1.0), 1, 1 + np.exp(-1.0),
+                                                          1 + np.exp(-1.0), 1 + np.exp(-1.0),
+                                                          1 + np.exp(-1.0)])
+  td[1] = 1.0  # terminal: the reward
+  expected = 0.75 * td + 0.25 * np.concatenate([sim_returns.numpy(), real_returns.numpy()])
+  info = learner.train_step(sim, real, sim_returns=sim_returns, real_returns=real_returns)
+  np.testing.assert_allclose(info.target_q.numpy(), expected.mean(), rtol=1e-5)
+  with pytest.raises(ValueError, match="sim_batch's Monte Carlo returns"):
+    learner.train_step(sim)
+  # Without the weight the returns are ignored: the plain TD target.
+  plain = make_learner()
+  _set_constant_logit(plain.critic.target_1, 1.0)
+  _set_constant_logit(plain.critic.target_2, 1.0)
+  info = plain.train_step(sim, real, sim_returns=sim_returns, real_returns=real_returns)
+  np.testing.assert_allclose(info.target_q.numpy(), td.mean(), rtol=1e-5)
+
+
 def test_image_transform_applies_to_sim_images_only():
   """With a transform that blanks images, Q on sim rows ignores the sim images."""
   learner = make_learner(learning_rate=0.0, image_transform=tf.zeros_like)

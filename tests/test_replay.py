@@ -32,6 +32,39 @@ def test_spec_mismatch_names_both_specs():
   assert replay.num_transitions == 0
 
 
+def test_episode_returns_are_discounted_returns_to_go():
+  ep = episode(3, num_steps=4)._replace(rewards=np.array([0.0, -0.1, 0.0, 1.0], np.float32))
+  np.testing.assert_allclose(replay_lib.episode_returns(ep, 0.5),
+                             [-0.05 + 0.125, -0.1 + 0.25, 0.5, 1.0], rtol=1e-6)
+
+
+def test_replay_stores_and_samples_returns():
+  plain = replay_lib.TransitionReplay(RENDER, capacity=16, name='plain')
+  replay = replay_lib.TransitionReplay(RENDER, capacity=16, name='sim', return_discount=0.9)
+  episodes = [episode(4, num_steps=3), episode(5, num_steps=2)]
+  replay.add_episodes(episodes)
+  plain.add_episodes(episodes)
+  expected = np.concatenate([replay_lib.episode_returns(e, 0.9) for e in episodes])
+  np.testing.assert_allclose(replay.gather_returns(), expected, rtol=1e-6)
+  assert rows(replay.gather_all()) == rows(plain.gather_all())
+  # Sampled returns belong to their transitions: match them up by the identifying row.
+  by_row = {}
+  all_t = replay.gather_all()
+  for g, a, ret in zip(all_t.observation['gripper_state'][:, 1], all_t.action[:, 0], expected):
+    by_row[(round(float(g), 4), round(float(a), 5))] = ret
+  batch, returns = replay.sample(8, CROP, training=False, with_returns=True)
+  for g, a, ret in zip(batch.observation['gripper_state'][:, 1].numpy(),
+                       batch.action[:, 0].numpy(), returns.numpy()):
+    assert by_row[(round(float(g), 4), round(float(a), 5))] == pytest.approx(ret)
+  mix = replay_lib.ReplayMix(replay, replay, 0.5)
+  _, mixed = mix.sample(6, CROP, with_returns=True)
+  assert mixed.shape == (6,)
+  with pytest.raises(ValueError, match='return_discount'):
+    plain.sample(2, CROP, with_returns=True)
+  with pytest.raises(replay_lib.ReplaySpecError, match=r'pass returns of shape \(3,\)'):
+    replay.add_transitions(replay_lib.episode_to_transitions(episode(6, num_steps=3)))
+
+
 def test_sample_crops_and_converts():
   replay = replay_lib.TransitionReplay(RENDER, capacity=16)
   ep = episode(1, num_steps=1)

@@ -2,6 +2,7 @@
 
 import functools
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -111,6 +112,16 @@ def test_gan_ablation_has_no_real2sim_networks():
   assert np.isfinite(info.q_x_prime.numpy()) and info.cycle.numpy() == 0.0
   with pytest.raises(ValueError, match='use_real2sim=False'):
     make_learner(use_real2sim=False)
+
+
+def test_mc_returns_are_refused_by_name():
+  gin.clear_config()
+  gin.bind_parameter('QTOptCritic.mc_return_weight', 0.5)
+  try:
+    with pytest.raises(ValueError, match='mc_return_weight'):
+      make_learner()
+  finally:
+    gin.clear_config()
 
 
 def test_rl_scene_loss_matches_the_six_reported_q_values():

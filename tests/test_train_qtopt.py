@@ -186,6 +186,25 @@ def test_sim_log_fraction_keeps_the_log_in_its_own_buffer(tmp_path):
       train_qtopt.train_eval(str(tmp_path / 'bad'), num_train_steps=1, **dict(kwargs, **bad))
 
 
+def test_mc_return_weight_trains_from_replays_that_store_returns(tmp_path):
+  """QTOptCritic.mc_return_weight > 0: the sim log, on-policy and real replays store returns,
+  and the run trains, checkpoints and resumes with them."""
+  offline = _write_log(tmp_path / 'offline')  # 12 transitions
+  kwargs = dict(SMALL_RUN, sim_episode_dir=str(offline), initial_collect_episodes=0,
+                collect_steps_per_train_step=1.0, eval_appearances=(), sim_log_fraction=0.5,
+                sim_log_capacity=100, sim_fraction=0.5, real_episode_dir=str(offline))
+  root = str(tmp_path / 'run')
+  _bind(['QTOptCritic.mc_return_weight = 0.5'])
+  first = train_qtopt.train_eval(root, num_train_steps=2, **kwargs)
+  assert first['final_step'] == 2 and first['env_steps'] > 0
+  _bind(['QTOptCritic.mc_return_weight = 0.5'])
+  second = train_qtopt.train_eval(root, num_train_steps=3, **kwargs)
+  assert second['resumed'] and second['final_step'] == 3
+  _bind(['QTOptCritic.mc_return_weight = 1.5'])
+  with pytest.raises(ValueError, match='mc_return_weight'):
+    train_qtopt.train_eval(str(tmp_path / 'bad'), num_train_steps=1, **kwargs)
+
+
 def test_spatial_q_network_trains_and_acts_from_its_checkpoint(tmp_path):
   """gin/networks_spatial.gin options (keypoints packed in the embedding) through the critic's
   CEM target, the checkpoint and a restored greedy CEM policy."""

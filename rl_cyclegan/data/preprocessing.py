@@ -57,6 +57,32 @@ def center_crop(image, crop_size: Sequence[int]):
   return tf.ensure_shape(cropped, image.shape[:-3].concatenate([crop_h, crop_w, image.shape[-1]]))
 
 
+def spread_crops(image, crop_size: Sequence[int], num_crops: int):
+  """``num_crops`` crops of ``image`` [B, H, W, C] at evenly spaced offsets -> [num_crops * B, ...].
+
+  The offsets run evenly from the top-left to the bottom-right corner of the free margin
+  (rounded to whole pixels; on a 64x80 image with 64x64 crops: left = 0, 4, 8, 12, 16 for 5
+  crops). ``num_crops`` = 1 is the center crop. Crop k of example b is row k * B + b. Used for
+  test-time averaging over the offsets that training's random crops cover.
+  """
+  crop_h, crop_w = _crop_hw(crop_size)
+  if int(num_crops) < 1:
+    raise ValueError(f'num_crops must be >= 1, got {num_crops}')
+  image = tf.convert_to_tensor(image)
+  if image.shape.rank != 4 or not image.shape[1:3].is_fully_defined():
+    raise ValueError(f'spread_crops expects [B, H, W, C] with a static H, W, got {image.shape}')
+  image = _check_fits(image, crop_h, crop_w)
+  if int(num_crops) == 1:
+    return center_crop(image, crop_size)
+  margin_h, margin_w = image.shape[1] - crop_h, image.shape[2] - crop_w
+  crops = []
+  for k in range(int(num_crops)):
+    top = int(round(k * margin_h / (num_crops - 1)))
+    left = int(round(k * margin_w / (num_crops - 1)))
+    crops.append(image[:, top:top + crop_h, left:left + crop_w, :])
+  return tf.concat(crops, axis=0)  # [num_crops * B, h, w, C]
+
+
 def random_crop(image, crop_size: Sequence[int], seed=None):
   """A uniformly random crop of ``image`` [H, W, C] or [B, H, W, C] (independent per example).
 

@@ -75,6 +75,7 @@ class QTOptCritic(tf.Module):
                learning_rate_boundaries: Sequence[int] = (),
                learning_rate_decay: float = 0.1,
                skip_terminal_targets: bool = True,
+               mc_return_weight: float = 0.0,
                name: str = 'critic'):
     """Creates the critic.
 
@@ -92,9 +93,18 @@ class QTOptCritic(tf.Module):
         rate at these optimizer steps (``learning_rate_schedule``); none in the paper.
       skip_terminal_targets: V(s') (CEM over the target networks) only for non-terminal
         transitions, whose targets use it; False keeps static batch shapes (XLA, TPUs).
+      mc_return_weight: w in [0, 1]: the target becomes (1 - w) * (r + gamma V(s')) + w * G,
+        G the discounted Monte Carlo return-to-go of the transition's episode (stored by
+        replays built with ``return_discount=gamma``). 0 = QT-Opt. Not in the paper: Monte
+        Carlo returns rank the early moves of an episode by what followed them, where the
+        bootstrapped target of a step that a later step can still correct is nearly flat
+        (docs/results.md; Quillen et al. 2018 compare both on this grasping task).
       name: module name; prefixes the target networks' names.
     """
     super().__init__(name=name)
+    if not 0.0 <= float(mc_return_weight) <= 1.0:
+      raise ValueError(f'mc_return_weight must be in [0, 1], got {mc_return_weight}')
+    self.mc_return_weight = float(mc_return_weight)
     self.network = q_network
     self.network.create_variables()
     self.target_1 = q_network.copy(name=f'{name}_target_1')
@@ -139,6 +149,19 @@ class QTOptCritic(tf.Module):
     target = losses.td_target(reward, done, next_value, gamma=self.gamma)  # [B]
     loss = losses.td_loss(logits, target, distance=self.td_distance, weights=weights)
     return loss, logits, target
+
+  def mix_returns(self, td_target, returns):
+    """(1 - w) * td_target + w * returns, w = ``mc_return_weight``; [B] -> [B].
+
+    ``returns`` may be None only when w = 0 (then td_target is returned as is).
+    """
+    if self.mc_return_weight == 0.0:
+      return td_target
+    if returns is None:
+      raise ValueError(f'{self.name}: mc_return_weight={self.mc_return_weight} needs the '
+                       'Monte Carlo returns of the batch (replays built with return_discount)')
+    w = self.mc_return_weight
+    return (1.0 - w) * td_target + w * tf.cast(returns, tf.float32)
 
   def set_learning_rate(self, step):
     """Sets Adam's rate to the configured schedule at train step ``step`` (cross-replica)."""

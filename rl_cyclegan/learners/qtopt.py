@@ -138,25 +138,41 @@ class QTOptLearner(tf.Module):
 
     return self.strategy.experimental_distribute_values_from_function(value_fn)
 
+  @property
+  def needs_returns(self) -> bool:
+    """True if train_step needs Monte Carlo returns (``QTOptCritic.mc_return_weight`` > 0)."""
+    return self.critic.mc_return_weight > 0.0
+
   def train_step(self, sim_batch: Optional[specs.Transition],
-                 real_batch: Optional[specs.Transition] = None) -> LossInfo:
+                 real_batch: Optional[specs.Transition] = None,
+                 sim_returns=None, real_returns=None) -> LossInfo:
     """One TD step on a sim batch and/or a real batch (specs.Transition of model observations).
 
     Either batch may be None (Sim-Only: no real batch; Real-Only: no sim batch), not both.
-    Raises ValueError naming the spec on malformed input.
+    ``sim_returns`` / ``real_returns`` (float32 [B_s] / [B_r]) are the batches' Monte Carlo
+    returns-to-go, needed when ``needs_returns``. Raises ValueError naming the spec on
+    malformed input.
     """
     if sim_batch is None and real_batch is None:
       raise ValueError('train_step needs a sim_batch, a real_batch or both; got neither')
-    for batch, what in ((sim_batch, 'sim_batch'), (real_batch, 'real_batch')):
+    for batch, returns, what in ((sim_batch, sim_returns, 'sim_batch'),
+                                 (real_batch, real_returns, 'real_batch')):
       if batch is not None:
         _check_batch(tf.nest.map_structure(_local_value, batch), self.observation_spec, what)
-    return self._train_step_fn(sim_batch, real_batch)
+        if self.needs_returns and returns is None:
+          raise ValueError(f'QTOptCritic.mc_return_weight={self.critic.mc_return_weight} '
+                           f'needs {what}\'s Monte Carlo returns (replays built with '
+                           'return_discount); got none')
+    if not self.needs_returns:
+      sim_returns = real_returns = None
+    return self._train_step_fn(sim_batch, real_batch, sim_returns, real_returns)
 
-  def _distributed_train_step(self, sim_batch, real_batch):
+  def _distributed_train_step(self, sim_batch, real_batch, sim_returns=None, real_returns=None):
     # Adam's rate per the configured schedule (not the checkpoint's value): the update that
     # makes train step k uses schedule(k), so steps 1..boundary run at the initial rate.
     self.critic.set_learning_rate(self.train_step_counter + 1)
-    per_replica = self.strategy.run(self._replica_step, args=(sim_batch, real_batch))
+    per_replica = self.strategy.run(self._replica_step,
+                                    args=(sim_batch, real_batch, sim_returns, real_returns))
     info = tf.nest.map_structure(
         lambda t: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None), per_replica)
     # Cross-replica context: step counter and target networks (Polyak, periodic copy).
@@ -178,15 +194,16 @@ class QTOptLearner(tf.Module):
     return {'image': self._transform(observation['image']),  # [B_s, h, w, 3]
             'gripper_state': observation['gripper_state']}  # [B_s, 2]
 
-  def _replica_step(self, sim, real):
+  def _replica_step(self, sim, real, sim_returns=None, real_returns=None):
     num_replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-    parts = []  # (batch, weight, observation, next_observation)
+    parts = []  # (batch, weight, observation, next_observation, returns)
     if sim is not None:
       parts.append((sim, 1.0, self._sim_observation(sim.observation),
-                    self._sim_observation(sim.next_observation)))
+                    self._sim_observation(sim.next_observation), sim_returns))
     if real is not None:
-      parts.append((real, self.real_loss_weight, real.observation, real.next_observation))
-    sizes = [tf.shape(b.reward)[0] for b, _, _, _ in parts]  # [B_s], [B_r]
+      parts.append((real, self.real_loss_weight, real.observation, real.next_observation,
+                    real_returns))
+    sizes = [tf.shape(p[0].reward)[0] for p in parts]  # [B_s], [B_r]
 
     def cat(fn):
       return tf.concat([fn(p) for p in parts], axis=0)
@@ -201,6 +218,8 @@ class QTOptLearner(tf.Module):
     # V(s') from the lagged target networks (clipped double-Q, CEM): a constant, off the tape.
     next_value = self.critic.target_value(next_observation, done)  # [B]
     target = losses.td_target(reward, done, next_value, gamma=self.critic.gamma)  # [B]
+    if self.needs_returns:
+      target = self.critic.mix_returns(target, cat(lambda p: p[4]))  # [B]
 
     with tf.GradientTape() as tape:
       logits, _ = self.critic.network((observation, action), training=True)  # [B]

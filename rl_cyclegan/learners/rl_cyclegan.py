@@ -192,6 +192,11 @@ class RLCycleGANLearner(tf.Module):
       self.critic_real = critic_lib.QTOptCritic(
           q_network_fn(crop_size=self.crop_size, name='Q_real'), name='Q_real',
           learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
+      for critic in (self.critic_sim, self.critic_real):
+        if critic.mc_return_weight:
+          raise ValueError(f'QTOptCritic.mc_return_weight={critic.mc_return_weight}: Monte Carlo '
+                           'returns are supported by the QT-Opt learner (train_qtopt, final Q) '
+                           'only, not by the RL-CycleGAN learner; unset it for this run')
       self.optimizers = {}
       for net in self.gan_networks:
         self.optimizers[net.name] = critic_lib.build_optimizer(

@@ -201,8 +201,11 @@ class SimCollection:
                num_envs: int, render_size: Sequence[int], replay_capacity: int,
                episodes_per_shard: int, seed: int, log: Callable[[str], None],
                offline_episode_dir: Optional[str] = None,
-               offline_replay_capacity: Optional[int] = None):
+               offline_replay_capacity: Optional[int] = None,
+               return_discount: Optional[float] = None):
     self.root_dir = root_dir
+    # Set (to the critic's gamma): the replays also store Monte Carlo returns-to-go.
+    self.return_discount = return_discount
     self.offline_episode_dir = offline_episode_dir
     # None: the off-policy episodes share ``replay`` with the on-policy ones (sampled
     # uniformly together). A capacity: they get their own buffer ``offline_replay`` and
@@ -243,7 +246,7 @@ class SimCollection:
     if not self.enabled:
       return
     self.replay = replay_lib.TransitionReplay(self.render_size, self.replay_capacity,
-                                              name='sim')
+                                              name='sim', return_discount=self.return_discount)
     self.log = replay_lib.SimEpisodeLog(os.path.join(self.root_dir, SIM_REPLAY_SUBDIR),
                                         self.render_size,
                                         episodes_per_shard=self.episodes_per_shard)
@@ -252,7 +255,8 @@ class SimCollection:
       target, limit = self.replay, capacity
       if self.offline_replay_capacity is not None:
         self.offline_replay = replay_lib.TransitionReplay(
-            self.render_size, self.offline_replay_capacity, name='sim_log')
+            self.render_size, self.offline_replay_capacity, name='sim_log',
+            return_discount=self.return_discount)
         target, limit = self.offline_replay, self.offline_replay_capacity
       # Off-policy episodes from disk come first at every start (fresh or resumed), so a
       # shared replay's oldest rows are the ones evicted first, as in an uninterrupted run.

@@ -62,6 +62,22 @@ def episode_to_transitions(episode: specs.Episode) -> specs.Transition:
       done=np.asarray(episode.dones, np.float32))  # [T]
 
 
+def episode_returns(episode: specs.Episode, gamma: float) -> np.ndarray:
+  """Discounted return-to-go of every step: G_t = r_t + gamma * G_{t+1} (G after the end = 0).
+
+  float32 [T]. QT-Opt's targets bootstrap; ``QTOptCritic.mc_return_weight`` mixes these
+  Monte Carlo returns of the behaviour policy into the TD target (Quillen et al. 2018 compare
+  Monte Carlo and TD targets on this grasping task).
+  """
+  rewards = np.asarray(episode.rewards, np.float64)
+  returns = np.zeros_like(rewards)
+  running = 0.0
+  for t in range(len(rewards) - 1, -1, -1):
+    running = rewards[t] + gamma * running
+    returns[t] = running
+  return returns.astype(np.float32)
+
+
 def concat_transitions(parts: Sequence[specs.Transition]) -> specs.Transition:
   return tf.nest.map_structure(lambda *xs: np.concatenate(xs, axis=0), *parts)
 
@@ -124,67 +140,119 @@ class TransitionReplay:
   """A uniform replay buffer of env-format transitions (TFUniformReplayBuffer, FIFO at capacity)."""
 
   def __init__(self, render_size: Sequence[int] = specs.DEFAULT_RENDER_SIZE,
-               capacity: int = 50_000, name: str = 'replay'):
+               capacity: int = 50_000, name: str = 'replay',
+               return_discount: Optional[float] = None):
+    """Creates an empty buffer.
+
+    Args:
+      render_size: (H, W) of the stored images.
+      capacity: transitions kept (FIFO).
+      name: names the buffer in errors and logs.
+      return_discount: if set, every transition also stores its episode's discounted
+        return-to-go (``episode_returns``) with this discount, and ``sample(...,
+        with_returns=True)`` returns it (``QTOptCritic.mc_return_weight``).
+    """
     if capacity < 1:
       raise ValueError(f'{name}: capacity must be >= 1 transition, got {capacity}')
+    if return_discount is not None and not 0.0 <= float(return_discount) <= 1.0:
+      raise ValueError(f'{name}: return_discount must be in [0, 1], got {return_discount}')
     self.name = name
     self.render_size = tuple(int(s) for s in render_size)
     self.capacity = int(capacity)
+    self.return_discount = None if return_discount is None else float(return_discount)
     self.data_spec = replay_data_spec(self.render_size)
+    stored_spec = self.data_spec
+    if self.return_discount is not None:
+      stored_spec = (self.data_spec, tf.TensorSpec([], tf.float32, name='mc_return'))
     # One block of ``capacity`` rows: add_batch adds one transition, the oldest is overwritten.
     self._buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
-        self.data_spec, batch_size=1, max_length=self.capacity, scope=f'{name}_buffer')
+        stored_spec, batch_size=1, max_length=self.capacity, scope=f'{name}_buffer')
     batched = tf.nest.map_structure(
-        lambda s: tf.TensorSpec([None] + s.shape.as_list(), s.dtype), self.data_spec)
+        lambda s: tf.TensorSpec([None] + s.shape.as_list(), s.dtype), stored_spec)
     self._add_fn = tf.function(self._add_rows, input_signature=[batched])
     self._sample_fns = {}
     self.num_added = 0  # transitions added since construction (Python bookkeeping)
 
-  def _add_rows(self, transitions):
-    n = tf.shape(transitions.reward)[0]
+  def _add_rows(self, rows):
+    n = tf.shape(tf.nest.flatten(rows)[0])[0]
     for i in tf.range(n):
-      self._buffer.add_batch(tf.nest.map_structure(lambda t: t[i:i + 1], transitions))
+      self._buffer.add_batch(tf.nest.map_structure(lambda t: t[i:i + 1], rows))
     return n
 
   @property
   def num_transitions(self) -> int:
     return int(self._buffer.num_frames())
 
-  def add_transitions(self, transitions: specs.Transition):
-    """Adds a batch of transitions (leading dim N) after checking it against the replay spec."""
+  def add_transitions(self, transitions: specs.Transition, returns=None):
+    """Adds a batch of transitions (leading dim N) after checking it against the replay spec.
+
+    ``returns`` (float32 [N], the return-to-go of each) is required when the buffer stores
+    returns (``return_discount``) and refused otherwise.
+    """
     check_data_spec(transitions, self.data_spec, self.name)
-    self._add_fn(tf.nest.map_structure(tf.convert_to_tensor, transitions))
-    self.num_added += int(np.shape(transitions.reward)[0])
+    n = int(np.shape(transitions.reward)[0])
+    rows = tf.nest.map_structure(tf.convert_to_tensor, transitions)
+    if self.return_discount is not None:
+      if returns is None or np.shape(returns) != (n,):
+        raise ReplaySpecError(
+            f'{self.name}: this buffer stores returns (return_discount '
+            f'{self.return_discount}): pass returns of shape ({n},), got '
+            f'{None if returns is None else np.shape(returns)}')
+      rows = (rows, tf.convert_to_tensor(np.asarray(returns, np.float32)))
+    elif returns is not None:
+      raise ReplaySpecError(f'{self.name}: returns given but the buffer has no return_discount')
+    self._add_fn(rows)
+    self.num_added += n
 
   def add_episodes(self, episodes: Sequence[specs.Episode]):
     if episodes:
-      self.add_transitions(concat_transitions([episode_to_transitions(e) for e in episodes]))
+      returns = None
+      if self.return_discount is not None:
+        returns = np.concatenate([episode_returns(e, self.return_discount) for e in episodes])
+      self.add_transitions(concat_transitions([episode_to_transitions(e) for e in episodes]),
+                           returns)
 
   def clear(self):
     self._buffer.clear()
 
+  def _items(self, items):
+    return items[0] if self.return_discount is not None else items
+
   def gather_all(self) -> specs.Transition:
     """All stored transitions (env format, leading dim N), for tests and inspection."""
-    items = self._buffer.gather_all()
+    items = self._items(self._buffer.gather_all())
     return tf.nest.map_structure(lambda t: t[0].numpy(), items)
 
+  def gather_returns(self) -> np.ndarray:
+    """The stored returns-to-go [N] (needs ``return_discount``), in ``gather_all`` order."""
+    if self.return_discount is None:
+      raise ValueError(f'{self.name}: the buffer stores no returns (return_discount is None)')
+    return self._buffer.gather_all()[1][0].numpy()
+
   def sample(self, batch_size: int, crop_size: Sequence[int] = specs.DEFAULT_CROP_SIZE,
-             training: bool = True) -> specs.Transition:
+             training: bool = True, with_returns: bool = False):
     """A uniform batch as model observations (random crops if training, else center crops).
 
     Returns specs.Transition with images float32 [B, h, w, 3] in [-1, 1], gripper_state
-    [B, 2], action [B, 8], reward [B], done [B].
+    [B, 2], action [B, 8], reward [B], done [B]; with ``with_returns`` (needs
+    ``return_discount``) the pair (transitions, returns-to-go float32 [B]).
     """
     if self.num_transitions == 0:
       raise ValueError(f'{self.name} replay buffer is empty: add episodes before sampling '
                        f'(capacity {self.capacity} transitions)')
+    if with_returns and self.return_discount is None:
+      raise ValueError(f'{self.name}: with_returns needs a buffer built with return_discount')
     key = (int(batch_size), tuple(int(s) for s in crop_size), bool(training))
     if key not in self._sample_fns:
       self._sample_fns[key] = tf.function(lambda: self._sample(*key))
-    return self._sample_fns[key]()
+    batch, returns = self._sample_fns[key]()
+    return (batch, returns) if with_returns else batch
 
   def _sample(self, batch_size, crop_size, training):
     items, _ = self._buffer.get_next(sample_batch_size=batch_size)
+    returns = None
+    if self.return_discount is not None:
+      items, returns = items
 
     def model_obs(obs):
       image = preprocessing.crop(obs['image'], crop_size, training)  # [B, h, w, 3] uint8
@@ -193,7 +261,7 @@ class TransitionReplay:
 
     return specs.Transition(
         observation=model_obs(items.observation), action=items.action, reward=items.reward,
-        next_observation=model_obs(items.next_observation), done=items.done)
+        next_observation=model_obs(items.next_observation), done=items.done), returns
 
 
 class MixedSampler:
@@ -216,10 +284,11 @@ class MixedSampler:
     self.real_replay = real_replay
     self.crop_size = tuple(crop_size)
 
-  def sample(self, training=True):
-    sim = (self.sim_replay.sample(self.num_sim, self.crop_size, training)
+  def sample(self, training=True, with_returns=False):
+    """(sim_batch, real_batch); with ``with_returns`` each part is a (batch, returns) pair."""
+    sim = (self.sim_replay.sample(self.num_sim, self.crop_size, training, with_returns)
            if self.num_sim else None)
-    real = (self.real_replay.sample(self.num_real, self.crop_size, training)
+    real = (self.real_replay.sample(self.num_real, self.crop_size, training, with_returns)
             if self.num_real else None)
     return sim, real
 
@@ -250,8 +319,8 @@ class ReplayMix:
     return n_first, int(batch_size) - n_first
 
   def sample(self, batch_size: int, crop_size: Sequence[int] = specs.DEFAULT_CROP_SIZE,
-             training: bool = True) -> specs.Transition:
-    parts = [r.sample(n, crop_size, training)
+             training: bool = True, with_returns: bool = False):
+    parts = [r.sample(n, crop_size, training, with_returns)
              for r, n in zip((self.first, self.second), self.split(batch_size)) if n]
     if len(parts) == 1:
       return parts[0]

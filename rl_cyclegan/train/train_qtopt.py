@@ -226,6 +226,9 @@ def train_eval(
   learner = qtopt_lib.QTOptLearner(crop_size=crop_size, real_loss_weight=real_loss_weight,
                                    image_transform=generator, allowed_modes=allowed_modes)
 
+  # QTOptCritic.mc_return_weight > 0: every replay also stores discounted returns-to-go.
+  return_discount = learner.critic.gamma if learner.needs_returns else None
+
   def make_env(appearance, object_split, seed):
     return grasping.GraspingEnv(appearance=appearance, object_split=object_split, seed=seed,
                                 render_size=render_size, action_mode=action_mode,
@@ -236,7 +239,8 @@ def train_eval(
       render_size=render_size, replay_capacity=sim_replay_capacity,
       episodes_per_shard=episodes_per_shard, seed=seed, log=_log,
       offline_episode_dir=sim_episode_dir,
-      offline_replay_capacity=sim_log_capacity if sim_log_fraction is not None else None)
+      offline_replay_capacity=sim_log_capacity if sim_log_fraction is not None else None,
+      return_discount=return_discount)
   items = dict(learner.checkpoint_items(), **collection.checkpoint_items())
   if generator is not None:
     items[generator_checkpoint_key] = generator
@@ -259,7 +263,8 @@ def train_eval(
   if use_real:
     real_episodes = replay_lib.load_real_episodes(real_episode_dir, render_size,
                                                   real_replay_capacity)
-    real_replay = replay_lib.TransitionReplay(render_size, real_replay_capacity, name='real')
+    real_replay = replay_lib.TransitionReplay(render_size, real_replay_capacity, name='real',
+                                              return_discount=return_discount)
     n, t, s = replay_lib.refill(real_replay, real_episodes)
     _log(f'real replay filled with {n} episodes ({t} transitions) from {real_episode_dir} '
          f'({s:.1f}s)')
@@ -332,9 +337,16 @@ def train_eval(
         # ---- collection: keep on-policy env steps >= train steps * ratio.
         collection.collect_on_policy(step, min_replay_transitions)
         # ---- one train step.
-        sim_batch, real_batch = sampler.sample(training=True)
+        sim_batch, real_batch = sampler.sample(training=True,
+                                               with_returns=learner.needs_returns)
+        returns = {}
+        if learner.needs_returns:  # (batch, returns) pairs
+          if sim_batch is not None:
+            sim_batch, returns['sim_returns'] = sim_batch
+          if real_batch is not None:
+            real_batch, returns['real_returns'] = real_batch
         with timer.step():
-          info = learner.train_step(sim_batch, real_batch)
+          info = learner.train_step(sim_batch, real_batch, **returns)
         step = int(learner.train_step_counter.numpy())
 
         if step % summary_interval == 0:
