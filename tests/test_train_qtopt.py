@@ -109,6 +109,30 @@ def test_sim_run_writes_artifacts_resumes_and_evaluates(tmp_path, summary_tags, 
   with open(output) as f:
     assert json.load(f)['num_episodes'] == 1
 
+  # Snapshots every eval_interval (2) steps; the selection tool measures each and resumes.
+  snapshots = glob.glob(os.path.join(root, 'train', 'snapshots', 'q-*.index'))
+  assert [os.path.basename(p) for p in snapshots] == ['q-2.index']
+  select_tool = _load_tool('select_checkpoint')
+  messages = []
+  selection = select_tool.select(root, num_episodes=2, num_envs=1, render_size=(32, 40),
+                                 log=messages.append)
+  assert [c['step'] for c in selection['candidates']] == [2]
+  assert selection['best']['step'] == 2 and selection['object_split'] == 'train'
+  assert selection['best']['num_episodes'] == 2
+  again = select_tool.select(root, num_episodes=2, num_envs=1, render_size=(32, 40),
+                             log=messages.append)
+  assert again['candidates'] == selection['candidates']
+  assert '1 already measured' in messages[-1]
+  gin.clear_config()
+  assert _load_tool('evaluate').main([
+      '--checkpoint_dir', root, '--checkpoint_path', selection['best']['checkpoint_path'],
+      '--render_size', '32x40', '--num_episodes', '1', '--num_envs', '1']) == 0
+  with pytest.raises(SystemExit):
+    _load_tool('evaluate').main(['--checkpoint_dir', root, '--checkpoint_path',
+                                 os.path.join(root, 'train', 'snapshots', 'q-999')])
+  with pytest.raises(FileNotFoundError, match='no Q-network snapshots'):
+    select_tool.select(root, min_step=3)
+
 
 def test_real_only_run_and_checkpoint_errors(tmp_path):
   real_dir = tmp_path / 'real'

@@ -4,6 +4,8 @@ r"""Evaluates grasp success on unseen (test) objects; prints the rate with a 95%
   python tools/evaluate.py --saved_model=/tmp/run/policy --appearance=real --num_episodes=100
   # A training run directory (gin config + latest checkpoint under train/ckpt):
   python tools/evaluate.py --checkpoint_dir=/tmp/run --appearance=real [--gin_file=...]
+  # One kept snapshot of that run (tools/select_checkpoint.py picks one):
+  python tools/evaluate.py --checkpoint_dir=/tmp/run --checkpoint_path=/tmp/run/train/snapshots/q-24000
   # The floors:
   python tools/evaluate.py --policy=random --num_episodes=100 --output_json=/tmp/random.json
 
@@ -42,6 +44,9 @@ def build_action_fn(args, parser):
   sources = [bool(args.saved_model), bool(args.checkpoint_dir), bool(args.policy)]
   if sum(sources) != 1:
     parser.error('give exactly one of --saved_model, --checkpoint_dir, --policy')
+  if args.checkpoint_path and not args.checkpoint_dir:
+    parser.error('--checkpoint_path needs --checkpoint_dir (the run whose gin config builds '
+                 'the network)')
   if args.policy:
     if args.policy not in policies.SCRIPTED_POLICY_NAMES:
       parser.error(f'unknown --policy {args.policy!r}; valid: '
@@ -64,7 +69,8 @@ def build_action_fn(args, parser):
     policy = evaluation.load_policy_from_checkpoint(
         args.checkpoint_dir, render_size=args.render_size, gin_file=args.gin_file,
         gin_bindings=args.gin_bindings, q_network_key=args.q_network_key,
-        generator_key=args.generator_key, action_mode=args.action_mode, seed=args.seed)
+        generator_key=args.generator_key, checkpoint_path=args.checkpoint_path,
+        action_mode=args.action_mode, seed=args.seed)
   except (FileNotFoundError, ValueError) as e:
     parser.error(str(e))
   return policies.greedy_action_fn(policy, name='qtopt')
@@ -86,6 +92,9 @@ def main(argv=None):
   parser.add_argument('--saved_model', default=None, help='PolicySaver SavedModel directory')
   parser.add_argument('--checkpoint_dir', default=None,
                       help='training root dir (operative_config.gin, train/ckpt)')
+  parser.add_argument('--checkpoint_path', default=None,
+                      help='with --checkpoint_dir: this checkpoint (a prefix, e.g. '
+                      'RUN/train/snapshots/q-24000) instead of the latest under train/ckpt')
   parser.add_argument('--policy', default=None, help="'scripted' or 'random' (floors)")
   parser.add_argument('--gin_file', default=None,
                       help="with --checkpoint_dir: instead of the run's operative_config.gin")

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -34,6 +35,9 @@ from rl_cyclegan.train import replay as replay_lib
 from rl_cyclegan.train import rollout
 
 CHECKPOINT_SUBDIR = os.path.join('train', 'ckpt')
+# Q-network snapshots kept for checkpoint selection (the rotating train/ckpt keeps only the
+# newest few): train/snapshots/q-<step>.{index,data-*}.
+SNAPSHOT_SUBDIR = os.path.join('train', 'snapshots')
 SIM_REPLAY_SUBDIR = os.path.join('replay', 'sim')
 OPERATIVE_CONFIG = 'operative_config.gin'
 # Seed streams (collect.derive_seed(seed, STREAM, index)).
@@ -78,6 +82,33 @@ def write_operative_config(root_dir, explicit: Dict[str, object], caller='train_
   write_text_atomic(os.path.join(root_dir, OPERATIVE_CONFIG),
                     f'{gin.operative_config_str()}\n# Passed explicitly by {caller} (for '
                     f'tools/evaluate.py):\n{lines}')
+
+
+def write_snapshot(root_dir: str, step: int, q_network) -> str:
+  """Writes the Q-network alone as ``<root_dir>/train/snapshots/q-<step>``; returns the prefix.
+
+  ``tf.train.Checkpoint(q_network=...)``, the key ``evaluation.load_policy_from_checkpoint``
+  restores. TensorFlow writes the index file last, so an interrupted write has none and is not
+  listed by ``list_snapshots``.
+  """
+  prefix = os.path.join(root_dir, SNAPSHOT_SUBDIR, f'q-{int(step)}')
+  checkpoint = tf.train.Checkpoint(q_network=q_network)
+  _ = checkpoint.save_counter  # created now, so the file matches what loaders restore
+  checkpoint.write(prefix)
+  return prefix
+
+
+def list_snapshots(root_dir: str):
+  """[(step, prefix)] of the complete snapshots under ``root_dir``, by step."""
+  directory = os.path.join(root_dir, SNAPSHOT_SUBDIR)
+  if not os.path.isdir(directory):
+    return []
+  out = []
+  for name in os.listdir(directory):
+    match = re.fullmatch(r'q-(\d+)\.index', name)
+    if match:
+      out.append((int(match.group(1)), os.path.join(directory, name[:-len('.index')])))
+  return sorted(out)
 
 
 class Terminate(Exception):

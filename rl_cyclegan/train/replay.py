@@ -65,7 +65,8 @@ def episode_to_transitions(episode: specs.Episode) -> specs.Transition:
 def episode_returns(episode: specs.Episode, gamma: float) -> np.ndarray:
   """Discounted return-to-go of every step: G_t = r_t + gamma * G_{t+1} (G after the end = 0).
 
-  float32 [T]. QT-Opt's targets bootstrap; ``QTOptCritic.mc_return_weight`` mixes these
+  float32 [T]. Assumes the episode ends in a terminal step (every GraspingEnv episode does); a
+  log cut off mid-episode would get returns that are too low. QT-Opt's targets bootstrap; ``QTOptCritic.mc_return_weight`` mixes these
   Monte Carlo returns of the behaviour policy into the TD target (Quillen et al. 2018 compare
   Monte Carlo and TD targets on this grasping task).
   """

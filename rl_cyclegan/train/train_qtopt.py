@@ -150,6 +150,9 @@ def train_eval(
     # ---- Checkpoints, summaries, logging.
     checkpoint_interval: int = 1_000,  # train steps
     max_checkpoints_to_keep: int = 3,
+    # Train steps between Q-network snapshots kept for good (train/snapshots/q-<step>, ~0.3
+    # MB each at 64x64) for tools/select_checkpoint.py; None: eval_interval; 0: none.
+    snapshot_interval: Optional[int] = None,
     summary_interval: int = 100,  # train steps
     log_interval: int = 100,  # train steps between progress lines
     # ---- Final-Q phase: a frozen Sim2Real generator G on the sim images.
@@ -193,6 +196,10 @@ def train_eval(
     raise ValueError(f'train_eval.sim_fraction={sim_fraction} draws real transitions but '
                      'train_eval.real_episode_dir is not set')
   collect_on_policy = use_sim and collect_steps_per_train_step > 0
+  if snapshot_interval is None:
+    snapshot_interval = eval_interval
+  if snapshot_interval < 0:
+    raise ValueError(f'train_eval.snapshot_interval must be >= 0 or None, got {snapshot_interval}')
   if sim_log_fraction is not None:
     if not 0.0 < sim_log_fraction < 1.0:
       raise ValueError(f'train_eval.sim_log_fraction must be in (0, 1) or None, got '
@@ -362,6 +369,8 @@ def train_eval(
                        f'{float(info.q_std):.3f}')
         if step % checkpoint_interval == 0:
           save_checkpoint()
+        if snapshot_interval and step % snapshot_interval == 0:
+          loop.write_snapshot(root_dir, step, learner.q_network)
         if evaluator and (step % eval_interval == 0 or step == num_train_steps):
           evals[step] = evaluator.run(step)
       save_checkpoint()
