@@ -5,7 +5,8 @@ r"""Evaluates grasp success on unseen (test) objects; prints the rate with a 95%
   # A training run directory (gin config + latest checkpoint under train/ckpt):
   python tools/evaluate.py --checkpoint_dir=/tmp/run --appearance=real [--gin_file=...]
   # One kept snapshot of that run (tools/select_checkpoint.py picks one):
-  python tools/evaluate.py --checkpoint_dir=/tmp/run --checkpoint_path=/tmp/run/train/snapshots/q-24000
+  python tools/evaluate.py --checkpoint_dir=/tmp/run \
+      --checkpoint_path=/tmp/run/train/snapshots/q-24000
   # The floors:
   python tools/evaluate.py --policy=random --num_episodes=100 --output_json=/tmp/random.json
 

@@ -66,9 +66,10 @@ def episode_returns(episode: specs.Episode, gamma: float) -> np.ndarray:
   """Discounted return-to-go of every step: G_t = r_t + gamma * G_{t+1} (G after the end = 0).
 
   float32 [T]. Assumes the episode ends in a terminal step (every GraspingEnv episode does); a
-  log cut off mid-episode would get returns that are too low. QT-Opt's targets bootstrap; ``QTOptCritic.mc_return_weight`` mixes these
-  Monte Carlo returns of the behaviour policy into the TD target (Quillen et al. 2018 compare
-  Monte Carlo and TD targets on this grasping task).
+  log cut off mid-episode would get returns that are too low. QT-Opt's targets bootstrap;
+  ``QTOptCritic.mc_return_weight`` mixes these Monte Carlo returns of the behaviour policy
+  into the TD target (Quillen et al. 2018 compare Monte Carlo and TD targets on this grasping
+  task).
   """
   rewards = np.asarray(episode.rewards, np.float64)
   returns = np.zeros_like(rewards)
