@@ -137,9 +137,7 @@ def test_mc_return_weight_mixes_returns_into_the_target():
   real = make_batch(5, batch=2, reward=0.0, done=0.0)
   sim_returns = tf.constant([0.81, 1.0, 0.0, 0.9])
   real_returns = tf.constant([0.0, 0.729])
-  td = np.array([0.9, 1.0, 0.9, 0.9, 0.9, 0.9]) / np.array([1 + np.exp(-1.0), 1, 1 + np.exp(-1.0),
-                                                          1 + np.exp(-1.0), 1 + np.exp(-1.0),
-                                                          1 + np.exp(-1.0)])
+  td = np.full(6, 0.9 / (1 + np.exp(-1.0)))  # gamma * V(s') on live rows
   td[1] = 1.0  # terminal: the reward
   expected = 0.75 * td + 0.25 * np.concatenate([sim_returns.numpy(), real_returns.numpy()])
   info = learner.train_step(sim, real, sim_returns=sim_returns, real_returns=real_returns)

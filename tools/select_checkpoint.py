@@ -14,6 +14,7 @@ with the same settings skips the snapshots already measured (an interrupted sele
 resumes). The pick is the highest success rate, the later step on ties.
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -49,7 +50,6 @@ def select(run_dir, appearance='sim', object_split='train', num_episodes=100, se
                   gin_bindings=list(gin_bindings))
   done = {}
   if os.path.isfile(output_json):
-    import json  # pylint: disable=g-import-not-at-top
     with open(output_json) as f:
       previous = json.load(f)
     if {k: previous.get(k) for k in SETTINGS} == settings:
@@ -59,17 +59,16 @@ def select(run_dir, appearance='sim', object_split='train', num_episodes=100, se
   todo = [(s, p) for s, p in snapshots if s not in done]
   log(f'{len(snapshots)} snapshots, {len(snapshots) - len(todo)} already measured; '
       f'{num_episodes} episodes each in {appearance} on {object_split} objects (seed {seed})')
+  def make_env(**kwargs):
+    return evaluation.default_make_env(render_size=render_size, action_mode=action_mode,
+                                       **kwargs)
+
   start = time.time()
   for k, (step, prefix) in enumerate(todo):
     gin.clear_config()
     policy = evaluation.load_policy_from_checkpoint(
         run_dir, render_size=render_size, gin_bindings=gin_bindings, checkpoint_path=prefix,
         action_mode=action_mode, seed=seed)
-
-    def make_env(**kwargs):
-      return evaluation.default_make_env(render_size=render_size, action_mode=action_mode,
-                                         **kwargs)
-
     result = evaluation.evaluate(
         policies.greedy_action_fn(policy, name='qtopt'), make_env, num_episodes=num_episodes,
         num_envs=num_envs, appearance=appearance, object_split=object_split, seed=seed,
