@@ -22,6 +22,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from rl_cyclegan import fileio
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(REPO, 'tools')
 GIN = os.path.join(REPO, 'gin')
@@ -65,10 +67,7 @@ def _done_marker(path: str) -> bool:
 
 
 def _mark_done(path: str, info: Optional[dict] = None):
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w') as f:
-    json.dump(info or {}, f)
-  os.replace(tmp, path)
+  fileio.write_json_atomic(path, info or {})
 
 
 def run(root_dir: str, config: DemoConfig = DemoConfig()) -> Dict[str, dict]:

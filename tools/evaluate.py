@@ -14,13 +14,13 @@ Prints e.g. 'grasp success: 73.5% (95% CI 64.1-81.2%, n=100) in real on test obj
 --output_json, writes the result dict atomically. See rl_cyclegan/train/evaluation.py.
 """
 import argparse
-import json
 import os
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from rl_cyclegan import fileio  # noqa: E402
 from rl_cyclegan import specs  # noqa: E402
 from rl_cyclegan.train import evaluation  # noqa: E402
 from rl_cyclegan.cli import parse_size  # noqa: E402
@@ -75,16 +75,6 @@ def build_action_fn(args, parser):
   except (FileNotFoundError, ValueError) as e:
     parser.error(str(e))
   return policies.greedy_action_fn(policy, name='qtopt')
-
-
-def _write_json_atomic(path, data):
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w') as f:
-    json.dump(data, f, indent=2, sort_keys=True)
-    f.write('\n')
-  os.replace(tmp, path)
 
 
 def main(argv=None):
@@ -148,7 +138,7 @@ def main(argv=None):
   if result.get('grasp_distance'):
     print(evaluation.format_grasp_distances(result['grasp_distance']))
   if args.output_json:
-    _write_json_atomic(args.output_json, result)
+    fileio.write_json_atomic(args.output_json, result)
   return 0
 
 

@@ -28,6 +28,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
+from rl_cyclegan import fileio
 from rl_cyclegan import specs
 from rl_cyclegan.data import episodes as episodes_lib
 
@@ -254,14 +255,6 @@ class Progress:
 # ----------------------------------------------------------------------------------- collect
 
 
-def _write_json_atomic(path, data):
-  tmp = f'{path}{episodes_lib.TMP_MARKER}{os.getpid()}'
-  with open(tmp, 'w') as f:
-    json.dump(data, f, indent=2, sort_keys=True)
-    f.write('\n')
-  os.replace(tmp, path)
-
-
 def _pid_alive(pid):
   try:
     os.kill(pid, 0)
@@ -296,7 +289,7 @@ def _check_previous_config(output_dir, config):
       listed = ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in sorted(diffs.items()))
       raise ValueError(f'{output_dir} holds a collection with another config ({listed}); '
                        f'use a new output_dir, or the same flags to resume')
-  _write_json_atomic(path, config.to_json())
+  fileio.write_json_atomic(path, config.to_json())
 
 
 def summarize(output_dir, config: CollectConfig):
@@ -380,7 +373,7 @@ def collect(output_dir, config: CollectConfig, num_workers: int = 2,
                  episodes_collected=sum(config.shard_size(i) for i in todo),
                  episodes_per_second=round(sum(config.shard_size(i) for i in todo) / seconds, 3),
                  num_workers=num_workers, config=config.to_json())
-  _write_json_atomic(os.path.join(output_dir, SUMMARY_FILE), summary)
+  fileio.write_json_atomic(os.path.join(output_dir, SUMMARY_FILE), summary)
   stream.write(f'collect: done in {seconds:.1f}s: {summary["episodes"]} episodes, '
                f'{summary["transitions"]} transitions, success rate '
                f'{summary["success_rate"]:.3f}\n')

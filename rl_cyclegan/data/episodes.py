@@ -49,6 +49,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from rl_cyclegan import fileio
 from rl_cyclegan import specs
 
 SCHEMA_VERSION = 1
@@ -76,7 +77,7 @@ _FLOAT_LISTS = {
     'reward': ('rewards', 1, 0),
     'done': ('dones', 1, 0),
 }
-TMP_MARKER = '.tmp-'
+TMP_MARKER = fileio.TMP_MARKER  # partial files: <name>.tmp-<pid>
 
 
 class EpisodeFormatError(ValueError):

@@ -16,7 +16,6 @@
 
 import contextlib
 import dataclasses
-import json
 import os
 import re
 import signal
@@ -28,6 +27,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from rl_cyclegan import fileio
 from rl_cyclegan import policies
 from rl_cyclegan.data import collect as collect_lib
 from rl_cyclegan.train import evaluation
@@ -54,15 +54,8 @@ def make_logger(name: str) -> Callable[[str], None]:
   return log
 
 
-def write_text_atomic(path, text):
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
-def write_json_atomic(path, data):
-  write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + '\n')
+write_text_atomic = fileio.write_text_atomic
+write_json_atomic = fileio.write_json_atomic
 
 
 def format_seconds(seconds):

@@ -1,0 +1,33 @@
+"""Atomic file writes (no TensorFlow import, so light tools and worker processes can use it).
+
+A file is written under a temporary name in its own directory and then renamed over the
+target, so a reader never sees a partial file: an interrupted write leaves the old file (or no
+file) plus a ``<name>.tmp-<pid>`` that is removed when the write fails in-process. The marker
+is ``episodes.TMP_MARKER``, which episode globs skip.
+"""
+
+import json
+import os
+
+TMP_MARKER = '.tmp-'
+
+
+def write_text_atomic(path: str, text: str) -> str:
+  """Writes ``text`` to ``path`` atomically (creating its directory); returns ``path``."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  tmp = f'{path}{TMP_MARKER}{os.getpid()}'
+  try:
+    with open(tmp, 'w') as f:
+      f.write(text)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+  return path
+
+
+def write_json_atomic(path: str, data) -> str:
+  """``data`` as indented, key-sorted JSON with a final newline, written atomically."""
+  return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + '\n')
