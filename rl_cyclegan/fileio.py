@@ -8,24 +8,33 @@ is ``episodes.TMP_MARKER``, which episode globs skip.
 
 import json
 import os
+from typing import Callable, IO
 
 TMP_MARKER = '.tmp-'
 
 
-def write_text_atomic(path: str, text: str) -> str:
-  """Writes ``text`` to ``path`` atomically (creating its directory); returns ``path``."""
+def write_atomic(path: str, write: Callable[[IO], object], mode: str = 'w') -> str:
+  """Calls ``write(f)`` on ``<path>.tmp-<pid>`` opened with ``mode`` ('w' or 'wb'), then
+  renames it to ``path`` (creating the directory). Returns ``path``."""
+  if mode not in ('w', 'wb'):
+    raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   tmp = f'{path}{TMP_MARKER}{os.getpid()}'
   try:
-    with open(tmp, 'w') as f:
-      f.write(text)
+    with open(tmp, mode) as f:
+      write(f)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
   return path
+
+
+def write_text_atomic(path: str, text: str) -> str:
+  """Writes ``text`` to ``path`` atomically (creating its directory); returns ``path``."""
+  return write_atomic(path, lambda f: f.write(text))
 
 
 def write_json_atomic(path: str, data) -> str:

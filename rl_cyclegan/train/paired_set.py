@@ -34,13 +34,12 @@ Images are center-cropped exactly as evaluation crops (``preprocessing.center_cr
 
 import json
 import logging
-import os
-import tempfile
 import time
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from rl_cyclegan import fileio
 from rl_cyclegan import specs
 from rl_cyclegan.data import preprocessing
 from rl_cyclegan.envs import grasping
@@ -234,22 +233,9 @@ def validate_paired_set(data, source='paired set'):
 def save_paired_set(path: str, data: Dict[str, np.ndarray]) -> str:
   """Writes ``data`` to the single .npz ``path`` atomically (temp file + rename). Returns path."""
   validate_paired_set(data, f'paired set to write to {path!r}')
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
-                             dir=directory)
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      np.savez_compressed(f, **{k: np.asarray(v) for k, v in data.items()})
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-  return path
+  return fileio.write_atomic(
+      path, lambda f: np.savez_compressed(f, **{k: np.asarray(v) for k, v in data.items()}),
+      mode='wb')
 
 
 def load_paired_set(path: str) -> Dict[str, np.ndarray]:
