@@ -12,6 +12,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from PIL import Image, ImageDraw, ImageFont
 
+from rl_cyclegan import fileio
+
 # Distinguishable on white: the Okabe-Ito palette without its yellow (too light on white),
 # plus Dark2's violet, so eight series (four runs x two appearances) get eight colours.
 COLORS = ((0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0),
@@ -124,10 +126,7 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
       draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=color)
     draw.text((left + plot_w + 8, legend_y), f'o {name}', fill=color, font=font)
     legend_y += 16
-  tmp = f'{path}.tmp-{os.getpid()}.png'
-  image.save(tmp)
-  os.replace(tmp, path)
-  return path
+  return fileio.write_atomic(path, lambda f: image.save(f, format='PNG'), mode='wb')
 
 
 def success_curves(runs: Sequence[Tuple[str, str]], path: str, title: str = '',

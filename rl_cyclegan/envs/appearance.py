@@ -35,6 +35,8 @@ import tempfile
 import numpy as np
 import pybullet_data
 
+from rl_cyclegan import fileio
+
 APPEARANCE_NAMES = ('sim', 'real', 'randomized')
 
 Scene = collections.namedtuple(
@@ -186,10 +188,8 @@ def _write_png(path, image):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   if os.path.exists(path):
     return path
-  tmp = f'{path}.{os.getpid()}.tmp.png'
-  Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(tmp)
-  os.replace(tmp, path)
-  return path
+  pixels = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+  return fileio.write_atomic(path, lambda f: pixels.save(f, format='PNG'), mode='wb')
 
 
 def _gaussian_blur(image, sigma):
