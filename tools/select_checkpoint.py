@@ -23,6 +23,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rl_cyclegan.cli import parse_size  # noqa: E402
+from rl_cyclegan import fileio  # noqa: E402
 from rl_cyclegan import specs  # noqa: E402
 from rl_cyclegan.train import evaluation  # noqa: E402
 from rl_cyclegan.train import loop  # noqa: E402
@@ -59,6 +60,7 @@ def select(run_dir, appearance='sim', object_split='train', num_episodes=100, se
   todo = [(s, p) for s, p in snapshots if s not in done]
   log(f'{len(snapshots)} snapshots, {len(snapshots) - len(todo)} already measured; '
       f'{num_episodes} episodes each in {appearance} on {object_split} objects (seed {seed})')
+
   def make_env(**kwargs):
     return evaluation.default_make_env(render_size=render_size, action_mode=action_mode,
                                        **kwargs)
@@ -88,7 +90,7 @@ def _write(path, settings, done):
   candidates = [done[s] for s in sorted(done)]
   best = max(candidates, key=lambda c: (c['success_rate'], c['step']))
   selection = dict(settings, candidates=candidates, best=best)
-  loop.write_json_atomic(path, selection)
+  fileio.write_json_atomic(path, selection)
   return selection
 
 

@@ -1,6 +1,6 @@
 """Machinery shared by the train/eval loops (``train_qtopt.py``, ``train_rl_cyclegan.py``).
 
-  make_logger / write_text_atomic / write_json_atomic / format_seconds
+  make_logger / format_seconds
   Terminate, sigterm_as_exception   SIGTERM becomes an exception, so a loop saves before exiting
   restore_latest                    resume from a CheckpointManager or fail naming the file
   make_strategy / distribute        tf.distribute by name; a global batch split per replica
@@ -54,10 +54,6 @@ def make_logger(name: str) -> Callable[[str], None]:
   return log
 
 
-write_text_atomic = fileio.write_text_atomic
-write_json_atomic = fileio.write_json_atomic
-
-
 def format_seconds(seconds):
   """65 -> '1m05s', 3700 -> '1h01m'."""
   seconds = int(max(0, seconds))
@@ -72,9 +68,9 @@ def write_operative_config(root_dir, explicit: Dict[str, object], caller='train_
   reader such as tools/evaluate.py needs to rebuild the networks and envs.
   """
   lines = ''.join(f'{k} = {v!r}\n' for k, v in explicit.items())
-  write_text_atomic(os.path.join(root_dir, OPERATIVE_CONFIG),
-                    f'{gin.operative_config_str()}\n# Passed explicitly by {caller} (for '
-                    f'tools/evaluate.py):\n{lines}')
+  fileio.write_text_atomic(os.path.join(root_dir, OPERATIVE_CONFIG),
+                           f'{gin.operative_config_str()}\n# Passed explicitly by {caller} (for '
+                           f'tools/evaluate.py):\n{lines}')
 
 
 def write_snapshot(root_dir: str, step: int, q_network) -> str:
@@ -444,9 +440,9 @@ class Evaluator:
       self._log(f'eval step {step}{label}: {evaluation.format_result(r)} '
                 f'({r["seconds"]:.0f}s)')
     self.writer.flush()
-    write_json_atomic(os.path.join(self.eval_dir, f'eval_{step:08d}.json'),
-                      {'step': step, 'env_steps': int(self.env_steps.numpy()),
-                       'results': results})
+    fileio.write_json_atomic(os.path.join(self.eval_dir, f'eval_{step:08d}.json'),
+                             {'step': step, 'env_steps': int(self.env_steps.numpy()),
+                              'results': results})
     return results
 
 

@@ -56,8 +56,6 @@ CHECKPOINT_SUBDIR = loop.CHECKPOINT_SUBDIR
 SIM_REPLAY_SUBDIR = loop.SIM_REPLAY_SUBDIR
 _log = loop.make_logger('train_qtopt')
 # Re-exported for existing callers.
-write_text_atomic = loop.write_text_atomic
-write_json_atomic = loop.write_json_atomic
 _format_seconds = loop.format_seconds
 _Terminate = loop.Terminate
 
