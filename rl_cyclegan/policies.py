@@ -4,6 +4,8 @@
 et al. 2018, Section 4.2; ``rl_cyclegan.cem``). Per batch of env observations:
 
   image uint8 [B, H, W, 3] (render size)
+    -> optional frame_transform on the whole frame (uint8 -> uint8, e.g. the frozen G of the
+       final-Q phase, ``data.translation.FrameTranslator``)
     -> center crop to crop_size (paper Appendix A: evaluation uses the center crop)
     -> float32 [-1, 1] -> optional image_transform (e.g. a frozen Sim2Real generator G)
     -> q_network.embed_image once -> CEM over q_network.logits_from_embedding
@@ -98,6 +100,7 @@ class CEMPolicy(tf_policy.TFPolicy):
                crop_size: Sequence[int] = specs.DEFAULT_CROP_SIZE,
                image_transform: Optional[Callable] = None,
                allowed_modes=None,
+               frame_transform: Optional[Callable] = None,
                num_samples: int = cem.QTOPT_NUM_SAMPLES,
                num_iterations: int = cem.QTOPT_NUM_ITERATIONS,
                num_elites: int = cem.QTOPT_NUM_ELITES,
@@ -118,6 +121,9 @@ class CEMPolicy(tf_policy.TFPolicy):
         [-1, 1], e.g. a frozen Sim2Real generator G (paper Appendix A, Fig. 6). Keras models
         are called with ``training=False``. Its variables are tracked (and saved by
         PolicySaver) but not trained here.
+      frame_transform: optional callable on whole uint8 frames [B, H, W, 3] -> uint8, applied
+        before cropping: the frozen G of a final Q trained on translated frames
+        (``data.translation.FrameTranslator``), so acting sees what training saw.
       allowed_modes: optional bool vector [4] over (move, close, open, terminate) for CEM and
         random actions; None allows all. ``AUTO_DESCEND_MODES`` suits 'auto_descend'.
       num_samples, num_iterations, num_elites: CEM settings (QT-Opt Section 4.2: 64, 2, 6).
@@ -143,6 +149,7 @@ class CEMPolicy(tf_policy.TFPolicy):
     super().__init__(time_step_spec, specs.bounded_action_spec(), name=name)
     self._q_network = q_network
     self._image_transform = image_transform
+    self._frame_transform = frame_transform
     self._allowed_modes = None if allowed_modes is None else tuple(
         bool(m) for m in allowed_modes)
     if self._allowed_modes is not None:
@@ -212,7 +219,10 @@ class CEMPolicy(tf_policy.TFPolicy):
     """Greedy CEM action and its logit for a batch of env observations."""
     k = self._num_test_crops
     batch_size = tf.shape(observation['image'])[0]
-    image = preprocessing.spread_crops(observation['image'], self._crop_size,
+    image = observation['image']  # [B, H, W, 3] uint8
+    if self._frame_transform is not None:
+      image = self._frame_transform(image)  # [B, H, W, 3] uint8
+    image = preprocessing.spread_crops(image, self._crop_size,
                                        k)  # [K * B, h, w, 3] u8 (K = 1: center crop)
     image = specs.to_float_image(image)  # [K * B, h, w, 3] in [-1, 1]
     if self._image_transform is not None:

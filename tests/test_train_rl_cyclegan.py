@@ -15,6 +15,8 @@ import tensorflow as tf
 
 from rl_cyclegan import configurables  # noqa: F401  (registers every configurable)
 from rl_cyclegan.data import episodes as episodes_lib
+from rl_cyclegan.data import translation
+from rl_cyclegan.train import evaluation
 from rl_cyclegan.train import replay as replay_lib
 from rl_cyclegan.train import train_qtopt
 from rl_cyclegan.train import train_rl_cyclegan
@@ -123,12 +125,27 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags):
   gin.add_config_file_search_path(GIN_DIR)
   gin.parse_config_file(os.path.join(GIN_DIR, 'final_q.gin'))
   gin.parse_config(TINY)
+  # G translates whole frames once: the sim log into a cached copy, on-policy and evaluation
+  # frames in the sim-to-real env.
+  final_root = str(tmp_path / 'final_q')
   final = train_qtopt.train_eval(
-      str(tmp_path / 'final_q'), generator_checkpoint=os.path.join(root, 'train', 'ckpt'),
-      real_episode_dir=real, render_size=RENDER, crop_size=CROP, num_objects=2, num_envs=1,
-      batch_size=4, min_replay_transitions=4, initial_collect_episodes=1, num_train_steps=1,
-      eval_appearances=())
-  assert final['final_step'] == 1
+      final_root, generator_checkpoint=os.path.join(root, 'train', 'ckpt'),
+      real_episode_dir=real, sim_episode_dir=_real_dir(tmp_path / 'sim_log', num=2),
+      render_size=RENDER, crop_size=CROP, num_objects=2, num_envs=1, batch_size=4,
+      min_replay_transitions=4, initial_collect_episodes=1, num_train_steps=1,
+      eval_interval=1, num_eval_episodes=1, eval_appearances=('sim',))
+  assert final['final_step'] == 1 and final['evals'][1]['sim']['num_episodes'] == 1
+  cache = os.path.join(final_root, train_qtopt.TRANSLATED_SIM_LOG_SUBDIR)
+  generator = train_qtopt.load_frozen_generator(os.path.join(root, 'train', 'ckpt'),
+                                                crop_size=CROP)
+  fingerprint = translation.generator_fingerprint(generator)
+  assert translation.check_translated_dir(cache, fingerprint)
+  # tools/evaluate.py on that run translates whole frames too (from the run's config).
+  gin.clear_config()
+  policy = evaluation.load_policy_from_checkpoint(final_root, render_size=RENDER,
+                                                  generator_key='G_sim2real')
+  assert policy._frame_transform is not None and policy.image_transform is None  # pylint: disable=protected-access
+  assert policy._frame_transform.fingerprint == fingerprint  # pylint: disable=protected-access
 
 
 @pytest.mark.parametrize('gin_file, strategy, replicas, mixed_precision', [
@@ -202,3 +219,59 @@ def test_unknown_gin_binding_fails_before_any_work(tmp_path, capsys):
                     '--gin_bindings', 'train_rl_cyclegan.num_trian_steps = 3']) == 2
   assert 'num_trian_steps' in capsys.readouterr().err
   assert not root.exists()
+
+
+def _critic_source(path, seed):
+  """A QT-Opt-style checkpoint holding a tiny Q-network under 'q_network'. Returns its prefix."""
+  from rl_cyclegan.networks import q_network as q_network_lib  # pylint: disable=g-import-not-at-top
+  tf.random.set_seed(seed)
+  net = q_network_lib.GraspingQNetwork(crop_size=CROP, name='Q')
+  net.create_variables()
+  checkpoint = tf.train.Checkpoint(q_network=net)
+  _ = checkpoint.save_counter  # as in a CheckpointManager's checkpoint
+  return checkpoint.write(str(path)), net
+
+
+def test_sim_log_and_critic_warm_start(tmp_path, summary_scalars):
+  real = _real_dir(tmp_path / 'real')
+  sim_log = _real_dir(tmp_path / 'sim_log', num=4)  # 4 episodes x 4 steps = 16 transitions
+  root = str(tmp_path / 'run')
+  _bind()
+  source, source_net = _critic_source(tmp_path / 'q_source', seed=1)
+  run = dict(real_episode_dir=real, sim_episode_dir=sim_log, sim_log_fraction=0.5,
+             eval_policies=(), image_summary_interval=0, scene_metrics_interval=0,
+             collect_steps_per_train_step=1.0, **SMALL_RUN)
+  first = train_rl_cyclegan.train_eval(root, num_train_steps=0, critic_init_checkpoint=source,
+                                       **run)
+  saved = dict(tf.train.list_variables(first['checkpoint']))
+  reader = tf.train.load_checkpoint(first['checkpoint'])
+  names = [n for n in saved if '.ATTRIBUTES/VARIABLE_VALUE' in n and '_optimizer' not in n]
+  for prefix in ('Q_sim/', 'Q_real/', 'Q_sim_target_1/', 'Q_real_target_2/'):
+    values = sorted((n, reader.get_tensor(n)) for n in names if n.startswith(prefix))
+    assert len(values) == len(source_net.variables), prefix
+    # Same values as the source network, variable by variable (matched by shape and sum).
+    got = sorted(float(np.sum(v)) for _, v in values)
+    want = sorted(float(np.sum(v.numpy())) for v in source_net.variables)
+    np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=prefix)
+
+  # A resumed run keeps its own critics: another init checkpoint is not applied.
+  other, other_net = _critic_source(tmp_path / 'q_other', seed=2)
+  _bind()
+  second = train_rl_cyclegan.train_eval(root, num_train_steps=2, critic_init_checkpoint=other,
+                                        **run)
+  assert second['resumed'] and second['final_step'] == 2
+  reader = tf.train.load_checkpoint(second['checkpoint'])
+  q_sim = sorted(float(np.sum(reader.get_tensor(n))) for n in names if n.startswith('Q_sim/'))
+  assert not np.allclose(q_sim, sorted(float(np.sum(v.numpy())) for v in other_net.variables))
+  # Both sim buffers were in use: the log's 16 transitions and the on-policy ones.
+  log_sizes = summary_scalars(os.path.join(root, 'train'), 'replay/sim_log_transitions')
+  assert log_sizes and set(log_sizes.values()) == {16.0}
+
+
+def test_critic_warm_start_names_a_missing_checkpoint(tmp_path):
+  _bind()
+  with pytest.raises(FileNotFoundError, match='no checkpoint at .*nowhere'):
+    train_rl_cyclegan.train_eval(
+        str(tmp_path / 'run'), real_episode_dir=_real_dir(tmp_path / 'real'), num_train_steps=0,
+        critic_init_checkpoint=str(tmp_path / 'nowhere'), eval_policies=(),
+        image_summary_interval=0, scene_metrics_interval=0, **SMALL_RUN)

@@ -232,7 +232,9 @@ def load_policy_from_checkpoint(root_dir: str,
   and restored from ``checkpoint_path`` or else the latest checkpoint in
   ``<root_dir>/train/ckpt`` as ``tf.train.Checkpoint(<q_network_key>=net[,
   <generator_key>=G])``; a key may be a '/'-separated path into nested checkpoint objects. The
-  generator, if any, becomes the policy's ``image_transform``. CEM's allowed modes follow
+  generator, if any, translates the images before Q: whole frames (``frame_transform``) when
+  the run trained on cached frame translations (``train_eval.translate_frames`` in its
+  config), else the crops (``image_transform``, runs made before frame translation). CEM's allowed modes follow
   ``infer_allowed_modes(action_mode)`` (as in training). The gin config is added to the
   process's global gin config (call ``gin.clear_config()`` first for a clean slate).
 
@@ -300,6 +302,15 @@ def load_policy_from_checkpoint(root_dir: str,
         f'checkpoint {checkpoint_path!r} is missing or incompatible with '
         f'{", ".join(objects)} built from gin config {config!r} (crop size '
         f'{net.crop_size}): {type(e).__name__}: {str(e)[:2000]}') from e
+  frames = False
+  if generator is not None:
+    try:
+      frames = bool(gin.query_parameter('train_eval.translate_frames'))
+    except ValueError:  # not in the config: a run made before frame translation
+      frames = False
+  from rl_cyclegan.data import translation  # pylint: disable=g-import-not-at-top
   return policies.CEMPolicy(net, render_size=render_size, crop_size=net.crop_size,
-                            image_transform=generator,
+                            image_transform=None if frames else generator,
+                            frame_transform=translation.FrameTranslator(generator)
+                            if frames else None,
                             allowed_modes=infer_allowed_modes(action_mode), seed=seed)

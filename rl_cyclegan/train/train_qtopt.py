@@ -5,9 +5,14 @@ The baselines of paper Tables 1-3 and the final-Q phase of RL-CycleGAN (Section 
   Sim-Only / Randomized-Sim   appearance 'sim' / 'randomized', sim_fraction 1, collection on
   Real-Only                   real_episode_dir, sim_fraction 0, no collection
   Sim+Real (Appendix A)       both, sim_fraction 0.5 ("equal parts"), real_loss_weight
-  final Q of RL-CycleGAN      + generator_checkpoint: a frozen Sim2Real G applied to the sim
-                              images in collection (CEMPolicy(image_transform=G)) and training
-                              (QTOptLearner(image_transform=G)), not to real images
+  final Q of RL-CycleGAN      + generator_checkpoint: a frozen Sim2Real G on the sim images,
+                              not on real images. translate_frames (default): G translates
+                              each whole frame once (data/translation.py): the sim log into a
+                              cached copy under root_dir/translated_sim_log, every rendered sim
+                              frame in the sim-to-real env (envs/sim2real.py), and the replay
+                              stores G's output, so a train step costs what Sim-Only's costs.
+                              translate_frames=False: G on the crops in every train step
+                              (QTOptLearner(image_transform=G)) and action (CEMPolicy).
 
 Loop (one process; collection and training alternate):
   1. build everything (gin is parsed by the binary before this), restore the latest checkpoint;
@@ -47,6 +52,7 @@ import tensorflow as tf
 
 from rl_cyclegan import policies
 from rl_cyclegan import specs
+from rl_cyclegan.data import translation
 from rl_cyclegan.learners import qtopt as qtopt_lib
 from rl_cyclegan.train import loop
 from rl_cyclegan.train import replay as replay_lib
@@ -54,6 +60,7 @@ from rl_cyclegan.train import replay as replay_lib
 OPERATIVE_CONFIG = loop.OPERATIVE_CONFIG
 CHECKPOINT_SUBDIR = loop.CHECKPOINT_SUBDIR
 SIM_REPLAY_SUBDIR = loop.SIM_REPLAY_SUBDIR
+TRANSLATED_SIM_LOG_SUBDIR = 'translated_sim_log'  # G(sim log), made once per generator
 _log = loop.make_logger('train_qtopt')
 # Re-exported for existing callers.
 _format_seconds = loop.format_seconds
@@ -156,6 +163,7 @@ def train_eval(
     # ---- Final-Q phase: a frozen Sim2Real generator G on the sim images.
     generator_checkpoint: Optional[str] = None,
     generator_checkpoint_key: str = 'G_sim2real',
+    translate_frames: bool = True,  # G once per whole frame, cached (False: per crop, per step)
     seed: int = 0,
     replay_digests: bool = False):  # tests: return digests of the sim replay at start / end
   """Trains one QT-Opt Q-function; see the module docstring. Returns a dict of run facts.
@@ -167,6 +175,7 @@ def train_eval(
   """
   from rl_cyclegan.envs import appearance as appearance_lib  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.envs import grasping  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.envs import sim2real  # pylint: disable=g-import-not-at-top
 
   # ------------------------------------------------------------------ argument checks
   render_size = tuple(int(s) for s in render_size)
@@ -224,20 +233,33 @@ def train_eval(
     allowed_modes = None
 
   # ------------------------------------------------------------------ networks and learner
-  generator = None
+  generator = translator = None
   if generator_checkpoint:
     generator = load_frozen_generator(generator_checkpoint, generator_checkpoint_key, crop_size)
-    _log(f'frozen Sim2Real generator from {generator_checkpoint} (final-Q phase)')
-  learner = qtopt_lib.QTOptLearner(crop_size=crop_size, real_loss_weight=real_loss_weight,
-                                   image_transform=generator, allowed_modes=allowed_modes)
+    if translate_frames:
+      translator = translation.FrameTranslator(generator)
+    _log(f'frozen Sim2Real generator from {generator_checkpoint} (final-Q phase), applied '
+         f'{"once per whole frame, cached" if translator else "to the crops in every step"}')
+    if translator is not None and sim_episode_dir:
+      sim_episode_dir = translation.translate_episode_dir(
+          translator, sim_episode_dir, os.path.join(root_dir, TRANSLATED_SIM_LOG_SUBDIR),
+          render_size, generator_name=generator_checkpoint, log=_log)
+  # With cached translation the learner never sees G: its inputs are G's output already.
+  learner = qtopt_lib.QTOptLearner(
+      crop_size=crop_size, real_loss_weight=real_loss_weight,
+      image_transform=generator if translator is None else None, allowed_modes=allowed_modes)
+  crop_transform = generator if translator is None else None  # policies' per-crop G
 
   # QTOptCritic.mc_return_weight > 0: every replay also stores discounted returns-to-go.
   return_discount = learner.critic.gamma if learner.needs_returns else None
 
   def make_env(appearance, object_split, seed):
-    return grasping.GraspingEnv(appearance=appearance, object_split=object_split, seed=seed,
-                                render_size=render_size, action_mode=action_mode,
-                                num_objects=num_objects)
+    env = grasping.GraspingEnv(appearance=appearance, object_split=object_split, seed=seed,
+                               render_size=render_size, action_mode=action_mode,
+                               num_objects=num_objects)
+    if translator is not None and appearance != 'real':  # Fig. 6's sim-to-real environment
+      env = sim2real.Sim2RealEnv(env, translator)
+    return env
 
   collection = loop.SimCollection(
       root_dir, enabled=use_sim, make_env=make_env, appearance=appearance, num_envs=num_envs,
@@ -295,7 +317,7 @@ def train_eval(
         loop.ExplorationSchedule(epsilon_start, epsilon_end, epsilon_decay_steps,
                                  noise_std_start, noise_std_end, noise_decay_steps),
         collect_steps_per_train_step, name='qtopt', render_size=render_size,
-        crop_size=crop_size, image_transform=generator, allowed_modes=allowed_modes)
+        crop_size=crop_size, image_transform=crop_transform, allowed_modes=allowed_modes)
 
   train_writer = tf.summary.create_file_writer(train_dir)
   eval_writer = tf.summary.create_file_writer(eval_dir)
@@ -304,7 +326,7 @@ def train_eval(
                              log=_log)
   for a in eval_appearances:
     # Q is trained on G(sim): sim-like appearances go through G, 'real' images do not.
-    transform = generator if (generator is not None and a != 'real') else None
+    transform = crop_transform if a != 'real' else None
     evaluator.add(a, a, policies.greedy_action_fn(policies.CEMPolicy(
         learner.q_network, render_size=render_size, crop_size=crop_size,
         image_transform=transform, allowed_modes=allowed_modes, seed=eval_seed), name='qtopt'))

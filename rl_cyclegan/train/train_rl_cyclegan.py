@@ -145,6 +145,12 @@ def train_eval(
     sim_replay_capacity: int = 50_000,  # transitions (~31 KB each at 64x80)
     real_replay_capacity: int = 50_000,  # transitions
     episodes_per_shard: int = 16,  # sim episodes per replay/sim shard
+    # Off-policy sim episodes (e.g. the scripted log of the Sim-Only recipe) in their own
+    # buffer, drawn as ``sim_log_fraction`` of the sim half of every batch; the rest comes
+    # from the on-policy episodes. Not in Fig. 6, which draws sim data on-policy only.
+    sim_episode_dir: Optional[str] = None,
+    sim_log_fraction: float = 0.5,
+    sim_log_capacity: int = 120_000,  # transitions of the sim log
     # ---- Collection (on-policy w.r.t. Q_real on G(sim), Fig. 6).
     initial_collect_episodes: int = 100,  # episodes of the initial policy before training
     initial_collect_policy: str = 'scripted',  # 'scripted' or 'random'
@@ -159,6 +165,10 @@ def train_eval(
     num_train_steps: int = 20_000,
     min_replay_transitions: int = 64,  # per buffer, before the first train step
     strategy: str = 'default',  # 'default' | 'mirrored' | 'one_device'
+    # Warm start of Q_sim and Q_real (online and target networks) from a QT-Opt run's
+    # checkpoint (key 'q_network'), e.g. Sim-Only's, at a fresh start only. Not in the paper
+    # (Section 4: "All RL-CycleGAN neural networks are trained jointly from scratch").
+    critic_init_checkpoint: Optional[str] = None,
     # ---- Evaluation (greedy CEM on the unseen test objects, Appendix A).
     eval_interval: int = 2_000,  # train steps
     num_eval_episodes: int = 50,  # per evaluated policy
@@ -219,6 +229,12 @@ def train_eval(
   if collect_steps_per_train_step <= 0 and initial_collect_episodes < 1:
     raise ValueError('RL-CycleGAN needs sim data: set collect_steps_per_train_step > 0 or '
                      'initial_collect_episodes > 0')
+  if sim_episode_dir and not 0.0 < sim_log_fraction < 1.0:
+    raise ValueError(f'train_rl_cyclegan.sim_log_fraction must be in (0, 1) with a '
+                     f'sim_episode_dir, got {sim_log_fraction}')
+  if sim_episode_dir and collect_steps_per_train_step <= 0:
+    raise ValueError('train_rl_cyclegan.sim_episode_dir shares the sim half of each batch with '
+                     'on-policy episodes: set collect_steps_per_train_step > 0')
 
   # Real episodes first: a bad file fails here, naming it, before anything is built.
   real_episodes = replay_lib.load_real_episodes(real_episode_dir, render_size,
@@ -254,7 +270,9 @@ def train_eval(
   collection = loop.SimCollection(
       root_dir, enabled=True, make_env=make_env, appearance=appearance, num_envs=num_envs,
       render_size=render_size, replay_capacity=sim_replay_capacity,
-      episodes_per_shard=episodes_per_shard, seed=seed, log=_log)
+      episodes_per_shard=episodes_per_shard, seed=seed, log=_log,
+      offline_episode_dir=sim_episode_dir,
+      offline_replay_capacity=sim_log_capacity if sim_episode_dir else None)
   checkpoint = tf.train.Checkpoint(**learner.checkpoint_items(),
                                    **collection.checkpoint_items())
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(root_dir, loop.CHECKPOINT_SUBDIR),
@@ -267,6 +285,10 @@ def train_eval(
     _log(f'resumed from {manager.latest_checkpoint} at train step '
          f'{int(learner.train_step_counter.numpy())}, {int(collection.env_steps.numpy())} '
          f'env steps')
+  elif critic_init_checkpoint:
+    for critic in learner.critics:
+      path = critic.initialize_from(critic_init_checkpoint)
+    _log(f'Q_sim and Q_real (online and targets) initialized from {path}')
 
   # ------------------------------------------------------------------ replay buffers
   collection.open(resumed)
@@ -276,7 +298,11 @@ def train_eval(
   _log(f'real replay filled with {n} episodes ({t} transitions) from {real_episode_dir} '
        f'({s:.1f}s)')
   del real_episodes
-  sampler = replay_lib.MixedSampler(sim_replay, real_replay, 2 * batch_per_domain, 0.5,
+  sim_source = sim_replay
+  if collection.offline_replay is not None:
+    sim_source = replay_lib.ReplayMix(collection.offline_replay, sim_replay, sim_log_fraction,
+                                      name='sim')
+  sampler = replay_lib.MixedSampler(sim_source, real_replay, 2 * batch_per_domain, 0.5,
                                     crop_size)
   result = {'resumed': resumed, 'start_step': int(learner.train_step_counter.numpy())}
 
@@ -372,7 +398,8 @@ def train_eval(
       if eval_at_start and not resumed and evaluator:
         evals[step] = evaluator.run(step)
       progress = loop.ProgressLogger(num_train_steps, step, timer, collection, _log)
-      rates = loop.RateSummaries(timer, collection, {'sim': sim_replay, 'real': real_replay})
+      rates = loop.RateSummaries(timer, collection, {'sim': sim_replay, 'real': real_replay,
+                                                     'sim_log': collection.offline_replay})
       _log(f'training from step {step} to {num_train_steps} (batch {batch_per_domain} sim + '
            f'{batch_per_domain} real, {replicas} replica(s), strategy {strategy!r}, '
            f'{switches})')

@@ -1,0 +1,178 @@
+"""Tests of the frozen-G translation cache (data/translation.py), the sim-to-real env
+(envs/sim2real.py) and CEMPolicy's frame_transform: every path sees the same pixels as G
+applied on the fly, within one uint8 level (1/255 on the [-1, 1] scale)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tf_agents.environments import py_environment
+from tf_agents.specs import array_spec
+from tf_agents.trajectories import time_step as ts
+
+from rl_cyclegan import policies
+from rl_cyclegan import specs
+from rl_cyclegan.data import episodes as episodes_lib
+from rl_cyclegan.data import translation
+from rl_cyclegan.envs import sim2real
+from rl_cyclegan.networks import generator as generator_lib
+
+RENDER, CROP = (32, 40), (32, 32)
+
+
+def _generator(seed):
+  tf.random.set_seed(seed)
+  g = generator_lib.UNetGenerator(filters=(8, 16), name='G_sim2real')
+  g(tf.zeros([1, *CROP, 3]), training=False)
+  return g
+
+
+def _log_dir(path, shards=2, per_shard=2):
+  os.makedirs(path, exist_ok=True)
+  for s in range(shards):
+    name = episodes_lib.shard_name(s, shards)
+    with episodes_lib.EpisodeWriter(os.path.join(path, name)) as writer:
+      for j in range(per_shard):
+        writer.write(episodes_lib.synthetic_episode(3, RENDER, seed=10 * s + j))
+  return str(path)
+
+
+def _episodes(directory):
+  out = []
+  for name in sorted(os.listdir(directory)):
+    if name.endswith('.tfrecord'):
+      out.extend(episodes_lib.read_episodes(os.path.join(directory, name), RENDER))
+  return out
+
+
+def test_translator_matches_g_on_the_fly_within_one_level():
+  g = _generator(0)
+  frames = np.random.default_rng(0).integers(0, 256, (5, *RENDER, 3), dtype=np.uint8)
+  got = translation.FrameTranslator(g).translate(frames, batch_size=2)  # [5, H, W, 3] uint8
+  want = g(specs.to_float_image(frames), training=False).numpy()  # float [-1, 1]
+  assert got.dtype == np.uint8 and got.shape == frames.shape
+  err = np.abs(got.astype(np.float32) / 127.5 - 1.0 - want)
+  assert err.max() <= translation.UINT8_TOLERANCE + 1e-6
+  assert err.mean() > 0  # rounding happened: the test compares different computations
+
+
+def test_cache_equals_g_on_the_fly_resumes_and_is_invalidated_by_another_g(tmp_path):
+  source = _log_dir(tmp_path / 'log')
+  out = str(tmp_path / 'cache')
+  g1, g2 = _generator(1), _generator(2)
+  t1, t2 = translation.FrameTranslator(g1), translation.FrameTranslator(g2)
+  assert t1.fingerprint != t2.fingerprint
+  lines = []
+  pattern = translation.translate_episode_dir(t1, source, out, RENDER, log=lines.append)
+  assert pattern == os.path.join(out, '*.tfrecord')
+  raw, cached = _episodes(source), _episodes(out)
+  assert len(cached) == len(raw) == 4
+  for a, b in zip(raw, cached):
+    want = g1(specs.to_float_image(np.asarray(a.images)), training=False).numpy()
+    got = np.asarray(b.images).astype(np.float32) / 127.5 - 1.0
+    assert np.abs(got - want).max() <= translation.UINT8_TOLERANCE + 1e-6
+    np.testing.assert_array_equal(a.actions, b.actions)
+    np.testing.assert_array_equal(a.rewards, b.rewards)
+  with open(os.path.join(out, translation.SUMMARY_FILE)) as f:
+    assert json.load(f)['episodes'] == 4
+
+  # Complete and current: nothing is redone.
+  lines.clear()
+  translation.translate_episode_dir(t1, source, out, RENDER, log=lines.append)
+  assert not any('translating' in line for line in lines)
+
+  # A killed run (summary missing, one shard missing) redoes only the missing shard.
+  os.remove(os.path.join(out, translation.SUMMARY_FILE))
+  os.remove(os.path.join(out, episodes_lib.shard_name(1, 2)))
+  translation.translate_episode_dir(t1, source, out, RENDER, log=lines.append)
+  assert any('translating 1 of 2 shards' in line for line in lines)
+  assert len(_episodes(out)) == 4
+
+  # The cache of G1 is never read for G2, and translating with G2 redoes it.
+  with pytest.raises(ValueError, match='stale cache'):
+    translation.check_translated_dir(out, t2.fingerprint)
+  lines.clear()
+  translation.translate_episode_dir(t2, source, out, RENDER, log=lines.append)
+  assert any('deleting' in line for line in lines)
+  assert translation.check_translated_dir(out, t2.fingerprint)
+  with pytest.raises(ValueError, match='stale cache'):
+    translation.check_translated_dir(out, t1.fingerprint)
+  first = np.asarray(_episodes(out)[0].images).astype(np.float32) / 127.5 - 1.0
+  want = g2(specs.to_float_image(np.asarray(raw[0].images)), training=False).numpy()
+  assert np.abs(first - want).max() <= translation.UINT8_TOLERANCE + 1e-6
+
+
+def test_incomplete_cache_is_refused(tmp_path):
+  with pytest.raises(ValueError, match='not complete'):
+    translation.check_translated_dir(str(tmp_path), 'abc')
+
+
+class _ImageEnv(py_environment.PyEnvironment):
+  """Two steps of fixed random images."""
+
+  def __init__(self):
+    super().__init__()
+    rng = np.random.default_rng(3)
+    self.frames = rng.integers(0, 256, (3, *RENDER, 3), dtype=np.uint8)
+    self._t = 0
+    self.episode_success = True
+
+  def observation_spec(self):
+    return {'image': array_spec.ArraySpec((*RENDER, 3), np.uint8),
+            'gripper_state': array_spec.ArraySpec((2,), np.float32)}
+
+  def action_spec(self):
+    return array_spec.ArraySpec((8,), np.float32)
+
+  def _obs(self):
+    return {'image': self.frames[self._t], 'gripper_state': np.zeros(2, np.float32)}
+
+  def _reset(self):
+    self._t = 0
+    return ts.restart(self._obs())
+
+  def _step(self, action):
+    self._t += 1
+    return ts.termination(self._obs(), 1.0) if self._t == 2 else ts.transition(self._obs(), 0.0)
+
+
+def test_sim2real_env_translates_every_frame_once_and_forwards_the_rest():
+  g = _generator(4)
+  translator = translation.FrameTranslator(g)
+  inner = _ImageEnv()
+  env = sim2real.Sim2RealEnv(inner, translator)
+  first = env.reset()
+  np.testing.assert_array_equal(first.observation['image'],
+                                translator.translate(inner.frames[:1])[0])
+  step = env.step(np.zeros(8, np.float32))
+  np.testing.assert_array_equal(step.observation['image'],
+                                translator.translate(inner.frames[1:2])[0])
+  assert env.episode_success is True  # forwarded
+
+
+class _MeanQ(tf.Module):
+  """Q whose best dx is the mean of the image: CEM's action reveals what the policy saw."""
+
+  def embed_image(self, image, training=False):
+    return tf.reduce_mean(image, axis=[1, 2, 3], keepdims=True)  # [B, 1, 1, 1]
+
+  def logits_from_embedding(self, embedding, gripper_state, actions, training=False):
+    continuous, _ = policies.decode_action_tf(actions)  # [B, N, 4]
+    return -tf.square(continuous[..., 0] - embedding[:, :, 0, 0])  # [B, N]
+
+
+def test_policy_frame_transform_acts_on_the_translated_frame():
+  g = _generator(5)
+  translator = translation.FrameTranslator(g)
+  frames = np.random.default_rng(6).integers(0, 256, (2, *RENDER, 3), dtype=np.uint8)
+  obs = {'image': frames, 'gripper_state': np.zeros((2, 2), np.float32)}
+  with_transform = policies.CEMPolicy(_MeanQ(), render_size=RENDER, crop_size=CROP,
+                                      frame_transform=translator, seed=0)
+  plain = policies.CEMPolicy(_MeanQ(), render_size=RENDER, crop_size=CROP, seed=0)
+  a = with_transform.greedy_action(obs).numpy()  # [2, 8]
+  b = plain.greedy_action(dict(obs, image=translator.translate(frames))).numpy()
+  c = plain.greedy_action(obs).numpy()
+  np.testing.assert_allclose(a, b, atol=1e-6)
+  assert not np.allclose(a[:, 0], c[:, 0], atol=1e-3)  # the raw frames give another action
