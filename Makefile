@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup test demo benchmark clean
+.PHONY: setup test demo benchmark table1 clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,11 @@ demo: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) tools/benchmark.py
+
+# Paper Table 1 in the pseudo-real world (docs/table1.md): resumable stages, many hours on 2
+# cores. ROWS=rl_cyclegan_seed0,cyclegan_seed0 runs a subset; WORK_DIR holds the runs.
+table1: $(STAMP)
+	$(PY) tools/table1.py --rows=$(or $(ROWS),all) --work_dir=$(or $(WORK_DIR),../runs/table1)
 
 clean:
 	rm -rf $(VENV)

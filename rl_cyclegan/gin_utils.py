@@ -24,8 +24,13 @@ class _DropGinPathProbes(logging.Filter):
     return not str(record.msg).startswith('Path not found')
 
 
-def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
-  """Parses ``gin_files`` then ``gin_bindings``; raises ValueError naming a missing file."""
+def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
+              skip_unknown: bool = False) -> None:
+  """Parses ``gin_files`` then ``gin_bindings``; raises ValueError naming a missing file.
+
+  ``skip_unknown``: ignore bindings of configurables this process does not know (reading
+  another binary's operative config for its network settings).
+  """
   for path in gin_files:
     if not os.path.isfile(path):
       raise ValueError(f'gin file {path!r} does not exist')
@@ -35,7 +40,8 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   probe_filter = _DropGinPathProbes()
   logging.getLogger().addFilter(probe_filter)
   try:
-    gin.parse_config_files_and_bindings(list(gin_files), list(gin_bindings))
+    gin.parse_config_files_and_bindings(list(gin_files), list(gin_bindings),
+                                        skip_unknown=skip_unknown)
   finally:
     logging.getLogger().removeFilter(probe_filter)
 

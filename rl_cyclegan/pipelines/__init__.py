@@ -1,0 +1,1 @@
+"""Multi-stage experiment pipelines over the training, evaluation and export binaries."""

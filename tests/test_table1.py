@@ -1,0 +1,127 @@
+"""Tests of the Table 1 pipeline (rl_cyclegan/pipelines/table1.py): stage skipping, resuming,
+locks, row names, and the summary's pooled figures. The real binaries at a tiny size run in
+tests/smoke/test_table1_smoke.py (a separate CI step: about 4 minutes)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rl_cyclegan.pipelines import table1
+from rl_cyclegan.train import evaluation
+
+
+def _stage(tmp_path, name, body, marker=None):
+  """A stage running ``python -c body``; its marker is the done file unless given."""
+  directory = str(tmp_path / name)
+  os.makedirs(directory, exist_ok=True)
+  return table1.Stage(name, [sys.executable, '-c', body], directory,
+                      marker or os.path.join(directory, table1.DONE_FILE), 1.0)
+
+
+def test_expand_rows_names_both_seeds_and_refuses_unknown_rows():
+  assert table1.expand_rows(['cyclegan']) == ['cyclegan_seed0', 'cyclegan_seed1']
+  assert table1.expand_rows(['rl_cyclegan_seed1', 'sim_only']) == ['rl_cyclegan_seed1',
+                                                                   'sim_only']
+  assert table1.expand_rows(['all'])[:3] == ['sim_only', 'rl_cyclegan_seed0', 'cyclegan_seed0']
+  with pytest.raises(ValueError, match="unknown Table 1 row 'rl_cylcegan'"):
+    table1.expand_rows(['rl_cylcegan'])
+
+
+def test_finished_stages_are_skipped_and_a_failed_one_resumes(tmp_path):
+  counter = tmp_path / 'calls.txt'
+  flag = tmp_path / 'fail_once'
+  flag.write_text('x')
+  count = f"open({str(counter)!r}, 'a').write('.')"
+  first = _stage(tmp_path, 'first', count)
+  # Fails while the flag exists (a killed or crashed binary), then succeeds.
+  second = _stage(tmp_path, 'second', f"import os, sys; {count}; "
+                  f"sys.exit(1 if os.path.exists({str(flag)!r}) else 0)")
+  runner = table1.Table1(str(tmp_path / 'work'), str(tmp_path), log=lambda m: None)
+  with pytest.raises(table1.StageError, match="stage 'second' failed with exit code 1"):
+    runner.run([first, second])
+  assert first.done and not second.done and counter.read_text() == '..'
+  os.remove(flag)
+  runner.run([first, second])  # the first is not run again
+  assert second.done and counter.read_text() == '...'
+  with open(second.marker) as f:
+    assert json.load(f)['argv'][-1].startswith('import os')
+  assert not os.path.exists(os.path.join(second.directory, table1.LOCK_FILE))
+  assert 'done' in runner.plan([first, second]).splitlines()[0]
+
+
+def test_a_stage_exiting_0_without_its_marker_is_an_error(tmp_path):
+  st = _stage(tmp_path, 'quiet', 'pass', marker=str(tmp_path / 'never.json'))
+  with pytest.raises(table1.StageError, match='exited 0 but wrote no'):
+    table1.run_stage(st, str(tmp_path), lambda m: None)
+
+
+def test_lock_of_a_live_runner_stops_a_second_one_and_a_dead_ones_is_taken_over(tmp_path):
+  directory = str(tmp_path / 'stage')
+  sleeper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+  try:
+    os.makedirs(directory)
+    with open(os.path.join(directory, table1.LOCK_FILE), 'w') as f:
+      json.dump({'pid': sleeper.pid, 'host': table1.socket.gethostname(), 'started': 'now'}, f)
+    with pytest.raises(table1.StageError, match=f'locked by pid {sleeper.pid}'):
+      table1.acquire_lock(directory, 'x')
+  finally:
+    sleeper.kill()
+    sleeper.wait()
+  path = table1.acquire_lock(directory, 'x')  # the holder is dead now
+  with open(path) as f:
+    assert json.load(f)['pid'] == os.getpid()
+
+
+def _write_eval(path, successes, n, seed):
+  low, high = evaluation.wilson_interval(successes, n)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'w') as f:
+    json.dump({'num_successes': successes, 'num_episodes': n, 'success_rate': successes / n,
+               'ci95_low': low, 'ci95_high': high, 'seed': seed}, f)
+
+
+def test_summary_pools_seeds_and_names_every_row_as_the_issue_asks(tmp_path):
+  work = tmp_path / 'work'
+  table = table1.Table1(str(work), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  real = {'rl_cyclegan_seed0': (30, 40, 50), 'rl_cyclegan_seed1': (20, 20, 20),
+          'cyclegan_seed0': (10, 10, 10)}
+  for row, wins in real.items():
+    for seed, k in zip(table1.EVAL_SEEDS, wins):
+      _write_eval(str(work / row / 'eval' / f'real_seed{seed}.json'), k, 100, seed)
+      _write_eval(str(work / row / 'eval' / f'sim_seed{seed}.json'), 50, 100, seed)
+  summary = table1.summarize(table)
+  rows = summary['rows']
+  assert rows['rl_cyclegan_seed0']['real']['successes'] == 120
+  assert rows['rl_cyclegan_seed0']['real']['episodes'] == 300
+  pooled = rows['rl_cyclegan']['real']
+  assert (pooled['successes'], pooled['episodes']) == (180, 600)
+  want = evaluation.wilson_interval(180, 600)
+  assert pooled['ci95'] == pytest.approx(list(want))
+  assert rows['cyclegan']['seeds'] == [0]  # one seed so far, marked as such
+  for key in ('rl_cyclegan', 'rl_cyclegan_seed0', 'cyclegan'):
+    assert 'evaluate' in rows[key] and 'checkpoint_dir' in rows[key]
+    assert rows[key]['sim']['episodes'] in (300, 600)
+  assert 'cyclegan_seed1' in summary['pending'] and 'rl_cyclegan_seed1' not in summary['pending']
+  with open(tmp_path / 'results' / 'summary.json') as f:
+    assert json.load(f)['rows'].keys() == rows.keys()
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert '| RL-CycleGAN (pooled) | 30.0% (180/600;' in markdown
+  assert '| CycleGAN (seed 0 only) | 10.0% (30/300;' in markdown
+
+
+def test_plan_lists_each_stage_with_an_estimate(tmp_path):
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd())
+  stages = table.stages(['rl_cyclegan_seed0'])
+  names = [s.name for s in stages]
+  assert names[:3] == ['data/real_log5k', 'data/paired_full', 'data/sim_mix18']
+  assert names[3:7] == ['rl_cyclegan_seed0/joint', 'rl_cyclegan_seed0/generator_report',
+                        'rl_cyclegan_seed0/translate', 'rl_cyclegan_seed0/final_q']
+  plan = table.plan(stages)
+  assert 'rl_cyclegan_seed0/final_q' in plan and 'remaining: ~' in plan
+  joint = stages[3].argv
+  assert '--gin_file' in joint and any('critic_init_checkpoint' in a for a in joint)
+  assert any(a.endswith('train_rl_cyclegan.seed = 0') for a in joint)
