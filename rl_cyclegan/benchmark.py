@@ -180,3 +180,64 @@ def run_qtopt(gin_file: str = 'networks_spatial.gin', crop_size: Sequence[int] =
           f'{pair[0]["ms_per_step"] / pair[1]["ms_per_step"]:.2f}x faster', flush=True)
     rows.extend(pair)
   return rows
+
+
+def run_final_q(gin_file: str = 'networks_spatial.gin', crop_size: Sequence[int] = (64, 64),
+                render_size: Sequence[int] = specs.DEFAULT_RENDER_SIZE, batch: int = 32,
+                episodes: int = 200, steps: int = 30) -> List[dict]:
+  """Train steps/s (replay sample + train step) of Sim-Only, of the final Q with the cached G
+  (translated frames in the replay) and of the final Q with G in every step, in one process.
+
+  The cached path should cost what Sim-Only costs (issue 18: within 10%). Also prints how fast
+  G translates whole frames once (the cost the cache moves out of the train step).
+  """
+  from rl_cyclegan.data import episodes as episodes_lib  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.data import translation  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.networks import generator as generator_lib  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.train import replay as replay_lib  # pylint: disable=g-import-not-at-top
+  gin.clear_config()
+  gin_utils.parse_gin([os.path.join(GIN_DIR, gin_file)], [])
+  print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs; final-Q step, {gin_file}, render '
+        f'{"x".join(map(str, render_size))}, crop {"x".join(map(str, crop_size))}, batch {batch}, '
+        f'{episodes} synthetic 5-step episodes per replay')
+  tf.random.set_seed(0)
+  generator = generator_lib.UNetGenerator(name='G_sim2real')
+  generator(tf.zeros([1, *crop_size, 3]), training=False)
+  raw = [episodes_lib.synthetic_episode(5, render_size, seed=i) for i in range(episodes)]
+  translator = translation.FrameTranslator(generator)
+  start = time.perf_counter()
+  translated = [translation.translate_episode(translator, e) for e in raw]
+  seconds = time.perf_counter() - start
+  frames = sum(len(e.images) for e in raw)
+  print(f'  translating once: {frames} frames in {seconds:.1f}s = {frames / seconds:.0f} '
+        'frames/s (episode by episode, as the cache does)')
+
+  def replay_of(eps):
+    replay = replay_lib.TransitionReplay(render_size, 10 * episodes * 5, name='bench')
+    replay_lib.refill(replay, eps)
+    return replay
+
+  steps_fns = {}
+  for name, eps, transform in (('sim_only', raw, None), ('final_q_cached_g', translated, None),
+                               ('final_q_g_every_step', raw, generator)):
+    replay = replay_of(eps)
+    learner = qtopt_learner.QTOptLearner(crop_size=crop_size, image_transform=transform)
+    steps_fns[name] = (lambda replay=replay, learner=learner: float(
+        learner.train_step(replay.sample(batch, crop_size, training=True)).loss))
+    for _ in range(2):  # trace and warm up
+      steps_fns[name]()
+  # Round robin (one step of each in turn), so a load change on the machine hits all alike.
+  times = {name: [] for name in steps_fns}
+  for _ in range(steps):
+    for name, fn in steps_fns.items():
+      t0 = time.perf_counter()
+      fn()
+      times[name].append(time.perf_counter() - t0)
+  rows = [{'name': name, 'ms_per_step': 1e3 * float(np.median(t)),
+           'steps_per_s': 1.0 / float(np.median(t))} for name, t in times.items()]
+  base = rows[0]['steps_per_s']
+  for row in rows:
+    row['relative_to_sim_only'] = row['steps_per_s'] / base
+    print(f'  {row["name"]:22s} {row["ms_per_step"]:7.1f} ms/step  {row["steps_per_s"]:6.2f} '
+          f'steps/s  {100 * row["relative_to_sim_only"]:5.1f}% of Sim-Only', flush=True)
+  return rows

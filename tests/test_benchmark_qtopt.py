@@ -18,3 +18,11 @@ def test_qtopt_step_rows_with_and_without_skipping():
 def test_bad_done_fraction_is_named():
   with pytest.raises(ValueError, match='done_fraction'):
     benchmark.benchmark_qtopt_step('networks_small.gin', (32, 32), 4, 1.5, True, 1.0)
+
+
+def test_final_q_rows_compare_the_cached_g_with_sim_only():
+  rows = benchmark.run_final_q('networks_small.gin', (32, 32), (32, 40), batch=4, episodes=3,
+                               steps=1)
+  assert [r['name'] for r in rows] == ['sim_only', 'final_q_cached_g', 'final_q_g_every_step']
+  assert rows[0]['relative_to_sim_only'] == 1.0
+  assert all(r['ms_per_step'] > 0 for r in rows)

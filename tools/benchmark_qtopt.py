@@ -2,6 +2,7 @@
 
   python tools/benchmark_qtopt.py                          # spatial Q, 64x64, batch 32 and 64
   python tools/benchmark_qtopt.py --batches=32 --done_fraction=0.125 --steps=50
+  python tools/benchmark_qtopt.py --final_q    # Sim-Only vs final Q with cached G vs G per step
 """
 import argparse
 import os
@@ -23,11 +24,17 @@ def main():
   parser.add_argument('--done_fraction', type=float, default=0.2,
                       help='terminal share of the batch (5-step episodes: 0.2)')
   parser.add_argument('--steps', type=int, default=20, help='timed steps per row')
+  parser.add_argument('--final_q', action='store_true',
+                      help='time replay sample + train step of Sim-Only, the final Q with the '
+                      'cached G and the final Q with G in every step (first --batches value)')
   args = parser.parse_args()
   try:
     batches = [int(b) for b in args.batches.split(',')]
   except ValueError:
     parser.error(f'--batches must be a comma list of ints, got {args.batches!r}')
+  if args.final_q:
+    benchmark.run_final_q(args.gin_file, args.crop, batch=batches[0], steps=args.steps)
+    return
   try:
     benchmark.run_qtopt(args.gin_file, args.crop, batches, args.done_fraction, args.steps)
   except ValueError as e:
