@@ -266,6 +266,12 @@ class CEMPolicy(tf_policy.TFPolicy):
     greedy, _ = self._cem(observation, seeds[:, 0])  # [B, 8]
     return self._explore(greedy, epsilon, noise_std, seeds[:, 1:])
 
+  def greedy_with_value(self, observation, seed=(0, 0)):
+    """Greedy CEM actions [B, 8] and their Q-values (sigmoid of the logit) [B], with a fixed
+    CEM seed, so two calls on different images compare like with like."""
+    action, logit = self._cem(observation, tf.constant(seed, tf.int64))
+    return action, tf.sigmoid(logit)
+
   def _action(self, time_step, policy_state, seed=None):
     del seed  # the policy's own generator is used; see the module docstring
     return policy_step.PolicyStep(self.compute_action(time_step.observation), policy_state, ())

@@ -8,7 +8,8 @@ size). Reports the scene metrics (rl_cyclegan/train/scene_metrics.py) of the cen
 G(frame), what the final Q sees ('frame'), and of G(center crop), what the joint training saw
 ('crop'), the identity baseline, and how far the two differ (translation.frame_vs_crop_difference).
 Also writes G alone as a checkpoint (RUN/../generator/) and the Figure 4 states
-(RUN/../figure_states.npz: sim, G(x), true real).
+(RUN/../figure_states.npz: sim, G(x), true real). --oracle_run_dir adds the oracle-Q
+agreement (generator_report.oracle_q_agreement).
 """
 import argparse
 import os
@@ -29,6 +30,9 @@ def main(argv=None):
   parser.add_argument('--output_json', required=True)
   parser.add_argument('--figure_states', type=int, default=4)
   parser.add_argument('--generator_key', default='G_sim2real')
+  parser.add_argument('--oracle_run_dir', default=None,
+                      help='a Q trained in real (train_qtopt run): also report how its values '
+                      'and greedy actions on G(x) agree with those on the true real(x)')
   args = parser.parse_args(argv)
   config = os.path.join(args.run_dir, 'operative_config.gin')
   try:
@@ -44,7 +48,7 @@ def main(argv=None):
         args.run_dir, args.paired_set, crop, args.generator_key,
         generator_dir=os.path.join(out_dir, 'generator'),
         figure_path=os.path.join(out_dir, 'figure_states.npz'),
-        figure_states=args.figure_states)
+        figure_states=args.figure_states, oracle_dir=args.oracle_run_dir)
   except (FileNotFoundError, ValueError) as e:
     parser.error(str(e))
   from rl_cyclegan import fileio  # pylint: disable=g-import-not-at-top

@@ -23,8 +23,12 @@ def center_window(h, w, crop_size):
 
 def report(run_dir: str, paired_path: str, crop_size: Sequence[int], key: str = 'G_sim2real',
            generator_dir: Optional[str] = None, figure_path: Optional[str] = None,
-           figure_states: int = 4) -> dict:
-  """The report dict; also writes G alone to ``generator_dir`` and the figure states."""
+           figure_states: int = 4, oracle_dir: Optional[str] = None) -> dict:
+  """The report dict; also writes G alone to ``generator_dir`` and the figure states.
+
+  ``oracle_dir``: a QT-Opt run trained in `real` (Table 1's real-trained oracle): adds
+  ``oracle_q`` (``oracle_q_agreement`` for G(x) and, as the baseline, for x itself).
+  """
   ckpt_dir = os.path.join(run_dir, 'train', 'ckpt')
   generator = train_qtopt.load_frozen_generator(ckpt_dir, key, crop_size)
   checkpoint = tf.train.latest_checkpoint(ckpt_dir)
@@ -55,6 +59,14 @@ def report(run_dir: str, paired_path: str, crop_size: Sequence[int], key: str = 
          'paired_set': paired_path, 'num_states': int(len(sim)),
          'frame': metrics(frame_view), 'crop': metrics(crop_view),
          'frame_vs_crop': translation.frame_vs_crop_difference(generator, sim, real, crop_size)}
+  if oracle_dir:
+    from rl_cyclegan.train import evaluation  # pylint: disable=g-import-not-at-top
+    policy = evaluation.load_policy_from_checkpoint(oracle_dir, render_size=(h, w), seed=0)
+    whole = translator.translate(sim)
+    height = np.asarray(data['gripper_height'])
+    out['oracle_q'] = {'oracle': oracle_dir,
+                       'generator': oracle_q_agreement(policy, whole, real, height),
+                       'identity': oracle_q_agreement(policy, sim, real, height)}
   if generator_dir:
     ckpt = tf.train.Checkpoint(**{key: generator})
     _ = ckpt.save_counter
@@ -69,3 +81,40 @@ def report(run_dir: str, paired_path: str, crop_size: Sequence[int], key: str = 
                         mode='wb')
   return out
 
+
+
+def oracle_q_agreement(policy, generated, real, gripper_height) -> dict:
+  """Does G keep what the task needs? A Q trained in `real` (the oracle) judges G(x) and real(x).
+
+  Only this world allows it: ``generated`` and ``real`` are whole uint8 frames [N, H, W, 3] of
+  the same states (G(x) and the true real render); ``gripper_height`` [N] in metres (the
+  gripper is open in these states). Returns the mean |q(G(x)) - q(real(x))| of the oracle's
+  greedy CEM values, the same at the action the oracle picks on real(x), and the mean distance
+  between the two greedy actions' (dx, dy) moves (in units of the max step; the same CEM seed
+  for both).
+  """
+  n = len(real)
+  gripper = np.stack([np.zeros(n), np.asarray(gripper_height)], -1).astype(np.float32)
+
+  def greedy(frames):
+    action, value = policy.greedy_with_value({'image': tf.constant(frames),
+                                              'gripper_state': tf.constant(gripper)})
+    return action.numpy(), value.numpy()
+
+  a_gen, v_gen = greedy(generated)
+  a_real, v_real = greedy(real)
+  q_net = policy.q_network
+  rows, cols = center_window(real.shape[1], real.shape[2], q_net.crop_size)
+
+  def q_at(frames, actions):
+    image = tf.constant(frames[:, rows, cols].astype(np.float32) / 127.5 - 1.0)
+    logits, _ = q_net(({'image': image, 'gripper_state': tf.constant(gripper)},
+                       tf.constant(actions)), training=False)
+    return tf.sigmoid(logits).numpy()
+
+  return {'value_abs_diff': float(np.mean(np.abs(v_gen - v_real))),
+          'q_abs_diff_at_real_action': float(np.mean(np.abs(
+              q_at(generated, a_real) - q_at(real, a_real)))),
+          'action_xy_distance': float(np.mean(np.linalg.norm(a_gen[:, :2] - a_real[:, :2],
+                                                             axis=-1))),
+          'mean_value_real': float(np.mean(v_real)), 'num_states': int(n)}

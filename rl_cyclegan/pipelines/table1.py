@@ -259,6 +259,13 @@ class Table1:
               f'--run_dir={joint_root}', f"--paired_set={self.data('paired_full.npz')}",
               f'--output_json={report}', f'--figure_states={FIGURE_STATES}'],
           rdir, report, 60.0))
+      oracle = os.path.join(self.row_dir('real_oracle'), 'final_q')
+      if os.path.exists(os.path.join(oracle, DONE_FILE)):  # once the oracle exists
+        out = os.path.join(rdir, 'oracle_q_report.json')
+        stages.append(Stage(
+            f'{row}/oracle_q', self.tool('generator_report') + [
+                f'--run_dir={joint_root}', f"--paired_set={self.data('paired_full.npz')}",
+                f'--output_json={out}', f'--oracle_run_dir={oracle}'], rdir, out, 60.0))
       cache = os.path.join(final_root, 'translated_sim_log')
       stages.append(Stage(
           f'{row}/translate', self.tool('translate_episodes') + [
@@ -490,7 +497,7 @@ def publish_row(table: Table1, row: str):
     _copy_files(joint, os.path.join(dst, 'joint'), '.gin')
     _copy_files(os.path.join(joint, 'eval'), os.path.join(dst, 'joint', 'eval'))
     _copy_checkpoint(os.path.join(src, 'generator'), os.path.join(dst, 'generator'))
-  for name in ('generator_report.json', 'figure_states.npz'):
+  for name in ('generator_report.json', 'oracle_q_report.json', 'figure_states.npz'):
     if os.path.isfile(os.path.join(src, name)):
       shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
 
@@ -526,6 +533,9 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
   report = os.path.join(table.row_dir(row), 'generator_report.json')
   if os.path.isfile(report):
     out['generator_report'] = _read_json(report)
+  oracle = os.path.join(table.row_dir(row), 'oracle_q_report.json')
+  if os.path.isfile(oracle):
+    out['oracle_q'] = _read_json(oracle).get('oracle_q')
   return out
 
 
