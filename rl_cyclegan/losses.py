@@ -7,6 +7,8 @@ sums gradients across replicas should scale the loss by ``1 / num_replicas_in_sy
 
 The weights of eq. 6 (paper Table 5: lambda_GAN = 1, lambda_cycle = 10, lambda_RL = 10,
 lambda_RL-scene = 10) and which networks each loss updates belong to the learner, not here.
+``segmentation_loss`` is GraspGAN's auxiliary mask loss (the Table 1 "GraspGAN" row), not a
+loss of RL-CycleGAN itself.
 
 Notation (paper Section 3.1): G = Sim2Real, F = Real2Sim, D_Y judges real vs G(x),
 D_X judges sim vs F(y). "Logits" are the raw discriminator outputs (pre-sigmoid).
@@ -189,6 +191,43 @@ def rl_scene_consistency_loss(q_x: tf.Tensor, q_x_prime: tf.Tensor, q_x_double: 
       _check_same_shape(a, b, names[offset + i], names[offset + j])
       terms.append(tf.reduce_mean(tf.square(a - b)))
   return tf.add_n(terms)
+
+
+def segmentation_loss(mask_logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+  """Auxiliary segmentation (mask) loss of the generator, after GraspGAN.
+
+  Not one of RL-CycleGAN's losses: GraspGAN (Bousmalis et al., 2018, "Using simulation and
+  domain adaptation to improve efficiency of deep robotic grasping") has its generator G also
+  predict the semantic segmentation of the simulated input, which the simulator gives for free
+  (Rao et al., Section 2: robot arm, objects and bin); Section 6.1 credits this "grasping
+  specific masking loss" with avoiding object deletion or addition. Here, with
+  p = softmax(mask_logits) over the C classes,
+
+    L_seg = -mean_{b, i, j} log p[b, i, j, labels[b, i, j]],
+
+  the mean softmax cross-entropy over the batch and pixels.
+
+  Args:
+    mask_logits: [B, H, W, C] class logits per pixel (any float dtype).
+    labels: [B, H, W] integer class ids in [0, C).
+
+  Returns:
+    float32 scalar.
+
+  Raises:
+    ValueError: labels not integer, or shapes that do not match [B, H, W, C] / [B, H, W].
+  """
+  mask_logits = _f32(mask_logits)
+  labels = tf.convert_to_tensor(labels)
+  if not labels.dtype.is_integer:
+    raise ValueError(f'labels must be integer class ids, got dtype {labels.dtype.name}')
+  if mask_logits.shape.rank not in (None, 4) or labels.shape.rank not in (None, 3):
+    raise ValueError(f'mask_logits must be [B, H, W, C] and labels [B, H, W], got shapes '
+                     f'{mask_logits.shape} and {labels.shape}')
+  _check_same_shape(mask_logits[..., 0], labels, 'mask_logits[..., 0]', 'labels')
+  per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=tf.cast(labels, tf.int32), logits=mask_logits)  # [B, H, W]
+  return tf.reduce_mean(per_pixel)
 
 
 def td_target(reward: tf.Tensor, done: tf.Tensor, next_value: tf.Tensor,

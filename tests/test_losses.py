@@ -258,6 +258,50 @@ def test_losses_in_tf_function_with_unknown_batch():
       loss_fn(tf.zeros([4]), tf.zeros([4]), tf.ones([4])), LOG2, rtol=1e-6)
 
 
+# ----------------------------------------------------------------------------- segmentation
+
+
+def _np_softmax_ce(logits, labels):
+  """Reference: -log softmax(logits)[label] per pixel, stable via the max shift."""
+  x = np.asarray(logits, np.float64)
+  shifted = x - x.max(axis=-1, keepdims=True)
+  log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+  return -np.take_along_axis(log_p, np.asarray(labels)[..., None], axis=-1)[..., 0]
+
+
+def test_segmentation_loss_hand_worked():
+  # All logits 0 over C = 4 classes: p = 1/4 everywhere, loss = log 4 whatever the labels.
+  labels = tf.constant([[[0, 1], [2, 3]]], tf.int32)  # [1, 2, 2]
+  np.testing.assert_allclose(losses.segmentation_loss(tf.zeros([1, 2, 2, 4]), labels),
+                             math.log(4.0), rtol=1e-6)
+  # One pixel, logits (log 3, 0) and label 0: p = 3/4, loss = log(4/3).
+  logits = tf.constant([[[[math.log(3.0), 0.0]]]])  # [1, 1, 1, 2]
+  np.testing.assert_allclose(losses.segmentation_loss(logits, tf.zeros([1, 1, 1], tf.int64)),
+                             math.log(4.0 / 3.0), rtol=1e-6)
+
+
+def test_segmentation_loss_matches_numpy_reference_and_bfloat16():
+  rng = np.random.default_rng(0)
+  logits = rng.normal(0, 3, (3, 5, 7, 4)).astype(np.float32)  # [B, H, W, C]
+  labels = rng.integers(0, 4, (3, 5, 7))  # [B, H, W]
+  expected = _np_softmax_ce(logits, labels).mean()
+  got = losses.segmentation_loss(tf.constant(logits), tf.constant(labels, tf.int32))
+  assert got.dtype == tf.float32 and got.shape == ()
+  np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
+  got16 = losses.segmentation_loss(tf.cast(logits, tf.bfloat16), tf.constant(labels, tf.uint8))
+  assert got16.dtype == tf.float32
+  np.testing.assert_allclose(got16.numpy(), expected, rtol=3e-2)
+
+
+def test_segmentation_loss_errors():
+  with pytest.raises(ValueError, match='integer class ids'):
+    losses.segmentation_loss(tf.zeros([1, 2, 2, 4]), tf.zeros([1, 2, 2]))
+  with pytest.raises(ValueError, match=r'\[B, H, W, C\]'):
+    losses.segmentation_loss(tf.zeros([2, 2, 4]), tf.zeros([2, 2], tf.int32))
+  with pytest.raises(ValueError, match='labels'):
+    losses.segmentation_loss(tf.zeros([1, 2, 3, 4]), tf.zeros([1, 3, 2], tf.int32))
+
+
 # ----------------------------------------------------------------------------- check_finite
 
 

@@ -90,6 +90,122 @@ def stepped(learner):
   return {name for name, opt in opts.items() if opt.iterations.numpy() > 0}
 
 
+# ----------------------------------------------------------------------------- GraspGAN row
+
+MASK_CLASSES = 4
+WITH_MASK_HEAD = dict(generator_fn=functools.partial(
+    generator_lib.UNetGenerator, filters=(8, 16), num_mask_classes=MASK_CLASSES))
+
+
+def make_segmentation_batch(seed, batch=BATCH, size=SIZE):
+  """Sim crops in [-1, 1] and labels that are a function of the image (learnable per pixel):
+  the class is the quartile of channel 0. float32 [B, h, w, 3], int32 [B, h, w]."""
+  rng = np.random.default_rng(seed)
+  images = rng.uniform(-1, 1, (batch, *size, 3)).astype(np.float32)
+  labels = np.clip(((images[..., 0] + 1.0) * 2.0).astype(np.int32), 0, MASK_CLASSES - 1)
+  return tf.constant(images), tf.constant(labels)
+
+
+def make_segmentation_learner(**kwargs):
+  return make_learner(**dict(WITH_MASK_HEAD, use_segmentation=True, **kwargs))
+
+
+def test_segmentation_loss_updates_only_g_trunk_and_mask_head():
+  """Table 5, extra row (ours): L_seg -> G. Every other network stays bit-identical."""
+  tf.random.set_seed(0)
+  learner = make_segmentation_learner(**ALL_OFF)
+  g = learner.generator_g
+  assert learner.generator_f.num_mask_classes == 0  # only G segments
+  g_before = {v.name: v.numpy().copy() for v in g.trainable_variables}
+  before = snapshot(learner)
+  info = learner.train_step(make_batch(1), make_batch(2), make_segmentation_batch(3))
+  assert changed(before, snapshot(learner)) == {'G_sim2real'}
+  assert stepped(learner) == {'G_sim2real'}
+  moved = {name for name, value in g_before.items()
+           if not np.array_equal(value, [v for v in g.trainable_variables
+                                         if v.name == name][0].numpy())}
+  assert any('/mask/' in name for name in moved)  # the head
+  assert any('/down_0/' in name for name in moved)  # and the trunk, through the head
+  assert info.segmentation.numpy() > 0 and np.isfinite(info.total.numpy())
+  np.testing.assert_allclose(info.total.numpy(), info.segmentation.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize('loss, expected', [
+    ('use_gan', GENERATORS | DISCRIMINATORS),
+    ('use_cycle', GENERATORS),
+    ('use_rl', CRITICS | {'G_sim2real'}),  # Q_sim, Q_real from L_RL; G from L_seg only
+    ('use_rl_scene', GENERATORS),
+])
+def test_gradient_partition_matches_table_5_with_segmentation_on(loss, expected):
+  """L_seg on next to each Table 5 loss adds G and nothing else."""
+  tf.random.set_seed(0)
+  learner = make_segmentation_learner(**dict(ALL_OFF, **{loss: True}))
+  before = snapshot(learner)
+  learner.train_step(make_batch(1), make_batch(2), make_segmentation_batch(3))
+  assert changed(before, snapshot(learner)) == expected
+  assert stepped(learner) == expected
+
+
+@pytest.mark.parametrize('loss, expected', [
+    ('use_gan', GENERATORS | DISCRIMINATORS), ('use_rl', CRITICS)])
+def test_mask_head_without_segmentation_loss_changes_nothing(loss, expected):
+  """A generator with a mask head but use_segmentation=False: Table 5 as without the head."""
+  tf.random.set_seed(0)
+  learner = make_learner(**dict(WITH_MASK_HEAD, **dict(ALL_OFF, **{loss: True})))
+  before = snapshot(learner)
+  info = learner.train_step(make_batch(1), make_batch(2))
+  assert changed(before, snapshot(learner)) == expected
+  assert info.segmentation.numpy() == 0.0
+
+
+def test_overfit_one_segmentation_batch_lowers_the_mask_loss():
+  tf.random.set_seed(0)
+  learner = make_segmentation_learner(learning_rate=1e-3, **ALL_OFF)
+  batch = make_segmentation_batch(4)
+  first = learner.train_step(make_batch(1), make_batch(2), batch).segmentation.numpy()
+  for _ in range(30):
+    last = learner.train_step(make_batch(1), make_batch(2), batch).segmentation.numpy()
+  assert last < 0.8 * first, (first, last)  # measured: 0.58-0.70 (seeds 0-2)
+
+
+def test_graspgan_row_step_runs_in_the_gan_setting():
+  """Table 1's GraspGAN row: the GAN ablation (no F, no cycle) plus L_seg."""
+  tf.random.set_seed(0)
+  learner = make_segmentation_learner(use_real2sim=False, use_cycle=False, use_rl_scene=False)
+  before = snapshot(learner)
+  info = learner.train_step(make_batch(1), make_batch(2), make_segmentation_batch(3))
+  assert changed(before, snapshot(learner)) == {'G_sim2real', 'D_Y_real'} | CRITICS
+  assert np.isfinite(info.segmentation.numpy()) and info.segmentation.numpy() > 0
+  assert learner.generator_f is None
+
+
+def test_segmentation_errors_name_what_is_missing():
+  with pytest.raises(ValueError, match='num_mask_classes'):
+    make_learner(use_segmentation=True)  # no mask head
+  learner = make_segmentation_learner(**ALL_OFF)
+  with pytest.raises(ValueError, match='needs a segmentation_batch'):
+    learner.train_step(make_batch(1), make_batch(2))
+  images, labels = make_segmentation_batch(3)
+  with pytest.raises(ValueError, match='segmentation_batch labels.*int32'):
+    learner.train_step(make_batch(1), make_batch(2), (images, tf.cast(labels, tf.float32)))
+  with pytest.raises(ValueError, match=r'segmentation_batch images.*\[32, 32, 3\]'):
+    learner.train_step(make_batch(1), make_batch(2), (images[:, :24], labels[:, :24]))
+  with pytest.raises(ValueError, match='use_segmentation=False'):
+    make_learner(**ALL_OFF).train_step(make_batch(1), make_batch(2), (images, labels))
+
+
+def test_checkpoint_keys_without_segmentation_have_no_mask_head(tmp_path):
+  """use_segmentation=False and no head: the checkpoint holds what it held before the row."""
+  learner = make_learner()
+  assert sorted(learner.checkpoint_items()) == sorted([
+      'train_step', 'G_sim2real', 'G_sim2real_optimizer', 'F_real2sim', 'F_real2sim_optimizer',
+      'D_Y_real', 'D_Y_real_optimizer', 'D_X_sim', 'D_X_sim_optimizer', 'Q_sim',
+      'Q_sim_target_1', 'Q_sim_target_2', 'Q_sim_optimizer', 'Q_real', 'Q_real_target_1',
+      'Q_real_target_2', 'Q_real_optimizer'])
+  path = tf.train.Checkpoint(**learner.checkpoint_items()).write(str(tmp_path / 'ckpt'))
+  assert not [n for n, _ in tf.train.list_variables(path) if 'mask' in n]
+
+
 def test_all_losses_update_every_network_and_report_finite_values():
   tf.random.set_seed(0)
   learner = make_learner()
@@ -233,4 +349,16 @@ def test_mirrored_strategy_step_over_two_logical_cpus(mirrored_strategy):
   info = learner.train_step(sim_d, real_d)
   assert np.isfinite(info.total.numpy())
   assert changed(before, snapshot(learner)) == GENERATORS | DISCRIMINATORS | CRITICS
+  assert learner.train_step_counter.numpy() == 1
+
+
+def test_segmentation_step_under_mirrored_strategy(mirrored_strategy):
+  """The labelled crops are split per replica like the transitions (loop.distribute)."""
+  from rl_cyclegan.train import loop  # pylint: disable=g-import-not-at-top
+  strategy = mirrored_strategy
+  learner = make_segmentation_learner(strategy=strategy, use_real2sim=False, use_cycle=False,
+                                      use_rl_scene=False)
+  batches = [make_batch(1, batch=8), make_batch(2, batch=8), make_segmentation_batch(3, batch=8)]
+  info = learner.train_step(*[loop.distribute(strategy, b) for b in batches])
+  assert np.isfinite(info.segmentation.numpy()) and info.segmentation.numpy() > 0
   assert learner.train_step_counter.numpy() == 1

@@ -18,6 +18,7 @@ from rl_cyclegan.data import episodes as episodes_lib
 from rl_cyclegan.data import translation
 from rl_cyclegan.train import evaluation
 from rl_cyclegan.train import replay as replay_lib
+from rl_cyclegan.train import segmentation_set
 from rl_cyclegan.train import train_qtopt
 from rl_cyclegan.train import train_rl_cyclegan
 
@@ -169,6 +170,33 @@ def test_ablation_configs_run_a_step(tmp_path, summary_tags, gin_file, strategy,
                 if n.startswith('F_real2sim/')]
   else:
     assert 'images/real2sim' in tags
+
+
+def test_graspgan_config_runs_with_the_segmentation_set(tmp_path, summary_tags):
+  """gin/table1_graspgan.gin at tiny sizes: the GAN row plus G's mask loss for 2 steps."""
+  real = _real_dir(tmp_path / 'real')
+  root = tmp_path / 'run'
+  _bind(['train_rl_cyclegan.segmentation_set_num_states = 6'], gin_file='table1_graspgan.gin')
+  result = train_rl_cyclegan.train_eval(
+      str(root), real_episode_dir=real, num_train_steps=2, eval_policies=(),
+      image_summary_interval=0, scene_metrics_interval=0, **SMALL_RUN)
+  assert result['final_step'] == 2
+  assert result['segmentation_set'] == str(root / 'segmentation_set.npz')
+  data = segmentation_set.load_segmentation_set(result['segmentation_set'], RENDER)
+  assert len(data['images']) == 6 and segmentation_set.metadata(data)['object_split'] == 'train'
+  assert not (root / 'paired_set.npz').exists()  # no evaluation set was needed here
+  assert summary_tags(str(root / 'train'))['losses/segmentation'] == 'scalars'
+  names = [n for n, _ in tf.train.list_variables(result['checkpoint'])]
+  assert [n for n in names if n.startswith('G_sim2real/mask_conv/')]  # G has its mask head
+  assert not [n for n in names if n.startswith('F_real2sim/')]  # the GAN setting: no F
+  # Resuming reuses the set (not rebuilt) and restores the head.
+  mtime = os.path.getmtime(result['segmentation_set'])
+  _bind(['train_rl_cyclegan.segmentation_set_num_states = 6'], gin_file='table1_graspgan.gin')
+  again = train_rl_cyclegan.train_eval(
+      str(root), real_episode_dir=real, num_train_steps=3, eval_policies=(),
+      image_summary_interval=0, scene_metrics_interval=0, **SMALL_RUN)
+  assert again['resumed'] and again['final_step'] == 3
+  assert os.path.getmtime(result['segmentation_set']) == mtime
 
 
 def test_bad_real_episode_dir_fails_before_anything_is_built(tmp_path):

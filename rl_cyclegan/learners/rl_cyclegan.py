@@ -22,6 +22,13 @@ discriminator side (Appendix A explains why this separation matters).
 Ablations (paper Table 1) are switches: ``use_real2sim=False`` drops F and D_X (the "GAN"
 ablation, no cycle); ``use_rl_scene=False`` is a plain CycleGAN trained next to the Q-functions;
 everything on is RL-CycleGAN.
+
+Table 1's GraspGAN row (Bousmalis et al. 2018) is approximated by the GAN ablation plus
+``use_segmentation=True``: G (built with a mask head, ``UNetGenerator(num_mask_classes=4)``)
+also predicts the segmentation of labelled sim images (``segmentation_batch`` of
+``train_step``), with the softmax cross-entropy ``losses.segmentation_loss``. That loss is an
+extra row of Table 5, ours: L_seg (weight ``segmentation_weight``) -> G only. GraspGAN's
+feature-level domain-adversarial loss and its content-similarity loss are not implemented.
 """
 
 import collections
@@ -47,6 +54,7 @@ LossInfo = collections.namedtuple('LossInfo', [
     'rl_sim',  # TD loss of Q_sim
     'rl_real',  # TD loss of Q_real
     'rl_scene',  # L_RL-scene (eq. 4), unweighted
+    'segmentation',  # L_seg (GraspGAN's mask loss, losses.segmentation_loss), unweighted; 0 off
     # Mean Q-values (probabilities) of the six images of Section 4.
     'q_x', 'q_x_prime', 'q_x_double', 'q_y', 'q_y_prime', 'q_y_double',
     'q_std',  # std of all Q-values in the batch: the mode-collapse monitor (Appendix A)
@@ -86,6 +94,17 @@ def _check_batch(batch, observation_spec, what):
   specs.check_tensor(batch.done, scalar, f'{what}.done')
 
 
+def _check_segmentation_batch(batch, crop_size):
+  """Raises ValueError unless ``batch`` is (images float32 [B, h, w, 3], labels int32 [B, h, w])."""
+  if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+    raise ValueError(f'segmentation_batch: expected a pair (images float32 [B, h, w, 3] in '
+                     f'[-1, 1], labels int32 [B, h, w]), got {type(batch).__name__}')
+  images, labels = batch
+  specs.check_tensor(images, tf.TensorSpec([*crop_size, specs.IMAGE_CHANNELS], tf.float32),
+                     'segmentation_batch images')
+  specs.check_tensor(labels, tf.TensorSpec(crop_size, tf.int32), 'segmentation_batch labels')
+
+
 def _local_value(value):
   """First local component of a (possibly) distributed value, for static checks."""
   values = getattr(value, 'values', None)
@@ -116,12 +135,15 @@ class RLCycleGANLearner(tf.Module):
                use_cycle: bool = True,
                use_rl: bool = True,
                use_rl_scene: bool = True,
+               # GraspGAN's auxiliary mask loss on G (Table 1 "GraspGAN" row; not in Table 5).
+               use_segmentation: bool = False,
                # Loss weights (paper Table 5).
                gan_weight: float = 1.0,
                cycle_weight: float = 10.0,
                rl_weight: float = 10.0,
                rl_scene_weight: float = 10.0,
                real_rl_weight: float = 1.0,
+               segmentation_weight: float = 1.0,  # ours (equal to lambda_GAN), not a paper value
                gan_loss_type: str = 'non_saturating',
                # Optimizer (paper Appendix A).
                learning_rate: float = 1e-4,
@@ -140,9 +162,14 @@ class RLCycleGANLearner(tf.Module):
       use_real2sim: build F and D_X. False gives the "GAN" ablation (G only, no cycle and no
         RL-scene loss, Q_sim sees only x and Q_real sees G(x) and y).
       use_gan, use_cycle, use_rl, use_rl_scene: switch each loss term on or off.
+      use_segmentation: add GraspGAN's segmentation loss on G (needs a generator with a mask
+        head, ``UNetGenerator.num_mask_classes`` > 0, and a ``segmentation_batch`` in every
+        ``train_step``). Its gradient updates G only.
       gan_weight, cycle_weight, rl_weight, rl_scene_weight: lambda of eq. 6 (Table 5: 1, 10,
         10, 10).
       real_rl_weight: lambda_RL-real (Appendix A) on TD terms from real transitions.
+      segmentation_weight: weight of L_seg in G's objective. Ours: 1.0, the weight of the GAN
+        loss; GraspGAN's own weighting is not reproduced.
       gan_loss_type: 'non_saturating' (eq. 1 with the usual non-saturating generator loss) or
         'least_squares'.
       learning_rate, beta_1, beta_2: Adam for every network (Appendix A).
@@ -161,11 +188,13 @@ class RLCycleGANLearner(tf.Module):
     self.use_cycle = use_cycle
     self.use_rl = use_rl
     self.use_rl_scene = use_rl_scene
+    self.use_segmentation = use_segmentation
     self.gan_weight = gan_weight
     self.cycle_weight = cycle_weight
     self.rl_weight = rl_weight
     self.rl_scene_weight = rl_scene_weight
     self.real_rl_weight = real_rl_weight
+    self.segmentation_weight = segmentation_weight
     self.gan_loss_type = gan_loss_type
     self.mixed_precision = mixed_precision
     self.strategy = strategy or tf.distribute.get_strategy()
@@ -175,9 +204,15 @@ class RLCycleGANLearner(tf.Module):
       image = tf.zeros([1, *self.crop_size, 3])
       self.generator_g = generator_fn(name='G_sim2real')
       self.generator_g(image)
+      self.num_mask_classes = int(getattr(self.generator_g, 'num_mask_classes', 0))
+      if use_segmentation and not self.num_mask_classes:
+        raise ValueError('use_segmentation=True needs a generator with a mask head: set '
+                         'UNetGenerator.num_mask_classes (4: background, tray, robot, objects)')
       self.generator_f = self.discriminator_x = None
       if use_real2sim:
-        self.generator_f = generator_fn(name='F_real2sim')
+        # Only G segments (GraspGAN): F never gets a mask head.
+        f_kwargs = {'num_mask_classes': 0} if self.num_mask_classes else {}
+        self.generator_f = generator_fn(name='F_real2sim', **f_kwargs)
         self.generator_f(image)
       self.discriminator_y = discriminator_fn(name='D_Y_real')
       self.discriminator_y(image)
@@ -230,21 +265,35 @@ class RLCycleGANLearner(tf.Module):
     return items
 
   # -------------------------------------------------------------------------------------------
-  def train_step(self, sim_batch: specs.Transition, real_batch: specs.Transition) -> LossInfo:
+  def train_step(self, sim_batch: specs.Transition, real_batch: specs.Transition,
+                 segmentation_batch=None) -> LossInfo:
     """One joint step on a sim batch and a real batch (each a specs.Transition).
 
     Observations are model observations (float32 images in [-1, 1] at ``crop_size``). Under a
     strategy, pass per-replica values from ``strategy.experimental_distribute_dataset``.
+    ``segmentation_batch`` (required with ``use_segmentation``, refused without it) is a pair
+    (images float32 [B, h, w, 3] in [-1, 1], labels int32 [B, h, w]) of labelled sim crops.
     Raises ValueError naming the spec on malformed input.
     """
     for batch, what in ((sim_batch, 'sim_batch'), (real_batch, 'real_batch')):
       _check_batch(tf.nest.map_structure(_local_value, batch), self.observation_spec, what)
-    return self._train_step_fn(sim_batch, real_batch)
+    if self.use_segmentation:
+      if segmentation_batch is None:
+        raise ValueError('use_segmentation=True: train_step needs a segmentation_batch '
+                         '(images float32 [B, h, w, 3], labels int32 [B, h, w])')
+      _check_segmentation_batch(tf.nest.map_structure(_local_value, segmentation_batch),
+                                self.crop_size)
+      segmentation_batch = tuple(segmentation_batch)
+    elif segmentation_batch is not None:
+      raise ValueError('train_step got a segmentation_batch but use_segmentation=False: set '
+                       'RLCycleGANLearner.use_segmentation = True to train on it')
+    return self._train_step_fn(sim_batch, real_batch, segmentation_batch)
 
-  def _distributed_train_step(self, sim_batch, real_batch):
+  def _distributed_train_step(self, sim_batch, real_batch, segmentation_batch=None):
     for c in self.critics:  # Q's rate per its schedule (QTOptCritic.learning_rate_boundaries)
       c.set_learning_rate(self.train_step_counter + 1)
-    per_replica = self.strategy.run(self._replica_step, args=(sim_batch, real_batch))
+    per_replica = self.strategy.run(self._replica_step,
+                                    args=(sim_batch, real_batch, segmentation_batch))
     info = tf.nest.map_structure(
         lambda t: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None), per_replica)
     self.train_step_counter.assign_add(1)
@@ -262,7 +311,7 @@ class RLCycleGANLearner(tf.Module):
     g_f_y = self.generator_g(f_y, training=training)  # [B, H, W, 3]
     return g_x, f_g_x, f_y, g_f_y
 
-  def _replica_step(self, sim, real):
+  def _replica_step(self, sim, real, segmentation=None):
     num_replicas = tf.distribute.get_replica_context().num_replicas_in_sync
     x, y = sim.observation['image'], real.observation['image']  # [B, H, W, 3] each
     zero = tf.constant(0.0)
@@ -292,6 +341,14 @@ class RLCycleGANLearner(tf.Module):
     # must stay bit-identical.
     train_generators = self.use_gan or self.use_cycle or self.use_rl_scene
     with tf.GradientTape(persistent=True) as tape:
+      # --- GraspGAN's mask loss: G segments labelled sim crops (ours: Table 5 row L_seg -> G).
+      seg = zero
+      if self.use_segmentation:
+        seg_images, seg_labels = segmentation  # [B', h, w, 3] float, [B', h, w] int32
+        _, mask_logits = self.generator_g.call_with_mask(
+            seg_images, training=True)  # [B', h, w, C]
+        seg = losses.segmentation_loss(mask_logits, seg_labels)
+
       g_x, f_g_x, f_y, g_f_y = self._generate(x, y, training=train_generators)
 
       # --- GAN, eq. 1 (both directions). ---------------------------------------------------
@@ -341,20 +398,22 @@ class RLCycleGANLearner(tf.Module):
       rl_sim = losses.check_finite(rl_sim, 'rl_sim')
       rl_real = losses.check_finite(rl_real, 'rl_real')
       rl_scene = losses.check_finite(rl_scene, 'rl_scene')
+      seg = losses.check_finite(seg, 'segmentation')
       rl = rl_sim + rl_real
       # Weighted objectives, eq. 6, split by the networks they update (Table 5). Optimizers
       # sum gradients over replicas, so each replica's loss is scaled to the global mean.
       # (Everything the gradients start from must be computed inside the tape.)
       scale = 1.0 / tf.cast(num_replicas, tf.float32)
+      # L_seg has no path to F (only G has a mask head), so in the G/F group it updates G only.
       generator_loss = (self.gan_weight * gan_g + self.cycle_weight * cycle +
-                        self.rl_scene_weight * rl_scene)
+                        self.rl_scene_weight * rl_scene + self.segmentation_weight * seg)
       discriminator_loss = self.gan_weight * gan_d
       critic_loss = self.rl_weight * rl
       scaled = [generator_loss * scale, discriminator_loss * scale, critic_loss * scale]
 
     # Selective application (Appendix A): full backward pass, gradients applied only to the
     # networks Table 5 names for each loss.
-    if train_generators:
+    if train_generators or self.use_segmentation:
       self._apply(tape, scaled[0],
                   [(n.trainable_variables, self.optimizers[n.name])
                    for n in (self.generator_g, self.generator_f) if n is not None])
@@ -372,7 +431,8 @@ class RLCycleGANLearner(tf.Module):
               ('q_x', 'q_x_prime', 'q_x_double', 'q_y', 'q_y_prime', 'q_y_double')}
     total = generator_loss + discriminator_loss + critic_loss
     return LossInfo(total=total, gan_generator=gan_g, gan_discriminator=gan_d, cycle=cycle,
-                    rl=rl, rl_sim=rl_sim, rl_real=rl_real, rl_scene=rl_scene, q_std=q_std,
+                    rl=rl, rl_sim=rl_sim, rl_real=rl_real, rl_scene=rl_scene,
+                    segmentation=seg, q_std=q_std,
                     target_q_sim=target_sim, target_q_real=target_real, **mean_q)
 
   @staticmethod

@@ -17,6 +17,18 @@ The figure's exact per-block numbers are not in the text version of the paper. T
 (seven levels, 64 -> 512 filters, 3x3 kernels) reproduce the caption's property "in two cases
 the first row and column are dropped" at the paper's 472x472 crops: 472 -> 236 -> 118 -> 59 ->
 30 -> 15 -> 8, so the decoder crops 60 -> 59 and 16 -> 15.
+
+Optional mask head (GraspGAN, Bousmalis et al. 2018: G also predicts the semantic segmentation
+of its simulated input as an auxiliary task, which keeps it from deleting or adding objects):
+with ``num_mask_classes`` = C > 0,
+
+  mask     m = conv(C, stride 1)(d_0)                            [B, H, W, C] logits
+
+a plain conv with bias from the last decoder features, next to the image output (ours: the
+head's exact form is not given; it is not spectrally normalized because its output never
+reaches a discriminator). ``call`` still returns the image only; ``call_with_mask`` returns
+(image, mask logits). With C = 0 (the default) the network and its variables are exactly those
+without a head, so checkpoints of either kind restore unchanged.
 """
 
 from typing import Optional, Sequence
@@ -50,6 +62,7 @@ class UNetGenerator(tf.keras.Model):
                power_iterations: int = 1,
                norm_epsilon: float = 1e-3,
                image_size: Optional[Sequence[int]] = None,
+               num_mask_classes: int = 0,
                name: str = 'unet_generator'):
     """Creates the generator.
 
@@ -63,6 +76,9 @@ class UNetGenerator(tf.keras.Model):
       power_iterations: spectral-norm power-method steps per training call.
       norm_epsilon: instance-norm epsilon.
       image_size: optional (height, width); when set, inputs of another size raise ValueError.
+      num_mask_classes: C > 0 adds the GraspGAN mask head (C segmentation logits per pixel,
+        a conv of ``output_kernel_size``; its variables are created on the first call); 0
+        (default) has no head and no extra variables.
       name: model name.
     """
     super().__init__(name=name, autocast=False)  # inputs are checked against the spec first
@@ -87,6 +103,33 @@ class UNetGenerator(tf.keras.Model):
     self.output_conv = layers.sn_conv(
         specs.IMAGE_CHANNELS, output_kernel_size, use_bias=True,
         power_iterations=power_iterations, name='output')
+    if num_mask_classes < 0:
+      raise ValueError(f'num_mask_classes must be >= 0, got {num_mask_classes}')
+    self.num_mask_classes = int(num_mask_classes)
+    if self.num_mask_classes:  # no attribute at all without a head: checkpoint keys unchanged
+      self.mask_conv = tf.keras.layers.Conv2D(
+          self.num_mask_classes, output_kernel_size, padding='same', use_bias=True,
+          name='mask')
+
+  def _features(self, images, training):
+    """The last decoder features d_0, [B, H, W, f_0] in the compute dtype."""
+    specs.check_tensor(images, self.image_spec, f'{self.name} input images')
+    x = tf.cast(images, self.compute_dtype)  # [B, H, W, 3]
+    skips = []
+    for block in self.down_blocks:
+      x = block(x, training=training)  # [B, H_i, W_i, f_i]
+      skips.append(x)
+    for i in reversed(range(len(self.up_blocks))):
+      x = layers.upsample_nearest_2x(x)  # [B, 2 H_{i+1}, 2 W_{i+1}, f_{i+1}]
+      x = self.up_blocks[i](x, training=training)  # [B, 2 H_{i+1}, 2 W_{i+1}, f_i]
+      x = layers.crop_to_match(x, skips[i]) + skips[i]  # [B, H_i, W_i, f_i]
+    if self.num_mask_classes and not self.mask_conv.built:
+      self.mask_conv(x)  # once: the head's variables (named <G>/mask/...) exist after any call
+    return x
+
+  def _image(self, features, training):
+    x = self.output_conv(features, training=training)  # [B, H, W, 3]
+    return tf.tanh(tf.cast(x, tf.float32))  # [B, H, W, 3] float32
 
   def call(self, images, training=False):
     """Translates images.
@@ -98,15 +141,24 @@ class UNetGenerator(tf.keras.Model):
     Returns:
       float32 [B, H, W, 3] in [-1, 1].
     """
-    specs.check_tensor(images, self.image_spec, f'{self.name} input images')
-    x = tf.cast(images, self.compute_dtype)  # [B, H, W, 3]
-    skips = []
-    for block in self.down_blocks:
-      x = block(x, training=training)  # [B, H_i, W_i, f_i]
-      skips.append(x)
-    for i in reversed(range(len(self.up_blocks))):
-      x = layers.upsample_nearest_2x(x)  # [B, 2 H_{i+1}, 2 W_{i+1}, f_{i+1}]
-      x = self.up_blocks[i](x, training=training)  # [B, 2 H_{i+1}, 2 W_{i+1}, f_i]
-      x = layers.crop_to_match(x, skips[i]) + skips[i]  # [B, H_i, W_i, f_i]
-    x = self.output_conv(x, training=training)  # [B, H, W, 3]
-    return tf.tanh(tf.cast(x, tf.float32))  # [B, H, W, 3] float32
+    return self._image(self._features(images, training), training)
+
+  def call_with_mask(self, images, training=False):
+    """Translates images and predicts their segmentation (needs ``num_mask_classes`` > 0).
+
+    Args:
+      images: float32 [B, H, W, 3] in [-1, 1].
+      training: as in ``call``.
+
+    Returns:
+      (float32 [B, H, W, 3] in [-1, 1], float32 [B, H, W, num_mask_classes] mask logits).
+
+    Raises:
+      ValueError: the generator has no mask head (``num_mask_classes`` = 0).
+    """
+    if not self.num_mask_classes:
+      raise ValueError(f'{self.name}: call_with_mask needs a mask head; build the generator '
+                       'with num_mask_classes > 0 (e.g. UNetGenerator.num_mask_classes = 4)')
+    features = self._features(images, training)  # [B, H, W, f_0]
+    logits = self.mask_conv(features)  # [B, H, W, C]
+    return self._image(features, training), tf.cast(logits, tf.float32)

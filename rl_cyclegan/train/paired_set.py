@@ -87,6 +87,64 @@ def masks_from_segmentation(segmentation, robot_id, object_ids):
   return object_mask, robot_mask
 
 
+def make_env_and_policy(seed: int, object_split: str, render_size, action_mode: str,
+                        policy: str = 'scripted', num_objects: Optional[int] = None):
+  """A ``GraspingEnv(appearance='sim')`` and its data policy, both seeded from ``seed``.
+
+  Returns (env, actor); the caller closes the env. ``policy``: one of ``POLICIES``.
+  """
+  if policy not in POLICIES:
+    raise ValueError(f'policy must be one of {POLICIES}, got {policy!r}')
+  env_kwargs = dict(appearance='sim', object_split=object_split, render_size=render_size,
+                    action_mode=action_mode, seed=seed)
+  if num_objects is not None:
+    env_kwargs['num_objects'] = num_objects
+  env = grasping.GraspingEnv(**env_kwargs)
+  policy_seed = np.random.SeedSequence([int(seed), 1]).generate_state(1)[0]
+  actor = (scripted.ScriptedGraspPolicy if policy == 'scripted' else scripted.RandomPolicy)(
+      env, seed=int(policy_seed))
+  return env, actor
+
+
+def iterate_states(env, actor, num_states: int, steps_per_state: int,
+                   progress_interval: float = 10.0, what: str = 'paired set'):
+  """Drives episodes of ``actor`` in ``env`` and yields (episode, step) at ``num_states`` states.
+
+  In every episode the states at steps 0, k, 2k, ... (k = ``steps_per_state``) are yielded
+  until the episode ends (the terminal state too when it falls on such a step). While the
+  caller holds a yielded value, ``env`` is at that state (render it then). Logs progress as
+  ``what`` every ``progress_interval`` seconds.
+  """
+  if num_states < 1:
+    raise ValueError(f'num_states must be >= 1, got {num_states}')
+  if steps_per_state < 1:
+    raise ValueError(f'steps_per_state must be >= 1, got {steps_per_state}')
+  kept = 0
+  start = last_log = time.time()
+  episode = 0
+  while kept < num_states:
+    time_step = env.reset()
+    actor.reset()
+    t = 0
+    while kept < num_states:
+      if t % steps_per_state == 0:
+        yield episode, t
+        kept += 1
+      if time_step.is_last():
+        break
+      time_step = env.step(actor.action(time_step))
+      t += 1
+    episode += 1
+    now = time.time()
+    if now - last_log >= progress_interval:
+      rate = kept / (now - start)
+      logging.info('%s: %d/%d states (%d episodes), %.1f states/s, ETA %.0f s', what, kept,
+                   num_states, episode, rate, (num_states - kept) / max(rate, 1e-9))
+      last_log = now
+  logging.info('%s: %d states from %d episodes in %.1f s', what, num_states, episode,
+               time.time() - start)
+
+
 def _center_crop(array, crop_size):
   """numpy [N, H, W, C] -> [N, h, w, C] with preprocessing.center_crop's offsets."""
   return np.asarray(preprocessing.center_crop(array, crop_size))
@@ -129,48 +187,24 @@ def make_paired_set(num_states: int,
   crop_size = specs._check_size(crop_size, 'crop_size')  # pylint: disable=protected-access
   if crop_size[0] > render_size[0] or crop_size[1] > render_size[1]:
     raise ValueError(f'crop_size {crop_size} is larger than render_size {render_size}')
-  env_kwargs = dict(appearance='sim', object_split=object_split, render_size=render_size,
-                    action_mode=action_mode, seed=seed)
-  if num_objects is not None:
-    env_kwargs['num_objects'] = num_objects
-  env = grasping.GraspingEnv(**env_kwargs)
-  policy_seed = np.random.SeedSequence([int(seed), 1]).generate_state(1)[0]
-  actor = (scripted.ScriptedGraspPolicy if policy == 'scripted' else scripted.RandomPolicy)(
-      env, seed=int(policy_seed))
+  env, actor = make_env_and_policy(seed, object_split, render_size, action_mode, policy,
+                                   num_objects)
   keys = ('sim', 'real', 'segmentation', 'depth', 'object_mask', 'robot_mask')
   rows = {k: [] for k in keys + ('gripper_height', 'episode', 'step')}
-  start = last_log = time.time()
-  episode = 0
   try:
-    while len(rows['sim']) < num_states:
-      time_step = env.reset()
-      actor.reset()
+    for episode, t in iterate_states(env, actor, num_states, steps_per_state,
+                                     progress_interval, 'paired set'):
       ids = body_ids(env)
-      t = 0
-      while len(rows['sim']) < num_states:
-        if t % steps_per_state == 0:
-          out = env.render_paired(IMAGE_KEYS)
-          object_mask, robot_mask = masks_from_segmentation(
-              out['segmentation'], ids['robot'], ids['objects'])
-          for k, v in (('sim', out['sim']), ('real', out['real']),
-                       ('segmentation', out['segmentation']), ('depth', out['depth']),
-                       ('object_mask', object_mask), ('robot_mask', robot_mask)):
-            rows[k].append(v)
-          rows['gripper_height'].append(env.gripper_position()[2] - env.floor_height)
-          rows['episode'].append(episode)
-          rows['step'].append(t)
-        if time_step.is_last():
-          break
-        time_step = env.step(actor.action(time_step))
-        t += 1
-      episode += 1
-      now = time.time()
-      if now - last_log >= progress_interval:
-        done = len(rows['sim'])
-        rate = done / (now - start)
-        logging.info('paired set: %d/%d states (%d episodes), %.1f states/s, ETA %.0f s',
-                     done, num_states, episode, rate, (num_states - done) / max(rate, 1e-9))
-        last_log = now
+      out = env.render_paired(IMAGE_KEYS)
+      object_mask, robot_mask = masks_from_segmentation(
+          out['segmentation'], ids['robot'], ids['objects'])
+      for k, v in (('sim', out['sim']), ('real', out['real']),
+                   ('segmentation', out['segmentation']), ('depth', out['depth']),
+                   ('object_mask', object_mask), ('robot_mask', robot_mask)):
+        rows[k].append(v)
+      rows['gripper_height'].append(env.gripper_position()[2] - env.floor_height)
+      rows['episode'].append(episode)
+      rows['step'].append(t)
   finally:
     env.close()
 
@@ -189,8 +223,6 @@ def make_paired_set(num_states: int,
       render_size=list(render_size), crop_size=list(crop_size), seed=int(seed),
       object_split=object_split, action_mode=action_mode, steps_per_state=int(steps_per_state),
       policy=policy, num_objects=num_objects)))
-  logging.info('paired set: %d states from %d episodes in %.1f s', num_states, episode,
-               time.time() - start)
   validate_paired_set(data)
   return data
 

@@ -14,7 +14,9 @@ real and simulation-to-real data."
                before anything is built, naming a bad file)
   batches      ``batch_per_domain`` sim + ``batch_per_domain`` real transitions (paper 8 + 8),
                from separate replay buffers, split per replica under a tf.distribute strategy
-  train step   RLCycleGANLearner.train_step (GAN, cycle, RL, RL-scene; Table 5)
+  train step   RLCycleGANLearner.train_step (GAN, cycle, RL, RL-scene; Table 5); with
+               RLCycleGANLearner.use_segmentation (Table 1's GraspGAN row) also
+               ``batch_per_domain`` labelled sim crops from the segmentation set
   evaluation   (Appendix A: "we evaluate the performance of both Q_sim and Q_real in the
                simulator, with simulation-to-real applied prior to evaluating Q_real") greedy
                CEM on the test objects: 'Q_sim/sim' (Q_sim in 'sim'), 'Q_real_G/sim' (Q_real
@@ -28,6 +30,8 @@ Layout of root_dir:
   operative_config.gin        the gin config in force (atomic), read by tools/evaluate.py
                               (--checkpoint_dir=<root_dir> --q_network_key=Q_real)
   paired_set.npz              the held-out paired sim/real renders (evaluation only)
+  segmentation_set.npz        labelled sim frames, training objects (only with
+                              RLCycleGANLearner.use_segmentation; segmentation_set.py)
   train/ckpt/                 networks, targets, optimizers, step, collection counters
   train/events.*              losses/*, q/* (every LossInfo field), rate/*, replay/*,
                               collect/*, images/sim2real, images/real2sim, scene/*,
@@ -54,9 +58,11 @@ from rl_cyclegan.train import loop
 from rl_cyclegan.train import paired_set as paired_set_lib
 from rl_cyclegan.train import replay as replay_lib
 from rl_cyclegan.train import scene_metrics
+from rl_cyclegan.train import segmentation_set as segmentation_set_lib
 from rl_cyclegan.train import summaries
 
 PAIRED_SET_FILE = 'paired_set.npz'
+SEGMENTATION_SET_FILE = 'segmentation_set.npz'
 # name -> (appearance, critic, apply G first). Appendix A evaluates Q_sim and Q_real(G(.)) in
 # the simulator; our pseudo-real world also lets Q_real be evaluated directly.
 EVAL_POLICIES = {
@@ -102,6 +108,25 @@ def load_or_make_paired_set(root_dir, path, num_states, seed, render_size, crop_
                      f'crop_size {tuple(crop_size)}; make one at this size (or delete it to '
                      f'have it rebuilt)')
   return data, path
+
+
+def load_or_make_segmentation_set(root_dir, path, num_states, seed, render_size, action_mode,
+                                  num_objects):
+  """The labelled sim frames of GraspGAN's mask loss: ``path`` if given, else
+  root_dir/segmentation_set.npz (made once, training objects, 'sim' only).
+
+  Raises ValueError naming the file if its frames are not ``render_size``.
+  """
+  if not path:
+    path = os.path.join(root_dir, SEGMENTATION_SET_FILE)
+    if not os.path.exists(path):
+      _log(f'making the segmentation set: {num_states} labelled sim states (training objects) '
+           f'-> {path}')
+      data = segmentation_set_lib.make_segmentation_set(
+          num_states, render_size=render_size, seed=seed, action_mode=action_mode,
+          num_objects=num_objects)
+      segmentation_set_lib.save_segmentation_set(path, data)
+  return segmentation_set_lib.load_segmentation_set(path, render_size), path
 
 
 def _to_float(images):
@@ -187,6 +212,10 @@ def train_eval(
     q_collapse_max_rl_scene: float = 0.01,  # ... and L_RL-scene (unweighted) below this
     q_collapse_patience: int = 10,  # consecutive train steps before the alarm
     q_collapse_min_step: int = 10_000,  # armed from here even if Q was never healthy
+    # ---- GraspGAN's mask loss (only with RLCycleGANLearner.use_segmentation; ours).
+    segmentation_set_path: Optional[str] = None,  # None: root_dir/segmentation_set.npz, made once
+    segmentation_set_num_states: int = 2_000,  # labelled sim states of a set made here
+    segmentation_set_seed: int = 2_000,  # scenes of a set made here (training objects)
     # ---- Checkpoints, logging.
     checkpoint_interval: int = 1_000,  # train steps
     max_checkpoints_to_keep: int = 3,
@@ -278,7 +307,7 @@ def train_eval(
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(root_dir, loop.CHECKPOINT_SUBDIR),
                                        max_to_keep=max_checkpoints_to_keep)
   switches = ', '.join(f'{k}={getattr(learner, k)}' for k in (
-      'use_real2sim', 'use_gan', 'use_cycle', 'use_rl', 'use_rl_scene'))
+      'use_real2sim', 'use_gan', 'use_cycle', 'use_rl', 'use_rl_scene', 'use_segmentation'))
   resumed = loop.restore_latest(
       checkpoint, manager, f'crop size {crop_size}, {switches}, network settings from gin')
   if resumed:
@@ -313,6 +342,19 @@ def train_eval(
         root_dir, paired_set_path, paired_set_num_states, paired_set_seed, render_size,
         crop_size, action_mode, num_objects)
     _log(f'paired held-out set: {len(paired["sim"])} states from {paired_path}')
+
+  # ------------------------------------------------------------------ segmentation set
+  segmentation_sampler = None
+  if learner.use_segmentation:  # GraspGAN's mask loss: labelled sim crops for G
+    segmentation, segmentation_path = load_or_make_segmentation_set(
+        root_dir, segmentation_set_path, segmentation_set_num_states, segmentation_set_seed,
+        render_size, action_mode, num_objects)
+    segmentation_sampler = segmentation_set_lib.SegmentationSampler(
+        segmentation, crop_size, batch_per_domain, seed=[seed, result['start_step']])
+    result['segmentation_set'] = segmentation_path
+    _log(f'segmentation set: {len(segmentation_sampler)} labelled sim states from '
+         f'{segmentation_path}')
+    del segmentation
 
   # ------------------------------------------------------------------ policies
   collection.start_envs()
@@ -408,10 +450,13 @@ def train_eval(
         collection.collect_on_policy(step, min_replay_transitions)
         # ---- one joint train step.
         sim_batch, real_batch = sampler.sample(training=True)  # [B] each, model observations
+        segmentation_batch = (None if segmentation_sampler is None else
+                              segmentation_sampler.sample())  # [B, h, w, 3], [B, h, w]
         try:
           with timer.step():
             info = learner.train_step(loop.distribute(distribution, sim_batch),
-                                      loop.distribute(distribution, real_batch))
+                                      loop.distribute(distribution, real_batch),
+                                      loop.distribute(distribution, segmentation_batch))
         except tf.errors.InvalidArgumentError as e:
           match = _NON_FINITE_RE.search(str(e.message))
           if not match:
@@ -445,7 +490,8 @@ def train_eval(
               f'{float(info.gan_generator):.3f}/{float(info.gan_discriminator):.3f} cycle '
               f'{float(info.cycle):.3f} rl {float(info.rl_sim):.3f}+{float(info.rl_real):.3f} '
               f'scene {float(info.rl_scene):.4f} q_x {float(info.q_x):.3f} q_y '
-              f'{float(info.q_y):.3f} std {float(info.q_std):.3f}'))
+              f'{float(info.q_y):.3f} std {float(info.q_std):.3f}' +
+              (f' seg {float(info.segmentation):.3f}' if learner.use_segmentation else '')))
         if step % checkpoint_interval == 0:
           save_checkpoint()
         if evaluator and (step % eval_interval == 0 or step == num_train_steps):

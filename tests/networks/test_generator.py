@@ -179,3 +179,56 @@ def test_gin_configurable():
   net = generator.UNetGenerator()
   assert len(net.down_blocks) == 2
   assert net.image_spec.shape == (16, 16, 3)
+
+
+# ----------------------------------------------------------------------------- mask head
+
+
+def test_no_mask_head_by_default_keeps_the_variables():
+  """num_mask_classes = 0 (default): the variables of the generator before the head existed,
+  so existing checkpoints restore unchanged."""
+  plain = generator.UNetGenerator(**SMALL)
+  zero = generator.UNetGenerator(num_mask_classes=0, **SMALL)
+  for net in (plain, zero):
+    net(tf.zeros([1, 16, 16, 3]))
+  trainable, non_trainable = expected_param_counts(SMALL['filters'])
+  assert _num_params(zero.trainable_variables) == trainable
+  assert _num_params(zero.non_trainable_variables) == non_trainable
+  assert [v.name for v in zero.variables] == [v.name for v in plain.variables]
+  assert not [v for v in zero.variables if 'mask' in v.name]
+  with pytest.raises(ValueError, match='num_mask_classes'):
+    zero.call_with_mask(tf.zeros([1, 16, 16, 3]))
+  with pytest.raises(ValueError, match='num_mask_classes'):
+    generator.UNetGenerator(num_mask_classes=-1)
+
+
+@pytest.mark.parametrize('height,width', [(32, 32), (32, 40), (59, 59)])
+def test_mask_head_shapes_variables_and_same_image(height, width):
+  filters = (8, 16, 16)
+  net = generator.UNetGenerator(filters=filters, num_mask_classes=4)
+  images = tf.random.uniform([2, height, width, 3], -1.0, 1.0, seed=1)
+  image_only = net(images)  # the first call creates the head's variables too
+  trainable, non_trainable = expected_param_counts(filters)
+  # Head: a plain 3 x 3 conv f_0 -> 4 with bias, no spectral-norm vector.
+  assert _num_params(net.trainable_variables) == trainable + 9 * filters[0] * 4 + 4
+  assert _num_params(net.non_trainable_variables) == non_trainable
+  image, logits = net.call_with_mask(images)
+  assert image.shape == (2, height, width, 3) and logits.shape == (2, height, width, 4)
+  assert logits.dtype == tf.float32
+  np.testing.assert_array_equal(image.numpy(), image_only.numpy())  # the head is a side branch
+
+
+def test_mask_head_in_tf_function_with_unknown_batch_and_bfloat16():
+  previous = tf.keras.mixed_precision.global_policy()
+  tf.keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  try:
+    net = generator.UNetGenerator(filters=(8, 16), num_mask_classes=3)
+  finally:
+    tf.keras.mixed_precision.set_global_policy(previous)
+  fn = tf.function(lambda x: net.call_with_mask(x, training=True),
+                   input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32)])
+  for batch in (1, 3):
+    image, logits = fn(tf.random.uniform([batch, 32, 32, 3], -1, 1))
+    assert image.shape == (batch, 32, 32, 3) and logits.shape == (batch, 32, 32, 3)
+    assert image.dtype == tf.float32 and logits.dtype == tf.float32
+  assert all(v.dtype == tf.float32 for v in net.variables)
