@@ -97,6 +97,7 @@ TINY = Scale(
         'train_rl_cyclegan.num_envs = 1', 'train_eval.num_envs = 1',
         'train_rl_cyclegan.num_eval_episodes = 1', 'train_eval.num_eval_episodes = 1',
         'train_rl_cyclegan.paired_set_num_states = 4', 'train_rl_cyclegan.num_objects = 2',
+        'train_rl_cyclegan.segmentation_set_num_states = 4',
         'train_eval.num_objects = 2',
         'GraspingQNetwork.stem_filters = 8', 'GraspingQNetwork.tower_filters = (8,)',
         'GraspingQNetwork.state_action_fc_units = (16,)', 'GraspingQNetwork.merged_filters = (8,)',
@@ -252,7 +253,7 @@ class Table1:
                if s.critic_init else 'train_rl_cyclegan.critic_init_checkpoint = None'),
               f'train_rl_cyclegan.render_size = {tuple(s.render_size)}',
               f'train_rl_cyclegan.seed = {seed}'],
-          self.joint_steps() / s.joint_steps_per_s))
+          self.joint_steps() / s.joint_steps_per_s + (180.0 if base == 'graspgan' else 0.0)))
       report = os.path.join(rdir, 'generator_report.json')
       stages.append(Stage(
           f'{row}/generator_report', self.tool('generator_report') + [
