@@ -255,7 +255,8 @@ class Progress:
 # ----------------------------------------------------------------------------------- collect
 
 
-def _pid_alive(pid):
+def pid_alive(pid) -> bool:
+  """Whether a process with this pid exists (on this host)."""
   try:
     os.kill(pid, 0)
   except ProcessLookupError:
@@ -272,7 +273,7 @@ def remove_stale_temp_files(output_dir):
     head, marker, pid = name.rpartition(episodes_lib.TMP_MARKER)
     if not marker or not pid.isdigit() or not head:
       continue
-    if int(pid) != os.getpid() and not _pid_alive(int(pid)):
+    if int(pid) != os.getpid() and not pid_alive(int(pid)):
       os.remove(os.path.join(output_dir, name))
       removed.append(name)
   return removed

@@ -39,6 +39,8 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from rl_cyclegan import fileio
+from rl_cyclegan.data import collect as collect_lib
+from rl_cyclegan.train import loop
 
 DONE_FILE = 'table1_stage.json'
 LOCK_FILE = 'table1_stage.lock'
@@ -302,11 +304,11 @@ class Table1:
   def plan(self, stages: Sequence[Stage]) -> str:
     lines, total = [], 0.0
     for i, st in enumerate(stages):
-      state = 'done' if st.done else f'~{_hours(st.estimate_s)}'
+      state = 'done' if st.done else f'~{loop.format_seconds(st.estimate_s)}'
       if not st.done:
         total += st.estimate_s
       lines.append(f'  {i + 1:2d}. {st.name:<42s} {state}')
-    lines.append(f'  remaining: ~{_hours(total)} on a 2-core machine like this project\'s '
+    lines.append(f'  remaining: ~{loop.format_seconds(total)} on a 2-core machine like this project\'s '
                  '(rates measured there; others differ)')
     return '\n'.join(lines)
 
@@ -316,7 +318,7 @@ class Table1:
     self._log(f'{len(stages) - len(todo)} of {len(stages)} stages done; plan:\n'
               f'{self.plan(stages)}')
     for i, st in enumerate(todo):
-      self._log(f'stage {i + 1}/{len(todo)}: {st.name} (~{_hours(st.estimate_s)}), log '
+      self._log(f'stage {i + 1}/{len(todo)}: {st.name} (~{loop.format_seconds(st.estimate_s)}), log '
                 f'{os.path.join(st.directory, "table1_stage.log")}')
       run_stage(st, self.repo, self._log)
 
@@ -325,20 +327,6 @@ class StageError(RuntimeError):
   """A stage's binary failed or another runner holds its lock."""
 
 
-def _hours(seconds):
-  seconds = max(0, int(seconds))
-  return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600 else (
-      f'{seconds // 60}m{seconds % 60:02d}s')
-
-
-def _pid_alive(pid):
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    return True
-  return True
 
 
 def acquire_lock(directory, name):
@@ -359,7 +347,7 @@ def acquire_lock(directory, name):
           holder = json.load(f)
       except (OSError, ValueError):
         holder = {}
-      if holder.get('host') == me['host'] and not _pid_alive(int(holder.get('pid', -1))):
+      if holder.get('host') == me['host'] and not collect_lib.pid_alive(int(holder.get('pid', -1))):
         os.remove(path)  # a dead runner's lock
         continue
       raise StageError(f'stage {name!r} is locked by pid {holder.get("pid")} on '
@@ -402,7 +390,7 @@ def run_stage(stage: Stage, cwd: str, log: Callable[[str], None]):
                                               'finished': time.strftime('%Y-%m-%dT%H:%M:%S')})
     if not stage.done:
       raise StageError(f'stage {stage.name!r} exited 0 but wrote no {stage.marker}')
-    log(f'  {stage.name}: done in {_hours(time.time() - start)}')
+    log(f'  {stage.name}: done in {loop.format_seconds(time.time() - start)}')
   finally:
     os.remove(lock)
 

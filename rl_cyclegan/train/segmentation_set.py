@@ -112,11 +112,7 @@ def make_segmentation_set(num_states: int,
   return data
 
 
-def metadata(data) -> dict:
-  """The parsed JSON metadata of a segmentation set ({} if absent)."""
-  if 'metadata' not in data:
-    return {}
-  return json.loads(str(np.asarray(data['metadata'])))
+metadata = paired_set.metadata  # the parsed JSON metadata ({} if absent)
 
 
 def validate_segmentation_set(data, source='segmentation set'):
