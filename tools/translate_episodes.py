@@ -1,7 +1,7 @@
 r"""Translates every image of an episode directory with a frozen Sim2Real G, once (a cache).
 
   python tools/translate_episodes.py --generator_checkpoint=RUN/train/ckpt \
-      --gin_file=RUN/operative_config.gin --source=data/sim_mix18 \
+      --gin_file=gin/table1_final_q.gin --source=data/sim_mix18 \
       --output_dir=FINAL_Q_RUN/translated_sim_log [--render_size=64x80 --crop_size=64x64]
 
 The output holds one shard per source shard (same name, written atomically), translation.json
@@ -30,13 +30,14 @@ def main(argv=None):
   parser.add_argument('--generator_key', default='G_sim2real')
   parser.add_argument('--gin_file', action='append', default=[],
                       help="the generator's run config (UNetGenerator widths)")
+  parser.add_argument('--gin_bindings', action='append', default=[])
   parser.add_argument('--source', required=True, help='episode directory or glob')
   parser.add_argument('--output_dir', required=True)
   parser.add_argument('--render_size', type=parse_size, default=(64, 80), help='HxW')
   parser.add_argument('--crop_size', type=parse_size, default=(64, 64), help='HxW')
   args = parser.parse_args(argv)
   try:
-    gin_utils.parse_gin(args.gin_file, [], skip_unknown=True)
+    gin_utils.parse_gin(args.gin_file, args.gin_bindings, skip_unknown=True)
   except (ValueError, TypeError, SyntaxError, IOError) as e:
     parser.error(f'gin config error: {e}')
   from rl_cyclegan.data import translation  # pylint: disable=g-import-not-at-top

@@ -80,6 +80,7 @@ class Scale:
   final_steps: Optional[int] = None  # None: the gin files' (32,000)
   extra_bindings: Tuple[str, ...] = ()  # every training binary (tiny networks, sizes)
   render_size: Tuple[int, int] = (64, 80)
+  crop_size: Tuple[int, int] = (64, 64)
   critic_init: bool = True  # joint critics start from the Sim-Only Q (gin/table1_joint.gin)
   # Rough rates on this project's 2-core machines (measured; others differ): for the plan.
   collect_episodes_per_s: float = 7.4
@@ -91,7 +92,8 @@ class Scale:
 FULL = Scale()
 TINY = Scale(
     name='tiny', real_log_episodes=4, sim_log_episodes=4, episodes_per_shard=2, eval_episodes=2,
-    paired_states=4, joint_steps=2, final_steps=2, render_size=(32, 40), critic_init=False,
+    paired_states=4, joint_steps=2, final_steps=2, render_size=(32, 40), crop_size=(32, 32),
+    critic_init=False,
     extra_bindings=(
         'train_rl_cyclegan.crop_size = (32, 32)', 'train_eval.crop_size = (32, 32)',
         'train_rl_cyclegan.batch_per_domain = 2', 'train_eval.batch_size = 4',
@@ -273,9 +275,11 @@ class Table1:
       stages.append(Stage(
           f'{row}/translate', self.tool('translate_episodes') + [
               f'--generator_checkpoint={generator}', f"--source={self.data('sim_mix18')}",
-              f'--output_dir={cache}', f'--gin_file={os.path.join(joint_root, "operative_config.gin")}',
-              f'--render_size={_size(s.render_size)}'],
-          cache, os.path.join(cache, 'summary.json'), s.sim_log_episodes * 5.6 / 400.0))
+              # The final Q's own config builds G, so both compute the same fingerprint.
+              f'--output_dir={cache}', f'--gin_file={self.gin("gin/table1_final_q.gin")}',
+              f'--render_size={_size(s.render_size)}', f'--crop_size={_size(s.crop_size)}']
+          + [a for b in s.extra_bindings for a in ('--gin_bindings', b)],
+          cache, os.path.join(cache, 'summary.json'), s.sim_log_episodes * 5.6 / 250.0))
       stages.append(self._training(
           f'{row}/final_q', 'train_qtopt', final_root, ['gin/table1_final_q.gin'], 'train_eval',
           s.final_steps, seed_binding + [
