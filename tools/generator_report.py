@@ -54,10 +54,12 @@ def main(argv=None):
   from rl_cyclegan import fileio  # pylint: disable=g-import-not-at-top
   fileio.write_json_atomic(args.output_json, report)
   frame = report['frame']
-  print(f"G at step {report['step']}: object preservation {frame['generator/object_preservation']:.3f} "
-        f"(identity {frame['identity/object_preservation']:.3f}), MAE {frame['generator/mae']:.1f} "
+  print(f"G at step {report['step']}: object preservation "
+        f"{frame['generator/object_preservation']:.3f} (identity "
+        f"{frame['identity/object_preservation']:.3f}), MAE {frame['generator/mae']:.1f} "
         f"(identity {frame['identity/mae']:.1f}), frame vs crop MAE "
-        f"{report['frame_vs_crop']['center']['frame_vs_crop_mae']:.2f} levels -> {args.output_json}")
+        f"{report['frame_vs_crop']['center']['frame_vs_crop_mae']:.2f} levels -> "
+        f"{args.output_json}")
   return 0
 
 

@@ -312,8 +312,8 @@ class Table1:
       if not st.done:
         total += st.estimate_s
       lines.append(f'  {i + 1:2d}. {st.name:<42s} {state}')
-    lines.append(f'  remaining: ~{loop.format_seconds(total)} on a 2-core machine like this project\'s '
-                 '(rates measured there; others differ)')
+    lines.append(f'  remaining: ~{loop.format_seconds(total)} on a 2-core machine like this '
+                 "project's (rates measured there; others differ)")
     return '\n'.join(lines)
 
   def run(self, stages: Sequence[Stage]):
@@ -322,7 +322,8 @@ class Table1:
     self._log(f'{len(stages) - len(todo)} of {len(stages)} stages done; plan:\n'
               f'{self.plan(stages)}')
     for i, st in enumerate(todo):
-      self._log(f'stage {i + 1}/{len(todo)}: {st.name} (~{loop.format_seconds(st.estimate_s)}), log '
+      self._log(f'stage {i + 1}/{len(todo)}: {st.name} '
+                f'(~{loop.format_seconds(st.estimate_s)}), log '
                 f'{os.path.join(st.directory, "table1_stage.log")}')
       run_stage(st, self.repo, self._log)
 

@@ -234,9 +234,10 @@ def load_policy_from_checkpoint(root_dir: str,
   <generator_key>=G])``; a key may be a '/'-separated path into nested checkpoint objects. The
   generator, if any, translates the images before Q: whole frames (``frame_transform``) when
   the run trained on cached frame translations (``train_eval.translate_frames`` in its
-  config), else the crops (``image_transform``, runs made before frame translation). CEM's allowed modes follow
-  ``infer_allowed_modes(action_mode)`` (as in training). The gin config is added to the
-  process's global gin config (call ``gin.clear_config()`` first for a clean slate).
+  config), else the crops (``image_transform``, runs made before frame translation). CEM's
+  allowed modes follow ``infer_allowed_modes(action_mode)`` (as in training). The gin config
+  is added to the process's global gin config (call ``gin.clear_config()`` first for a clean
+  slate).
 
   Raises:
     FileNotFoundError: no gin config or no checkpoint (the message names the paths tried).
