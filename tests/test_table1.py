@@ -89,10 +89,10 @@ def test_summary_pools_seeds_and_names_every_row_as_the_issue_asks(tmp_path):
                         results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
   real = {'rl_cyclegan_seed0': (30, 40, 50), 'rl_cyclegan_seed1': (20, 20, 20),
           'cyclegan_seed0': (10, 10, 10)}
-  for row, wins in real.items():
+  for row, wins in real.items():  # as publish_row leaves them in results/table1/<row>/
     for seed, k in zip(table1.EVAL_SEEDS, wins):
-      _write_eval(str(work / row / 'eval' / f'real_seed{seed}.json'), k, 100, seed)
-      _write_eval(str(work / row / 'eval' / f'sim_seed{seed}.json'), 50, 100, seed)
+      _write_eval(table.published(row, 'eval', f'real_seed{seed}.json'), k, 100, seed)
+      _write_eval(table.published(row, 'eval', f'sim_seed{seed}.json'), 50, 100, seed)
   summary = table1.summarize(table)
   rows = summary['rows']
   assert rows['rl_cyclegan_seed0']['real']['successes'] == 120
@@ -118,10 +118,44 @@ def test_plan_lists_each_stage_with_an_estimate(tmp_path):
   stages = table.stages(['rl_cyclegan_seed0'])
   names = [s.name for s in stages]
   assert names[:3] == ['data/real_log5k', 'data/paired_full', 'data/sim_mix18']
-  assert names[3:7] == ['rl_cyclegan_seed0/joint', 'rl_cyclegan_seed0/generator_report',
-                        'rl_cyclegan_seed0/translate', 'rl_cyclegan_seed0/final_q']
+  assert names[3:5] == ['rl_cyclegan_seed0/joint', 'rl_cyclegan_seed0/generator_report']
+  assert names[8:10] == ['rl_cyclegan_seed0/translate', 'rl_cyclegan_seed0/final_q']
   plan = table.plan(stages)
   assert 'rl_cyclegan_seed0/final_q' in plan and 'remaining: ~' in plan
   joint = stages[3].argv
   assert '--gin_file' in joint and any('critic_init_checkpoint' in a for a in joint)
   assert any(a.endswith('train_rl_cyclegan.seed = 0') for a in joint)
+
+
+def test_published_stages_count_as_done_and_later_stages_read_the_published_g(tmp_path):
+  """A machine lost after the joint run: the committed G and markers are enough."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'))
+  stages = {s.name: s for s in table.stages(['rl_cyclegan_seed0'])}
+  joint, report = stages['rl_cyclegan_seed0/joint'], stages['rl_cyclegan_seed0/generator_report']
+  assert not joint.done and not report.done
+  for path in (joint.published, report.published):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+      f.write('{}')
+  assert joint.done and report.done
+  assert not stages['rl_cyclegan_seed0/final_q'].done
+  generator = table.published('rl_cyclegan_seed0', 'generator')
+  assert f'--generator_checkpoint={generator}' in stages['rl_cyclegan_seed0/translate'].argv
+  assert any(generator in a for a in stages['rl_cyclegan_seed0/final_q'].argv)
+  names = list(stages)  # the joint run's own evaluations come right after its report
+  assert names.index('rl_cyclegan_seed0/eval/joint_q_real_real_seed2') < names.index(
+      'rl_cyclegan_seed0/translate')
+
+
+def test_publish_copies_a_finished_rows_files(tmp_path):
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'))
+  row = table.row_dir('cyclegan_seed0')
+  os.makedirs(os.path.join(row, 'joint'))
+  with open(os.path.join(row, 'joint', table1.DONE_FILE), 'w') as f:
+    f.write('{}')
+  _write_eval(os.path.join(row, 'eval', 'real_seed0.json'), 1, 2, 0)
+  table1.publish_row(table, 'cyclegan_seed0')
+  assert os.path.isfile(table.published('cyclegan_seed0', 'joint', table1.DONE_FILE))
+  assert os.path.isfile(table.published('cyclegan_seed0', 'eval', 'real_seed0.json'))

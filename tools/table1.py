@@ -2,7 +2,8 @@ r"""Paper Table 1 in the pseudo-real world, every row as resumable stages (``mak
 
   python tools/table1.py [--rows=all] [--work_dir=../runs/table1] [--dry_run]
   python tools/table1.py --rows=rl_cyclegan_seed0,cyclegan_seed0   # the headline rows first
-  python tools/table1.py --summarize_only      # results/table1/summary.json, docs/table1.{md,png}
+  python tools/table1.py --summarize_only      # publish finished stages, write
+                                               # results/table1/summary.json, docs/table1.{md,png}
 
 Prints the plan (each stage with its estimated time; finished stages are skipped), then runs
 the stages: data, joint training, generator report, translation, final Q, evaluation. A killed
@@ -34,7 +35,8 @@ def main(argv=None):
   parser.add_argument('--results_dir', default=None, help='default: results/table1')
   parser.add_argument('--docs_dir', default=None, help='default: docs')
   parser.add_argument('--dry_run', action='store_true', help='print the plan only')
-  parser.add_argument('--summarize_only', action='store_true')
+  parser.add_argument('--summarize_only', action='store_true',
+                      help="copy the rows' finished files to results/ and write the summary")
   args = parser.parse_args(argv)
   table = table1.Table1(args.work_dir, REPO, table1.SCALES[args.scale],
                         results_dir=args.results_dir, docs_dir=args.docs_dir)
@@ -56,7 +58,9 @@ def main(argv=None):
       for row in rows:
         table1.publish_row(table, row)
       table1.summarize(table)
-  else:
+  else:  # e.g. after runners that were killed: publish what finished, then summarize
+    for row in rows:
+      table1.publish_row(table, row)
     table1.summarize(table)
   print(f'summary: {os.path.join(table.results_dir, "summary.json")}; '
         f'{os.path.join(table.docs_dir, "table1.md")}')

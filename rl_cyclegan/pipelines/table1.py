@@ -23,9 +23,13 @@ re-runs the others; the binaries resume from their checkpoints. A stage director
 (``table1_stage.lock``: pid and host) while its binary runs; a second runner on the same stage
 stops at once, naming the holder; a lock of a dead pid on this host is taken over.
 
-``publish`` copies what a reader needs into ``results/table1/<row>/`` (final-Q checkpoint and
-config, G alone, evaluation JSONs), and ``summarize`` writes results/table1/summary.json,
-docs/table1.md and docs/table1.png from whatever rows have finished.
+After every row stage, ``publish_row`` copies what a reader needs into
+``results/table1/<row>/`` (G alone, the generator report, evaluation JSONs, the final-Q
+checkpoint and config, and the stages' done markers), ready to commit. A stage whose marker
+is there is finished even when the run directory is gone (a lost machine), and the stages
+after the joint training read G from there, so a committed G is never trained again.
+``summarize`` writes results/table1/summary.json, docs/table1.md and docs/table1.png from the
+published rows.
 """
 
 import dataclasses
@@ -121,10 +125,14 @@ class Stage:
   marker: str  # a file that exists only once the stage has finished
   estimate_s: float
   after: Callable[[], None] = lambda: None  # runs once the binary exits 0
+  # The same marker in the committed results/table1/<row>/ (publish_row copies it there): a
+  # stage that finished on a machine since lost is not run again.
+  published: Optional[str] = None
 
   @property
   def done(self) -> bool:
-    return os.path.exists(self.marker)
+    return os.path.exists(self.marker) or bool(self.published and
+                                                os.path.exists(self.published))
 
 
 def _size(hw):
@@ -203,11 +211,17 @@ class Table1:
       stages.append(self._collect('real_mix18', 'real', s.sim_log_episodes, 300))
     return stages
 
+  def published(self, row, *parts):
+    """Where ``publish_row`` puts a row's file: results/table1/<row>/<parts>."""
+    return os.path.join(self.results_dir, row, *parts)
+
   def _training(self, name, binary, root, gin_files, prefix, steps, bindings, estimate):
     argv = self.tool(binary) + [f'--root_dir={root}']
     argv += [a for g in gin_files for a in ('--gin_file', self.gin(g))]
     argv += self._bindings(prefix, steps, bindings)
-    return Stage(name, argv, root, os.path.join(root, DONE_FILE), estimate)
+    row, what = name.split('/', 1)
+    return Stage(name, argv, root, os.path.join(root, DONE_FILE), estimate,
+                 published=self.published(row, what, DONE_FILE))
 
   def _evaluate(self, row, what, checkpoint_dir, appearance, seed, extra=()) -> Stage:
     out = os.path.join(self.row_dir(row), 'eval', f'{what}_seed{seed}.json')
@@ -217,7 +231,8 @@ class Table1:
         f'--render_size={_size(self.scale.render_size)}', f'--output_json={out}',
         '--progress_interval=60'] + list(extra)
     return Stage(f'{row}/eval/{what}_seed{seed}', argv, os.path.dirname(out), out,
-                 self.scale.eval_episodes / self.scale.eval_episodes_per_s)
+                 self.scale.eval_episodes / self.scale.eval_episodes_per_s,
+                 published=self.published(row, 'eval', os.path.basename(out)))
 
   def final_q_steps(self):
     return self.scale.final_steps if self.scale.final_steps is not None else 32_000
@@ -247,7 +262,9 @@ class Table1:
               f'train_eval.render_size = {tuple(s.render_size)}'], final_est))
     elif base in GENERATOR_ROWS:
       joint_root = os.path.join(rdir, 'joint')
-      generator = os.path.join(joint_root, 'train', 'ckpt')
+      # Downstream stages read G alone from results/ (the report stage writes it, and it is
+      # published at once), so a lost machine costs no joint run once G is committed.
+      generator = self.published(row, 'generator')
       stages.append(self._training(
           f'{row}/joint', 'train_rl_cyclegan', joint_root, [GENERATOR_ROWS[base]],
           'train_rl_cyclegan', s.joint_steps, [
@@ -263,14 +280,18 @@ class Table1:
           f'{row}/generator_report', self.tool('generator_report') + [
               f'--run_dir={joint_root}', f"--paired_set={self.data('paired_full.npz')}",
               f'--output_json={report}', f'--figure_states={FIGURE_STATES}'],
-          rdir, report, 60.0))
+          rdir, report, 60.0, published=self.published(row, 'generator_report.json')))
+      for k in EVAL_SEEDS:  # the joint run's own Q_real, measured in real
+        stages.append(self._evaluate(row, 'joint_q_real_real', joint_root, 'real', k,
+                                     ['--q_network_key=Q_real']))
       oracle = os.path.join(self.row_dir('real_oracle'), 'final_q')
       if os.path.exists(os.path.join(oracle, DONE_FILE)):  # once the oracle exists
         out = os.path.join(rdir, 'oracle_q_report.json')
         stages.append(Stage(
             f'{row}/oracle_q', self.tool('generator_report') + [
                 f'--run_dir={joint_root}', f"--paired_set={self.data('paired_full.npz')}",
-                f'--output_json={out}', f'--oracle_run_dir={oracle}'], rdir, out, 60.0))
+                f'--output_json={out}', f'--oracle_run_dir={oracle}'], rdir, out, 60.0,
+            published=self.published(row, 'oracle_q_report.json')))
       cache = os.path.join(final_root, 'translated_sim_log')
       stages.append(Stage(
           f'{row}/translate', self.tool('translate_episodes') + [
@@ -286,9 +307,6 @@ class Table1:
               f"train_eval.sim_episode_dir = '{self.data('sim_mix18')}'",
               f"train_eval.generator_checkpoint = '{generator}'",
               f'train_eval.render_size = {tuple(s.render_size)}'], final_est))
-      for k in EVAL_SEEDS:  # the joint run's own Q_real, measured in real
-        stages.append(self._evaluate(row, 'joint_q_real_real', joint_root, 'real', k,
-                                     ['--q_network_key=Q_real']))
     else:
       raise ValueError(f'unknown Table 1 row {row!r}; valid: {", ".join(all_row_keys())}')
     sim_extra = ['--generator_key=G_sim2real'] if base in GENERATOR_ROWS else []
@@ -318,6 +336,9 @@ class Table1:
 
   def run(self, stages: Sequence[Stage]):
     """Runs every unfinished stage in order. Raises StageError naming a failed stage."""
+    for row in dict.fromkeys(st.name.split('/')[0] for st in stages):
+      if row != 'data':  # stages an earlier (killed) runner finished, before anything reads them
+        publish_row(self, row)
     todo = [st for st in stages if not st.done]
     self._log(f'{len(stages) - len(todo)} of {len(stages)} stages done; plan:\n'
               f'{self.plan(stages)}')
@@ -326,6 +347,9 @@ class Table1:
                 f'(~{loop.format_seconds(st.estimate_s)}), log '
                 f'{os.path.join(st.directory, "table1_stage.log")}')
       run_stage(st, self.repo, self._log)
+      row = st.name.split('/')[0]
+      if row != 'data':
+        publish_row(self, row)  # what finished is in results/ at once, ready to commit
 
 
 class StageError(RuntimeError):
@@ -485,10 +509,12 @@ def publish_row(table: Table1, row: str):
     _copy_checkpoint(os.path.join(final, 'train', 'ckpt'),
                      os.path.join(dst, 'final_q', 'train', 'ckpt'))
     _copy_files(final, os.path.join(dst, 'final_q'), '.gin')
+    _copy_files(final, os.path.join(dst, 'final_q'), DONE_FILE)
     _copy_files(os.path.join(final, 'eval'), os.path.join(dst, 'final_q', 'eval'))
   joint = os.path.join(src, 'joint')
   if os.path.isdir(joint):
     _copy_files(joint, os.path.join(dst, 'joint'), '.gin')
+    _copy_files(joint, os.path.join(dst, 'joint'), DONE_FILE)
     _copy_files(os.path.join(joint, 'eval'), os.path.join(dst, 'joint', 'eval'))
     _copy_checkpoint(os.path.join(src, 'generator'), os.path.join(dst, 'generator'))
   for name in ('generator_report.json', 'oracle_q_report.json', 'figure_states.npz'):
@@ -507,7 +533,7 @@ def _pool(results: Sequence[dict]) -> dict:
 
 def _row_result(table: Table1, row: str) -> Optional[dict]:
   """The measured figures of one finished row (None if an evaluation is missing)."""
-  eval_dir = os.path.join(table.row_dir(row), 'eval')
+  eval_dir = table.published(row, 'eval')
   out = {}
   for what in ('real', 'sim', 'joint_q_real_real'):
     paths = [os.path.join(eval_dir, f'{what}_seed{k}.json') for k in EVAL_SEEDS]
@@ -524,10 +550,10 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
   out['evaluate'] = (f'python tools/evaluate.py --checkpoint_dir={rel} --appearance=real '
                      f'--num_episodes={table.scale.eval_episodes} --seed=0  # seeds 0 1 2; '
                      f'--appearance=sim{g} for the sim column')
-  report = os.path.join(table.row_dir(row), 'generator_report.json')
+  report = table.published(row, 'generator_report.json')
   if os.path.isfile(report):
     out['generator_report'] = _read_json(report)
-  oracle = os.path.join(table.row_dir(row), 'oracle_q_report.json')
+  oracle = table.published(row, 'oracle_q_report.json')
   if os.path.isfile(oracle):
     out['oracle_q'] = _read_json(oracle).get('oracle_q')
   return out
@@ -623,7 +649,7 @@ def render_figure(table: Table1, path: str) -> Optional[str]:
   from rl_cyclegan import plotting  # pylint: disable=g-import-not-at-top
   columns, base_images = [], None
   for key in all_row_keys():
-    npz = os.path.join(table.row_dir(key), 'figure_states.npz')
+    npz = table.published(key, 'figure_states.npz')
     if key.partition('_seed')[0] in GENERATOR_ROWS and os.path.isfile(npz):
       data = np.load(npz)
       if base_images is None:
