@@ -16,6 +16,7 @@ import gin
 import tensorflow as tf
 from tf_agents.utils import common
 
+from rl_cyclegan import checkpoints
 from rl_cyclegan import losses
 from rl_cyclegan import qtopt
 
@@ -139,20 +140,8 @@ class QTOptCritic(tf.Module):
     directory with a "checkpoint" index. Raises FileNotFoundError / ValueError naming the
     file and the key when there is no checkpoint or no compatible network under ``key``.
     """
-    path = (tf.train.latest_checkpoint(checkpoint_path) if tf.io.gfile.isdir(checkpoint_path)
-            else checkpoint_path)
-    if not path or not tf.io.gfile.exists(path + '.index'):
-      raise FileNotFoundError(f'{self.name}: no checkpoint at {checkpoint_path!r} to initialize '
-                              f'from (expected a prefix or a directory with a "checkpoint" '
-                              f'index, holding a Q-network under key {key!r})')
-    try:
-      status = tf.train.Checkpoint(**{key: self.network}).restore(path)
-      status.expect_partial()
-      status.assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-      raise ValueError(f'{self.name}: checkpoint {path!r} has no Q-network under key {key!r} '
-                       f'matching this gin-configured GraspingQNetwork: {type(e).__name__}: '
-                       f'{str(e)[:1500]}') from e
+    path = checkpoints.restore({key: self.network}, checkpoint_path,
+                               f'{self.name} initialization')
     common.soft_variables_update(self.network.variables, self.target_1.variables, tau=1.0)
     common.soft_variables_update(self.network.variables, self.target_2.variables, tau=1.0)
     return path

@@ -50,6 +50,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from rl_cyclegan import checkpoints
 from rl_cyclegan import policies
 from rl_cyclegan import specs
 from rl_cyclegan.data import translation
@@ -87,22 +88,10 @@ def load_frozen_generator(path: str, key: str = 'G_sim2real', crop_size=specs.DE
   Raises FileNotFoundError / ValueError naming the checkpoint and what was expected.
   """
   from rl_cyclegan.networks import generator as generator_lib  # pylint: disable=g-import-not-at-top
-  checkpoint_path = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
-  if not checkpoint_path or not tf.io.gfile.exists(checkpoint_path + '.index'):
-    raise FileNotFoundError(
-        f'generator_checkpoint {path!r}: no checkpoint there (expected a tf.train.Checkpoint '
-        f'prefix or a directory with a "checkpoint" index file, holding the generator under '
-        f'key {key!r}, e.g. from the RL-CycleGAN joint training run)')
   generator = generator_lib.UNetGenerator(name='G_sim2real')
   generator(tf.zeros([1, *crop_size, specs.IMAGE_CHANNELS]), training=False)  # build
-  try:
-    status = tf.train.Checkpoint(**{key: generator}).restore(checkpoint_path)
-    status.expect_partial()
-    status.assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    raise ValueError(f'generator_checkpoint {checkpoint_path!r} has no generator compatible with '
-                     f'key {key!r} and the gin-configured UNetGenerator at crop size '
-                     f'{tuple(crop_size)}: {type(e).__name__}: {str(e)[:1500]}') from e
+  checkpoints.restore({key: generator}, path,
+                      f'generator_checkpoint (the frozen G, crop size {tuple(crop_size)})')
   generator.trainable = False
   return generator
 
