@@ -159,3 +159,35 @@ def test_publish_copies_a_finished_rows_files(tmp_path):
   table1.publish_row(table, 'cyclegan_seed0')
   assert os.path.isfile(table.published('cyclegan_seed0', 'joint', table1.DONE_FILE))
   assert os.path.isfile(table.published('cyclegan_seed0', 'eval', 'real_seed0.json'))
+
+
+def test_sigterm_to_the_runner_stops_the_stage_binary_and_frees_the_lock(tmp_path):
+  """tools/table1.py's handling, on a fake stage: the child dies with the runner."""
+  script = tmp_path / 'runner.py'
+  pid_file = tmp_path / 'child.pid'
+  script.write_text(f'''
+import os, sys
+sys.path.insert(0, {os.getcwd()!r})
+from rl_cyclegan.pipelines import table1
+from rl_cyclegan.train import loop
+body = "import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+st = table1.Stage('slow', [sys.executable, '-c', body], {str(tmp_path / 'slow')!r},
+                  {str(tmp_path / 'never')!r}, 1.0)
+try:
+  with loop.sigterm_as_exception():
+    table1.run_stage(st, {str(tmp_path)!r}, print)
+except loop.Terminate:
+  sys.exit(130)
+''')
+  runner = subprocess.Popen([sys.executable, str(script)])
+  import time  # pylint: disable=g-import-not-at-top
+  deadline = time.time() + 60
+  while not pid_file.exists() and time.time() < deadline:
+    time.sleep(0.2)
+  child = int(pid_file.read_text())
+  runner.terminate()
+  assert runner.wait(timeout=60) == 130
+  time.sleep(0.5)
+  with pytest.raises(ProcessLookupError):
+    os.kill(child, 0)
+  assert not (tmp_path / 'slow' / table1.LOCK_FILE).exists()

@@ -49,11 +49,17 @@ def main(argv=None):
     print(table.plan(stages))
     return 0
   if not args.summarize_only:
+    from rl_cyclegan.train import loop  # pylint: disable=g-import-not-at-top
     try:
-      table.run(stages)
+      with loop.sigterm_as_exception():  # SIGTERM stops the running stage's binary too
+        table.run(stages)
     except table1.StageError as e:
       print(f'table1: {e}', file=sys.stderr)
       return 1
+    except (KeyboardInterrupt, loop.Terminate):
+      print('table1: interrupted; the running stage was stopped (training binaries save a '
+            'checkpoint first); run the same command again to resume', file=sys.stderr)
+      return 130
     finally:
       for row in rows:
         table1.publish_row(table, row)
