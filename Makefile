@@ -4,16 +4,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-export PYTHONPATH := $(CURDIR)
 
 .PHONY: setup test demo benchmark table1 clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+# The pinned stack, then this checkout as the editable package rl_cyclegan (its console scripts
+# rl-cyclegan-*; tools/*.py import it): no dependencies of its own, no build env, no network.
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $(STAMP)
 

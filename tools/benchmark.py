@@ -1,31 +1,14 @@
-"""Times the joint RL-CycleGAN train step: small (64x64) and paper (472x472) configs, f32/bf16.
+"""Times the joint RL-CycleGAN train step (small and paper configs, f32/bf16).
 
-  python tools/benchmark.py                       # both configs, both precisions
-  python tools/benchmark.py --configs=small --precisions=bf16 --steps=20
-  python tools/benchmark.py --configs=paper --batch=2 --steps=1   # 8+8 needs ~40 GB in f32
+Flags and code: rl_cyclegan/cli/benchmark.py, also installed as the console script
+rl-cyclegan-benchmark. `python tools/benchmark.py --help` lists the flags.
 """
-import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from rl_cyclegan import cli
 
-from rl_cyclegan import benchmark  # pylint: disable=g-import-not-at-top
-
-
-def main():
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--configs', default='small,paper', help='comma list of small, paper')
-  parser.add_argument('--precisions', default='f32,bf16', help='comma list of f32, bf16')
-  parser.add_argument('--steps', type=int, default=None,
-                      help='timed steps per run (default: 10 small, 2 paper)')
-  parser.add_argument('--batch', type=int, default=None,
-                      help='images per domain per step (default 8, i.e. 8 real + 8 sim)')
-  args = parser.parse_args()
-  benchmark.run(args.configs.split(','), args.precisions.split(','), args.steps, args.batch)
-
+cli.check_checkout(__file__)
+from rl_cyclegan.cli.benchmark import main  # noqa: E402
 
 if __name__ == '__main__':
-  main()
+  sys.exit(main())

@@ -1,45 +1,14 @@
-"""Times the QT-Opt train step with and without terminal-target skipping, in one process.
+"""Times the QT-Opt train step with and without terminal-target skipping.
 
-  python tools/benchmark_qtopt.py                          # spatial Q, 64x64, batch 32 and 64
-  python tools/benchmark_qtopt.py --batches=32 --done_fraction=0.125 --steps=50
-  python tools/benchmark_qtopt.py --final_q    # Sim-Only vs final Q with cached G vs G per step
+Flags and code: rl_cyclegan/cli/benchmark_qtopt.py, also installed as the console script
+rl-cyclegan-benchmark-qtopt. `python tools/benchmark_qtopt.py --help` lists the flags.
 """
-import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from rl_cyclegan import cli
 
-from rl_cyclegan import benchmark  # pylint: disable=g-import-not-at-top
-from rl_cyclegan.cli import parse_size  # pylint: disable=g-import-not-at-top
-
-
-def main():
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--gin_file', default='networks_spatial.gin', help='under gin/')
-  parser.add_argument('--crop', type=parse_size, default=(64, 64), help='HxW')
-  parser.add_argument('--batches', default='32,64', help='comma list of batch sizes')
-  parser.add_argument('--done_fraction', type=float, default=0.2,
-                      help='terminal share of the batch (5-step episodes: 0.2)')
-  parser.add_argument('--steps', type=int, default=20, help='timed steps per row')
-  parser.add_argument('--final_q', action='store_true',
-                      help='time replay sample + train step of Sim-Only, the final Q with the '
-                      'cached G and the final Q with G in every step (first --batches value)')
-  args = parser.parse_args()
-  try:
-    batches = [int(b) for b in args.batches.split(',')]
-  except ValueError:
-    parser.error(f'--batches must be a comma list of ints, got {args.batches!r}')
-  if args.final_q:
-    benchmark.run_final_q(args.gin_file, args.crop, batch=batches[0], steps=args.steps)
-    return
-  try:
-    benchmark.run_qtopt(args.gin_file, args.crop, batches, args.done_fraction, args.steps)
-  except ValueError as e:
-    parser.error(str(e))
-
+cli.check_checkout(__file__)
+from rl_cyclegan.cli.benchmark_qtopt import main  # noqa: E402
 
 if __name__ == '__main__':
-  main()
+  sys.exit(main())

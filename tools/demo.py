@@ -1,31 +1,14 @@
-"""The main job: collect a pseudo-real log, train RL-CycleGAN, train the final Q with G frozen,
-evaluate, export. About 15 minutes on 2 CPU cores; re-running resumes where it stopped.
+"""The main job (make demo): collect, train RL-CycleGAN and the final Q, evaluate, export.
 
-  python tools/demo.py --root_dir=runs/demo
+Flags and code: rl_cyclegan/cli/demo.py, also installed as the console script
+rl-cyclegan-demo. `python tools/demo.py --help` lists the flags.
 """
-import argparse
-import dataclasses
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rl_cyclegan import cli
 
-from rl_cyclegan import demo  # pylint: disable=g-import-not-at-top
-
-
-def main():
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--root_dir', default='runs/demo')
-  defaults = demo.DemoConfig()
-  for field in dataclasses.fields(demo.DemoConfig):
-    parser.add_argument(f'--{field.name}', type=type(getattr(defaults, field.name)),
-                        default=getattr(defaults, field.name))
-  args = parser.parse_args()
-  config = demo.DemoConfig(**{f.name: getattr(args, f.name)
-                              for f in dataclasses.fields(demo.DemoConfig)})
-  demo.run(args.root_dir, config)
-
+cli.check_checkout(__file__)
+from rl_cyclegan.cli.demo import main  # noqa: E402
 
 if __name__ == '__main__':
-  main()
+  sys.exit(main())

@@ -1,49 +1,14 @@
-r"""Builds the fixed held-out set of paired sim/real renders (EVALUATION ONLY) as one .npz.
+"""Builds the fixed held-out set of paired sim/real renders (evaluation only).
 
-  python tools/make_paired_set.py --output=/tmp/paired_set.npz --num_states=64 \
-      --render_size=64x80 --crop_size=64x64 --seed=0 [--object_split=test \
-      --action_mode=auto_descend --steps_per_state=3 --policy=scripted]
-
-Prints the identity-baseline scene metrics (sim vs true real). See
-rl_cyclegan/train/paired_set.py and rl_cyclegan/train/scene_metrics.py.
+Flags and code: rl_cyclegan/cli/make_paired_set.py, also installed as the console script
+rl-cyclegan-make-paired-set. `python tools/make_paired_set.py --help` lists the flags.
 """
-import argparse
-import json
-import logging
-import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rl_cyclegan import cli
 
-from rl_cyclegan.train import paired_set  # noqa: E402
-from rl_cyclegan.train import scene_metrics  # noqa: E402
-from rl_cyclegan.cli import parse_size  # noqa: E402
-
-
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--output', required=True, help='path of the .npz to write')
-  parser.add_argument('--num_states', type=int, default=64)
-  parser.add_argument('--render_size', type=parse_size, default=(64, 80), help='HxW')
-  parser.add_argument('--crop_size', type=parse_size, default=(64, 64), help='HxW')
-  parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--object_split', default='test', help="'test' (held out) or 'train'")
-  parser.add_argument('--action_mode', default='auto_descend', help="'auto_descend' or 'full'")
-  parser.add_argument('--steps_per_state', type=int, default=3)
-  parser.add_argument('--policy', default='scripted', help="'scripted' or 'random'")
-  args = parser.parse_args(argv)
-  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
-  data = paired_set.make_paired_set(
-      args.num_states, render_size=args.render_size, crop_size=args.crop_size, seed=args.seed,
-      object_split=args.object_split, action_mode=args.action_mode,
-      steps_per_state=args.steps_per_state, policy=args.policy)
-  paired_set.save_paired_set(args.output, data)
-  metrics = scene_metrics.evaluate_generator(None, data)
-  print(json.dumps({'output': args.output, 'num_states': args.num_states,
-                    'identity_baseline': {k: round(v, 4) for k, v in metrics.items()}}, indent=1))
-
+cli.check_checkout(__file__)
+from rl_cyclegan.cli.make_paired_set import main  # noqa: E402
 
 if __name__ == '__main__':
-  main()
+  sys.exit(main())

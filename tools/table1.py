@@ -1,77 +1,14 @@
-r"""Paper Table 1 in the pseudo-real world, every row as resumable stages (``make table1``).
+"""Paper Table 1 in the pseudo-real world, every row as resumable stages (make table1).
 
-  python tools/table1.py [--rows=all] [--work_dir=../runs/table1] [--dry_run]
-  python tools/table1.py --rows=rl_cyclegan_seed0,cyclegan_seed0   # the headline rows first
-  python tools/table1.py --summarize_only      # publish finished stages, write
-                                               # results/table1/summary.json, docs/table1.{md,png}
-
-Prints the plan (each stage with its estimated time; finished stages are skipped), then runs
-the stages: data, joint training, generator report, translation, final Q, evaluation. A killed
-stage resumes from its checkpoint when the same command runs again. Rows: sim_only,
-randomized_sim, gan, cyclegan (seeds 0 and 1), graspgan, rl_cyclegan (seeds 0 and 1),
-real_oracle; 'cyclegan' means both seeds, 'cyclegan_seed0' one. See
-rl_cyclegan/pipelines/table1.py and docs/table1.md.
+Flags and code: rl_cyclegan/cli/table1.py, also installed as the console script
+rl-cyclegan-table1. `python tools/table1.py --help` lists the flags.
 """
-import argparse
-import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from rl_cyclegan import cli
 
-from rl_cyclegan.pipelines import table1  # noqa: E402
-
-
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--rows', default='all', help='comma-separated rows, or all')
-  parser.add_argument('--work_dir', default=os.path.join(os.path.dirname(REPO), 'runs',
-                                                         'table1'),
-                      help='run directories (outside the repo)')
-  parser.add_argument('--scale', default='full', choices=sorted(table1.SCALES),
-                      help="'tiny': seconds-long stages (tests)")
-  parser.add_argument('--results_dir', default=None, help='default: results/table1')
-  parser.add_argument('--docs_dir', default=None, help='default: docs')
-  parser.add_argument('--dry_run', action='store_true', help='print the plan only')
-  parser.add_argument('--summarize_only', action='store_true',
-                      help="copy the rows' finished files to results/ and write the summary")
-  args = parser.parse_args(argv)
-  table = table1.Table1(args.work_dir, REPO, table1.SCALES[args.scale],
-                        results_dir=args.results_dir, docs_dir=args.docs_dir)
-  try:
-    rows = table1.expand_rows([r for r in args.rows.split(',') if r])
-    stages = table.stages(rows)
-  except ValueError as e:
-    parser.error(str(e))
-  if args.dry_run:
-    print(table.plan(stages))
-    return 0
-  if not args.summarize_only:
-    from rl_cyclegan.train import loop  # pylint: disable=g-import-not-at-top
-    try:
-      with loop.sigterm_as_exception():  # SIGTERM stops the running stage's binary too
-        table.run(stages)
-    except table1.StageError as e:
-      print(f'table1: {e}', file=sys.stderr)
-      return 1
-    except (KeyboardInterrupt, loop.Terminate):
-      print('table1: interrupted; the running stage was stopped (training binaries save a '
-            'checkpoint first); run the same command again to resume', file=sys.stderr)
-      return 130
-    finally:
-      for row in rows:
-        table1.publish_row(table, row)
-      table1.summarize(table)
-  else:  # e.g. after runners that were killed: publish what finished, then summarize
-    for row in rows:
-      table1.publish_row(table, row)
-    table1.summarize(table)
-  print(f'summary: {os.path.join(table.results_dir, "summary.json")}; '
-        f'{os.path.join(table.docs_dir, "table1.md")}')
-  return 0
-
+cli.check_checkout(__file__)
+from rl_cyclegan.cli.table1 import main  # noqa: E402
 
 if __name__ == '__main__':
   sys.exit(main())

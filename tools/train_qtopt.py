@@ -1,27 +1,14 @@
-r"""Trains one QT-Opt Q-function (Sim-Only, Randomized-Sim, Real-Only, Sim+Real, final Q).
+"""Trains one QT-Opt Q-function (Sim-Only, Randomized-Sim, Real-Only, final Q).
 
-  python tools/train_qtopt.py --root_dir=/tmp/qtopt_sim \
-      --gin_file=gin/qtopt_sim_only.gin [--gin_bindings='train_eval.num_train_steps = 100']
-
-Gin files and bindings are parsed before anything is built, so an unknown configurable or
-parameter fails at once, naming the binding. Re-running the same command resumes from the last
-checkpoint. See rl_cyclegan/train/train_qtopt.py.
+Flags and code: rl_cyclegan/cli/train_qtopt.py, also installed as the console script
+rl-cyclegan-train-qtopt. `python tools/train_qtopt.py --help` lists the flags.
 """
-import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rl_cyclegan import cli
 
-from rl_cyclegan import configurables  # noqa: E402,F401  (registers the configurables)
-from rl_cyclegan import gin_utils  # noqa: E402
-from rl_cyclegan.train import train_qtopt  # noqa: E402
-
-
-def main(argv=None):
-  return gin_utils.run_training_binary(
-      __doc__, train_qtopt.train_eval, 'train_eval.num_train_steps = 1000', argv)
-
+cli.check_checkout(__file__)
+from rl_cyclegan.cli.train_qtopt import main  # noqa: E402
 
 if __name__ == '__main__':
   sys.exit(main())

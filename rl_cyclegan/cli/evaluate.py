@@ -1,0 +1,141 @@
+r"""Evaluates grasp success on unseen (test) objects; prints the rate with a 95% Wilson interval.
+
+  # A PolicySaver SavedModel (e.g. exported by training):
+  python tools/evaluate.py --saved_model=/tmp/run/policy --appearance=real --num_episodes=100
+  # A training run directory (gin config + latest checkpoint under train/ckpt):
+  python tools/evaluate.py --checkpoint_dir=/tmp/run --appearance=real [--gin_file=...]
+  # One kept snapshot of that run (tools/select_checkpoint.py picks one):
+  python tools/evaluate.py --checkpoint_dir=/tmp/run \
+      --checkpoint_path=/tmp/run/train/snapshots/q-24000
+  # The floors:
+  python tools/evaluate.py --policy=random --num_episodes=100 --output_json=/tmp/random.json
+
+Prints e.g. 'grasp success: 73.5% (95% CI 64.1-81.2%, n=100) in real on test objects' and, with
+--output_json, writes the result dict atomically. See rl_cyclegan/train/evaluation.py.
+"""
+import argparse
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from rl_cyclegan import fileio  # noqa: E402
+from rl_cyclegan import specs  # noqa: E402
+from rl_cyclegan.train import evaluation  # noqa: E402
+from rl_cyclegan.cli import parse_size  # noqa: E402
+
+
+def _saved_model_render_size(saved):
+  """(H, W) of the image input of a PolicySaver SavedModel's action signature, or None."""
+  try:
+    inputs = saved.signatures['action'].structured_input_signature[1]
+  except (AttributeError, KeyError, IndexError):
+    return None
+  for name, spec in inputs.items():
+    # Keys are nest paths, sanitized: '0/observation/image' -> 'arg_0_observation_image'.
+    if name.replace('/', '_').endswith('observation_image') and spec.shape.rank == 4:
+      return tuple(int(d) for d in spec.shape[1:3])
+  return None
+
+
+def build_action_fn(args, parser):
+  """The batched action function for --saved_model / --checkpoint_dir / --policy."""
+  from rl_cyclegan import policies  # pylint: disable=g-import-not-at-top
+  sources = [bool(args.saved_model), bool(args.checkpoint_dir), bool(args.policy)]
+  if sum(sources) != 1:
+    parser.error('give exactly one of --saved_model, --checkpoint_dir, --policy')
+  if args.checkpoint_path and not args.checkpoint_dir:
+    parser.error('--checkpoint_path needs --checkpoint_dir (the run whose gin config builds '
+                 'the network)')
+  if args.policy:
+    if args.policy not in policies.SCRIPTED_POLICY_NAMES:
+      parser.error(f'unknown --policy {args.policy!r}; valid: '
+                   f'{", ".join(policies.SCRIPTED_POLICY_NAMES)}')
+    return policies.scripted_action_fn(args.policy)
+  if args.saved_model:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    if not os.path.isfile(os.path.join(args.saved_model, 'saved_model.pb')):
+      parser.error(f'--saved_model {args.saved_model!r} has no saved_model.pb')
+    saved = tf.saved_model.load(args.saved_model)
+    size = _saved_model_render_size(saved)
+    if size is not None and tuple(size) != tuple(args.render_size):
+      parser.error(f'the SavedModel expects images of {size[0]}x{size[1]} but '
+                   f'--render_size={args.render_size[0]}x{args.render_size[1]}')
+    if not args.explore and not policies.set_saved_model_exploration(saved, 0.0, 0.0):
+      print('note: the SavedModel has no exploration variables; evaluating it as saved',
+            file=sys.stderr)
+    return policies.policy_action_fn(saved, name='saved_model')
+  try:
+    policy = evaluation.load_policy_from_checkpoint(
+        args.checkpoint_dir, render_size=args.render_size, gin_file=args.gin_file,
+        gin_bindings=args.gin_bindings, q_network_key=args.q_network_key,
+        generator_key=args.generator_key, checkpoint_path=args.checkpoint_path,
+        action_mode=args.action_mode, seed=args.seed)
+  except (FileNotFoundError, ValueError) as e:
+    parser.error(str(e))
+  return policies.greedy_action_fn(policy, name='qtopt')
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--saved_model', default=None, help='PolicySaver SavedModel directory')
+  parser.add_argument('--checkpoint_dir', default=None,
+                      help='training root dir (operative_config.gin, train/ckpt)')
+  parser.add_argument('--checkpoint_path', default=None,
+                      help='with --checkpoint_dir: this checkpoint (a prefix, e.g. '
+                      'RUN/train/snapshots/q-24000) instead of the latest under train/ckpt')
+  parser.add_argument('--policy', default=None, help="'scripted' or 'random' (floors)")
+  parser.add_argument('--gin_file', default=None,
+                      help="with --checkpoint_dir: instead of the run's operative_config.gin")
+  parser.add_argument('--gin_bindings', action='append', default=[])
+  parser.add_argument('--q_network_key', default='q_network',
+                      help="with --checkpoint_dir: the Q-network's checkpoint key ('/' nests)")
+  parser.add_argument('--generator_key', default=None,
+                      help='with --checkpoint_dir: checkpoint key of a frozen Sim2Real '
+                      'generator to apply before Q (train_qtopt: G_sim2real); use it for '
+                      'sim-like appearances, not for --appearance=real')
+  parser.add_argument('--explore', action='store_true',
+                      help='keep a SavedModel\'s exploration (default: greedy)')
+  parser.add_argument('--appearance', default='sim', help="'sim', 'real' or 'randomized'")
+  parser.add_argument('--num_episodes', type=int, default=100)
+  parser.add_argument('--num_envs', type=int, default=4, help='lockstep envs (policy batch)')
+  parser.add_argument('--object_split', default='test', help="'test' (unseen) or 'train'")
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--render_size', type=parse_size, default=specs.DEFAULT_RENDER_SIZE,
+                      help='HxW (paper: 512x640)')
+  parser.add_argument('--action_mode', default='auto_descend', help="'auto_descend' or 'full'")
+  parser.add_argument('--max_steps', type=int, default=None, help="default: the env's")
+  parser.add_argument('--progress_interval', type=float, default=5.0, help='seconds')
+  parser.add_argument('--output_json', default=None)
+  args = parser.parse_args(argv)
+
+  from rl_cyclegan.envs import appearance as appearance_lib  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.envs import grasping  # pylint: disable=g-import-not-at-top
+  for flag, value, valid in (('appearance', args.appearance, appearance_lib.APPEARANCE_NAMES),
+                             ('object_split', args.object_split, grasping.OBJECT_SPLITS),
+                             ('action_mode', args.action_mode, grasping.ACTION_MODES)):
+    if value not in valid:
+      parser.error(f'unknown --{flag} {value!r}; valid: {", ".join(valid)}')
+  if args.num_episodes < 1 or args.num_envs < 1:
+    parser.error('--num_episodes and --num_envs must be >= 1')
+
+  action_fn = build_action_fn(args, parser)
+
+  def make_env(**kwargs):
+    return evaluation.default_make_env(render_size=args.render_size,
+                                       action_mode=args.action_mode,
+                                       max_steps=args.max_steps, **kwargs)
+
+  result = evaluation.evaluate(
+      action_fn, make_env, num_episodes=args.num_episodes, num_envs=args.num_envs,
+      appearance=args.appearance, object_split=args.object_split, seed=args.seed,
+      progress_interval=args.progress_interval)
+  result.update(render_size=list(args.render_size), action_mode=args.action_mode,
+                source=args.saved_model or args.checkpoint_dir or args.policy)
+  print(evaluation.format_result(result))
+  if result.get('grasp_distance'):
+    print(evaluation.format_grasp_distances(result['grasp_distance']))
+  if args.output_json:
+    fileio.write_json_atomic(args.output_json, result)
+  return 0
