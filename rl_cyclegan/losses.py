@@ -5,8 +5,12 @@ held by the caller. Inputs may be bfloat16/float16 (mixed precision); they are c
 first. Under ``tf.distribute`` each replica gets the mean over its *local* batch; a learner that
 sums gradients across replicas should scale the loss by ``1 / num_replicas_in_sync``.
 
-The weights of eq. 6 (paper Table 5: lambda_GAN = 1, lambda_cycle = 10, lambda_RL = 10,
-lambda_RL-scene = 10) and which networks each loss updates belong to the learner, not here.
+Where each equation lives: eq. 1 ``gan_discriminator_loss`` / ``gan_generator_loss``; eq. 2
+``cycle_consistency_loss``; eq. 4 ``rl_scene_consistency_loss``; eqs. 3 and 5 ``td_target`` and
+``td_loss`` (with V(s') from ``qtopt.target_value``; the learners call them through
+``learners.core.td_loss``); eq. 6 ``rl_cyclegan_loss``, whose default weights are Table 5's
+(lambda_GAN = 1, lambda_cycle = 10, lambda_RL = 10, lambda_RL-scene = 10). Which networks each
+loss updates (Table 5's last column) belongs to the learner (``learners.rl_cyclegan.TABLE5``).
 ``segmentation_loss`` is GraspGAN's auxiliary mask loss (the Table 1 "GraspGAN" row), not a
 loss of RL-CycleGAN itself.
 
@@ -14,7 +18,7 @@ Notation (paper Section 3.1): G = Sim2Real, F = Real2Sim, D_Y judges real vs G(x
 D_X judges sim vs F(y). "Logits" are the raw discriminator outputs (pre-sigmoid).
 """
 
-from typing import Sequence, Union
+from typing import Dict, Sequence, Union
 
 import tensorflow as tf
 
@@ -297,6 +301,41 @@ def td_loss(q_logits: tf.Tensor, target: tf.Tensor, distance: str = LOG_LOSS,
   _check_same_shape(per_example, weights, 'q_logits', 'weights')
   num = tf.cast(tf.size(per_example), tf.float32)
   return tf.reduce_sum(weights * per_example) / num
+
+
+def rl_cyclegan_loss(gan_generator: tf.Tensor, gan_discriminator: tf.Tensor, cycle: tf.Tensor,
+                     rl: tf.Tensor, rl_scene: tf.Tensor, gan_weight: float = 1.0,
+                     cycle_weight: float = 10.0, rl_weight: float = 10.0,
+                     rl_scene_weight: float = 10.0) -> Dict[str, tf.Tensor]:
+  """The full RL-CycleGAN objective, paper eq. 6, as its weighted terms.
+
+    L_RL-CycleGAN(G, F, D_X, D_Y, Q) = lambda_GAN L_GAN(G, D_Y) + lambda_GAN L_GAN(F, D_X)
+                                     + lambda_cycle L_cyc(G, F)
+                                     + lambda_RL-scene L_RL-scene(G, F) + lambda_RL L_RL(Q),
+
+  with Table 5's weights as defaults. The minimax L_GAN of both directions (eq. 1) enters as
+  its two sides, each weighted by lambda_GAN: the generator side (minimized by G and F) and the
+  discriminator side (minimized by D_X and D_Y). The terms come back apart, not summed,
+  because each term's gradient updates only the networks of its Table 5 row (Appendix A;
+  ``learners.rl_cyclegan.TABLE5``); eq. 6 is the sum of the values.
+
+  Args:
+    gan_generator: ``gan_generator_loss`` of D_Y(G(x)) plus that of D_X(F(y)), scalar.
+    gan_discriminator: ``gan_discriminator_loss`` of D_Y plus that of D_X, scalar.
+    cycle: L_cyc, eq. 2 (``cycle_consistency_loss``), scalar.
+    rl: L_RL, eq. 5, of Q_sim plus Q_real (``learners.core.td_loss``), scalar.
+    rl_scene: L_RL-scene, eq. 4 (``rl_scene_consistency_loss``), scalar.
+    gan_weight, cycle_weight, rl_weight, rl_scene_weight: the lambdas (Table 5: 1, 10, 10, 10).
+
+  Returns:
+    {'gan_generator', 'gan_discriminator', 'cycle', 'rl', 'rl_scene'} -> lambda * loss, float32
+    scalars, in this order.
+  """
+  return {'gan_generator': gan_weight * _f32(gan_generator),
+          'gan_discriminator': gan_weight * _f32(gan_discriminator),
+          'cycle': cycle_weight * _f32(cycle),
+          'rl': rl_weight * _f32(rl),
+          'rl_scene': rl_scene_weight * _f32(rl_scene)}
 
 
 def check_finite(loss: tf.Tensor, name: str) -> tf.Tensor:

@@ -302,6 +302,28 @@ def test_segmentation_loss_errors():
     losses.segmentation_loss(tf.zeros([1, 2, 3, 4]), tf.zeros([1, 3, 2], tf.int32))
 
 
+# ----------------------------------------------------------------------------- objective, eq. 6
+
+
+def test_rl_cyclegan_loss_weights_each_term_by_table_5():
+  # Table 5: lambda_GAN = 1 (both sides), lambda_cycle = lambda_RL = lambda_RL-scene = 10.
+  # Terms (1, 2, 0.5, 0.25, 0.1) -> (1, 2, 5, 2.5, 1); eq. 6 is their sum, 11.5.
+  terms = losses.rl_cyclegan_loss(gan_generator=1.0, gan_discriminator=2.0, cycle=0.5, rl=0.25,
+                                  rl_scene=0.1)
+  assert list(terms) == ['gan_generator', 'gan_discriminator', 'cycle', 'rl', 'rl_scene']
+  np.testing.assert_allclose([terms[k].numpy() for k in terms], [1.0, 2.0, 5.0, 2.5, 1.0],
+                             rtol=1e-6)
+  np.testing.assert_allclose(tf.add_n(list(terms.values())), 11.5, rtol=1e-6)
+  assert all(t.dtype == tf.float32 for t in terms.values())
+  # Other lambdas: (2 * 1, 2 * 2, 0 * 0.5, 1 * 0.25, 3 * 0.1).
+  terms = losses.rl_cyclegan_loss(
+      1.0, 2.0, 0.5, 0.25, tf.constant(0.1, tf.bfloat16), gan_weight=2.0, cycle_weight=0.0,
+      rl_weight=1.0, rl_scene_weight=3.0)
+  np.testing.assert_allclose([terms[k].numpy() for k in terms], [2.0, 4.0, 0.0, 0.25, 0.3],
+                             rtol=1e-2)  # bfloat16 input: 0.1 is 0.10009765625
+  assert terms['rl_scene'].dtype == tf.float32
+
+
 # ----------------------------------------------------------------------------- check_finite
 
 

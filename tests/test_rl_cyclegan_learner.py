@@ -64,6 +64,46 @@ ALL_OFF = dict(use_gan=False, use_cycle=False, use_rl=False, use_rl_scene=False)
 GENERATORS = {'G_sim2real', 'F_real2sim'}
 DISCRIMINATORS = {'D_Y_real', 'D_X_sim'}
 CRITICS = {'Q_sim', 'Q_real'}
+# TABLE5's (the paper's) network names -> the learner's network names.
+NETWORK_NAMES = {'G': 'G_sim2real', 'F': 'F_real2sim', 'D_X': 'D_X_sim', 'D_Y': 'D_Y_real',
+                 'Q_sim': 'Q_sim', 'Q_real': 'Q_real'}
+# The learner's switch of each TABLE5 row.
+SWITCHES = {'gan_generator': 'use_gan', 'gan_discriminator': 'use_gan', 'cycle': 'use_cycle',
+            'rl': 'use_rl', 'rl_scene': 'use_rl_scene', 'segmentation': 'use_segmentation'}
+
+
+def table5_networks(switch, table=None):
+  """The learner's names of the networks that TABLE5 says the rows of ``switch`` update."""
+  table = learner_lib.TABLE5 if table is None else table
+  return {NETWORK_NAMES[n] for row, nets in table.items() if SWITCHES[row] == switch
+          for n in nets}
+
+
+def test_table5_is_the_papers_table_5_plus_our_segmentation_row():
+  """Paper Table 5, "Networks Updated": L_GAN -> G, F, D_X, D_Y (G and F minimize its
+  generator side, D_X and D_Y its discriminator side); L_cycle -> G, F; L_RL -> Q_sim, Q_real;
+  L_RL-scene -> G, F. Ours: L_seg -> G."""
+  assert {row: set(nets) for row, nets in learner_lib.TABLE5.items()} == {
+      'gan_generator': {'G', 'F'},
+      'gan_discriminator': {'D_X', 'D_Y'},
+      'cycle': {'G', 'F'},
+      'rl': {'Q_sim', 'Q_real'},
+      'rl_scene': {'G', 'F'},
+      'segmentation': {'G'},
+  }
+  # Every row is a LossInfo field (the unweighted loss is reported under the row's name).
+  assert set(learner_lib.TABLE5) <= set(learner_lib.LossInfo._fields)
+
+
+def test_backward_passes_group_networks_that_share_a_loss():
+  assert learner_lib.backward_passes(learner_lib.TABLE5) == [
+      (('G', 'F'), ('gan_generator', 'cycle', 'rl_scene', 'segmentation')),
+      (('D_Y', 'D_X'), ('gan_discriminator',)),
+      (('Q_sim', 'Q_real'), ('rl',)),
+  ]
+  # A loss naming networks of two passes joins them; losses stay in table order.
+  assert learner_lib.backward_passes({'a': ('X',), 'b': ('Y',), 'c': ('Z',), 'd': ('Y', 'X')}) == [
+      (('X', 'Y'), ('a', 'b', 'd')), (('Z',), ('c',))]
 
 
 @pytest.mark.parametrize('loss, expected', [
@@ -73,6 +113,7 @@ CRITICS = {'Q_sim', 'Q_real'}
     ('use_rl_scene', GENERATORS),  # L_RL-scene -> G, F
 ])
 def test_gradient_partition_matches_table_5(loss, expected):
+  assert table5_networks(loss) == expected  # TABLE5 says what the paper says
   tf.random.set_seed(0)
   learner = make_learner(**dict(ALL_OFF, **{loss: True}))
   before = snapshot(learner)
@@ -81,6 +122,25 @@ def test_gradient_partition_matches_table_5(loss, expected):
   assert changed(before, after) == expected  # the others are bit-identical
   # The change came from an optimizer step (not only from spectral-norm rewrites).
   assert stepped(learner) == expected
+
+
+def test_gradient_application_reads_table5(monkeypatch):
+  """A changed row changes which networks step; a row that leaves out a network its loss
+  reaches in a shared backward pass is refused while tracing."""
+  table = dict(learner_lib.TABLE5, rl=('Q_sim',))
+  monkeypatch.setattr(learner_lib, 'TABLE5', table)
+  assert table5_networks('use_rl', table) == {'Q_sim'}
+  tf.random.set_seed(0)
+  learner = make_learner(**dict(ALL_OFF, use_rl=True))
+  before = snapshot(learner)
+  learner.train_step(make_batch(1), make_batch(2))
+  assert changed(before, snapshot(learner)) == stepped(learner) == {'Q_sim'}
+
+  # L_cycle reaches F, which shares G's backward pass (through L_GAN's generator side).
+  monkeypatch.setattr(learner_lib, 'TABLE5', dict(learner_lib.TABLE5, cycle=('G',)))
+  learner = make_learner(**dict(ALL_OFF, use_cycle=True))
+  with pytest.raises(ValueError, match=r"row 'cycle' updates \('G',\).*reaches F"):
+    learner.train_step(make_batch(1), make_batch(2))
 
 
 def stepped(learner):
@@ -112,6 +172,7 @@ def make_segmentation_learner(**kwargs):
 
 def test_segmentation_loss_updates_only_g_trunk_and_mask_head():
   """Table 5, extra row (ours): L_seg -> G. Every other network stays bit-identical."""
+  assert table5_networks('use_segmentation') == {'G_sim2real'}
   tf.random.set_seed(0)
   learner = make_segmentation_learner(**ALL_OFF)
   g = learner.generator_g

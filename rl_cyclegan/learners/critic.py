@@ -17,7 +17,6 @@ import tensorflow as tf
 from tf_agents.utils import common
 
 from rl_cyclegan import checkpoints
-from rl_cyclegan import losses
 from rl_cyclegan import qtopt
 
 
@@ -58,7 +57,11 @@ def build_optimizer(optimizer, variables):
 
 @gin.configurable
 class QTOptCritic(tf.Module):
-  """Online Q-network + two target networks + optimizer, with TD loss and target updates."""
+  """Online Q-network + two target networks + optimizer, with V(s') and target updates.
+
+  Its TD loss (eq. 5) is ``learners.core.td_loss``, which reads gamma, td_distance and
+  mc_return_weight from here.
+  """
 
   def __init__(self,
                q_network,
@@ -146,7 +149,6 @@ class QTOptCritic(tf.Module):
     common.soft_variables_update(self.network.variables, self.target_2.variables, tau=1.0)
     return path
 
-
   def target_value(self, next_observation, done=None):
     """V(s') by clipped double-Q over the two target networks. [B] in [0, 1], no gradient.
 
@@ -157,14 +159,6 @@ class QTOptCritic(tf.Module):
       done = None
     return qtopt.target_value(self.target_1, self.target_2, next_observation, done=done,
                               **self._cem_kwargs)
-
-  def td_loss(self, observation, action, reward, done, next_value, weights=None,
-              training=True):
-    """Eq. 3/5: d(Q(s, a), r + gamma * V(s')). Returns (scalar loss, logits [B])."""
-    logits, _ = self.network((observation, action), training=training)  # [B]
-    target = losses.td_target(reward, done, next_value, gamma=self.gamma)  # [B]
-    loss = losses.td_loss(logits, target, distance=self.td_distance, weights=weights)
-    return loss, logits, target
 
   def mix_returns(self, td_target, returns):
     """(1 - w) * td_target + w * returns, w = ``mc_return_weight``; [B] -> [B].

@@ -13,9 +13,9 @@ One train step on a sim batch (B_s transitions) and/or a real batch (B_r transit
   loss    = (sum_{sim} l_i + lambda_RL-real * sum_{real} l_i) / (B_s + B_r)
 
 i.e. the paper's L_RL = sum_Sim2Real L + lambda_RL-real * sum_Real L (Appendix A), normalized
-by the batch size (``losses.td_loss`` with per-example weights). lambda_RL-real is
-``real_loss_weight``: 0.1 with 10,000 real episodes or fewer, 2.0 with 80,000 or more (paper
-Table 6). ``td_sim`` / ``td_real`` report the unweighted mean TD loss of each part.
+by the batch size: eq. 5 as ``core.td_loss``, the TD loss of the RL-CycleGAN learner too.
+lambda_RL-real is ``real_loss_weight``: 0.1 with 10,000 real episodes or fewer, 2.0 with 80,000
+or more (paper Table 6). ``td_sim`` / ``td_real`` report the unweighted mean TD loss of each part.
 """
 
 import collections
@@ -26,8 +26,8 @@ import tensorflow as tf
 
 from rl_cyclegan import losses
 from rl_cyclegan import specs
+from rl_cyclegan.learners import core
 from rl_cyclegan.learners import critic as critic_lib
-from rl_cyclegan.learners.rl_cyclegan import _check_batch, _local_value, dtype_policy
 from rl_cyclegan.networks import q_network as q_network_lib
 
 LossInfo = collections.namedtuple('LossInfo', [
@@ -96,7 +96,7 @@ class QTOptLearner(tf.Module):
     self.image_transform = image_transform
     self.mixed_precision = mixed_precision
     self.strategy = strategy or tf.distribute.get_strategy()
-    with self.strategy.scope(), dtype_policy('mixed_bfloat16' if mixed_precision else None):
+    with self.strategy.scope(), core.dtype_policy('mixed_bfloat16' if mixed_precision else None):
       critic_kwargs = {} if allowed_modes is None else {'allowed_modes': allowed_modes}
       self.critic = critic_lib.QTOptCritic(
           q_network_fn(crop_size=self.crop_size, name='Q'), name='Q',
@@ -128,15 +128,7 @@ class QTOptLearner(tf.Module):
   # -------------------------------------------------------------------------------------------
   def distribute(self, batch):
     """Splits a (global) batch along axis 0 into per-replica values of ``self.strategy``."""
-    if batch is None or self.strategy.num_replicas_in_sync == 1:
-      return batch
-    n = self.strategy.num_replicas_in_sync
-
-    def value_fn(ctx):
-      return tf.nest.map_structure(lambda t: tf.split(t, n, axis=0)[ctx.replica_id_in_sync_group],
-                                   batch)
-
-    return self.strategy.experimental_distribute_values_from_function(value_fn)
+    return core.distribute(self.strategy, batch)
 
   @property
   def needs_returns(self) -> bool:
@@ -158,7 +150,8 @@ class QTOptLearner(tf.Module):
     for batch, returns, what in ((sim_batch, sim_returns, 'sim_batch'),
                                  (real_batch, real_returns, 'real_batch')):
       if batch is not None:
-        _check_batch(tf.nest.map_structure(_local_value, batch), self.observation_spec, what)
+        core.check_batch(tf.nest.map_structure(core.local_value, batch), self.observation_spec,
+                         what)
         if self.needs_returns and returns is None:
           raise ValueError(f'QTOptCritic.mc_return_weight={self.critic.mc_return_weight} '
                            f'needs {what}\'s Monte Carlo returns (replays built with '
@@ -168,17 +161,9 @@ class QTOptLearner(tf.Module):
     return self._train_step_fn(sim_batch, real_batch, sim_returns, real_returns)
 
   def _distributed_train_step(self, sim_batch, real_batch, sim_returns=None, real_returns=None):
-    # Adam's rate per the configured schedule (not the checkpoint's value): the update that
-    # makes train step k uses schedule(k), so steps 1..boundary run at the initial rate.
-    self.critic.set_learning_rate(self.train_step_counter + 1)
-    per_replica = self.strategy.run(self._replica_step,
-                                    args=(sim_batch, real_batch, sim_returns, real_returns))
-    info = tf.nest.map_structure(
-        lambda t: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None), per_replica)
-    # Cross-replica context: step counter and target networks (Polyak, periodic copy).
-    self.train_step_counter.assign_add(1)
-    self.critic.update_targets(self.train_step_counter)
-    return info
+    return core.train_step_across_replicas(
+        self.strategy, self._replica_step, (sim_batch, real_batch, sim_returns, real_returns),
+        [self.critic], self.train_step_counter)
 
   def _transform(self, image):
     """The frozen image_transform (e.g. G) on sim images; float32 [B, h, w, 3], no gradient."""
@@ -195,8 +180,7 @@ class QTOptLearner(tf.Module):
             'gripper_state': observation['gripper_state']}  # [B_s, 2]
 
   def _replica_step(self, sim, real, sim_returns=None, real_returns=None):
-    num_replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-    parts = []  # (batch, weight, observation, next_observation, returns)
+    parts = []  # (batch, lambda, observation, next_observation, returns)
     if sim is not None:
       parts.append((sim, 1.0, self._sim_observation(sim.observation),
                     self._sim_observation(sim.next_observation), sim_returns))
@@ -211,25 +195,20 @@ class QTOptLearner(tf.Module):
     observation = {k: cat(lambda p, k=k: p[2][k]) for k in ('image', 'gripper_state')}
     next_observation = {k: cat(lambda p, k=k: p[3][k]) for k in ('image', 'gripper_state')}
     action = cat(lambda p: p[0].action)  # [B, 8], B = B_s + B_r
-    reward = cat(lambda p: p[0].reward)  # [B]
     done = cat(lambda p: p[0].done)  # [B]
-    weights = cat(lambda p: tf.fill(tf.shape(p[0].reward), tf.constant(p[1], tf.float32)))  # [B]
+    returns = cat(lambda p: p[4]) if self.needs_returns else None  # [B]
 
     # V(s') from the lagged target networks (clipped double-Q, CEM): a constant, off the tape.
     next_value = self.critic.target_value(next_observation, done)  # [B]
-    target = losses.td_target(reward, done, next_value, gamma=self.critic.gamma)  # [B]
-    if self.needs_returns:
-      target = self.critic.mix_returns(target, cat(lambda p: p[4]))  # [B]
 
     with tf.GradientTape() as tape:
       logits, _ = self.critic.network((observation, action), training=True)  # [B]
-      loss = losses.td_loss(logits, target, distance=self.critic.td_distance,
-                            weights=weights)
+      loss, target = core.td_loss(self.critic, logits, [p[:2] for p in parts], next_value,
+                                  returns)  # eq. 5; target [B]
       loss = losses.check_finite(loss, 'td_loss')
-      # The optimizer sums gradients over replicas: scale each replica's loss to the mean.
-      scaled_loss = loss / tf.cast(num_replicas, tf.float32)
-    grads = tape.gradient(scaled_loss, self.critic.trainable_variables)
-    self.critic.optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+      scaled_loss = loss * core.replica_scale()  # the optimizer sums over replicas
+    core.apply_gradients(tape, scaled_loss,
+                         [(self.critic.trainable_variables, self.critic.optimizer)])
 
     # Per-part unweighted TD losses for monitoring.
     nan = tf.constant(float('nan'))

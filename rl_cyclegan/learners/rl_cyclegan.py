@@ -13,11 +13,12 @@ transitions (y, a, r, y', done):
   q_x = Q_sim(x), q'_x = Q_real(G(x)), q''_x = Q_sim(F(G(x)))      (Section 4)
   q_y = Q_real(y), q'_y = Q_sim(F(y)), q''_y = Q_real(G(F(y)))
 
-Losses are weighted as in Table 5 (GAN 1, cycle 10, RL 10, RL-scene 10) and each loss's gradient
-is applied ONLY to the networks Table 5 names: the full backward pass is computed (no
-stop-gradient on the generated images), but L_RL updates only Q_sim/Q_real, L_cycle and
-L_RL-scene update only G/F, and the GAN loss updates G/F on the generator side and D_X/D_Y on the
-discriminator side (Appendix A explains why this separation matters).
+The objective is eq. 6 (``losses.rl_cyclegan_loss``), weighted as in Table 5 (GAN 1, cycle 10,
+RL 10, RL-scene 10), and each loss's gradient is applied ONLY to the networks its Table 5 row
+names (``TABLE5`` below, which the gradient application reads): the full backward pass is
+computed (no stop-gradient on the generated images), but L_RL updates only Q_sim/Q_real, L_cycle
+and L_RL-scene update only G/F, and the GAN loss updates G/F on the generator side and D_X/D_Y on
+the discriminator side (Appendix A explains why this separation matters).
 
 Ablations (paper Table 1) are switches: ``use_real2sim=False`` drops F and D_X (the "GAN"
 ablation, no cycle); ``use_rl_scene=False`` is a plain CycleGAN trained next to the Q-functions;
@@ -32,7 +33,8 @@ feature-level domain-adversarial loss and its content-similarity loss are not im
 """
 
 import collections
-import contextlib
+import functools
+import operator
 from typing import Callable, Optional, Sequence
 
 import gin
@@ -40,6 +42,7 @@ import tensorflow as tf
 
 from rl_cyclegan import losses
 from rl_cyclegan import specs
+from rl_cyclegan.learners import core
 from rl_cyclegan.learners import critic as critic_lib
 from rl_cyclegan.networks import discriminator as discriminator_lib
 from rl_cyclegan.networks import generator as generator_lib
@@ -62,36 +65,45 @@ LossInfo = collections.namedtuple('LossInfo', [
 ])
 
 
-@contextlib.contextmanager
-def dtype_policy(name: Optional[str]):
-  """Temporarily sets the global Keras dtype policy (e.g. 'mixed_bfloat16') to build networks."""
-  if not name:
-    yield
-    return
-  previous = tf.keras.mixed_precision.global_policy()
-  tf.keras.mixed_precision.set_global_policy(name)
-  try:
-    yield
-  finally:
-    tf.keras.mixed_precision.set_global_policy(previous)
+# Paper Table 5 (and our GraspGAN row): each loss -> the networks its gradient updates.
+# Loss names are LossInfo fields and keys of losses.rl_cyclegan_loss (eq. 6); network names are
+# the paper's. The gradient application reads this map (``backward_passes``, ``_apply_rows``),
+# updating networks in the order written here (D_Y before D_X: under MirroredStrategy the other
+# order changes the updates in the last bits, so this keeps earlier runs' arithmetic).
+TABLE5 = {
+    'gan_generator': ('G', 'F'),  # L_GAN, eq. 1, generator side; lambda_GAN = 1
+    'gan_discriminator': ('D_Y', 'D_X'),  # L_GAN, eq. 1, discriminator side; lambda_GAN = 1
+    'cycle': ('G', 'F'),  # L_cycle, eq. 2; lambda_cycle = 10
+    'rl': ('Q_sim', 'Q_real'),  # L_RL, eq. 5; lambda_RL = 10
+    'rl_scene': ('G', 'F'),  # L_RL-scene, eq. 4; lambda_RL-scene = 10
+    'segmentation': ('G',),  # ours: GraspGAN's L_seg (G's mask head); segmentation_weight
+}
 
 
-def _check_batch(batch, observation_spec, what):
-  """Raises ValueError naming the spec if a transition batch does not match it."""
-  if not isinstance(batch, specs.Transition):
-    raise ValueError(f'{what}: expected a specs.Transition(observation, action, reward, '
-                     f'next_observation, done), got {type(batch).__name__}')
-  for key in ('observation', 'next_observation'):
-    obs = getattr(batch, key)
-    if not isinstance(obs, dict) or set(obs) != set(observation_spec):
-      raise ValueError(f'{what}.{key}: expected a dict with keys {sorted(observation_spec)}, '
-                       f'got {obs!r:.200}')
-    for name, spec in observation_spec.items():
-      specs.check_tensor(obs[name], spec, f'{what}.{key}[{name!r}]')
-  specs.check_tensor(batch.action, specs.action_spec(), f'{what}.action')
-  scalar = tf.TensorSpec([], tf.float32)
-  specs.check_tensor(batch.reward, scalar, f'{what}.reward')
-  specs.check_tensor(batch.done, scalar, f'{what}.done')
+def backward_passes(table):
+  """Groups a Table-5-like map into backward passes: [(network names, loss names)].
+
+  Networks that share a loss share one backward pass, of the sum of the losses that update
+  any of them (so G and F, which share L_GAN, L_cycle and L_RL-scene, take one pass, whose
+  L_seg term has no path to F). Passes, networks and losses come in the order of the table.
+  For ``TABLE5``: [(G, F; gan_generator, cycle, rl_scene, segmentation),
+  (D_Y, D_X; gan_discriminator), (Q_sim, Q_real; rl)].
+  """
+  passes = []  # [(network names, loss names)]
+  for loss, networks in table.items():
+    joined = [p for p in passes if set(p[0]) & set(networks)]
+    if not joined:
+      passes.append((list(networks), [loss]))
+      continue
+    first = joined[0]
+    for other in joined[1:]:  # a loss that names networks of two passes joins them
+      first[0].extend(other[0])
+      first[1].extend(other[1])
+      passes.remove(other)
+    first[0].extend(n for n in networks if n not in first[0])
+    first[1].append(loss)
+  order = list(table)
+  return [(tuple(nets), tuple(sorted(rows, key=order.index))) for nets, rows in passes]
 
 
 def _check_segmentation_batch(batch, crop_size):
@@ -103,20 +115,6 @@ def _check_segmentation_batch(batch, crop_size):
   specs.check_tensor(images, tf.TensorSpec([*crop_size, specs.IMAGE_CHANNELS], tf.float32),
                      'segmentation_batch images')
   specs.check_tensor(labels, tf.TensorSpec(crop_size, tf.int32), 'segmentation_batch labels')
-
-
-def _local_value(value):
-  """First local component of a (possibly) distributed value, for static checks."""
-  values = getattr(value, 'values', None)
-  return values[0] if isinstance(values, tuple) else value
-
-
-def _concat_obs(*observations):
-  return {k: tf.concat([o[k] for o in observations], axis=0) for k in observations[0]}
-
-
-def _mse(a, b):
-  return tf.reduce_mean(tf.square(a - b))
 
 
 @gin.configurable
@@ -200,7 +198,7 @@ class RLCycleGANLearner(tf.Module):
     self.strategy = strategy or tf.distribute.get_strategy()
 
     adam = lambda n: critic_lib.make_adam(learning_rate, beta_1, beta_2, name=n)
-    with self.strategy.scope(), dtype_policy('mixed_bfloat16' if mixed_precision else None):
+    with self.strategy.scope(), core.dtype_policy('mixed_bfloat16' if mixed_precision else None):
       image = tf.zeros([1, *self.crop_size, 3])
       self.generator_g = generator_fn(name='G_sim2real')
       self.generator_g(image)
@@ -276,12 +274,13 @@ class RLCycleGANLearner(tf.Module):
     Raises ValueError naming the spec on malformed input.
     """
     for batch, what in ((sim_batch, 'sim_batch'), (real_batch, 'real_batch')):
-      _check_batch(tf.nest.map_structure(_local_value, batch), self.observation_spec, what)
+      core.check_batch(tf.nest.map_structure(core.local_value, batch), self.observation_spec,
+                       what)
     if self.use_segmentation:
       if segmentation_batch is None:
         raise ValueError('use_segmentation=True: train_step needs a segmentation_batch '
                          '(images float32 [B, h, w, 3], labels int32 [B, h, w])')
-      _check_segmentation_batch(tf.nest.map_structure(_local_value, segmentation_batch),
+      _check_segmentation_batch(tf.nest.map_structure(core.local_value, segmentation_batch),
                                 self.crop_size)
       segmentation_batch = tuple(segmentation_batch)
     elif segmentation_batch is not None:
@@ -290,16 +289,9 @@ class RLCycleGANLearner(tf.Module):
     return self._train_step_fn(sim_batch, real_batch, segmentation_batch)
 
   def _distributed_train_step(self, sim_batch, real_batch, segmentation_batch=None):
-    for c in self.critics:  # Q's rate per its schedule (QTOptCritic.learning_rate_boundaries)
-      c.set_learning_rate(self.train_step_counter + 1)
-    per_replica = self.strategy.run(self._replica_step,
-                                    args=(sim_batch, real_batch, segmentation_batch))
-    info = tf.nest.map_structure(
-        lambda t: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None), per_replica)
-    self.train_step_counter.assign_add(1)
-    for c in self.critics:
-      c.update_targets(self.train_step_counter)
-    return info
+    return core.train_step_across_replicas(
+        self.strategy, self._replica_step, (sim_batch, real_batch, segmentation_batch),
+        self.critics, self.train_step_counter)
 
   def _generate(self, x, y, training):
     """G and F on sim images x and real images y. Returns G(x), F(G(x)), F(y), G(F(y))."""
@@ -312,15 +304,16 @@ class RLCycleGANLearner(tf.Module):
     return g_x, f_g_x, f_y, g_f_y
 
   def _replica_step(self, sim, real, segmentation=None):
-    num_replicas = tf.distribute.get_replica_context().num_replicas_in_sync
     x, y = sim.observation['image'], real.observation['image']  # [B, H, W, 3] each
     zero = tf.constant(0.0)
-    # Which source transition (action, reward, done, gripper state) each Q input comes from:
+    # Which source transition (action, reward, done, gripper state) each Q input comes from,
+    # with the weight of its TD terms (lambda_RL-real on real transitions, Appendix A):
     # Q_sim sees {x, F(G(x)), F(y)}, Q_real sees {G(x), y, G(F(y))} (Section 4).
+    sim_w, real_w = (sim, 1.0), (real, self.real_rl_weight)
     if self.use_real2sim:
-      sim_sources, real_sources = (sim, sim, real), (sim, real, real)
+      sim_sources, real_sources = (sim_w, sim_w, real_w), (sim_w, real_w, real_w)
     else:
-      sim_sources, real_sources = (sim,), (sim, real)
+      sim_sources, real_sources = (sim_w,), (sim_w, real_w)
 
     # TD targets (eq. 3/5) need V(s') of the generated next images. They carry no gradient,
     # so they are computed before the tape: the tape does not record G(x'), F(y') or CEM.
@@ -331,10 +324,10 @@ class RLCycleGANLearner(tf.Module):
       real_next = [gx_n, real.next_observation['image'], gfy_n][:len(real_sources)]
       value_sim = self.critic_sim.target_value(
           self._observations(sim_next, sim_sources, 'next_observation'),
-          tf.concat([s.done for s in sim_sources], axis=0))  # [S * B]
+          tf.concat([s.done for s, _ in sim_sources], axis=0))  # [S * B]
       value_real = self.critic_real.target_value(
           self._observations(real_next, real_sources, 'next_observation'),
-          tf.concat([s.done for s in real_sources], axis=0))  # [R * B]
+          tf.concat([s.done for s, _ in real_sources], axis=0))  # [R * B]
 
     # Networks that no active loss updates run in inference mode: tfa spectral normalization
     # rewrites its kernel on every training call, and a network that is not being trained
@@ -377,9 +370,9 @@ class RLCycleGANLearner(tf.Module):
         logits_sim = self._q_logits(self.critic_sim, sim_images, sim_sources)  # [S * B]
         logits_real = self._q_logits(self.critic_real, real_images, real_sources)  # [R * B]
         if self.use_rl:
-          rl_sim, target_sim = self._td(self.critic_sim, logits_sim, sim_sources, value_sim, real)
-          rl_real, target_real = self._td(
-              self.critic_real, logits_real, real_sources, value_real, real)
+          rl_sim, y_sim = core.td_loss(self.critic_sim, logits_sim, sim_sources, value_sim)
+          rl_real, y_real = core.td_loss(self.critic_real, logits_real, real_sources, value_real)
+          target_sim, target_real = tf.reduce_mean(y_sim), tf.reduce_mean(y_real)
         q_sim = tf.reshape(tf.sigmoid(logits_sim), [len(sim_sources), b])  # [S, B]
         q_real = tf.reshape(tf.sigmoid(logits_real), [len(real_sources), b])  # [R, B]
         q['q_x'], q['q_x_prime'], q['q_y'] = q_sim[0], q_real[0], q_real[1]
@@ -400,76 +393,72 @@ class RLCycleGANLearner(tf.Module):
       rl_scene = losses.check_finite(rl_scene, 'rl_scene')
       seg = losses.check_finite(seg, 'segmentation')
       rl = rl_sim + rl_real
-      # Weighted objectives, eq. 6, split by the networks they update (Table 5). Optimizers
-      # sum gradients over replicas, so each replica's loss is scaled to the global mean.
-      # (Everything the gradients start from must be computed inside the tape.)
-      scale = 1.0 / tf.cast(num_replicas, tf.float32)
-      # L_seg has no path to F (only G has a mask head), so in the G/F group it updates G only.
-      generator_loss = (self.gan_weight * gan_g + self.cycle_weight * cycle +
-                        self.rl_scene_weight * rl_scene + self.segmentation_weight * seg)
-      discriminator_loss = self.gan_weight * gan_d
-      critic_loss = self.rl_weight * rl
-      scaled = [generator_loss * scale, discriminator_loss * scale, critic_loss * scale]
+      # Eq. 6 term by term (lambda * L, Table 5's weights), and our L_seg.
+      terms = losses.rl_cyclegan_loss(
+          gan_g, gan_d, cycle, rl, rl_scene, gan_weight=self.gan_weight,
+          cycle_weight=self.cycle_weight, rl_weight=self.rl_weight,
+          rl_scene_weight=self.rl_scene_weight)
+      terms['segmentation'] = self.segmentation_weight * seg
+      # One objective per backward pass: the terms of the Table 5 rows naming its networks,
+      # scaled so that the optimizers' sum over replicas is the global mean. (Everything the
+      # gradients start from must be computed inside the tape.)
+      passes = backward_passes(TABLE5)
+      objectives = [functools.reduce(operator.add, [terms[row] for row in rows])
+                    for _, rows in passes]
+      scale = core.replica_scale()
+      scaled = [objective * scale for objective in objectives]
 
-    # Selective application (Appendix A): full backward pass, gradients applied only to the
-    # networks Table 5 names for each loss.
-    if train_generators or self.use_segmentation:
-      self._apply(tape, scaled[0],
-                  [(n.trainable_variables, self.optimizers[n.name])
-                   for n in (self.generator_g, self.generator_f) if n is not None])
-    if self.use_gan:
-      self._apply(tape, scaled[1],
-                  [(n.trainable_variables, self.optimizers[n.name])
-                   for n in (self.discriminator_y, self.discriminator_x) if n is not None])
-    if self.use_rl:  # L_RL updates only Q_sim and Q_real.
-      self._apply(tape, scaled[2],
-                  [(c.trainable_variables, c.optimizer) for c in self.critics])
+    # Selective application (Appendix A): full backward pass, each loss's gradient applied
+    # only to the networks its Table 5 row names.
+    for (networks, rows), loss in zip(passes, scaled):
+      self._apply_rows(tape, loss, networks, rows, terms)
     del tape
 
     nan = tf.constant(float('nan'))
     mean_q = {k: tf.reduce_mean(q[k]) if k in q else nan for k in
               ('q_x', 'q_x_prime', 'q_x_double', 'q_y', 'q_y_prime', 'q_y_double')}
-    total = generator_loss + discriminator_loss + critic_loss
+    total = functools.reduce(operator.add, objectives)  # eq. 6 (+ our L_seg)
     return LossInfo(total=total, gan_generator=gan_g, gan_discriminator=gan_d, cycle=cycle,
                     rl=rl, rl_sim=rl_sim, rl_real=rl_real, rl_scene=rl_scene,
                     segmentation=seg, q_std=q_std,
                     target_q_sim=target_sim, target_q_real=target_real, **mean_q)
 
+  def _trainables(self, name):
+    """(trainable variables, optimizer) of the network TABLE5 calls ``name``; None if this
+    configuration does not build it (F and D_X in the GAN ablation)."""
+    critics = {'Q_sim': self.critic_sim, 'Q_real': self.critic_real}
+    if name in critics:
+      return critics[name].trainable_variables, critics[name].optimizer
+    net = {'G': self.generator_g, 'F': self.generator_f, 'D_X': self.discriminator_x,
+           'D_Y': self.discriminator_y}[name]
+    return None if net is None else (net.trainable_variables, self.optimizers[net.name])
+
+  def _apply_rows(self, tape, loss, networks, rows, terms):
+    """One backward pass of ``loss`` (the sum of the ``rows``' terms) into ``networks``.
+
+    A term may reach only the networks its TABLE5 row names; checked while tracing (L_seg in
+    the G/F pass has no path to F, which has no mask head).
+    """
+    groups = {name: self._trainables(name) for name in networks}
+    groups = {name: group for name, group in groups.items() if group is not None}
+    for row in rows:
+      for name, (variables, _) in groups.items():
+        if name not in TABLE5[row] and any(
+            g is not None for g in tape.gradient(terms[row], variables)):
+          raise ValueError(f'Table 5 row {row!r} updates {TABLE5[row]}, but its gradient '
+                           f'reaches {name}, which shares its backward pass')
+    core.apply_gradients(tape, loss, list(groups.values()))
+
   @staticmethod
   def _observations(images, sources, key):
     """Concatenates images with their source transitions' gripper states. [S * B, ...]."""
     return {'image': tf.concat(images, axis=0),
-            'gripper_state': tf.concat([getattr(s, key)['gripper_state'] for s in sources], 0)}
+            'gripper_state': tf.concat([getattr(s, key)['gripper_state'] for s, _ in sources],
+                                       0)}
 
   def _q_logits(self, critic, images, sources):
     """Q logits for several image sets, concatenated so the Q tower runs once. [S * B]."""
     obs = self._observations(images, sources, 'observation')
-    action = tf.concat([s.action for s in sources], axis=0)  # [S * B, 8]
+    action = tf.concat([s.action for s, _ in sources], axis=0)  # [S * B, 8]
     logits, _ = critic.network((obs, action), training=self.use_rl)  # [S * B]
     return logits
-
-  def _td(self, critic, logits, sources, next_value, real):
-    """TD loss (eq. 5) of one critic; each set uses its source transition's r and done.
-
-    TD terms from real transitions are weighted by lambda_RL-real (Appendix A).
-    Returns (loss, mean target).
-    """
-    reward = tf.concat([s.reward for s in sources], axis=0)  # [S * B]
-    done = tf.concat([s.done for s in sources], axis=0)  # [S * B]
-    weights = tf.concat([tf.ones_like(s.reward) * (self.real_rl_weight if s is real else 1.0)
-                         for s in sources], axis=0)  # [S * B]
-    target = losses.td_target(reward, done, next_value, gamma=critic.gamma)  # [S * B]
-    loss = losses.td_loss(logits, target, distance=critic.td_distance, weights=weights)
-    return loss, tf.reduce_mean(target)
-
-  @staticmethod
-  def _apply(tape, loss, groups):
-    """One backward pass of ``loss`` for all (variables, optimizer) groups, then each applies."""
-    variables = [v for vs, _ in groups for v in vs]
-    grads = tape.gradient(loss, variables)
-    i = 0
-    for vs, optimizer in groups:
-      pairs = [(g, v) for g, v in zip(grads[i:i + len(vs)], vs) if g is not None]
-      i += len(vs)
-      if pairs:
-        optimizer.apply_gradients(pairs)
