@@ -15,3 +15,4 @@ from rl_cyclegan import policies  # noqa: F401
 from rl_cyclegan.learners import qtopt  # noqa: F401
 from rl_cyclegan.train import train_qtopt  # noqa: F401
 from rl_cyclegan.train import train_rl_cyclegan  # noqa: F401
+from rl_cyclegan.train import runner  # noqa: F401

@@ -96,14 +96,14 @@ def run(root_dir: str, config: DemoConfig = DemoConfig()) -> Dict[str, dict]:
   stage(1, 'train RL-CycleGAN (G, F, D_X, D_Y, Q_sim, Q_real jointly)')
   _run([os.path.join(TOOLS, 'train_rl_cyclegan.py'), f'--root_dir={gan_dir}',
         f'--gin_file={os.path.join(GIN, "demo_rl_cyclegan.gin")}',
-        f'--gin_bindings=train_rl_cyclegan.real_episode_dir="{real_log}"',
+        f'--gin_bindings=Replay.real_episode_dir="{real_log}"',
         f'--gin_bindings=train_rl_cyclegan.num_train_steps={config.rl_cyclegan_steps}'],
        os.path.join(logs, 'rl_cyclegan.log'))
 
   stage(2, 'train the final Q from scratch with G frozen')
   _run([os.path.join(TOOLS, 'train_qtopt.py'), f'--root_dir={q_dir}',
         f'--gin_file={os.path.join(GIN, "demo_final_q.gin")}',
-        f'--gin_bindings=train_eval.real_episode_dir="{real_log}"',
+        f'--gin_bindings=Replay.real_episode_dir="{real_log}"',
         f'--gin_bindings=train_eval.generator_checkpoint="{os.path.join(gan_dir, "train", "ckpt")}"',
         f'--gin_bindings=train_eval.num_train_steps={config.final_q_steps}'],
        os.path.join(logs, 'final_q.log'))

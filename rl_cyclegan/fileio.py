@@ -37,6 +37,31 @@ def write_text_atomic(path: str, text: str) -> str:
   return write_atomic(path, lambda f: f.write(text))
 
 
+def pid_alive(pid) -> bool:
+  """Whether a process with this pid exists (on this host)."""
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def remove_stale_temp_files(directory):
+  """Removes ``*.tmp-<pid>`` files in ``directory`` whose writer process no longer exists.
+  Returns their names."""
+  removed = []
+  for name in os.listdir(directory):
+    head, marker, pid = name.rpartition(TMP_MARKER)
+    if not marker or not pid.isdigit() or not head:
+      continue
+    if int(pid) != os.getpid() and not pid_alive(int(pid)):
+      os.remove(os.path.join(directory, name))
+      removed.append(name)
+  return removed
+
+
 def write_json_atomic(path: str, data) -> str:
   """``data`` as indented, key-sorted JSON with a final newline, written atomically."""
   return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + '\n')

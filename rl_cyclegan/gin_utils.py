@@ -12,6 +12,8 @@ from typing import Callable, Optional, Sequence
 
 import gin
 
+from rl_cyclegan import lifecycle
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIN_DIR = os.path.join(REPO, 'gin')
 
@@ -25,7 +27,7 @@ class _DropGinPathProbes(logging.Filter):
 
 
 def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
-              skip_unknown: bool = False) -> None:
+              skip_unknown: bool = False, finalize: bool = True) -> None:
   """Parses ``gin_files`` then ``gin_bindings``; raises ValueError naming a missing file.
 
   ``skip_unknown``: ignore bindings of configurables this process does not know (reading
@@ -41,7 +43,7 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
   logging.getLogger().addFilter(probe_filter)
   try:
     gin.parse_config_files_and_bindings(list(gin_files), list(gin_bindings),
-                                        skip_unknown=skip_unknown)
+                                        finalize_config=finalize, skip_unknown=skip_unknown)
   finally:
     logging.getLogger().removeFilter(probe_filter)
 
@@ -50,7 +52,9 @@ def run_training_binary(doc: str, train_eval: Callable[[str], object],
                         example_binding: str, argv: Optional[Sequence[str]] = None) -> int:
   """Parses --root_dir / --gin_file / --gin_bindings, then calls ``train_eval(root_dir)``.
 
-  Returns the process exit code: 2 for a gin config error (printed, naming the binding), 130
+  The run directory is locked for the run (``lifecycle.directory_lock``: run.lock with the
+  pid and host). Returns the process exit code: 2 for a gin config error (printed, naming the
+  binding), 3 when another live process owns the run directory (printed, naming it), 130
   when interrupted (SIGINT / SIGTERM) after the loop saved its checkpoint.
   """
   parser = argparse.ArgumentParser(description=doc,
@@ -65,10 +69,13 @@ def run_training_binary(doc: str, train_eval: Callable[[str], object],
   except (ValueError, TypeError, SyntaxError, IOError) as e:
     print(f'gin config error: {e}', file=sys.stderr)
     return 2
-  from rl_cyclegan.train import loop  # pylint: disable=g-import-not-at-top
   try:
-    train_eval(args.root_dir)
-  except (KeyboardInterrupt, loop.Terminate):
+    with lifecycle.directory_lock(args.root_dir):  # one owner per run directory
+      train_eval(args.root_dir)
+  except lifecycle.LockHeld as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 3
+  except (KeyboardInterrupt, lifecycle.Terminate):
     # The loop saved a checkpoint and flushed the collected episodes before re-raising.
     print(f'interrupted: checkpoint saved under {args.root_dir}; run the same command again to '
           'resume', file=sys.stderr)

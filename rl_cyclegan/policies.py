@@ -54,10 +54,9 @@ from rl_cyclegan.data import preprocessing
 EPSILON_VARIABLE = 'exploration_epsilon'
 NOISE_STD_VARIABLE = 'exploration_noise_std'
 
-# allowed_modes for the action modes of envs.grasping.GraspingEnv. In 'auto_descend' only the
-# move parameters (dx, dy, u) and terminate matter; close and open act as move.
-AUTO_DESCEND_MODES = (True, False, False, True)  # move, close, open, terminate
-ALL_MODES = (True, True, True, True)
+# allowed_modes for the action modes of envs.grasping.GraspingEnv (specs.allowed_modes_for).
+AUTO_DESCEND_MODES = specs.AUTO_DESCEND_MODES
+ALL_MODES = specs.ALL_MODES
 
 
 def linear_schedule(step, start, end, steps) -> float:

@@ -39,6 +39,21 @@ CONTINUOUS_ACTION_DIM = 4  # dx, dy, dz, u (rotation step in [-1, 1])
 NUM_ACTION_MODES = 4  # move, close, open, terminate
 ACTION_NAMES = ('dx', 'dy', 'dz', 'sin_theta', 'cos_theta', 'close', 'open', 'terminate')
 MODE_NAMES = ('move', 'close', 'open', 'terminate')
+# CEM's allowed modes (``policies.CEMPolicy(allowed_modes=...)``) for the envs' action modes.
+# In 'auto_descend' only the move parameters (dx, dy, u) and terminate matter; close and open
+# act as move. By default the training loops let the policy only move there: uniformly random
+# exploration picks 'terminate' in half of its random actions (cut episodes, ~3% success).
+AUTO_DESCEND_MODES = (True, False, False, True)  # move, close, open, terminate
+MOVE_ONLY_MODES = (True, False, False, False)
+ALL_MODES = (True, True, True, True)
+
+
+def allowed_modes_for(action_mode: str, auto_descend_terminate: bool = False):
+  """CEM's allowed modes of a run: None (all) in 'full'; in 'auto_descend' move only, or
+  move + terminate with ``auto_descend_terminate``."""
+  if action_mode != 'auto_descend':
+    return None
+  return AUTO_DESCEND_MODES if auto_descend_terminate else MOVE_ONLY_MODES
 IMAGE_CHANNELS = 3
 
 # Paper, Appendix A: 512x640 images, 472x472 crops.

@@ -137,7 +137,7 @@ def test_load_policy_from_checkpoint_errors_name_the_file(tmp_path):
   small.create_variables()
   shutil.rmtree(root)
   _write_run(root, '', small)
-  with pytest.raises(ValueError, match=r'ckpt-1.*incompatible'):
+  with pytest.raises(ValueError, match=r'ckpt-1.*does not match'):
     evaluation.load_policy_from_checkpoint(root)
 
 

@@ -49,9 +49,12 @@ def _inputs(batch=3, seed=0):
           'gripper': gripper, 'action': candidates[:, 0], 'candidates': candidates}
 
 
-# Runs in a fresh interpreter, without PYTHONPATH, in the export directory.
+# Runs in a fresh interpreter, without PYTHONPATH, in the export directory, as a controller
+# without this package would: the package is installed in the venv (editable), so it is made
+# unimportable first; loading the SavedModels must not need it.
 _CONTROLLER_CODE = textwrap.dedent('''
     import sys
+    sys.modules['rl_cyclegan'] = None  # any import of the package raises ImportError
     try:
       import rl_cyclegan  # noqa: F401
     except ImportError:
@@ -228,9 +231,9 @@ GraspingQNetwork.state_action_fc_units = (8,)
 GraspingQNetwork.merged_filters = (4,)
 GraspingQNetwork.final_filters = (4,)
 GraspingQNetwork.fc_units = (8,)
-train_eval.render_size = {RENDER}
-train_eval.crop_size = {CROP}
-train_eval.action_mode = 'auto_descend'
+Environment.render_size = {RENDER}
+Environment.crop_size = {CROP}
+Environment.action_mode = 'auto_descend'
 '''
 
 
@@ -264,7 +267,7 @@ def test_export_from_checkpoint(run_dir, tmp_path):
                                         action=x['action'])['q_value'].numpy()
   obs = {'image': specs.to_float_image(x['crops']), 'gripper_state': x['gripper']}
   np.testing.assert_allclose(got, run_dir['q_net'].q_values(obs, x['action']), atol=1e-5)
-  # The policy: CEM modes from train_eval.action_mode ('auto_descend': move only).
+  # The policy: CEM modes from Environment.action_mode ('auto_descend': move only).
   assert results['policy']['allowed_modes'] == [True, False, False, False]
   p = tf.saved_model.load(str(out_dir / 'policy'))
   action = p.signatures['grasp'](image=x['frames'], gripper_state=x['gripper'])['action']

@@ -121,7 +121,8 @@ def test_write_scene_metrics(tmp_path):
 
 
 def test_q_collapse_monitor_fires_only_after_patience(caplog):
-  monitor = summaries.QCollapseMonitor(min_q_std=0.01, patience=3, min_step=100)
+  monitor = summaries.QCollapseMonitor(min_q_std=0.01, patience=3, min_step=100,
+                                       warmup_steps=0)
   # Untrained Q before min_step: uniform but not armed.
   assert not any(monitor.update(loss_info(q_std=1e-4, rl_scene=1e-7), s) for s in range(5))
   # Healthy Q: never fires, and arms the monitor.
@@ -140,7 +141,19 @@ def test_q_collapse_monitor_fires_only_after_patience(caplog):
 
 def test_q_collapse_monitor_ignores_low_spread_with_large_rl_scene():
   monitor = summaries.QCollapseMonitor(min_q_std=0.01, patience=2, max_rl_scene=0.01,
-                                       min_step=0)
+                                       min_step=0, warmup_steps=0)
   assert not any(monitor.update(loss_info(q_std=0.005, rl_scene=0.5), s) for s in range(5))
   assert [monitor.update(loss_info(q_std=0.005, rl_scene=1e-4), s) for s in range(2)] == [
+      False, True]
+
+
+def test_q_collapse_monitor_is_not_armed_during_warmup():
+  """make demo's false alarm: Q's spread passes min_q_std once, then dips while it settles."""
+  monitor = summaries.QCollapseMonitor(min_q_std=0.01, patience=2, min_step=10_000,
+                                       warmup_steps=30)
+  assert not monitor.update(loss_info(q_std=0.05, rl_scene=0.02), 1)  # healthy at first
+  assert not any(monitor.update(loss_info(q_std=0.001, rl_scene=1e-5), s) for s in range(2, 30))
+  assert not monitor.seen_healthy  # the early spread does not arm it
+  assert not monitor.update(loss_info(q_std=0.05, rl_scene=0.02), 30)  # healthy after warmup
+  assert [monitor.update(loss_info(q_std=0.001, rl_scene=1e-5), s) for s in (31, 32)] == [
       False, True]

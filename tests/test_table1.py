@@ -4,6 +4,7 @@ tests/smoke/test_table1_smoke.py (a separate CI step: about 4 minutes)."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -64,8 +65,8 @@ def test_lock_of_a_live_runner_stops_a_second_one_and_a_dead_ones_is_taken_over(
   try:
     os.makedirs(directory)
     with open(os.path.join(directory, table1.LOCK_FILE), 'w') as f:
-      json.dump({'pid': sleeper.pid, 'host': table1.socket.gethostname(), 'started': 'now'}, f)
-    with pytest.raises(table1.StageError, match=f'locked by pid {sleeper.pid}'):
+      json.dump({'pid': sleeper.pid, 'host': socket.gethostname(), 'started': 'now'}, f)
+    with pytest.raises(table1.StageError, match=f'in use by pid {sleeper.pid}'):
       table1.acquire_lock(directory, 'x')
   finally:
     sleeper.kill()
@@ -125,6 +126,21 @@ def test_plan_lists_each_stage_with_an_estimate(tmp_path):
   joint = stages[3].argv
   assert '--gin_file' in joint and any('critic_init_checkpoint' in a for a in joint)
   assert any(a.endswith('train_rl_cyclegan.seed = 0') for a in joint)
+
+
+def test_the_paper_faithful_row_drops_both_deviations(tmp_path):
+  """rl_cyclegan_scratch: critics from scratch and no sim log; otherwise the RL-CycleGAN row."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd())
+  joint = {s.name: s.argv for s in table.stages(['rl_cyclegan_seed0', 'rl_cyclegan_scratch'])}
+  warm, scratch = joint['rl_cyclegan_seed0/joint'], joint['rl_cyclegan_scratch/joint']
+  for deviation in ('critic_init_checkpoint', 'Replay.sim_episode_dir'):
+    assert any(deviation in a for a in warm) and not any(deviation in a for a in scratch)
+  assert table.gin('gin/table1_rl_cyclegan_scratch.gin') in scratch
+  assert any("Replay.real_episode_dir" in a for a in scratch)
+  # Its final Q is the same recipe as every generator row's (the sim log through its G).
+  final = joint['rl_cyclegan_scratch/final_q']
+  assert any('Replay.sim_episode_dir' in a for a in final)
+  assert table1.expand_rows(['rl_cyclegan_scratch']) == ['rl_cyclegan_scratch']
 
 
 def test_published_stages_count_as_done_and_later_stages_read_the_published_g(tmp_path):

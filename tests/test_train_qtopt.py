@@ -12,6 +12,7 @@ from rl_cyclegan import configurables  # noqa: F401  (registers GraspingEnv, net
 from rl_cyclegan import policies  # noqa: F401  (CEMPolicy)
 from rl_cyclegan.data import episodes as episodes_lib
 from rl_cyclegan.learners import qtopt  # noqa: F401  (QTOptLearner)
+from rl_cyclegan.train import runner
 from rl_cyclegan.train import train_qtopt
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,6 +33,12 @@ def _load_tool(name):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+def _train(root, **kwargs):
+  """``train_qtopt.train_eval`` with flat keyword arguments: shared settings go to their group."""
+  settings, rest = runner.Settings.with_overrides(**kwargs)
+  return train_qtopt.train_eval(root, settings=settings, **rest)
+
 
 
 def _write_log(directory, num_episodes=3, num_steps=4):
@@ -68,7 +75,7 @@ def test_unknown_gin_binding_fails_before_any_work(tmp_path, capsys):
 def test_sim_run_writes_artifacts_resumes_and_evaluates(tmp_path, summary_tags, summary_scalars):
   root = str(tmp_path / 'run')
   _bind(['QTOptLearner.learning_rate = 1e-3', 'QTOptLearner.learning_rate_boundaries = (1,)'])
-  first = train_qtopt.train_eval(
+  first = _train(
       root, initial_collect_episodes=1, num_train_steps=2, eval_interval=2,
       num_eval_episodes=1, eval_appearances=('sim',), replay_digests=True, **SMALL_RUN)
   assert first['final_step'] == 2 and not first['resumed']
@@ -93,7 +100,7 @@ def test_sim_run_writes_artifacts_resumes_and_evaluates(tmp_path, summary_tags, 
 
   # Restart: the step count continues and the sim buffer holds the same transitions.
   _bind()
-  second = train_qtopt.train_eval(root, initial_collect_episodes=1, num_train_steps=3,
+  second = _train(root, initial_collect_episodes=1, num_train_steps=3,
                                   eval_appearances=(), replay_digests=True, **SMALL_RUN)
   assert second['resumed'] and second['start_step'] == 2 and second['final_step'] == 3
   assert second['sim_replay_transitions_start'] == first['sim_replay_transitions_end'] > 0
@@ -145,20 +152,20 @@ def test_real_only_run_and_checkpoint_errors(tmp_path):
                 collect_steps_per_train_step=0, initial_collect_episodes=0,
                 eval_appearances=(), num_train_steps=2)
   _bind()
-  result = train_qtopt.train_eval(root, **kwargs)
+  result = _train(root, **kwargs)
   assert result['final_step'] == 2 and result['env_steps'] == 0
   assert not os.path.exists(os.path.join(root, 'replay'))
 
   # An incompatible configuration names the checkpoint file.
   _bind(['GraspingQNetwork.fc_units = (16,)'])
   with pytest.raises(ValueError, match=r'ckpt-2.*does not match'):
-    train_qtopt.train_eval(root, **dict(kwargs, num_train_steps=3))
+    _train(root, **dict(kwargs, num_train_steps=3))
 
   # A bad real episode file fails before training, naming the file.
   (real_dir / 'episodes-bad.tfrecord').write_bytes(b'garbage')
   _bind()
   with pytest.raises(episodes_lib.EpisodeFormatError, match='episodes-bad.tfrecord'):
-    train_qtopt.train_eval(str(tmp_path / 'run2'), **kwargs)
+    _train(str(tmp_path / 'run2'), **kwargs)
   assert not os.path.exists(os.path.join(tmp_path, 'run2', 'train', 'ckpt', 'checkpoint'))
 
 
@@ -168,22 +175,22 @@ def test_sim_episode_dir_seeds_the_sim_replay_at_every_start(tmp_path):
   kwargs = dict(SMALL_RUN, sim_episode_dir=str(offline), initial_collect_episodes=0,
                 collect_steps_per_train_step=0, eval_appearances=(), replay_digests=True)
   _bind()
-  first = train_qtopt.train_eval(root, num_train_steps=2, **kwargs)
+  first = _train(root, num_train_steps=2, **kwargs)
   assert first['env_steps'] == 0 and first['sim_replay_transitions_start'] == 12
   # Resumed: the off-policy episodes are loaded again, the same rows as before.
   _bind()
-  second = train_qtopt.train_eval(root, num_train_steps=3, **kwargs)
+  second = _train(root, num_train_steps=3, **kwargs)
   assert second['resumed'] and second['final_step'] == 3
   assert second['sim_replay_digest_start'] == first['sim_replay_digest_end']
   # With on-policy collection the run's own episodes are added after them.
   _bind()
-  third = train_qtopt.train_eval(str(tmp_path / 'run3'), num_train_steps=1,
+  third = _train(str(tmp_path / 'run3'), num_train_steps=1,
                                  **dict(kwargs, collect_steps_per_train_step=1.0))
   assert third['sim_replay_transitions_end'] > 12 and third['env_steps'] > 0
   # Set together with sim_fraction 0 (nothing would be drawn from it): a named error.
   _bind()
   with pytest.raises(ValueError, match='sim_episode_dir'):
-    train_qtopt.train_eval(str(tmp_path / 'run4'), num_train_steps=1,
+    _train(str(tmp_path / 'run4'), num_train_steps=1,
                            **dict(kwargs, sim_fraction=0.0, real_episode_dir=str(offline)))
 
 
@@ -194,12 +201,12 @@ def test_sim_log_fraction_keeps_the_log_in_its_own_buffer(tmp_path):
                 sim_log_fraction=0.5, sim_log_capacity=100)
   root = str(tmp_path / 'run')
   _bind()
-  first = train_qtopt.train_eval(root, num_train_steps=2, **kwargs)
+  first = _train(root, num_train_steps=2, **kwargs)
   # The sim replay holds only the run's own (on-policy) episodes; the log is elsewhere.
   assert first['sim_replay_transitions_start'] == 0
   assert first['sim_replay_transitions_end'] == first['env_steps'] > 0
   _bind()
-  second = train_qtopt.train_eval(root, num_train_steps=3, **kwargs)
+  second = _train(root, num_train_steps=3, **kwargs)
   assert second['resumed'] and second['final_step'] == 3
   assert second['sim_replay_digest_start'] == first['sim_replay_digest_end']
   for bad, match in ((dict(sim_log_fraction=1.0), r'sim_log_fraction must be in \(0, 1\)'),
@@ -207,7 +214,7 @@ def test_sim_log_fraction_keeps_the_log_in_its_own_buffer(tmp_path):
                      (dict(sim_episode_dir=None, initial_collect_episodes=2), 'needs both')):
     _bind()
     with pytest.raises(ValueError, match=match):
-      train_qtopt.train_eval(str(tmp_path / 'bad'), num_train_steps=1, **dict(kwargs, **bad))
+      _train(str(tmp_path / 'bad'), num_train_steps=1, **dict(kwargs, **bad))
 
 
 def test_mc_return_weight_trains_from_replays_that_store_returns(tmp_path):
@@ -219,14 +226,14 @@ def test_mc_return_weight_trains_from_replays_that_store_returns(tmp_path):
                 sim_log_capacity=100, sim_fraction=0.5, real_episode_dir=str(offline))
   root = str(tmp_path / 'run')
   _bind(['QTOptCritic.mc_return_weight = 0.5'])
-  first = train_qtopt.train_eval(root, num_train_steps=2, **kwargs)
+  first = _train(root, num_train_steps=2, **kwargs)
   assert first['final_step'] == 2 and first['env_steps'] > 0
   _bind(['QTOptCritic.mc_return_weight = 0.5'])
-  second = train_qtopt.train_eval(root, num_train_steps=3, **kwargs)
+  second = _train(root, num_train_steps=3, **kwargs)
   assert second['resumed'] and second['final_step'] == 3
   _bind(['QTOptCritic.mc_return_weight = 1.5'])
   with pytest.raises(ValueError, match='mc_return_weight'):
-    train_qtopt.train_eval(str(tmp_path / 'bad'), num_train_steps=1, **kwargs)
+    _train(str(tmp_path / 'bad'), num_train_steps=1, **kwargs)
 
 
 def test_spatial_q_network_trains_and_acts_from_its_checkpoint(tmp_path):
@@ -241,7 +248,7 @@ def test_spatial_q_network_trains_and_acts_from_its_checkpoint(tmp_path):
              "GraspingQNetwork.head_pooling = 'global_max'"]
   root = str(tmp_path / 'run')
   _bind(spatial)
-  result = train_qtopt.train_eval(
+  result = _train(
       root, **dict(SMALL_RUN, sim_episode_dir=str(log), initial_collect_episodes=0,
                    collect_steps_per_train_step=0, eval_appearances=(), num_train_steps=2))
   assert result['final_step'] == 2 and result['checkpoint']

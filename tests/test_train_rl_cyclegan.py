@@ -18,6 +18,7 @@ from rl_cyclegan.data import episodes as episodes_lib
 from rl_cyclegan.data import translation
 from rl_cyclegan.train import evaluation
 from rl_cyclegan.train import replay as replay_lib
+from rl_cyclegan.train import runner
 from rl_cyclegan.train import segmentation_set
 from rl_cyclegan.train import train_qtopt
 from rl_cyclegan.train import train_rl_cyclegan
@@ -44,6 +45,17 @@ def _load_tool(name):
   spec.loader.exec_module(module)
   return module
 
+def _train(root, **kwargs):
+  """``train_rl_cyclegan.train_eval`` with flat keyword arguments: shared settings go to their group."""
+  settings, rest = runner.Settings.with_overrides(**kwargs)
+  return train_rl_cyclegan.train_eval(root, settings=settings, **rest)
+
+
+def _train_qtopt(root, **kwargs):
+  settings, rest = runner.Settings.with_overrides(**kwargs)
+  return train_qtopt.train_eval(root, settings=settings, **rest)
+
+
 
 def _bind(extra=(), gin_file=None):
   gin.clear_config()
@@ -66,12 +78,12 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags):
   real = _real_dir(tmp_path / 'real')
   root = str(tmp_path / 'run')
   _bind()
-  first = train_rl_cyclegan.train_eval(
+  first = _train(
       root, real_episode_dir=real, num_train_steps=2, eval_interval=2,
       image_summary_interval=2, scene_metrics_interval=2,
       # A collapse monitor that fires at once (every q_std < 1 is "uniform"), to see the alarm.
       q_collapse_min_std=1.0, q_collapse_max_rl_scene=1e9, q_collapse_patience=1,
-      q_collapse_min_step=0, **SMALL_RUN)
+      q_collapse_min_step=0, q_collapse_warmup_steps=0, **SMALL_RUN)
   assert first['final_step'] == 2 and not first['resumed'] and first['env_steps'] > 0
   assert first['q_collapse_steps'] == 2
   assert sorted(os.listdir(os.path.join(root, 'train', 'ckpt'))) == [
@@ -106,7 +118,7 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags):
 
   # Restart: the step count continues.
   _bind()
-  second = train_rl_cyclegan.train_eval(
+  second = _train(
       root, real_episode_dir=real, num_train_steps=3, eval_policies=(),
       image_summary_interval=0, scene_metrics_interval=0, **SMALL_RUN)
   assert second['resumed'] and second['start_step'] == 2 and second['final_step'] == 3
@@ -129,7 +141,7 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags):
   # G translates whole frames once: the sim log into a cached copy, on-policy and evaluation
   # frames in the sim-to-real env.
   final_root = str(tmp_path / 'final_q')
-  final = train_qtopt.train_eval(
+  final = _train_qtopt(
       final_root, generator_checkpoint=os.path.join(root, 'train', 'ckpt'),
       real_episode_dir=real, sim_episode_dir=_real_dir(tmp_path / 'sim_log', num=2),
       render_size=RENDER, crop_size=CROP, num_objects=2, num_envs=1, batch_size=4,
@@ -157,7 +169,7 @@ def test_ablation_configs_run_a_step(tmp_path, summary_tags, gin_file, strategy,
                                      mixed_precision):
   real = _real_dir(tmp_path / 'real')
   _bind([f'RLCycleGANLearner.mixed_precision = {mixed_precision}'], gin_file=gin_file)
-  result = train_rl_cyclegan.train_eval(
+  result = _train(
       str(tmp_path / 'run'), real_episode_dir=real, num_train_steps=1, strategy=strategy,
       eval_policies=(), image_summary_interval=1, scene_metrics_interval=0,
       collect_steps_per_train_step=1.0, **SMALL_RUN)
@@ -176,8 +188,10 @@ def test_graspgan_config_runs_with_the_segmentation_set(tmp_path, summary_tags):
   """gin/table1_graspgan.gin at tiny sizes: the GAN row plus G's mask loss for 2 steps."""
   real = _real_dir(tmp_path / 'real')
   root = tmp_path / 'run'
-  _bind(['train_rl_cyclegan.segmentation_set_num_states = 6'], gin_file='table1_graspgan.gin')
-  result = train_rl_cyclegan.train_eval(
+  # No sim log here (table1.py passes one): the sim half is on-policy only, as in Fig. 6.
+  no_log = ['train_rl_cyclegan.segmentation_set_num_states = 6', 'Replay.sim_log_fraction = None']
+  _bind(no_log, gin_file='table1_graspgan.gin')
+  result = _train(
       str(root), real_episode_dir=real, num_train_steps=2, eval_policies=(),
       image_summary_interval=0, scene_metrics_interval=0, **SMALL_RUN)
   assert result['final_step'] == 2
@@ -191,8 +205,8 @@ def test_graspgan_config_runs_with_the_segmentation_set(tmp_path, summary_tags):
   assert not [n for n in names if n.startswith('F_real2sim/')]  # the GAN setting: no F
   # Resuming reuses the set (not rebuilt) and restores the head.
   mtime = os.path.getmtime(result['segmentation_set'])
-  _bind(['train_rl_cyclegan.segmentation_set_num_states = 6'], gin_file='table1_graspgan.gin')
-  again = train_rl_cyclegan.train_eval(
+  _bind(no_log, gin_file='table1_graspgan.gin')
+  again = _train(
       str(root), real_episode_dir=real, num_train_steps=3, eval_policies=(),
       image_summary_interval=0, scene_metrics_interval=0, **SMALL_RUN)
   assert again['resumed'] and again['final_step'] == 3
@@ -203,11 +217,11 @@ def test_bad_real_episode_dir_fails_before_anything_is_built(tmp_path):
   root = tmp_path / 'run'
   _bind()
   with pytest.raises(ValueError, match='real_episode_dir is required'):
-    train_rl_cyclegan.train_eval(str(root), **SMALL_RUN)
+    _train(str(root), **SMALL_RUN)
   real = _real_dir(tmp_path / 'real')
   _real_dir(real, size=(24, 40), name='episodes-wrong-size.tfrecord', num=1)
   with pytest.raises(episodes_lib.EpisodeFormatError, match='episodes-wrong-size.tfrecord'):
-    train_rl_cyclegan.train_eval(str(root), real_episode_dir=real, **SMALL_RUN)
+    _train(str(root), real_episode_dir=real, **SMALL_RUN)
   assert not root.exists()  # validated before any directory, network or env was made
 
 
@@ -229,7 +243,7 @@ def test_non_finite_loss_stops_naming_it_and_keeps_the_last_checkpoint(tmp_path,
   _bind()
   with pytest.raises(train_rl_cyclegan.NonFiniteLossError,
                      match=r"loss 'rl_(sim|real)' is not finite.*train step 2.*ckpt-1"):
-    train_rl_cyclegan.train_eval(root, real_episode_dir=real, num_train_steps=3,
+    _train(root, real_episode_dir=real, num_train_steps=3,
                                  eval_policies=(), image_summary_interval=0,
                                  scene_metrics_interval=0, **SMALL_RUN)
   ckpt_dir = os.path.join(root, 'train', 'ckpt')
@@ -269,7 +283,7 @@ def test_sim_log_and_critic_warm_start(tmp_path, summary_scalars):
   run = dict(real_episode_dir=real, sim_episode_dir=sim_log, sim_log_fraction=0.5,
              eval_policies=(), image_summary_interval=0, scene_metrics_interval=0,
              collect_steps_per_train_step=1.0, **SMALL_RUN)
-  first = train_rl_cyclegan.train_eval(root, num_train_steps=0, critic_init_checkpoint=source,
+  first = _train(root, num_train_steps=0, critic_init_checkpoint=source,
                                        **run)
   saved = dict(tf.train.list_variables(first['checkpoint']))
   reader = tf.train.load_checkpoint(first['checkpoint'])
@@ -285,7 +299,7 @@ def test_sim_log_and_critic_warm_start(tmp_path, summary_scalars):
   # A resumed run keeps its own critics: another init checkpoint is not applied.
   other, other_net = _critic_source(tmp_path / 'q_other', seed=2)
   _bind()
-  second = train_rl_cyclegan.train_eval(root, num_train_steps=2, critic_init_checkpoint=other,
+  second = _train(root, num_train_steps=2, critic_init_checkpoint=other,
                                         **run)
   assert second['resumed'] and second['final_step'] == 2
   reader = tf.train.load_checkpoint(second['checkpoint'])
@@ -299,7 +313,7 @@ def test_sim_log_and_critic_warm_start(tmp_path, summary_scalars):
 def test_critic_warm_start_names_a_missing_checkpoint(tmp_path):
   _bind()
   with pytest.raises(FileNotFoundError, match='no checkpoint at .*nowhere'):
-    train_rl_cyclegan.train_eval(
+    _train(
         str(tmp_path / 'run'), real_episode_dir=_real_dir(tmp_path / 'real'), num_train_steps=0,
         critic_init_checkpoint=str(tmp_path / 'nowhere'), eval_policies=(),
         image_summary_interval=0, scene_metrics_interval=0, **SMALL_RUN)

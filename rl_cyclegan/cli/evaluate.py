@@ -51,6 +51,7 @@ def build_action_fn(args, parser):
     if args.policy not in policies.SCRIPTED_POLICY_NAMES:
       parser.error(f'unknown --policy {args.policy!r}; valid: '
                    f'{", ".join(policies.SCRIPTED_POLICY_NAMES)}')
+    args.render_size = args.render_size or specs.DEFAULT_RENDER_SIZE
     return policies.scripted_action_fn(args.policy)
   if args.saved_model:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -58,6 +59,7 @@ def build_action_fn(args, parser):
       parser.error(f'--saved_model {args.saved_model!r} has no saved_model.pb')
     saved = tf.saved_model.load(args.saved_model)
     size = _saved_model_render_size(saved)
+    args.render_size = args.render_size or size or specs.DEFAULT_RENDER_SIZE
     if size is not None and tuple(size) != tuple(args.render_size):
       parser.error(f'the SavedModel expects images of {size[0]}x{size[1]} but '
                    f'--render_size={args.render_size[0]}x{args.render_size[1]}')
@@ -65,15 +67,16 @@ def build_action_fn(args, parser):
       print('note: the SavedModel has no exploration variables; evaluating it as saved',
             file=sys.stderr)
     return policies.policy_action_fn(saved, name='saved_model')
-  try:
-    policy = evaluation.load_policy_from_checkpoint(
+  try:  # the run's sizes and modes come from the run (run_spec.json); flags only check them
+    loaded = evaluation.load_run_policy(
         args.checkpoint_dir, render_size=args.render_size, gin_file=args.gin_file,
         gin_bindings=args.gin_bindings, q_network_key=args.q_network_key,
         generator_key=args.generator_key, checkpoint_path=args.checkpoint_path,
         action_mode=args.action_mode, seed=args.seed)
   except (FileNotFoundError, ValueError) as e:
     parser.error(str(e))
-  return policies.greedy_action_fn(policy, name='qtopt')
+  args.render_size, args.action_mode = loaded.spec.render_size, loaded.spec.action_mode
+  return policies.greedy_action_fn(loaded.policy, name='qtopt')
 
 
 def main(argv=None):
@@ -89,8 +92,9 @@ def main(argv=None):
   parser.add_argument('--gin_file', default=None,
                       help="with --checkpoint_dir: instead of the run's operative_config.gin")
   parser.add_argument('--gin_bindings', action='append', default=[])
-  parser.add_argument('--q_network_key', default='q_network',
-                      help="with --checkpoint_dir: the Q-network's checkpoint key ('/' nests)")
+  parser.add_argument('--q_network_key', default=None,
+                      help="with --checkpoint_dir: the Q-network's checkpoint key (default: the "
+                      "run's policy Q, 'q_network' or an RL-CycleGAN run's 'Q_real')")
   parser.add_argument('--generator_key', default=None,
                       help='with --checkpoint_dir: checkpoint key of a frozen Sim2Real '
                       'generator to apply before Q (train_qtopt: G_sim2real); use it for '
@@ -102,9 +106,12 @@ def main(argv=None):
   parser.add_argument('--num_envs', type=int, default=4, help='lockstep envs (policy batch)')
   parser.add_argument('--object_split', default='test', help="'test' (unseen) or 'train'")
   parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--render_size', type=parse_size, default=specs.DEFAULT_RENDER_SIZE,
-                      help='HxW (paper: 512x640)')
-  parser.add_argument('--action_mode', default='auto_descend', help="'auto_descend' or 'full'")
+  parser.add_argument('--render_size', type=parse_size, default=None,
+                      help="HxW (paper: 512x640); with --checkpoint_dir: the run's (a different "
+                      'value is an error), else the SavedModel\'s or 64x80')
+  parser.add_argument('--action_mode', default=None,
+                      help="'auto_descend' or 'full'; with --checkpoint_dir: the run's (a "
+                      "different value is an error), else 'auto_descend'")
   parser.add_argument('--max_steps', type=int, default=None, help="default: the env's")
   parser.add_argument('--progress_interval', type=float, default=5.0, help='seconds')
   parser.add_argument('--output_json', default=None)
@@ -115,12 +122,13 @@ def main(argv=None):
   for flag, value, valid in (('appearance', args.appearance, appearance_lib.APPEARANCE_NAMES),
                              ('object_split', args.object_split, grasping.OBJECT_SPLITS),
                              ('action_mode', args.action_mode, grasping.ACTION_MODES)):
-    if value not in valid:
+    if value is not None and value not in valid:
       parser.error(f'unknown --{flag} {value!r}; valid: {", ".join(valid)}')
   if args.num_episodes < 1 or args.num_envs < 1:
     parser.error('--num_episodes and --num_envs must be >= 1')
 
   action_fn = build_action_fn(args, parser)
+  args.action_mode = args.action_mode or 'auto_descend'
 
   def make_env(**kwargs):
     return evaluation.default_make_env(render_size=args.render_size,

@@ -39,7 +39,7 @@ def main(argv=None):
     parser.error(f'gin config of {args.run_dir!r}: {e}')
   import gin  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.pipelines import generator_report  # pylint: disable=g-import-not-at-top
-  crop = tuple(gin.query_parameter('train_rl_cyclegan.crop_size'))
+  crop = tuple(gin.query_parameter('Environment.crop_size'))
   out_dir = os.path.dirname(os.path.abspath(args.output_json))
   try:
     report = generator_report.report(

@@ -1,6 +1,6 @@
 r"""Picks a run's best Q-network snapshot by grasp success on validation episodes.
 
-train_qtopt keeps a Q-network snapshot every ``train_eval.snapshot_interval`` steps
+train_qtopt keeps a Q-network snapshot every ``Checkpointing.snapshot_interval`` steps
 (``RUN/train/snapshots/q-<step>``). This tool evaluates each on the same validation episodes
 (by default *training* objects, so that the unseen test objects stay unseen until the final
 figure) and writes a table and the pick:
@@ -22,25 +22,33 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan.cli import parse_size  # noqa: E402
 from rl_cyclegan import fileio  # noqa: E402
-from rl_cyclegan import specs  # noqa: E402
 from rl_cyclegan.train import evaluation  # noqa: E402
-from rl_cyclegan.train import loop  # noqa: E402
+from rl_cyclegan import progress  # noqa: E402
+from rl_cyclegan import run_dir as run_dir_lib  # noqa: E402
 
 SETTINGS = ('appearance', 'object_split', 'num_episodes', 'seed', 'render_size', 'action_mode',
             'gin_bindings')
 
 
 def select(run_dir, appearance='sim', object_split='train', num_episodes=100, seed=1000,
-           num_envs=4, render_size=specs.DEFAULT_RENDER_SIZE, action_mode='auto_descend',
+           num_envs=4, render_size=None, action_mode=None,
            gin_bindings=(), output_json=None, min_step=0, log=print):
-  """Evaluates every snapshot of ``run_dir`` (step >= min_step); returns the selection dict."""
+  """Evaluates every snapshot of ``run_dir`` (step >= min_step); returns the selection dict.
+
+  Sizes and modes are the run's (run_spec.json); ``render_size`` / ``action_mode`` given here
+  must agree with them.
+  """
   import gin  # pylint: disable=g-import-not-at-top
   from rl_cyclegan import policies  # pylint: disable=g-import-not-at-top
-  snapshots = [(s, p) for s, p in loop.list_snapshots(run_dir) if s >= min_step]
+  spec = run_dir_lib.read_run_spec(run_dir)
+  evaluation.check_agrees('render_size', render_size, spec.render_size, spec)
+  evaluation.check_agrees('action_mode', action_mode, spec.action_mode, spec)
+  render_size, action_mode = spec.render_size, spec.action_mode
+  snapshots = [(s, p) for s, p in run_dir_lib.list_snapshots(run_dir) if s >= min_step]
   if not snapshots:
     raise FileNotFoundError(
-        f'no Q-network snapshots under {os.path.join(run_dir, loop.SNAPSHOT_SUBDIR)!r} with '
-        f'step >= {min_step} (train_qtopt writes them every train_eval.snapshot_interval '
+        f'no Q-network snapshots under {os.path.join(run_dir, run_dir_lib.SNAPSHOT_SUBDIR)!r} with '
+        f'step >= {min_step} (train_qtopt writes them every Checkpointing.snapshot_interval '
         'steps)')
   output_json = output_json or os.path.join(run_dir, 'selection.json')
   settings = dict(appearance=appearance, object_split=object_split,
@@ -67,8 +75,8 @@ def select(run_dir, appearance='sim', object_split='train', num_episodes=100, se
   for k, (step, prefix) in enumerate(todo):
     gin.clear_config()
     policy = evaluation.load_policy_from_checkpoint(
-        run_dir, render_size=render_size, gin_bindings=gin_bindings, checkpoint_path=prefix,
-        action_mode=action_mode, seed=seed)
+        run_dir, gin_bindings=gin_bindings, checkpoint_path=prefix,
+        q_network_key='q_network', seed=seed)  # snapshots hold the Q-network as q_network
     result = evaluation.evaluate(
         policies.greedy_action_fn(policy, name='qtopt'), make_env, num_episodes=num_episodes,
         num_envs=num_envs, appearance=appearance, object_split=object_split, seed=seed,
@@ -79,7 +87,7 @@ def select(run_dir, appearance='sim', object_split='train', num_episodes=100, se
     elapsed = time.time() - start
     eta = elapsed / (k + 1) * (len(todo) - k - 1)
     log(f'step {step}: {evaluation.format_result(result)} | {k + 1}/{len(todo)} '
-        f'({elapsed / (k + 1):.0f}s each, ETA {loop.format_seconds(eta)})')
+        f'({elapsed / (k + 1):.0f}s each, ETA {progress.format_seconds(eta)})')
     _write(output_json, settings, done)
   return _write(output_json, settings, done)
 
@@ -104,8 +112,10 @@ def main(argv=None):
                       help='validation scene seed (the reporting evaluations use 0, 1, 2)')
   parser.add_argument('--num_envs', type=int, default=4)
   parser.add_argument('--min_step', type=int, default=0, help='skip earlier snapshots')
-  parser.add_argument('--render_size', type=parse_size, default=specs.DEFAULT_RENDER_SIZE)
-  parser.add_argument('--action_mode', default='auto_descend')
+  parser.add_argument('--render_size', type=parse_size, default=None,
+                      help="the run's (run_spec.json); a different value is an error")
+  parser.add_argument('--action_mode', default=None,
+                      help="the run's; a different value is an error")
   parser.add_argument('--gin_bindings', action='append', default=[])
   parser.add_argument('--output_json', default=None, help='default: RUN_DIR/selection.json')
   args = parser.parse_args(argv)

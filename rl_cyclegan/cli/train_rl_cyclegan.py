@@ -2,7 +2,7 @@ r"""Trains RL-CycleGAN jointly via QT-Opt (paper Section 4, Fig. 6): G, F, D_X, 
 
   python tools/train_rl_cyclegan.py --root_dir=/tmp/rl_cyclegan \
       --gin_file=gin/rl_cyclegan.gin \
-      --gin_bindings="train_rl_cyclegan.real_episode_dir = '/data/real_episodes'"
+      --gin_bindings="Replay.real_episode_dir = '/data/real_episodes'"
 
 Ablations (paper Table 1): gin/rl_cyclegan_ablation_gan.gin, gin/rl_cyclegan_ablation_cyclegan.gin.
 Gin files and bindings are parsed before anything is built, so an unknown configurable or

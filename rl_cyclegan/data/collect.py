@@ -29,6 +29,8 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from rl_cyclegan import fileio
+from rl_cyclegan import progress as progress_lib
+from rl_cyclegan import seeds
 from rl_cyclegan import specs
 from rl_cyclegan.data import episodes as episodes_lib
 
@@ -82,9 +84,7 @@ class CollectConfig:
     return os.path.join(output_dir, episodes_lib.shard_name(index, self.num_shards, SHARD_PREFIX))
 
 
-def derive_seed(*entropy) -> int:
-  """Deterministic 31-bit seed from integers (np.random.SeedSequence)."""
-  return int(np.random.SeedSequence([int(e) for e in entropy]).generate_state(1)[0] & 0x7FFFFFFF)
+derive_seed = seeds.derive_seed  # re-exported: callers of the collection API
 
 
 def valid_names() -> Dict[str, Sequence[str]]:
@@ -215,68 +215,11 @@ def _write_shard_task(args):
                        f'{type(e).__name__}: {e}') from e
 
 
-# ---------------------------------------------------------------------------------- progress
-
-
-class Progress:
-  """Periodic progress line: episodes done, rate (episodes/s) and ETA."""
-
-  def __init__(self, total, already_done=0, interval=2.0, stream=None):
-    self.total = total
-    self.done = already_done
-    self._start_done = already_done
-    self._start = time.time()
-    self._last = 0.0
-    self._interval = interval
-    self._stream = stream or sys.stderr
-
-  def update(self, n=1, force=False):
-    self.done += n
-    now = time.time()
-    if force or now - self._last >= self._interval or self.done >= self.total:
-      self._last = now
-      self._stream.write(self.line() + '\n')
-      self._stream.flush()
-
-  @property
-  def rate(self):
-    elapsed = time.time() - self._start
-    return (self.done - self._start_done) / elapsed if elapsed > 0 else 0.0
-
-  def eta(self):
-    rate = self.rate
-    return f'{(self.total - self.done) / rate:.0f}s' if rate > 0 else '?'
-
-  def line(self):
-    return (f'collect: {self.done}/{self.total} episodes, {self.rate:.2f} episodes/s, '
-            f'ETA {self.eta()}')
-
-
 # ----------------------------------------------------------------------------------- collect
 
 
-def pid_alive(pid) -> bool:
-  """Whether a process with this pid exists (on this host)."""
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    return True
-  return True
-
-
-def remove_stale_temp_files(output_dir):
-  """Removes ``*.tmp-<pid>`` files whose writer process no longer exists. Returns them."""
-  removed = []
-  for name in os.listdir(output_dir):
-    head, marker, pid = name.rpartition(episodes_lib.TMP_MARKER)
-    if not marker or not pid.isdigit() or not head:
-      continue
-    if int(pid) != os.getpid() and not pid_alive(int(pid)):
-      os.remove(os.path.join(output_dir, name))
-      removed.append(name)
-  return removed
+pid_alive = fileio.pid_alive
+remove_stale_temp_files = fileio.remove_stale_temp_files
 
 
 def _check_previous_config(output_dir, config):
@@ -341,13 +284,14 @@ def collect(output_dir, config: CollectConfig, num_workers: int = 2,
   stream.write(f'collect: {config.num_episodes} episodes in {config.num_shards} shards '
                f'into {output_dir}: {skipped} shards complete, {len(todo)} to collect with '
                f'{num_workers} workers\n')
-  progress = Progress(config.num_episodes, done_before, progress_interval, stream)
+  progress = progress_lib.Progress(config.num_episodes, 'collect', progress_interval, stream,
+                                  initial=done_before)
   tasks = [(config, output_dir, i, env_factory, policy_factory) for i in todo]
   if todo and num_workers == 0:
     _init_worker(None)
     for task in tasks:
       result = _write_shard_task(task)
-      progress.update(result['episodes'], force=True)
+      progress.update(result['episodes'])
   elif todo:
     context = multiprocessing.get_context('spawn')
     queue = context.Queue()

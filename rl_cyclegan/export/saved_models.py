@@ -464,82 +464,13 @@ def export_policy(cem_policy,
 # ------------------------------------------------------------------------------ checkpoints
 
 
-def _query(names, default):
-  """The first bound gin parameter among ``names``, else ``default``."""
-  import gin  # pylint: disable=g-import-not-at-top
-  for name in names:
-    try:
-      return gin.query_parameter(name)
-    except (ValueError, KeyError):
-      continue
-  return default
-
-
-def _checkpoint_shapes(checkpoint_path, key):
-  """{variable path under key/: shape} of a checkpoint, optimizer slots left out."""
-  prefix = key.rstrip('/') + '/'
-  return {name[len(prefix):]: tuple(shape)
-          for name, shape in tf.train.list_variables(checkpoint_path)
-          if name.startswith(prefix) and '.OPTIMIZER_SLOT' not in name
-          and '.ATTRIBUTES/VARIABLE_VALUE' in name}
-
-
-def _object_shapes(obj, key):
-  """{variable path: shape} as ``tf.train.Checkpoint(**{key: obj})`` would save it."""
-  import tempfile  # pylint: disable=g-import-not-at-top
-  with tempfile.TemporaryDirectory() as tmp:
-    path = tf.train.Checkpoint(**{key: obj}).write(os.path.join(tmp, 'probe'))
-    return _checkpoint_shapes(path, key)
-
-
-def check_checkpoint_matches(obj, key, checkpoint_path, what, config=None):
-  """Raises ValueError unless the checkpoint's variables under ``key`` match ``obj`` exactly.
-
-  ``assert_existing_objects_matched`` misses a checkpoint with *more* layers than the built
-  network (e.g. a 4-level G restored into a 3-level one restores its first levels and ignores
-  the rest); this compares the full variable lists and shapes both ways.
-  """
-  stored = _checkpoint_shapes(checkpoint_path, key)
-  if not stored:
-    keys = sorted({n.split('/')[0] for n, _ in tf.train.list_variables(checkpoint_path)})
-    raise ValueError(f'checkpoint {checkpoint_path!r} holds no {what} under key {key!r}; keys '
-                     f'there: {keys}')
-  built = _object_shapes(obj, key)
-  missing = sorted(set(built) - set(stored))
-  extra = sorted(set(stored) - set(built))
-  wrong = sorted(n for n in set(built) & set(stored) if built[n] != stored[n])
-  if missing or extra or wrong:
-    strip = lambda n: n.replace('/.ATTRIBUTES/VARIABLE_VALUE', '')  # noqa: E731
-    parts = []
-    if wrong:
-      parts.append('shape mismatch: ' + '; '.join(
-          f'{strip(n)} checkpoint {list(stored[n])} vs configured {list(built[n])}'
-          for n in wrong[:5]))
-    if missing:
-      parts.append(f'{len(missing)} variables of the configured {what} are not in the '
-                   f'checkpoint, e.g. ' + ', '.join(strip(n) for n in missing[:3]))
-    if extra:
-      parts.append(f'{len(extra)} checkpoint variables under {key!r} are not in the '
-                   f'configured {what}, e.g. ' + ', '.join(strip(n) for n in extra[:3]))
-    raise ValueError(f'checkpoint {checkpoint_path!r} key {key!r} does not match the {what} '
-                     f'built from gin config {config!r}: ' + '; '.join(parts) +
-                     '. Export with the run\'s own config (--gin_file / --gin_bindings).')
-
-
-def _restore(obj, key, checkpoint_path, what, config):
-  check_checkpoint_matches(obj, key, checkpoint_path, what, config)
-  status = tf.train.Checkpoint(**{key: obj}).restore(checkpoint_path)
-  status.expect_partial()
-  status.assert_existing_objects_matched()
-
-
 def export_from_checkpoint(root_dir: str,
                            export_dir: str,
-                           what: Sequence[str] = EXPORT_KINDS,
+                           what: Optional[Sequence[str]] = None,
                            gin_file: Optional[str] = None,
                            gin_bindings: Sequence[str] = (),
                            checkpoint_path: Optional[str] = None,
-                           q_network_key: str = DEFAULT_Q_NETWORK_KEY,
+                           q_network_key: Optional[str] = None,
                            generator_key: str = DEFAULT_GENERATOR_KEY,
                            render_size: Optional[Sequence[int]] = None,
                            crop_size: Optional[Sequence[int]] = None,
@@ -548,64 +479,49 @@ def export_from_checkpoint(root_dir: str,
                            seed: int = DEFAULT_GRASP_SEED) -> Dict[str, dict]:
   """Exports ``what`` from a training run: ``<export_dir>/{generator,q_function,policy}``.
 
-  Networks are built from the run's gin config (``operative_config.gin``, or ``gin_file``,
-  plus ``gin_bindings``) and restored from ``checkpoint_path`` or the latest checkpoint in
-  ``<root_dir>/train/ckpt``: Q from ``q_network_key`` (QT-Opt runs: 'q_network'; the joint
-  RL-CycleGAN learner: 'Q_real'), G from ``generator_key`` ('G_sim2real'). Every restored
-  network must match the checkpoint exactly (``check_checkpoint_matches``).
+  ``what`` None: the Q-function and the policy, and the generator when the run saved one.
 
-  Sizes and CEM modes come from ``train_eval.render_size`` / ``crop_size`` / ``action_mode``
-  in the config when bound, else the arguments, else ``specs`` defaults. The policy and
-  Q-function see camera images directly (a real robot); ``policy_uses_generator=True`` puts
-  G in front of Q in both (for sim-like images, as train_qtopt's final-Q phase does).
+  The run is read through the run-directory contract (``evaluation.load_run_policy``,
+  ``rl_cyclegan/run_dir.py``): its sizes, action mode, allowed CEM modes and networks come
+  from its run_spec.json (older runs: inferred from their operative config), restored from
+  ``checkpoint_path`` or its newest readable checkpoint. Q is the run's policy Q
+  ('q_network'; 'Q_real' for an RL-CycleGAN run) unless ``q_network_key`` names another, G
+  is ``generator_key`` ('G_sim2real'). Every network must match the checkpoint exactly.
+  ``render_size`` / ``crop_size`` / ``action_mode`` may be given only to check them: a value
+  that disagrees with the run is a ValueError. The policy and Q-function see camera images
+  directly (a real robot); ``policy_uses_generator=True`` puts G in front of Q in both (for
+  sim-like images, as train_qtopt's final-Q phase does).
 
   Returns:
     {kind: export info} for each exported kind; the info has 'export_dir'.
   """
-  import gin  # pylint: disable=g-import-not-at-top
-  from rl_cyclegan import configurables  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  from rl_cyclegan.networks import generator as generator_lib  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan import policies  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan import run_dir  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.train import evaluation  # pylint: disable=g-import-not-at-top
-  try:  # registers train_eval, so its sizes in the operative config are read
-    from rl_cyclegan.train import train_qtopt  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
-    pass
 
-  what = tuple(what)
-  unknown = [w for w in what if w not in EXPORT_KINDS]
-  if unknown or not what:
-    raise ValueError(f'what must name some of {EXPORT_KINDS}, got {what!r}')
-  config = gin_file or evaluation.find_operative_config(root_dir)
-  if config is None:
-    tried = ', '.join(os.path.join(root_dir, p) for p in evaluation.OPERATIVE_CONFIG_PATHS)
-    raise FileNotFoundError(f'no gin config for run {root_dir!r}: tried {tried}; pass '
-                            '--gin_file (e.g. gin/networks_small.gin)')
-  if not os.path.isfile(config):
-    raise FileNotFoundError(f'gin file {config!r} does not exist')
-  with gin.unlock_config():
-    gin.parse_config_files_and_bindings([config], list(gin_bindings), finalize_config=False,
-                                        skip_unknown=True)
-  if checkpoint_path is None:
-    ckpt_dir = os.path.join(root_dir, evaluation.CHECKPOINT_SUBDIR)
-    checkpoint_path = tf.train.latest_checkpoint(ckpt_dir)
-    if checkpoint_path is None:
-      raise FileNotFoundError(f'no checkpoint in {ckpt_dir!r} (expected a tf.train.Checkpoint '
-                              'with a "checkpoint" index file, written by the training loop)')
-  render_size = _size(render_size or _query(['train_eval.render_size'],
-                                            specs.DEFAULT_RENDER_SIZE), 'render_size')
-  crop_size = _size(crop_size or _query(
-      ['train_eval.crop_size', 'GraspingQNetwork.crop_size', 'RLCycleGANLearner.crop_size'],
-      specs.DEFAULT_CROP_SIZE), 'crop_size')
-  action_mode = action_mode or _query(['train_eval.action_mode'], 'auto_descend')
+  if what is not None:
+    what = tuple(what)
+    unknown = [w for w in what if w not in EXPORT_KINDS]
+    if unknown or not what:
+      raise ValueError(f'what must name some of {EXPORT_KINDS}, got {what!r}')
+  loaded = evaluation.load_run_policy(
+      root_dir, render_size=render_size, gin_file=gin_file, gin_bindings=gin_bindings,
+      q_network_key=q_network_key, checkpoint_path=checkpoint_path, action_mode=action_mode,
+      seed=seed)
+  spec, checkpoint_path, policy = loaded.spec, loaded.checkpoint, loaded.policy
+  evaluation.check_agrees('crop_size', crop_size, spec.crop_size, spec)
+  render_size, crop_size = spec.render_size, spec.crop_size
+  if what is None:  # everything the run has: G only when it saved one
+    what = (((GENERATOR,) if generator_key in spec.networks else ()) + (Q_FUNCTION, POLICY))
   source = dict(source_checkpoint=os.path.abspath(checkpoint_path),
-                extra_info={'gin_config': os.path.abspath(config),
-                            'gin_bindings': list(gin_bindings)})
+                extra_info={'run_spec': spec.source, 'gin_config': loaded.config and
+                            os.path.abspath(loaded.config), 'gin_bindings': list(gin_bindings)})
 
   generator = None
   if GENERATOR in what or policy_uses_generator:
-    generator = generator_lib.UNetGenerator(name=generator_key.split('/')[-1])
-    generator(tf.zeros([1, *crop_size, specs.IMAGE_CHANNELS]), training=False)  # build
-    _restore(generator, generator_key, checkpoint_path, 'generator (UNetGenerator)', config)
+    if generator_key not in spec.networks:
+      spec = run_dir.with_network(spec, generator_key, 'UNetGenerator')
+    generator = run_dir.restore_networks(spec, [generator_key], checkpoint_path)[generator_key]
     generator.trainable = False
   results = {}
   if GENERATOR in what:
@@ -613,17 +529,7 @@ def export_from_checkpoint(root_dir: str,
     results[GENERATOR] = dict(export_generator(generator, crop_size, path, render_size,
                                                **source), export_dir=path)
   if Q_FUNCTION in what or POLICY in what:
-    policy = evaluation.load_policy_from_checkpoint(
-        root_dir, render_size=render_size, gin_file=config, gin_bindings=gin_bindings,
-        q_network_key=q_network_key, checkpoint_path=checkpoint_path, action_mode=action_mode,
-        seed=seed)
-    if tuple(policy.crop_size) != tuple(crop_size):
-      raise ValueError(f'gin config {config!r} builds a Q-network at crop size '
-                       f'{policy.crop_size} but the export crop size is {crop_size}')
-    check_checkpoint_matches(policy.q_network, q_network_key, checkpoint_path,
-                             'Q-network (GraspingQNetwork)', config)
     if policy_uses_generator:
-      from rl_cyclegan import policies  # pylint: disable=g-import-not-at-top
       policy = policies.CEMPolicy(policy.q_network, render_size=render_size,
                                   crop_size=crop_size, image_transform=generator,
                                   allowed_modes=policy.allowed_modes, seed=seed)

@@ -34,6 +34,7 @@ class MultiScaleDiscriminator(tf.keras.Model):
   bfloat16 and the logits are returned as float32.
   """
 
+  @layers.records_config
   def __init__(self,
                filters: Sequence[int] = (64, 128, 256, 512),
                kernel_size: int = 4,

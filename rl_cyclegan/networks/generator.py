@@ -54,6 +54,7 @@ class UNetGenerator(tf.keras.Model):
   and the final tanh in float32, and the output is float32.
   """
 
+  @layers.records_config
   def __init__(self,
                filters: Sequence[int] = (64, 128, 256, 512, 512, 512, 512),
                kernel_size: int = 3,

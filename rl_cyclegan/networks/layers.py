@@ -10,8 +10,13 @@
 * ``crop_to_match``: drops the first row / column when a decoder feature map is one larger
   than the skip connection (paper Fig. 5 caption).
 * ``SNConvBlock``: SN conv -> optional instance norm -> optional activation.
+* ``records_config``: a network's constructor arguments (after gin) kept as JSON, so a run
+  directory can record how to rebuild it without gin (``rl_cyclegan/run_dir.py``).
 """
 
+import functools
+import inspect
+import json
 from typing import Optional, Sequence, Union
 
 import tensorflow as tf
@@ -25,6 +30,45 @@ def _float_variable(variable):
   as bfloat16 inside a layer's ``call``. Reading the wrapped variable keeps full precision.
   """
   return getattr(variable, '_variable', variable)
+
+
+def _jsonable(value):
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  if isinstance(value, (bool, int, float, str)) or value is None:
+    return value
+  if hasattr(value, 'item'):  # NumPy scalars
+    return value.item()
+  raise TypeError(f'constructor argument {value!r} of type {type(value).__name__} cannot be '
+                  'recorded as JSON')
+
+
+def records_config(init):
+  """Decorates a network's ``__init__``: ``self.constructor_config`` is then every argument
+  it was built with (gin-supplied ones and defaults included), JSON-compatible, so that
+  ``type(net)(**net.constructor_config)`` builds the same network without gin.
+
+  Stored as a JSON string: a string attribute is not tracked by tf.train.Checkpoint, so the
+  checkpoint layout does not change.
+  """
+  signature = inspect.signature(init)
+
+  @functools.wraps(init)
+  def wrapper(self, *args, **kwargs):
+    bound = signature.bind(self, *args, **kwargs)
+    bound.apply_defaults()
+    init(self, *args, **kwargs)
+    config = {k: _jsonable(v) for k, v in list(bound.arguments.items())[1:]}
+    self._constructor_config_json = json.dumps(config, sort_keys=True)
+
+  wrapper.__signature__ = signature  # TF-Agents' Network checks __init__ for *args
+  return wrapper
+
+
+def constructor_config(network) -> Optional[dict]:
+  """The arguments ``network`` was built with (``records_config``), or None."""
+  text = getattr(network, '_constructor_config_json', None)
+  return json.loads(text) if text else None
 
 
 @tf.keras.utils.register_keras_serializable(package='rl_cyclegan')

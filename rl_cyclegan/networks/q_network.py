@@ -40,6 +40,7 @@ import tensorflow as tf
 from tf_agents.networks import network
 
 from rl_cyclegan import specs
+from rl_cyclegan.networks import layers
 
 
 def small_config():
@@ -86,6 +87,7 @@ class GraspingQNetwork(network.Network):
   returned as float32.
   """
 
+  @layers.records_config
   def __init__(self,
                crop_size: Sequence[int] = specs.DEFAULT_CROP_SIZE,
                stem_filters: int = 64,

@@ -36,37 +36,43 @@ import dataclasses
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from rl_cyclegan import fileio
-from rl_cyclegan.data import collect as collect_lib
-from rl_cyclegan.train import loop
+from rl_cyclegan import lifecycle
+from rl_cyclegan import progress
+from rl_cyclegan import run_dir
 
 DONE_FILE = 'table1_stage.json'
 LOCK_FILE = 'table1_stage.lock'
 EVAL_SEEDS = (0, 1, 2)
 # Rows in table order; a row with two training seeds is reported pooled under its own key.
 ROWS = ('sim_only', 'randomized_sim', 'gan', 'cyclegan', 'graspgan', 'rl_cyclegan',
-        'real_oracle')
+        'rl_cyclegan_scratch', 'real_oracle')
 GENERATOR_ROWS = {  # row -> gin of its joint training
     'gan': 'gin/table1_gan.gin',
     'cyclegan': 'gin/table1_cyclegan.gin',
     'graspgan': 'gin/table1_graspgan.gin',
     'rl_cyclegan': 'gin/table1_rl_cyclegan.gin',
+    # The paper-faithful setting: critics from scratch, no sim log in the joint batches.
+    'rl_cyclegan_scratch': 'gin/table1_rl_cyclegan_scratch.gin',
 }
+PAPER_FAITHFUL_ROWS = ('rl_cyclegan_scratch',)  # neither of table1_joint.gin's deviations
 TWO_SEED_ROWS = ('cyclegan', 'rl_cyclegan')  # issue 18: run-to-run spread reaches 22 points
 # The order the issue asks for: the headline comparison first.
 RUN_ORDER = ('sim_only', 'rl_cyclegan_seed0', 'cyclegan_seed0', 'real_oracle',
-             'rl_cyclegan_seed1', 'cyclegan_seed1', 'gan', 'graspgan', 'randomized_sim')
+             'rl_cyclegan_seed1', 'cyclegan_seed1', 'gan', 'graspgan', 'randomized_sim',
+             'rl_cyclegan_scratch')
 ROW_LABELS = {'sim_only': 'Sim-Only', 'randomized_sim': 'Randomized-Sim', 'gan': 'GAN',
               'cyclegan': 'CycleGAN', 'graspgan': 'GraspGAN-style', 'rl_cyclegan': 'RL-CycleGAN',
+              'rl_cyclegan_scratch': 'RL-CycleGAN, paper-faithful (from scratch, no sim log)',
               'real_oracle': 'Real-trained oracle'}
 PAPER_REAL_ROBOT = {'sim_only': 21, 'randomized_sim': 37, 'gan': 29, 'cyclegan': 61,
-                    'graspgan': 63, 'rl_cyclegan': 70}  # % (paper Table 1, Robot 1)
+                    'graspgan': 63, 'rl_cyclegan': 70,
+                    'rl_cyclegan_scratch': 70}  # % (paper Table 1, Robot 1)
 SIM_ONLY_RESULTS = 'results/sim_only_ratio2'  # the Sim-Only row as it is (issue 18)
 FIGURE_STATES = 4
 
@@ -99,14 +105,12 @@ TINY = Scale(
     paired_states=4, joint_steps=2, final_steps=2, render_size=(32, 40), crop_size=(32, 32),
     critic_init=False,
     extra_bindings=(
-        'train_rl_cyclegan.crop_size = (32, 32)', 'train_eval.crop_size = (32, 32)',
+        'Environment.crop_size = (32, 32)', 'Environment.num_envs = 1',
+        'Environment.num_objects = 2', 'Replay.min_replay_transitions = 4',
+        'Evaluation.num_eval_episodes = 1',
         'train_rl_cyclegan.batch_per_domain = 2', 'train_eval.batch_size = 4',
-        'train_rl_cyclegan.min_replay_transitions = 4', 'train_eval.min_replay_transitions = 4',
-        'train_rl_cyclegan.num_envs = 1', 'train_eval.num_envs = 1',
-        'train_rl_cyclegan.num_eval_episodes = 1', 'train_eval.num_eval_episodes = 1',
-        'train_rl_cyclegan.paired_set_num_states = 4', 'train_rl_cyclegan.num_objects = 2',
+        'train_rl_cyclegan.paired_set_num_states = 4',
         'train_rl_cyclegan.segmentation_set_num_states = 4',
-        'train_eval.num_objects = 2',
         'GraspingQNetwork.stem_filters = 8', 'GraspingQNetwork.tower_filters = (8,)',
         'GraspingQNetwork.state_action_fc_units = (16,)', 'GraspingQNetwork.merged_filters = (8,)',
         'GraspingQNetwork.final_filters = (8,)', 'GraspingQNetwork.fc_units = (8,)',
@@ -257,9 +261,9 @@ class Table1:
       stages.append(self._training(
           f'{row}/final_q', 'train_qtopt', final_root, ['gin/qtopt_sim_only.gin'], 'train_eval',
           s.final_steps, seed_binding + [
-              f"train_eval.appearance = '{appearance}'",
-              f"train_eval.sim_episode_dir = '{self.data(log)}'",
-              f'train_eval.render_size = {tuple(s.render_size)}'], final_est))
+              f"Environment.appearance = '{appearance}'",
+              f"Replay.sim_episode_dir = '{self.data(log)}'",
+              f'Environment.render_size = {tuple(s.render_size)}'], final_est))
     elif base in GENERATOR_ROWS:
       joint_root = os.path.join(rdir, 'joint')
       # Downstream stages read G alone from results/ (the report stage writes it, and it is
@@ -268,12 +272,12 @@ class Table1:
       stages.append(self._training(
           f'{row}/joint', 'train_rl_cyclegan', joint_root, [GENERATOR_ROWS[base]],
           'train_rl_cyclegan', s.joint_steps, [
-              f"train_rl_cyclegan.real_episode_dir = '{self.data('real_log5k')}'",
-              f"train_rl_cyclegan.sim_episode_dir = '{self.data('sim_mix18')}'",
-              (f"train_rl_cyclegan.critic_init_checkpoint = '{self.critic_init}'"
-               if s.critic_init else 'train_rl_cyclegan.critic_init_checkpoint = None'),
-              f'train_rl_cyclegan.render_size = {tuple(s.render_size)}',
-              f'train_rl_cyclegan.seed = {seed}'],
+              f"Replay.real_episode_dir = '{self.data('real_log5k')}'",
+              f'Environment.render_size = {tuple(s.render_size)}',
+              f'train_rl_cyclegan.seed = {seed}'] + ([] if base in PAPER_FAITHFUL_ROWS else [
+                  f"Replay.sim_episode_dir = '{self.data('sim_mix18')}'",
+                  (f"train_rl_cyclegan.critic_init_checkpoint = '{self.critic_init}'"
+                   if s.critic_init else 'train_rl_cyclegan.critic_init_checkpoint = None')]),
           self.joint_steps() / s.joint_steps_per_s + (180.0 if base == 'graspgan' else 0.0)))
       report = os.path.join(rdir, 'generator_report.json')
       stages.append(Stage(
@@ -304,9 +308,9 @@ class Table1:
       stages.append(self._training(
           f'{row}/final_q', 'train_qtopt', final_root, ['gin/table1_final_q.gin'], 'train_eval',
           s.final_steps, seed_binding + [
-              f"train_eval.sim_episode_dir = '{self.data('sim_mix18')}'",
+              f"Replay.sim_episode_dir = '{self.data('sim_mix18')}'",
               f"train_eval.generator_checkpoint = '{generator}'",
-              f'train_eval.render_size = {tuple(s.render_size)}'], final_est))
+              f'Environment.render_size = {tuple(s.render_size)}'], final_est))
     else:
       raise ValueError(f'unknown Table 1 row {row!r}; valid: {", ".join(all_row_keys())}')
     sim_extra = ['--generator_key=G_sim2real'] if base in GENERATOR_ROWS else []
@@ -326,11 +330,11 @@ class Table1:
   def plan(self, stages: Sequence[Stage]) -> str:
     lines, total = [], 0.0
     for i, st in enumerate(stages):
-      state = 'done' if st.done else f'~{loop.format_seconds(st.estimate_s)}'
+      state = 'done' if st.done else f'~{progress.format_seconds(st.estimate_s)}'
       if not st.done:
         total += st.estimate_s
       lines.append(f'  {i + 1:2d}. {st.name:<42s} {state}')
-    lines.append(f'  remaining: ~{loop.format_seconds(total)} on a 2-core machine like this '
+    lines.append(f'  remaining: ~{progress.format_seconds(total)} on a 2-core machine like this '
                  "project's (rates measured there; others differ)")
     return '\n'.join(lines)
 
@@ -344,7 +348,7 @@ class Table1:
               f'{self.plan(stages)}')
     for i, st in enumerate(todo):
       self._log(f'stage {i + 1}/{len(todo)}: {st.name} '
-                f'(~{loop.format_seconds(st.estimate_s)}), log '
+                f'(~{progress.format_seconds(st.estimate_s)}), log '
                 f'{os.path.join(st.directory, "table1_stage.log")}')
       run_stage(st, self.repo, self._log)
       row = st.name.split('/')[0]
@@ -363,29 +367,10 @@ def acquire_lock(directory, name):
 
   A lock left by a dead process on this host is taken over.
   """
-  os.makedirs(directory, exist_ok=True)
-  path = os.path.join(directory, LOCK_FILE)
-  me = {'pid': os.getpid(), 'host': socket.gethostname(), 'stage': name,
-        'started': time.strftime('%Y-%m-%dT%H:%M:%S')}
-  for _ in range(2):
-    try:
-      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-      try:
-        with open(path) as f:
-          holder = json.load(f)
-      except (OSError, ValueError):
-        holder = {}
-      if holder.get('host') == me['host'] and not collect_lib.pid_alive(int(holder.get('pid', -1))):
-        os.remove(path)  # a dead runner's lock
-        continue
-      raise StageError(f'stage {name!r} is locked by pid {holder.get("pid")} on '
-                       f'{holder.get("host")} since {holder.get("started")} ({path}); wait for '
-                       'it or, if that process is gone, delete the lock') from None
-    with os.fdopen(fd, 'w') as f:
-      json.dump(me, f)
-    return path
-  raise StageError(f'could not take the lock {path!r}')
+  try:
+    return lifecycle.acquire_lock(directory, LOCK_FILE, f'stage {name!r}', {'stage': name})
+  except lifecycle.LockHeld as e:
+    raise StageError(str(e)) from None
 
 
 def run_stage(stage: Stage, cwd: str, log: Callable[[str], None]):
@@ -419,7 +404,7 @@ def run_stage(stage: Stage, cwd: str, log: Callable[[str], None]):
                                               'finished': time.strftime('%Y-%m-%dT%H:%M:%S')})
     if not stage.done:
       raise StageError(f'stage {stage.name!r} exited 0 but wrote no {stage.marker}')
-    log(f'  {stage.name}: done in {loop.format_seconds(time.time() - start)}')
+    log(f'  {stage.name}: done in {progress.format_seconds(time.time() - start)}')
   finally:
     os.remove(lock)
 
@@ -510,11 +495,13 @@ def publish_row(table: Table1, row: str):
                      os.path.join(dst, 'final_q', 'train', 'ckpt'))
     _copy_files(final, os.path.join(dst, 'final_q'), '.gin')
     _copy_files(final, os.path.join(dst, 'final_q'), DONE_FILE)
+    _copy_files(final, os.path.join(dst, 'final_q'), run_dir.RUN_SPEC)
     _copy_files(os.path.join(final, 'eval'), os.path.join(dst, 'final_q', 'eval'))
   joint = os.path.join(src, 'joint')
   if os.path.isdir(joint):
     _copy_files(joint, os.path.join(dst, 'joint'), '.gin')
     _copy_files(joint, os.path.join(dst, 'joint'), DONE_FILE)
+    _copy_files(joint, os.path.join(dst, 'joint'), run_dir.RUN_SPEC)
     _copy_files(os.path.join(joint, 'eval'), os.path.join(dst, 'joint', 'eval'))
     _copy_checkpoint(os.path.join(src, 'generator'), os.path.join(dst, 'generator'))
   for name in ('generator_report.json', 'oracle_q_report.json', 'figure_states.npz'):

@@ -10,24 +10,22 @@ Episode j is played in a scene seeded by ``derive_seed(seed, j)``, so every poli
 the same seed, appearance and split sees the same sequence of scenes (a paired comparison),
 whatever ``num_envs`` is.
 
-``load_policy_from_checkpoint`` rebuilds a greedy-capable ``CEMPolicy`` from a training run
-directory: the gin config saved there and the latest ``tf.train.Checkpoint`` under
-``<root_dir>/train/ckpt``.
+``load_run_policy`` rebuilds a greedy-capable ``CEMPolicy`` from a training run directory
+through the run-directory contract (``rl_cyclegan/run_dir.py``): the run's spec, its gin
+config and its newest readable checkpoint.
 """
 
 import bisect
 import math
 import os
 import time
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, NamedTuple, Optional, Sequence, Tuple
 
+from rl_cyclegan import run_dir
+from rl_cyclegan import seeds
 from rl_cyclegan import specs
 from rl_cyclegan.train import rollout
 
-CHECKPOINT_SUBDIR = os.path.join('train', 'ckpt')
-OPERATIVE_CONFIG = 'operative_config.gin'
-# Where load_policy_from_checkpoint looks for the run's gin config, in order.
-OPERATIVE_CONFIG_PATHS = (OPERATIVE_CONFIG, os.path.join('train', OPERATIVE_CONFIG))
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 
 
@@ -103,7 +101,6 @@ def evaluate(action_fn: Callable,
     dict(success_rate, ci95_low, ci95_high, num_episodes, num_successes, appearance,
     object_split, seed, policy, seconds, episodes_per_second[, episodes]).
   """
-  from rl_cyclegan.data import collect  # pylint: disable=g-import-not-at-top
   if num_episodes < 1 or num_envs < 1:
     raise ValueError(f'evaluate needs num_episodes >= 1 and num_envs >= 1, got '
                      f'{num_episodes} and {num_envs}')
@@ -115,12 +112,12 @@ def evaluate(action_fn: Callable,
     for i in range(num_envs):
       # Each env is reseeded per episode; this seed only fixes its construction.
       envs.append(make_env(appearance=appearance, object_split=object_split,
-                           seed=collect.derive_seed(seed, 1_000_000 + i)))
+                           seed=seeds.derive_seed(seed, 1_000_000 + i)))
     progress = rollout.Progress(num_episodes, label=f'evaluate ({appearance}, {object_split})',
                                 interval=progress_interval, stream=progress_stream)
     episodes = rollout.run_episodes(
         envs, action_fn, num_episodes, max_steps=max_steps, progress=progress,
-        episode_seeds=lambda j: collect.derive_seed(seed, j),
+        episode_seeds=lambda j: seeds.derive_seed(seed, j),
         metadata={'object_split': object_split})
   finally:
     for env in envs:
@@ -189,129 +186,116 @@ def format_result(result: dict) -> str:
 # ------------------------------------------------------------------------ checkpoint loading
 
 
-def find_operative_config(root_dir: str) -> Optional[str]:
-  """The run's saved gin config (see ``OPERATIVE_CONFIG_PATHS``), or None."""
-  for relative in OPERATIVE_CONFIG_PATHS:
-    path = os.path.join(root_dir, relative)
-    if os.path.isfile(path):
-      return path
-  return None
+class RunPolicy(NamedTuple):
+  """A run's greedy-capable policy, the run's spec and the checkpoint it was restored from."""
+  policy: object  # policies.CEMPolicy
+  spec: object  # run_dir.RunSpec
+  checkpoint: str
+  config: Optional[str]  # the gin config parsed for the env / CEM settings
 
 
-def infer_allowed_modes(action_mode: str):
-  """CEM modes for a run, as train_qtopt.train_eval chooses them (reads the parsed gin config).
+def check_agrees(name: str, given, recorded, spec) -> None:
+  """Raises ValueError when an explicitly given setting disagrees with what the run recorded."""
+  if given is None:
+    return
+  norm = lambda v: tuple(int(x) for x in v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+  if norm(given) != norm(recorded):
+    raise ValueError(f'{name}={given!r} disagrees with the run, which was trained with '
+                     f'{name}={recorded!r} ({spec.source}); leave it out to use the run\'s')
 
-  'auto_descend': move only, or move + terminate when ``train_eval.auto_descend_terminate`` is
-  bound to True; 'full': all modes (None).
+
+# The configurables a run's evaluation rebuilds from its gin config: the env, CEM and the
+# networks (older runs without constructor arguments in run_spec.json). Training-only
+# settings (train_eval.*, the runner's groups, learners) come from run_spec.json or are not
+# needed, and are not bound: an older run's bindings of them may not fit today's code.
+RUN_CONFIGURABLES = ('GraspingEnv', 'CEMPolicy', 'GraspingQNetwork', 'UNetGenerator',
+                     'MultiScaleDiscriminator')
+
+
+def parse_run_config(root_dir: str, gin_file: Optional[str] = None,
+                     gin_bindings: Sequence[str] = ()) -> Optional[str]:
+  """Binds the env, CEM and network settings (``RUN_CONFIGURABLES``) of the run's gin config
+  (``gin_file``, else its operative config; includes followed, gin/ searched), then
+  ``gin_bindings``, in the process's gin config; returns the file read (None if the run has
+  none and no ``gin_file`` is given).
   """
   import gin  # pylint: disable=g-import-not-at-top
-  from rl_cyclegan import policies  # pylint: disable=g-import-not-at-top
-  if action_mode != 'auto_descend':
-    return None
-  try:
-    terminate = bool(gin.query_parameter('train_eval.auto_descend_terminate'))
-  except (ValueError, KeyError):  # not bound or train_eval not registered
-    terminate = False
-  return policies.AUTO_DESCEND_MODES if terminate else (True, False, False, False)
+  from rl_cyclegan import gin_utils  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan import policies  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from rl_cyclegan.envs import grasping  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  config = gin_file or run_dir.find_operative_config(root_dir)
+  bindings = {}
+  if config is not None:
+    if not os.path.isfile(config):
+      raise FileNotFoundError(f'gin file {config!r} does not exist')
+    bindings = run_dir.parse_gin_bindings(config, search_paths=(gin_utils.GIN_DIR,))
+  with gin.unlock_config():  # adds to the process's gin config (does not clear it)
+    for key, value in bindings.items():
+      if (key.rsplit('.', 1)[0].split('.')[-1] in RUN_CONFIGURABLES and
+          not isinstance(value, run_dir.Unresolved)):
+        gin.bind_parameter(key, value)
+    gin.parse_config(list(gin_bindings), skip_unknown=True)
+  return config
 
 
-def load_policy_from_checkpoint(root_dir: str,
-                                render_size: Sequence[int] = specs.DEFAULT_RENDER_SIZE,
-                                gin_file: Optional[str] = None,
-                                gin_bindings: Sequence[str] = (),
-                                q_network_key: str = 'q_network',
-                                generator_key: Optional[str] = None,
-                                checkpoint_path: Optional[str] = None,
-                                action_mode: Optional[str] = 'auto_descend',
-                                seed: Optional[int] = None):
-  """Builds a ``CEMPolicy`` per gin and restores its Q-network (and generator) weights.
+def load_run_policy(root_dir: str,
+                    render_size: Optional[Sequence[int]] = None,
+                    gin_file: Optional[str] = None,
+                    gin_bindings: Sequence[str] = (),
+                    q_network_key: Optional[str] = None,
+                    generator_key: Optional[str] = None,
+                    checkpoint_path: Optional[str] = None,
+                    action_mode: Optional[str] = None,
+                    seed: Optional[int] = None) -> RunPolicy:
+  """A greedy-capable ``CEMPolicy`` of a training run, restored from its checkpoint.
 
-  The gin config is ``gin_file`` if given, else the run's ``operative_config.gin`` (looked up
-  in ``OPERATIVE_CONFIG_PATHS`` under ``root_dir``); unknown configurables in it are skipped.
-  ``GraspingQNetwork`` (and ``UNetGenerator`` when ``generator_key`` is set) are built from it,
-  and restored from ``checkpoint_path`` or else the latest checkpoint in
-  ``<root_dir>/train/ckpt`` as ``tf.train.Checkpoint(<q_network_key>=net[,
-  <generator_key>=G])``; a key may be a '/'-separated path into nested checkpoint objects. The
-  generator, if any, translates the images before Q: whole frames (``frame_transform``) when
-  the run trained on cached frame translations (``train_eval.translate_frames`` in its
-  config), else the crops (``image_transform``, runs made before frame translation). CEM's
-  allowed modes follow ``infer_allowed_modes(action_mode)`` (as in training). The gin config
-  is added to the process's global gin config (call ``gin.clear_config()`` first for a clean
-  slate).
+  What the run was (sizes, action mode, allowed CEM modes, networks and their keys) comes
+  from its ``run_spec.json`` (``run_dir.read_run_spec``; older runs: inferred from their
+  operative config). ``render_size`` / ``action_mode`` may be given only to check them: a
+  value that disagrees with the run is a ValueError. The env and CEM settings (GraspingEnv.*,
+  CEMPolicy.*) come from the run's gin config (``gin_file`` if given, else its operative
+  config) plus ``gin_bindings``, added to the process's gin config (call
+  ``gin.clear_config()`` first for a clean slate).
+
+  The Q-network is the run's policy Q (``spec.policy_q_key``: 'q_network' for QT-Opt runs,
+  'Q_real' for RL-CycleGAN runs) unless ``q_network_key`` names another; ``generator_key``
+  puts that network (a frozen G) in front of Q, on whole frames or on crops as the run
+  trained (``spec.generator_input``). The checkpoint is ``checkpoint_path`` or the newest
+  readable one under train/ckpt.
 
   Raises:
-    FileNotFoundError: no gin config or no checkpoint (the message names the paths tried).
-    ValueError: the checkpoint does not hold the expected objects or shapes (names the file).
+    FileNotFoundError: no run spec, gin config or checkpoint (names the paths tried).
+    ValueError: a disagreeing setting, or a checkpoint that does not hold the networks the
+      spec describes (names the file).
   """
-  import gin  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from rl_cyclegan import configurables  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from rl_cyclegan import policies  # pylint: disable=g-import-not-at-top
-  from rl_cyclegan.networks import generator as generator_lib  # pylint: disable=g-import-not-at-top
-  from rl_cyclegan.networks import q_network as q_network_lib  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.data import translation  # pylint: disable=g-import-not-at-top
 
-  try:  # registers train_eval, so its bindings in the operative config are read, not skipped
-    from rl_cyclegan.train import train_qtopt  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
-    pass
-
-  config = gin_file or find_operative_config(root_dir)
-  if config is None:
-    tried = ', '.join(os.path.join(root_dir, p) for p in OPERATIVE_CONFIG_PATHS)
-    raise FileNotFoundError(f'no gin config for run {root_dir!r}: tried {tried}; pass '
-                            '--gin_file (e.g. gin/networks_small.gin) for the network sizes')
-  if not os.path.isfile(config):
-    raise FileNotFoundError(f'gin file {config!r} does not exist')
-  with gin.unlock_config():  # adds to the process's gin config (does not clear it)
-    gin.parse_config_files_and_bindings([config], list(gin_bindings), finalize_config=False,
-                                        skip_unknown=True)
-
+  config = parse_run_config(root_dir, gin_file, gin_bindings)
+  spec = run_dir.read_run_spec(root_dir, checkpoint_path, config=config)
   if checkpoint_path is None:
-    ckpt_dir = os.path.join(root_dir, CHECKPOINT_SUBDIR)
-    checkpoint_path = tf.train.latest_checkpoint(ckpt_dir)
+    ckpt_dir = run_dir.checkpoint_dir(root_dir)
+    checkpoint_path = run_dir.latest_checkpoint(ckpt_dir)
     if checkpoint_path is None:
       raise FileNotFoundError(f'no checkpoint in {ckpt_dir!r} (expected a tf.train.Checkpoint '
                               f'with a "checkpoint" index file, written by the training loop)')
+  check_agrees('render_size', render_size, spec.render_size, spec)
+  check_agrees('action_mode', action_mode, spec.action_mode, spec)
+  keys = [q_network_key or spec.policy_q_key] + ([generator_key] if generator_key else [])
+  if generator_key and generator_key not in spec.networks:
+    # A frozen G the spec does not list (e.g. a run trained on G's output by other means).
+    spec = run_dir.with_network(spec, generator_key, 'UNetGenerator')
+  nets = run_dir.restore_networks(spec, keys, checkpoint_path)
+  net, generator = nets[keys[0]], nets.get(generator_key)
+  frames = generator is not None and spec.generator_input == 'frames'
+  policy = policies.CEMPolicy(
+      net, render_size=spec.render_size, crop_size=spec.crop_size,
+      image_transform=generator if generator is not None and not frames else None,
+      frame_transform=translation.FrameTranslator(generator) if frames else None,
+      allowed_modes=spec.allowed_modes, seed=seed)
+  return RunPolicy(policy, spec, checkpoint_path, config)
 
-  net = q_network_lib.GraspingQNetwork()
-  net.create_variables()
-  objects = {q_network_key: net}
-  generator = None
-  if generator_key:
-    generator = generator_lib.UNetGenerator()
-    generator(tf.zeros([1, *net.crop_size, specs.IMAGE_CHANNELS]), training=False)  # build
-    objects[generator_key] = generator
-  trees = {}
-  for key, obj in objects.items():  # merge nested key paths into one tree of dicts
-    node = trees
-    parts = key.split('/')
-    for part in parts[:-1]:
-      node = node.setdefault(part, {})
-    node[parts[-1]] = obj
 
-  def build(tree):
-    return tf.train.Checkpoint(**{k: build(v) if isinstance(v, dict) else v
-                                  for k, v in tree.items()})
-
-  checkpoint = build(trees)
-  try:
-    status = checkpoint.restore(checkpoint_path)
-    status.expect_partial()  # the file also holds optimizers, targets, step counters, ...
-    status.assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    raise ValueError(
-        f'checkpoint {checkpoint_path!r} is missing or incompatible with '
-        f'{", ".join(objects)} built from gin config {config!r} (crop size '
-        f'{net.crop_size}): {type(e).__name__}: {str(e)[:2000]}') from e
-  frames = False
-  if generator is not None:
-    try:
-      frames = bool(gin.query_parameter('train_eval.translate_frames'))
-    except ValueError:  # not in the config: a run made before frame translation
-      frames = False
-  from rl_cyclegan.data import translation  # pylint: disable=g-import-not-at-top
-  return policies.CEMPolicy(net, render_size=render_size, crop_size=net.crop_size,
-                            image_transform=None if frames else generator,
-                            frame_transform=translation.FrameTranslator(generator)
-                            if frames else None,
-                            allowed_modes=infer_allowed_modes(action_mode), seed=seed)
+def load_policy_from_checkpoint(root_dir: str, **kwargs):
+  """``load_run_policy(root_dir, **kwargs).policy``."""
+  return load_run_policy(root_dir, **kwargs).policy

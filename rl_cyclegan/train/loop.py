@@ -3,8 +3,7 @@
   make_logger / format_seconds
   Terminate, sigterm_as_exception   SIGTERM becomes an exception, so a loop saves before exiting
   restore_latest                    resume from a CheckpointManager or fail naming the file
-  make_strategy / distribute        tf.distribute by name; a global batch split per replica
-  ExplorationSchedule               linear epsilon / noise schedules of the on-policy policy
+  make_strategy                     tf.distribute strategies by name (one per kind per process)
   SimCollection                     lockstep sim envs + sim replay + durable SimEpisodeLog +
                                     the collection counters (checkpointed); initial and
                                     ratio-driven on-policy collection
@@ -15,11 +14,7 @@
 """
 
 import contextlib
-import dataclasses
 import os
-import re
-import signal
-import sys
 import time
 from typing import Callable, Dict, Optional, Sequence
 
@@ -28,37 +23,31 @@ import numpy as np
 import tensorflow as tf
 
 from rl_cyclegan import fileio
+from rl_cyclegan import lifecycle
 from rl_cyclegan import policies
-from rl_cyclegan.data import collect as collect_lib
+from rl_cyclegan import progress as progress_lib
+from rl_cyclegan import run_dir
+from rl_cyclegan import seeds
+from rl_cyclegan.learners import core as learner_core
 from rl_cyclegan.train import evaluation
 from rl_cyclegan.train import replay as replay_lib
 from rl_cyclegan.train import rollout
 
-CHECKPOINT_SUBDIR = os.path.join('train', 'ckpt')
-# Q-network snapshots kept for checkpoint selection (the rotating train/ckpt keeps only the
-# newest few): train/snapshots/q-<step>.{index,data-*}.
-SNAPSHOT_SUBDIR = os.path.join('train', 'snapshots')
-SIM_REPLAY_SUBDIR = os.path.join('replay', 'sim')
-OPERATIVE_CONFIG = 'operative_config.gin'
-# Seed streams (collect.derive_seed(seed, STREAM, index)).
+# The run-directory layout (rl_cyclegan/run_dir.py owns it).
+CHECKPOINT_SUBDIR = run_dir.CHECKPOINT_SUBDIR
+SNAPSHOT_SUBDIR = run_dir.SNAPSHOT_SUBDIR
+SIM_REPLAY_SUBDIR = run_dir.SIM_REPLAY_SUBDIR
+OPERATIVE_CONFIG = run_dir.OPERATIVE_CONFIG
+list_snapshots = run_dir.list_snapshots
+# Seed streams (seeds.derive_seed(seed, STREAM, index)).
 TRAIN_ENV_STREAM, COLLECT_EPISODE_STREAM, POLICY_STREAM = 1, 2, 3
 STRATEGIES = ('default', 'mirrored', 'one_device')
 
 
 # ----------------------------------------------------------------------------- small helpers
 
-def make_logger(name: str) -> Callable[[str], None]:
-  """A function printing '[name HH:MM:SS] message' to stderr."""
-  def log(message):
-    print(f'[{name} {time.strftime("%H:%M:%S")}] {message}', file=sys.stderr, flush=True)
-  return log
-
-
-def format_seconds(seconds):
-  """65 -> '1m05s', 3700 -> '1h01m'."""
-  seconds = int(max(0, seconds))
-  return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600 else (
-      f'{seconds // 60}m{seconds % 60:02d}s')
+make_logger = progress_lib.make_logger
+format_seconds = progress_lib.format_seconds
 
 
 def write_operative_config(root_dir, explicit: Dict[str, object], caller='train_eval'):
@@ -87,52 +76,21 @@ def write_snapshot(root_dir: str, step: int, q_network) -> str:
   return prefix
 
 
-def list_snapshots(root_dir: str):
-  """[(step, prefix)] of the complete snapshots under ``root_dir``, by step."""
-  directory = os.path.join(root_dir, SNAPSHOT_SUBDIR)
-  if not os.path.isdir(directory):
-    return []
-  out = []
-  for name in os.listdir(directory):
-    match = re.fullmatch(r'q-(\d+)\.index', name)
-    if match:
-      out.append((int(match.group(1)), os.path.join(directory, name[:-len('.index')])))
-  return sorted(out)
-
-
-class Terminate(Exception):
-  """Raised by the SIGTERM handler so that the loop saves and flushes before exiting."""
-
-
-@contextlib.contextmanager
-def sigterm_as_exception():
-  """Within the block SIGTERM raises ``Terminate`` (main thread only; elsewhere a no-op)."""
-  def on_sigterm(signum, frame):
-    del signum, frame
-    raise Terminate()
-
-  previous = None
-  try:
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-  except ValueError:  # not the main thread
-    pass
-  try:
-    yield
-  finally:
-    if previous is not None:
-      signal.signal(signal.SIGTERM, previous)
+Terminate = lifecycle.Terminate
+sigterm_as_exception = lifecycle.sigterm_as_exception
 
 
 def restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager,
-                   configuration: str) -> bool:
-  """Restores ``manager.latest_checkpoint`` into ``checkpoint``; False if there is none.
+                   configuration: str) -> Optional[str]:
+  """Restores the newest readable checkpoint of ``manager`` into ``checkpoint`` (a truncated
+  newer one is skipped, naming it); returns its prefix, or None if there is none.
 
   Raises ValueError naming the checkpoint file and ``configuration`` (what this run expects)
   when the checkpoint does not match the objects of ``checkpoint``.
   """
-  latest = manager.latest_checkpoint
+  latest = run_dir.latest_checkpoint(manager.directory)  # skips a truncated newest one
   if not latest:
-    return False
+    return None
   try:
     status = checkpoint.restore(latest)
     status.assert_existing_objects_matched()
@@ -141,7 +99,7 @@ def restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.Checkpoint
         f'cannot resume from checkpoint {latest!r}: it does not match this configuration '
         f'({configuration}); use a new root_dir or the original config. '
         f'{type(e).__name__}: {str(e)[:1500]}') from e
-  return True
+  return latest
 
 
 # ----------------------------------------------------------------------------- distribution
@@ -168,42 +126,10 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   return _STRATEGY_CACHE[name]
 
 
-def distribute(strategy: tf.distribute.Strategy, batch):
-  """Splits a global batch (a nest of tensors, leading dim B) into per-replica values.
-
-  B must be divisible by ``strategy.num_replicas_in_sync``; with one replica the batch is
-  returned as is.
-  """
-  n = strategy.num_replicas_in_sync
-  if batch is None or n == 1:
-    return batch
-
-  def value_fn(ctx):
-    return tf.nest.map_structure(lambda t: tf.split(t, n, axis=0)[ctx.replica_id_in_sync_group],
-                                 batch)
-
-  return strategy.experimental_distribute_values_from_function(value_fn)
+distribute = learner_core.distribute  # a global batch split per replica
 
 
 # ----------------------------------------------------------------------------- collection
-
-@dataclasses.dataclass
-class ExplorationSchedule:
-  """Linear schedules (in train steps) of the on-policy CEM policy's exploration."""
-  epsilon_start: float = 0.5  # P(uniformly random action)
-  epsilon_end: float = 0.1
-  epsilon_decay_steps: int = 5_000
-  noise_std_start: float = 0.2  # Gaussian noise on (dx, dy, dz, u) of the CEM action
-  noise_std_end: float = 0.05
-  noise_decay_steps: int = 5_000
-
-  def at(self, step):
-    """(epsilon, noise_std) at train step ``step``."""
-    return (policies.linear_schedule(step, self.epsilon_start, self.epsilon_end,
-                                     self.epsilon_decay_steps),
-            policies.linear_schedule(step, self.noise_std_start, self.noise_std_end,
-                                     self.noise_decay_steps))
-
 
 class SimCollection:
   """Sim envs, the on-policy sim replay, its durable episode log and the collection counters.
@@ -299,20 +225,20 @@ class SimCollection:
   def start_envs(self):
     if self.enabled and not self.envs:
       self.envs = [self._make_env(self.appearance, 'train',
-                                  collect_lib.derive_seed(self.seed, TRAIN_ENV_STREAM, i))
+                                  seeds.derive_seed(self.seed, TRAIN_ENV_STREAM, i))
                    for i in range(self.num_envs)]
 
   def policy_seed(self) -> int:
     """Seed of an on-policy policy built now (depends on the env steps, so resumes differ)."""
-    return collect_lib.derive_seed(self.seed, POLICY_STREAM, int(self.env_steps.numpy()))
+    return seeds.derive_seed(self.seed, POLICY_STREAM, int(self.env_steps.numpy()))
 
-  def set_cem_policy(self, q_network, schedule: ExplorationSchedule,
+  def set_cem_policy(self, q_network, schedule,
                      steps_per_train_step: float, name: str, **cem_kwargs):
     """Builds the exploring ``CEMPolicy`` over ``q_network`` that ``collect_on_policy`` uses.
 
     ``cem_kwargs`` go to ``policies.CEMPolicy`` (render_size, crop_size, image_transform,
     allowed_modes); its seed comes from ``policy_seed()``. Its ``set_exploration`` follows
-    ``schedule`` in train steps.
+    ``schedule.at(train_step)`` -> (epsilon, noise_std), e.g. ``runner.Exploration``.
     """
     self.policy = policies.CEMPolicy(q_network, seed=self.policy_seed(), **cem_kwargs)
     self._action_fn = policies.policy_action_fn(self.policy, name=name)
@@ -327,7 +253,7 @@ class SimCollection:
     episodes = rollout.run_episodes(
         self.envs, action_fn, num_episodes,
         progress=progress if num_episodes > self.num_envs else None,
-        episode_seeds=lambda j: collect_lib.derive_seed(self.seed, COLLECT_EPISODE_STREAM,
+        episode_seeds=lambda j: seeds.derive_seed(self.seed, COLLECT_EPISODE_STREAM,
                                                         base + j),
         metadata={'object_split': 'train'})
     self.log.append(episodes)
@@ -468,6 +394,12 @@ class TrainTimer:
   @property
   def rate(self) -> float:
     return self.steps / max(self.seconds, 1e-9)
+
+  @property
+  def median_step_seconds(self) -> Optional[float]:
+    """Median seconds per train step, the first (tracing) step left out; None before any."""
+    seconds = sorted(self.step_seconds[1:] or self.step_seconds)
+    return seconds[len(seconds) // 2] if seconds else None
 
 
 class RateSummaries:

@@ -34,6 +34,7 @@ Images are center-cropped exactly as evaluation crops (``preprocessing.center_cr
 
 import json
 import logging
+import os
 import time
 from typing import Dict, Optional, Sequence
 
@@ -45,6 +46,7 @@ from rl_cyclegan.data import preprocessing
 from rl_cyclegan.envs import grasping
 from rl_cyclegan.envs import scripted
 
+FILE_NAME = 'paired_set.npz'  # in a joint run's root_dir, made once
 IMAGE_KEYS = ('sim', 'real')
 # key -> (dtype, rank) of every array but 'metadata'.
 _SCHEMA = {
@@ -282,3 +284,25 @@ def load_paired_set(path: str) -> Dict[str, np.ndarray]:
                      f'save_paired_set): {type(e).__name__}: {e}') from e
   validate_paired_set(data, f'paired set {path!r}')
   return data
+
+
+def load_or_make(root_dir, path, num_states, seed, render_size, crop_size, action_mode,
+                 num_objects, log=print):
+  """The held-out paired set: ``path`` if given, else root_dir/paired_set.npz (made once).
+
+  Raises ValueError naming the file if its crops are not ``crop_size``.
+  """
+  if not path:
+    path = os.path.join(root_dir, FILE_NAME)
+    if not os.path.exists(path):
+      log(f'making the held-out paired set: {num_states} states (test objects) -> {path}')
+      save_paired_set(path, make_paired_set(
+          num_states, render_size=render_size, crop_size=crop_size, seed=seed,
+          action_mode=action_mode, num_objects=num_objects))
+  data = load_paired_set(path)
+  size = tuple(int(s) for s in np.shape(data['sim'])[1:3])
+  if size != tuple(crop_size):
+    raise ValueError(f'paired set {path!r} holds {size[0]}x{size[1]} crops but the run uses '
+                     f'crop_size {tuple(crop_size)}; make one at this size (or delete it to '
+                     f'have it rebuilt)')
+  return data, path

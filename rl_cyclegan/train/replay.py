@@ -14,7 +14,7 @@ and simulation-to-real data".
   sim transitions (0 = Real-Only, 1 = Sim-Only, 0.5 = the paper's equal parts); a part with
   no rows is ``None``.
 * ``ReplayMix`` draws from two replays at a fixed ratio and samples like one replay.
-  ``train_eval.sim_log_fraction`` uses it for the sim part: an off-policy sim log and the
+  ``Replay.sim_log_fraction`` uses it for the sim part: an off-policy sim log and the
   run's own on-policy episodes in separate buffers, mixed at a fixed ratio, as Appendix A
   does for off-policy real and on-policy sim data (equal parts).
 * ``SimEpisodeLog`` makes the on-policy sim data durable without checkpointing the buffer: every
@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 
+from rl_cyclegan import fileio
 from rl_cyclegan import specs
 from rl_cyclegan.data import dataset as dataset_lib
 from rl_cyclegan.data import episodes as episodes_lib
@@ -345,10 +346,9 @@ class SimEpisodeLog:
   def __init__(self, directory: str, render_size: Sequence[int],
                episodes_per_shard: int = 16,
                image_format: str = episodes_lib.DEFAULT_IMAGE_FORMAT):
-    from rl_cyclegan.data import collect  # pylint: disable=g-import-not-at-top
     self.directory = os.fspath(directory)
     os.makedirs(self.directory, exist_ok=True)
-    collect.remove_stale_temp_files(self.directory)
+    fileio.remove_stale_temp_files(self.directory)
     self.render_size = tuple(int(s) for s in render_size)
     self.episodes_per_shard = max(1, int(episodes_per_shard))
     self.image_format = image_format

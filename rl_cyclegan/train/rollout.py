@@ -25,8 +25,8 @@ from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
+from rl_cyclegan import progress as progress_lib
 from rl_cyclegan import specs
-from rl_cyclegan.data import collect as collect_lib
 
 # Guard against an environment that never ends an episode (when max_steps is None).
 MAX_EPISODE_STEPS = 1000
@@ -176,24 +176,4 @@ def run_episodes(envs: Sequence,
   return episodes
 
 
-class Progress(collect_lib.Progress):
-  """Callable progress reporter: a line with episodes done, success rate, rate and ETA.
-
-  Prints at most every ``interval`` seconds and at the last episode, to ``stream`` (stderr).
-  """
-
-  def __init__(self, total, label='episodes', interval=5.0, stream=None):
-    super().__init__(int(total), interval=float(interval), stream=stream)
-    self._last = self._start  # the first line after ``interval``, not at the first episode
-    self.successes = 0
-    self._label = label
-
-  def __call__(self, episode=None):
-    if episode is not None and episode.metadata.get('success'):
-      self.successes += 1
-    self.update(1)
-
-  def line(self):
-    success = 100.0 * self.successes / max(self.done, 1)
-    return (f'{self._label}: {self.done}/{self.total} episodes, {success:.1f}% success, '
-            f'{self.rate:.2f} episodes/s, ETA {self.eta()}')
+Progress = progress_lib.Progress  # the progress callable run_episodes takes

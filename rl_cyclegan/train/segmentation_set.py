@@ -27,6 +27,7 @@ Training takes random crops with the same offset for a frame and its labels
 """
 
 import json
+import os
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -37,6 +38,7 @@ from rl_cyclegan import specs
 from rl_cyclegan.data import preprocessing
 from rl_cyclegan.train import paired_set
 
+FILE_NAME = 'segmentation_set.npz'  # in a joint run's root_dir, made once
 CLASSES = ('background', 'tray', 'robot', 'objects')
 NUM_CLASSES = len(CLASSES)
 BACKGROUND, TRAY, ROBOT, OBJECTS = range(NUM_CLASSES)
@@ -221,3 +223,22 @@ class SegmentationSampler:
     images = preprocessing.to_model_image(crops[..., :3])  # float32 [B, h, w, 3]
     labels = tf.cast(crops[..., 3], tf.int32)  # [B, h, w]
     return images, labels
+
+
+def load_or_make(root_dir, path, num_states, seed, render_size, action_mode, num_objects,
+                 log=print):
+  """The labelled sim frames of GraspGAN's mask loss: ``path`` if given, else
+  root_dir/segmentation_set.npz (made once, training objects, 'sim' only).
+
+  Raises ValueError naming the file if its frames are not ``render_size``.
+  """
+  if not path:
+    path = os.path.join(root_dir, FILE_NAME)
+    if not os.path.exists(path):
+      log(f'making the segmentation set: {num_states} labelled sim states (training objects) '
+           f'-> {path}')
+      data = make_segmentation_set(
+          num_states, render_size=render_size, seed=seed, action_mode=action_mode,
+          num_objects=num_objects)
+      save_segmentation_set(path, data)
+  return load_segmentation_set(path, render_size), path

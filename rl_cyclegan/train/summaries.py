@@ -18,6 +18,7 @@ and ``QCollapseMonitor`` flags the collapse. Every writer uses the default summa
 import contextlib
 import logging
 import math
+import sys
 from typing import Optional, Sequence
 
 import numpy as np
@@ -179,7 +180,10 @@ class QCollapseMonitor:
   An untrained Q-network is uniform too (measured: q_std ~ 1e-4 in the first steps of the
   default 64x64 learner), so the monitor is armed only once Q has been healthy
   (q_std >= min_q_std) at some check, or from ``min_step`` on (to also catch a Q that never
-  spreads its values).
+  spreads its values). Before ``warmup_steps`` it is not armed at all: in the first steps a
+  Q-network's spread moves by itself (a fresh or warm-started Q passes q_std >= min_q_std once,
+  then dips below it while the learner settles: a false alarm in the first 30 steps of
+  ``make demo``).
 
   q_std is the std of all Q-values (probabilities in [0, 1]) of the six Section-4 images in a
   batch. Uniform Q-values make L_RL-scene small by themselves: each of the six Q vectors
@@ -189,13 +193,15 @@ class QCollapseMonitor:
   """
 
   def __init__(self, min_q_std: float = 0.01, patience: int = 10, max_rl_scene: float = 0.01,
-               min_step: int = 10000, logger: Optional[logging.Logger] = None):
+               min_step: int = 10000, logger: Optional[logging.Logger] = None,
+               warmup_steps: int = 1000):
     """Args:
       min_q_std: q_std below this is "uniform" (Q-values are probabilities in [0, 1]).
       patience: consecutive suspicious checks before the alarm.
       max_rl_scene: L_RL-scene (unweighted) below this is "small" (see the class docstring).
       min_step: train step from which the monitor is armed even if Q was never healthy.
       logger: where the banner goes (default: this module's logger).
+      warmup_steps: train steps before the monitor may arm at all.
     """
     if patience < 1:
       raise ValueError(f'patience must be >= 1, got {patience}')
@@ -203,6 +209,7 @@ class QCollapseMonitor:
     self.patience = int(patience)
     self.max_rl_scene = float(max_rl_scene)
     self.min_step = int(min_step)
+    self.warmup_steps = int(warmup_steps)
     self.consecutive = 0
     self.collapsed = False
     self.seen_healthy = False
@@ -213,6 +220,8 @@ class QCollapseMonitor:
     step = int(np.asarray(step))
     q_std = float(np.asarray(loss_info.q_std))
     rl_scene = float(np.asarray(loss_info.rl_scene))
+    if step < self.warmup_steps:
+      return False
     if math.isfinite(q_std) and q_std >= self.min_q_std:
       self.seen_healthy = True
     armed = self.seen_healthy or step >= self.min_step
@@ -242,3 +251,23 @@ class QCollapseMonitor:
             f'{self.min_q_std:g} and rl_scene={rl_scene:.4g} < {self.max_rl_scene:g} for '
             f'{self.consecutive} consecutive checks (patience {self.patience}).\n'
             f'!!! {fields}\n!!! {_APPENDIX_A}\n{line}')
+
+
+class _RecordingHandler(logging.Handler):
+  """Keeps the messages of a logger (the collapse banners, written as text summaries)."""
+
+  def __init__(self):
+    super().__init__()
+    self.messages = []
+
+  def emit(self, record):
+    self.messages.append(record.getMessage())
+
+
+def collapse_logger():
+  """A private logger: the monitor's banners go to stderr and to a recording handler."""
+  logger = logging.Logger('rl_cyclegan.q_collapse')  # not registered: no shared handlers
+  recorder = _RecordingHandler()
+  logger.addHandler(recorder)
+  logger.addHandler(logging.StreamHandler(sys.stderr))
+  return logger, recorder

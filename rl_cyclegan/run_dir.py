@@ -1,0 +1,433 @@
+"""The run-directory contract: where a training run keeps what, and how to read a run back.
+
+Layout of a run directory (train_qtopt and train_rl_cyclegan alike):
+
+  run_spec.json              RunSpec: what the run was (kind, sizes, action mode, allowed CEM
+                             modes, how G feeds the policy) and every saved network with its
+                             class, constructor arguments and checkpoint key. Written by the
+                             training loop (atomic) before its first train step.
+  operative_config.gin       the gin config in force: env and CEM settings (GraspingEnv.*,
+                             CEMPolicy.*) that evaluation reuses
+  train/ckpt/                tf.train.CheckpointManager checkpoints (every network, targets,
+                             optimizers, counters)
+  train/snapshots/q-<step>   the policy's Q-network alone, kept for checkpoint selection
+  train/events.*, eval/events.*, eval/eval_<step>.json
+  replay/sim/                on-policy sim episodes
+
+Readers (tools/evaluate.py, tools/export.py, tools/select_checkpoint.py, the final-Q phase's
+frozen G, the generator report) all go through ``read_run_spec`` and ``restore_networks``, so
+a run's sizes and modes come from the run, never from defaults. Runs written before
+run_spec.json existed are read from their operative config and checkpoint
+(``infer_run_spec``), which knows both binaries' gin names (``train_eval.*`` and
+``train_rl_cyclegan.*``).
+
+``latest_checkpoint`` skips a truncated or unreadable newest checkpoint and falls back to the
+newest one that reads completely, naming the bad file.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import sys
+from typing import Dict, Mapping, Optional, Sequence, Tuple
+
+from gin import config_parser as gin_parser
+import tensorflow as tf
+
+from rl_cyclegan import checkpoints
+from rl_cyclegan import fileio
+from rl_cyclegan import specs
+from rl_cyclegan.networks import discriminator as discriminator_lib
+from rl_cyclegan.networks import generator as generator_lib
+from rl_cyclegan.networks import layers
+from rl_cyclegan.networks import q_network as q_network_lib
+
+RUN_SPEC = 'run_spec.json'
+OPERATIVE_CONFIG = 'operative_config.gin'
+# Where a run's gin config is looked for, in order (older runs kept it under train/).
+OPERATIVE_CONFIG_PATHS = (OPERATIVE_CONFIG, os.path.join('train', OPERATIVE_CONFIG))
+TRAIN_SUBDIR = 'train'
+EVAL_SUBDIR = 'eval'
+CHECKPOINT_SUBDIR = os.path.join(TRAIN_SUBDIR, 'ckpt')
+SNAPSHOT_SUBDIR = os.path.join(TRAIN_SUBDIR, 'snapshots')
+SIM_REPLAY_SUBDIR = os.path.join('replay', 'sim')
+SPEC_FORMAT = 1
+KINDS = ('qtopt', 'rl_cyclegan')
+# The gin name of each binary's train_eval (its bindings in operative_config.gin).
+BINDING_PREFIX = {'qtopt': 'train_eval', 'rl_cyclegan': 'train_rl_cyclegan'}
+# The shared settings groups of train/runner.py (gin names), for configs written since.
+SETTINGS_GROUPS = ('Environment', 'Replay', 'Exploration', 'Evaluation', 'Checkpointing')
+NETWORK_CLASSES = {
+    'GraspingQNetwork': q_network_lib.GraspingQNetwork,
+    'UNetGenerator': generator_lib.UNetGenerator,
+    'MultiScaleDiscriminator': discriminator_lib.MultiScaleDiscriminator,
+}
+NETWORK_LABELS = {'GraspingQNetwork': 'Q-network (GraspingQNetwork)',
+                  'UNetGenerator': 'generator (UNetGenerator)',
+                  'MultiScaleDiscriminator': 'discriminator (MultiScaleDiscriminator)'}
+GENERATOR_INPUTS = ('frames', 'crops')  # G on whole frames (cached) or on each crop
+
+
+class RunSpecError(ValueError):
+  """A run_spec.json that is missing fields or has wrong values (names the file and field)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkSpec:
+  """A saved network: its class and constructor arguments (None: built from gin)."""
+  cls: str
+  config: Optional[dict] = None
+
+  def build(self, crop_size: Sequence[int]):
+    """The network, built (variables created) for ``crop_size`` crops."""
+    if self.cls not in NETWORK_CLASSES:
+      raise RunSpecError(f'unknown network class {self.cls!r}; known: '
+                         f'{", ".join(NETWORK_CLASSES)}')
+    kwargs = dict(self.config or {})
+    if self.cls == 'GraspingQNetwork':
+      kwargs.setdefault('crop_size', tuple(crop_size))
+      net = NETWORK_CLASSES[self.cls](**kwargs)
+      net.create_variables()
+      return net
+    net = NETWORK_CLASSES[self.cls](**kwargs)
+    net(tf.zeros([1, *crop_size, specs.IMAGE_CHANNELS]), training=False)
+    return net
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+  """What a training run was, as evaluation and export need it."""
+  kind: str  # 'qtopt' | 'rl_cyclegan'
+  render_size: Tuple[int, int]  # camera (H, W)
+  crop_size: Tuple[int, int]  # network input (h, w)
+  action_mode: str  # 'auto_descend' | 'full'
+  allowed_modes: Optional[Tuple[bool, ...]]  # CEM's allowed modes; None: all
+  num_objects: int
+  appearance: str  # the training appearance
+  networks: Dict[str, NetworkSpec]  # checkpoint key -> network
+  policy_q_key: str  # the Q-network of the run's deployable policy
+  generator_key: Optional[str] = None  # a frozen G in front of Q on sim-like images
+  generator_input: Optional[str] = None  # 'frames' | 'crops' (with generator_key)
+  checkpoint_keys: Tuple[str, ...] = ()  # every top-level key of train/ckpt checkpoints
+  source: str = RUN_SPEC  # where it was read from (RUN_SPEC, or inferred)
+
+  def to_json(self) -> dict:
+    out = dataclasses.asdict(self)
+    out['networks'] = {k: {'class': n.cls, 'config': n.config}
+                       for k, n in self.networks.items()}
+    del out['source']
+    return dict(format=SPEC_FORMAT, **out)
+
+  @classmethod
+  def from_json(cls, data: Mapping, path: str) -> 'RunSpec':
+    def field(name, kind, optional=False):
+      if name not in data:
+        if optional:
+          return None
+        raise RunSpecError(f'{path}: field {name!r} is missing')
+      value = data[name]
+      if value is None and optional:
+        return None
+      if not isinstance(value, kind):
+        raise RunSpecError(f'{path}: field {name!r} is {value!r}, expected '
+                           f'{getattr(kind, "__name__", kind)}')
+      return value
+
+    if data.get('format') != SPEC_FORMAT:
+      raise RunSpecError(f'{path}: format {data.get("format")!r}, this code reads format '
+                         f'{SPEC_FORMAT}')
+    kind = field('kind', str)
+    if kind not in KINDS:
+      raise RunSpecError(f'{path}: kind {kind!r}, expected one of {KINDS}')
+    sizes = {}
+    for name in ('render_size', 'crop_size'):
+      value = field(name, list)
+      if len(value) != 2 or not all(isinstance(v, int) and v > 0 for v in value):
+        raise RunSpecError(f'{path}: {name} {value!r}, expected [height, width] > 0')
+      sizes[name] = tuple(value)
+    networks = {}
+    for key, net in field('networks', dict).items():
+      if not isinstance(net, dict) or not isinstance(net.get('class'), str):
+        raise RunSpecError(f'{path}: networks[{key!r}] {net!r}, expected {{"class": ..., '
+                           '"config": {...} or null}')
+      networks[key] = NetworkSpec(net['class'], net.get('config'))
+    modes = field('allowed_modes', list, optional=True)
+    generator_input = field('generator_input', str, optional=True)
+    if generator_input is not None and generator_input not in GENERATOR_INPUTS:
+      raise RunSpecError(f'{path}: generator_input {generator_input!r}, expected one of '
+                         f'{GENERATOR_INPUTS}')
+    spec = cls(kind=kind, action_mode=field('action_mode', str),
+               allowed_modes=tuple(bool(m) for m in modes) if modes is not None else None,
+               num_objects=field('num_objects', int), appearance=field('appearance', str),
+               networks=networks, policy_q_key=field('policy_q_key', str),
+               generator_key=field('generator_key', str, optional=True),
+               generator_input=generator_input,
+               checkpoint_keys=tuple(field('checkpoint_keys', list)), source=path, **sizes)
+    for key in filter(None, (spec.policy_q_key, spec.generator_key)):
+      if key not in networks:
+        raise RunSpecError(f'{path}: {key!r} is not among the networks '
+                           f'({", ".join(networks)})')
+    return spec
+
+
+# ----------------------------------------------------------------------------- paths
+
+def checkpoint_dir(root_dir: str) -> str:
+  return os.path.join(root_dir, CHECKPOINT_SUBDIR)
+
+
+def find_operative_config(root_dir: str) -> Optional[str]:
+  """The run's saved gin config (see ``OPERATIVE_CONFIG_PATHS``), or None."""
+  for relative in OPERATIVE_CONFIG_PATHS:
+    path = os.path.join(root_dir, relative)
+    if os.path.isfile(path):
+      return path
+  return None
+
+
+def list_snapshots(root_dir: str):
+  """[(step, prefix)] of the complete Q-network snapshots under ``root_dir``, by step.
+
+  TensorFlow writes a checkpoint's index file last, so an interrupted write is not listed.
+  """
+  directory = os.path.join(root_dir, SNAPSHOT_SUBDIR)
+  if not os.path.isdir(directory):
+    return []
+  out = []
+  for name in os.listdir(directory):
+    match = re.fullmatch(r'q-(\d+)\.index', name)
+    if match:
+      out.append((int(match.group(1)), os.path.join(directory, name[:-len('.index')])))
+  return sorted(out)
+
+
+def _readable(prefix: str) -> Optional[str]:
+  """None if every tensor of checkpoint ``prefix`` reads back, else the error text."""
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+  except (tf.errors.OpError, ValueError, IndexError, OSError) as e:
+    return f'{type(e).__name__}: {str(e)[:300]}'
+  return None
+
+
+def latest_checkpoint(directory: str, log=None) -> Optional[str]:
+  """The newest checkpoint under ``directory`` that reads completely, or None if there is none.
+
+  A truncated or otherwise unreadable newer checkpoint is skipped with a message naming it
+  (on ``log``, default stderr); if none reads, ValueError names them all.
+  """
+  state = tf.train.get_checkpoint_state(directory)
+  if state is None:
+    return None
+  candidates = list(reversed(list(state.all_model_checkpoint_paths) or
+                             [state.model_checkpoint_path]))
+  bad = []
+  for prefix in candidates:
+    if not tf.io.gfile.exists(prefix + '.index'):  # e.g. a directory moved since
+      prefix = os.path.join(directory, os.path.basename(prefix))
+    error = _readable(prefix)
+    if error is None:
+      if bad:
+        message = (f'skipped unreadable checkpoint(s) {", ".join(p for p, _ in bad)} '
+                   f'({bad[0][1]}); using {prefix}')
+        (log or (lambda m: print(m, file=sys.stderr, flush=True)))(message)
+      return prefix
+    bad.append((prefix, error))
+  raise ValueError(f'no readable checkpoint under {directory!r}: ' +
+                   '; '.join(f'{p}: {e}' for p, e in bad))
+
+
+# ----------------------------------------------------------------------------- run_spec.json
+
+def write_run_spec(root_dir: str, spec: RunSpec) -> str:
+  path = os.path.join(root_dir, RUN_SPEC)
+  fileio.write_json_atomic(path, spec.to_json())
+  return path
+
+
+def network_specs(networks: Mapping[str, tf.Module]) -> Dict[str, NetworkSpec]:
+  """{key: NetworkSpec} of the networks among checkpoint items (others are skipped)."""
+  out = {}
+  for key, net in networks.items():
+    config = layers.constructor_config(net)
+    if config is not None and type(net).__name__ in NETWORK_CLASSES:
+      out[key] = NetworkSpec(type(net).__name__, config)
+  return out
+
+
+class Unresolved:
+  """A reference or macro in a gin file (kept as text; not needed to read a run)."""
+
+  def __init__(self, name):
+    self.name = name
+
+
+class _Delegate(gin_parser.ParserDelegate):
+
+  def configurable_reference(self, scoped_configurable_name, evaluate):
+    return Unresolved(scoped_configurable_name)
+
+  def macro(self, macro_name):
+    return Unresolved(macro_name)
+
+
+def parse_gin_bindings(path: str, search_paths: Sequence[str] = (),
+                       _seen: Tuple[str, ...] = ()) -> Dict[str, object]:
+  """{'Selector.param': value} of the unscoped bindings in gin file ``path``, in order, its
+  includes followed (relative to the file, then ``search_paths``). Gin's own parser; nothing
+  is registered or imported, references and macros stay unresolved (``Unresolved``).
+
+  Raises ValueError naming the file and line of a syntax error, FileNotFoundError naming an
+  include that is not found.
+  """
+  if path in _seen:
+    raise ValueError(f'gin file {path!r} includes itself (via {" -> ".join(_seen)})')
+  out = {}
+  with open(path) as f:
+    parser = gin_parser.ConfigParser(f, _Delegate())
+    try:
+      for statement in parser:
+        if isinstance(statement, gin_parser.BindingStatement) and not statement.scope:
+          out[f'{statement.selector}.{statement.arg_name}'] = statement.value
+        elif isinstance(statement, gin_parser.IncludeStatement):
+          candidates = [os.path.join(os.path.dirname(path), statement.filename)] + [
+              os.path.join(d, statement.filename) for d in search_paths]
+          found = next((c for c in candidates if os.path.isfile(c)), None)
+          if found is None:
+            raise FileNotFoundError(f'gin file {path!r} line {statement.location.line_num} '
+                                    f'includes {statement.filename!r}, not found in '
+                                    f'{", ".join(os.path.dirname(c) for c in candidates)}')
+          out.update(parse_gin_bindings(found, search_paths, _seen + (path,)))
+    except SyntaxError as e:
+      raise ValueError(f'gin file {path!r} line {e.lineno}: {e.msg}: {e.text!r}') from e
+  return out
+
+
+def infer_run_spec(root_dir: str, checkpoint_path: Optional[str] = None,
+                   config: Optional[str] = None) -> RunSpec:
+  """The RunSpec of a run written before run_spec.json: from its gin config (``config``, else
+  its operative config) and checkpoint. Its networks are built from gin
+  (``NetworkSpec.config`` None): parse the run's config first.
+  """
+  config = config or find_operative_config(root_dir)
+  if config is None:
+    tried = ', '.join(os.path.join(root_dir, p) for p in (RUN_SPEC,) + OPERATIVE_CONFIG_PATHS)
+    raise FileNotFoundError(f'run {root_dir!r} has no {RUN_SPEC} and no gin config: tried '
+                            f'{tried}')
+  bindings = parse_gin_bindings(config)
+  prefix = checkpoint_path or latest_checkpoint(checkpoint_dir(root_dir))
+  keys = sorted({n.split('/')[0] for n, _ in tf.train.list_variables(prefix)}) if prefix else []
+  kind = 'rl_cyclegan' if ('Q_real' in keys or any(
+      k.startswith('train_rl_cyclegan.') for k in bindings)) else 'qtopt'
+  p = BINDING_PREFIX[kind]
+
+  def get(name, default):  # the binary's own name, or a shared group's (train/runner.py)
+    for prefix in (p,) + SETTINGS_GROUPS:
+      if f'{prefix}.{name}' in bindings:
+        return bindings[f'{prefix}.{name}']
+    return default
+
+  crop = get('crop_size', bindings.get('GraspingQNetwork.crop_size', specs.DEFAULT_CROP_SIZE))
+  action_mode = get('action_mode', 'auto_descend')
+  networks = {}
+  if kind == 'qtopt':
+    networks['q_network'] = NetworkSpec('GraspingQNetwork')
+    generator_key = get('generator_checkpoint_key', 'G_sim2real') if get(
+        'generator_checkpoint', None) else None
+    if generator_key:
+      networks[generator_key] = NetworkSpec('UNetGenerator')
+    # Runs made before frame translation have no translate_frames binding: G on the crops.
+    generator_input = (('frames' if get('translate_frames', False) else 'crops')
+                       if generator_key else None)
+    policy_q_key = 'q_network'
+  else:
+    for key in ('Q_sim', 'Q_real'):
+      networks[key] = NetworkSpec('GraspingQNetwork')
+    for key in ('G_sim2real', 'F_real2sim'):
+      if not keys or key in keys:
+        networks[key] = NetworkSpec('UNetGenerator')
+    generator_key, generator_input, policy_q_key = None, None, 'Q_real'
+  return RunSpec(
+      kind=kind, render_size=tuple(get('render_size', specs.DEFAULT_RENDER_SIZE)),
+      crop_size=tuple(crop), action_mode=action_mode,
+      allowed_modes=specs.allowed_modes_for(action_mode,
+                                            bool(get('auto_descend_terminate', False))),
+      num_objects=int(get('num_objects', bindings.get('GraspingEnv.num_objects', 5))),
+      appearance=get('appearance', 'sim'), networks=networks, policy_q_key=policy_q_key,
+      generator_key=generator_key, generator_input=generator_input,
+      checkpoint_keys=tuple(keys), source=f'{config} (inferred: the run has no {RUN_SPEC})')
+
+
+def read_run_spec(root_dir: str, checkpoint_path: Optional[str] = None,
+                  config: Optional[str] = None) -> RunSpec:
+  """The run's RunSpec: its run_spec.json, else inferred from an older run's files
+  (``infer_run_spec``; ``config`` overrides the gin config it reads).
+
+  Raises FileNotFoundError naming what was tried, RunSpecError naming the file and field.
+  """
+  path = os.path.join(root_dir, RUN_SPEC)
+  if os.path.isfile(path):
+    try:
+      with open(path) as f:
+        data = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+      raise RunSpecError(f'{path}: not readable JSON: {e}') from e
+    if not isinstance(data, dict):
+      raise RunSpecError(f'{path}: expected a JSON object, got {type(data).__name__}')
+    return RunSpec.from_json(data, path)
+  if not os.path.isdir(root_dir):
+    raise FileNotFoundError(f'run directory {root_dir!r} does not exist')
+  return infer_run_spec(root_dir, checkpoint_path, config)
+
+
+def with_network(spec: RunSpec, key: str, cls: str) -> RunSpec:
+  """``spec`` plus a network ``key`` of class ``cls`` built from gin."""
+  return dataclasses.replace(spec, networks=dict(spec.networks, **{key: NetworkSpec(cls)}))
+
+
+# ----------------------------------------------------------------------------- restoring
+
+def restore_networks(spec: RunSpec, keys: Sequence[str],
+                     checkpoint_path: str) -> Dict[str, object]:
+  """{key: network} built per ``spec`` and restored from ``checkpoint_path`` (checked).
+
+  Networks whose spec has no constructor arguments (older runs) are built from the gin config
+  in force (parse the run's operative config first). Every network must match the checkpoint
+  exactly (``checkpoints.check_matches``: shapes and variable lists both ways).
+  """
+  if not checkpoints.resolve(checkpoint_path):
+    raise FileNotFoundError(f'no checkpoint at {checkpoint_path!r} (expected a '
+                            'tf.train.Checkpoint prefix: its .index file is missing)')
+  checkpoint_path = checkpoints.resolve(checkpoint_path)
+  nets = {}
+  for key in keys:
+    if key not in spec.networks:
+      raise ValueError(f'run spec {spec.source} has no network {key!r}; its networks: '
+                       f'{", ".join(spec.networks)}')
+    nets[key] = spec.networks[key].build(spec.crop_size)
+    checkpoints.check_matches(nets[key], key, checkpoint_path, NETWORK_LABELS[
+        spec.networks[key].cls], config=spec.source)
+  checkpoints.restore(nets, checkpoint_path, f'run networks {", ".join(keys)} '
+                      f'(spec {spec.source})')
+  return nets
+
+
+def restore_network(source: str, key: str, crop_size: Sequence[int] = specs.DEFAULT_CROP_SIZE,
+                    cls: str = 'UNetGenerator'):
+  """One network from any run or checkpoint: ``source`` is a run directory (its spec builds
+  the network), or a checkpoint prefix / directory (built as ``cls`` from gin, at
+  ``crop_size``). The network is restored exactly, or an error names the file and keys."""
+  if os.path.isdir(source) and (os.path.isfile(os.path.join(source, RUN_SPEC)) or
+                                find_operative_config(source)):
+    spec = read_run_spec(source)
+    prefix = latest_checkpoint(checkpoint_dir(source))
+    if prefix is None:
+      raise FileNotFoundError(f'run {source!r} has no checkpoint under {CHECKPOINT_SUBDIR}')
+    return restore_networks(spec, [key], prefix)[key]
+  net = NetworkSpec(cls).build(crop_size)
+  checkpoints.restore({key: net}, source, NETWORK_LABELS[cls], exact=True,
+                      config=f'gin, crop size {tuple(crop_size)}')
+  return net

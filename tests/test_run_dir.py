@@ -1,0 +1,187 @@
+"""The run-directory contract: run_spec.json, reading older runs, checked restores, fallbacks."""
+
+import json
+import os
+import shutil
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rl_cyclegan import checkpoints
+from rl_cyclegan import run_dir
+from rl_cyclegan import specs
+from rl_cyclegan.networks import generator as generator_lib
+from rl_cyclegan.networks import layers
+from rl_cyclegan.networks import q_network as q_network_lib
+from rl_cyclegan.train import evaluation
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL_Q = dict(stem_filters=4, tower_filters=(4,), state_action_fc_units=(8,),
+               merged_filters=(4,), final_filters=(), fc_units=(8,))
+
+
+@pytest.fixture(autouse=True)
+def _clear_gin():
+  gin.clear_config()
+  yield
+  gin.clear_config()
+
+
+def _spec(**overrides):
+  q = q_network_lib.GraspingQNetwork(crop_size=(32, 32), **SMALL_Q)
+  g = generator_lib.UNetGenerator(filters=(4, 8), name='G_sim2real')
+  values = dict(kind='qtopt', render_size=(32, 40), crop_size=(32, 32), action_mode='auto_descend',
+                allowed_modes=specs.MOVE_ONLY_MODES, num_objects=2, appearance='sim',
+                networks=run_dir.network_specs({'q_network': q, 'G_sim2real': g}),
+                policy_q_key='q_network', generator_key='G_sim2real', generator_input='frames',
+                checkpoint_keys=('G_sim2real', 'q_network', 'train_step'))
+  values.update(overrides)
+  return run_dir.RunSpec(**values)
+
+
+def test_constructor_config_rebuilds_the_network_without_gin_and_is_not_checkpointed(tmp_path):
+  gin.bind_parameter('GraspingQNetwork.stem_filters', 6)  # gin-supplied values are recorded
+  q = q_network_lib.GraspingQNetwork(crop_size=(32, 32))
+  config = layers.constructor_config(q)
+  assert config['stem_filters'] == 6 and config['crop_size'] == [32, 32]
+  gin.clear_config()
+  rebuilt = run_dir.NetworkSpec('GraspingQNetwork', config).build((32, 32))
+  q.create_variables()
+  assert [v.shape for v in rebuilt.variables] == [v.shape for v in q.variables]
+  path = tf.train.Checkpoint(q_network=q).write(str(tmp_path / 'ckpt'))
+  names = [n for n, _ in tf.train.list_variables(path)]
+  assert not any('constructor_config' in n for n in names)
+
+
+def test_run_spec_round_trips_and_bad_fields_are_named(tmp_path):
+  spec = _spec()
+  run_dir.write_run_spec(str(tmp_path), spec)
+  back = run_dir.read_run_spec(str(tmp_path))
+  assert back.source == str(tmp_path / run_dir.RUN_SPEC)
+  assert back.to_json() == spec.to_json()
+  assert back.render_size == (32, 40) and back.allowed_modes == specs.MOVE_ONLY_MODES
+  path = tmp_path / run_dir.RUN_SPEC
+  for field, value, message in (('render_size', [32], 'render_size'),
+                                ('kind', 'dqn', 'kind'),
+                                ('generator_input', 'pixels', 'generator_input'),
+                                ('policy_q_key', 'Q_real', "'Q_real' is not among")):
+    data = spec.to_json()
+    data[field] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(run_dir.RunSpecError, match=message) as info:
+      run_dir.read_run_spec(str(tmp_path))
+    assert str(path) in str(info.value)
+  data = spec.to_json()
+  del data['crop_size']
+  path.write_text(json.dumps(data))
+  with pytest.raises(run_dir.RunSpecError, match="'crop_size' is missing"):
+    run_dir.read_run_spec(str(tmp_path))
+
+
+def test_older_qtopt_run_is_read_from_its_operative_config():
+  spec = run_dir.read_run_spec(os.path.join(REPO, 'results', 'sim_only_ratio2'))
+  assert spec.kind == 'qtopt' and spec.policy_q_key == 'q_network'
+  assert spec.render_size == (64, 80) and spec.crop_size == (64, 64)
+  assert spec.allowed_modes == specs.MOVE_ONLY_MODES and spec.generator_key is None
+  assert 'inferred' in spec.source and 'q_network' in spec.checkpoint_keys
+
+
+def _old_rl_cyclegan_run(root):
+  """A run as train_rl_cyclegan wrote it before run_spec.json: non-default sizes bound under
+  train_rl_cyclegan.*, Q_real in the checkpoint."""
+  os.makedirs(os.path.join(root, 'train', 'ckpt'))
+  q = q_network_lib.GraspingQNetwork(crop_size=(32, 32), **SMALL_Q)
+  q.create_variables()
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(Q_real=q, Q_sim=q),
+                                       os.path.join(root, 'train', 'ckpt'), max_to_keep=3)
+  manager.save(checkpoint_number=1)
+  lines = [f'GraspingQNetwork.{k} = {tuple(v) if isinstance(v, tuple) else v!r}'
+           for k, v in SMALL_Q.items()]
+  lines += ["train_rl_cyclegan.render_size = (32, 40)", "train_rl_cyclegan.crop_size = (32, 32)",
+            "train_rl_cyclegan.action_mode = 'auto_descend'",
+            "train_rl_cyclegan.auto_descend_terminate = True",
+            "train_rl_cyclegan.real_episode_dir = '/tmp/real'",
+            "RLCycleGANLearner.generator_fn = @UNetGenerator",
+            "GraspingQNetwork.crop_size = (32, 32)"]
+  with open(os.path.join(root, 'operative_config.gin'), 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+  return q
+
+
+def test_older_rl_cyclegan_run_takes_its_own_sizes_and_a_disagreeing_flag_is_an_error(tmp_path):
+  root = str(tmp_path / 'joint')
+  q = _old_rl_cyclegan_run(root)
+  spec = run_dir.read_run_spec(root)
+  assert spec.kind == 'rl_cyclegan' and spec.policy_q_key == 'Q_real'
+  assert spec.render_size == (32, 40)  # not the 64x80 default
+  assert spec.allowed_modes == specs.AUTO_DESCEND_MODES
+  loaded = evaluation.load_run_policy(root)
+  assert tuple(loaded.policy.render_size) == (32, 40)
+  assert loaded.policy.allowed_modes == specs.AUTO_DESCEND_MODES
+  np.testing.assert_array_equal(loaded.policy.q_network.variables[0].numpy(),
+                                q.variables[0].numpy())
+  gin.clear_config()
+  with pytest.raises(ValueError, match=r'render_size=\(64, 80\) disagrees with the run'):
+    evaluation.load_run_policy(root, render_size=(64, 80))
+
+
+def _truncate(prefix):
+  data = [p for p in os.listdir(os.path.dirname(prefix))
+          if p.startswith(os.path.basename(prefix) + '.data')]
+  path = os.path.join(os.path.dirname(prefix), data[0])
+  with open(path, 'r+b') as f:
+    f.truncate(os.path.getsize(path) // 2)
+  return path
+
+
+def test_latest_checkpoint_skips_a_truncated_newest_one_naming_it(tmp_path):
+  q = q_network_lib.GraspingQNetwork(crop_size=(32, 32), **SMALL_Q)
+  q.create_variables()
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(q_network=q), str(tmp_path),
+                                       max_to_keep=3)
+  first = manager.save(checkpoint_number=400)
+  newest = manager.save(checkpoint_number=500)
+  assert run_dir.latest_checkpoint(str(tmp_path)) == newest
+  _truncate(newest)
+  messages = []
+  assert run_dir.latest_checkpoint(str(tmp_path), log=messages.append) == first
+  assert newest in messages[0]
+  _truncate(first)
+  with pytest.raises(ValueError, match='no readable checkpoint') as info:
+    run_dir.latest_checkpoint(str(tmp_path))
+  assert first in str(info.value) and newest in str(info.value)
+  assert run_dir.latest_checkpoint(str(tmp_path / 'empty')) is None
+
+
+def test_restore_network_from_a_run_or_a_checkpoint_and_a_mismatch_names_the_file(tmp_path):
+  spec = _spec()
+  root = str(tmp_path / 'run')
+  run_dir.write_run_spec(root, spec)
+  g = spec.networks['G_sim2real'].build(spec.crop_size)
+  for v in g.variables:
+    v.assign(tf.random.normal(v.shape))
+  prefix = tf.train.CheckpointManager(tf.train.Checkpoint(G_sim2real=g),
+                                      run_dir.checkpoint_dir(root), 1).save()
+  from_run = run_dir.restore_network(root, 'G_sim2real')  # built per the spec, no gin
+  np.testing.assert_array_equal(from_run.variables[0].numpy(), g.variables[0].numpy())
+  # A bare checkpoint: built from gin.
+  gin.bind_parameter('UNetGenerator.filters', (4, 8))
+  bare = run_dir.restore_network(run_dir.checkpoint_dir(root), 'G_sim2real', (32, 32))
+  np.testing.assert_array_equal(bare.variables[-1].numpy(), g.variables[-1].numpy())
+  gin.bind_parameter('UNetGenerator.filters', (4, 8, 16))  # one level more than stored
+  with pytest.raises(ValueError, match='does not match') as info:
+    run_dir.restore_network(prefix, 'G_sim2real', (32, 32))
+  assert prefix in str(info.value)
+  with pytest.raises(FileNotFoundError, match='no checkpoint'):
+    checkpoints.restore({'G_sim2real': g}, str(tmp_path / 'nothing'), 'G')
+
+
+def test_a_run_without_spec_or_config_names_what_was_tried(tmp_path):
+  with pytest.raises(FileNotFoundError, match='run_spec.json') as info:
+    run_dir.read_run_spec(str(tmp_path))
+  assert 'operative_config.gin' in str(info.value)
+  shutil.rmtree(tmp_path)
+  with pytest.raises(FileNotFoundError, match='does not exist'):
+    run_dir.read_run_spec(str(tmp_path))
