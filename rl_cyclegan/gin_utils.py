@@ -8,9 +8,11 @@ import argparse
 import logging
 import os
 import sys
+import tokenize
 from typing import Callable, Optional, Sequence
 
 import gin
+from gin import config_parser
 
 from rl_cyclegan import lifecycle
 
@@ -26,6 +28,30 @@ class _DropGinPathProbes(logging.Filter):
     return not str(record.msg).startswith('Path not found')
 
 
+class _LiteralDelegate(config_parser.ParserDelegate):
+  """Parses references and macros to their names (syntax checks register nothing)."""
+
+  def configurable_reference(self, scoped_configurable_name, evaluate):
+    return scoped_configurable_name
+
+  def macro(self, macro_name):
+    return macro_name
+
+
+def check_syntax(text: str, source: str) -> None:
+  """Raises ValueError naming ``source`` and the line when ``text`` is not valid gin syntax
+  (gin itself raises a bare tokenizer error that names neither)."""
+  try:
+    for _ in config_parser.ConfigParser(text, _LiteralDelegate()):
+      pass
+  except SyntaxError as e:
+    raise ValueError(f'{source} line {e.lineno}: {e.msg}: {(e.text or "").strip()!r}') from None
+  except tokenize.TokenError as e:
+    line = e.args[1][0] - 1 if len(e.args) > 1 else '?'
+    raise ValueError(f'{source}: {e.args[0]} (an unclosed bracket or quote; it starts at or '
+                     f'before line {line})') from None
+
+
 def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
               skip_unknown: bool = False, finalize: bool = True) -> None:
   """Parses ``gin_files`` then ``gin_bindings``; raises ValueError naming a missing file.
@@ -39,6 +65,11 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
   search_paths = [GIN_DIR] + [os.path.dirname(os.path.abspath(p)) for p in gin_files]
   for path in dict.fromkeys(search_paths):
     gin.add_config_file_search_path(path)
+  for path in gin_files:
+    with open(path) as f:
+      check_syntax(f.read(), f'gin file {path!r}')
+  for binding in gin_bindings:
+    check_syntax(binding, f'--gin_bindings {binding!r}')
   probe_filter = _DropGinPathProbes()
   logging.getLogger().addFilter(probe_filter)
   try:

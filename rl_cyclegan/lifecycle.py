@@ -108,9 +108,13 @@ def release_lock(path: str) -> None:
 @contextlib.contextmanager
 def directory_lock(directory: str, filename: str = 'run.lock', what: str = 'run directory',
                    info: Optional[dict] = None):
-  """``acquire_lock`` for the duration of the block."""
+  """``acquire_lock`` for the duration of the block. A directory the lock created is removed
+  again if nothing else was written to it (e.g. the run stopped on a bad setting)."""
+  created = not os.path.isdir(directory)
   path = acquire_lock(directory, filename, what, info)
   try:
     yield path
   finally:
     release_lock(path)
+    if created and os.path.isdir(directory) and not os.listdir(directory):
+      os.rmdir(directory)

@@ -316,3 +316,27 @@ def test_spec_dims_match_schema():
   ep = _episode()
   assert ep.actions.shape[1] == specs.ACTION_DIM
   assert ep.gripper_states.shape[1] == specs.GRIPPER_STATE_DIM
+
+
+def test_validator_and_training_reader_agree_on_empty_files_and_missing_shards(tmp_path,
+                                                                                 capsys):
+  from rl_cyclegan.data import dataset  # pylint: disable=g-import-not-at-top
+  good = tmp_path / 'good'
+  good.mkdir()
+  with episodes.EpisodeWriter(str(good / episodes.shard_name(0, 3))) as w:
+    w.write(episodes.synthetic_episode(3, (16, 20)))
+  # Shards 1 and 2 of 3 missing: a warning from both, naming them; the run may go on.
+  report = episodes.validate_directory(str(good))
+  assert report.ok and '2 of 3 shards missing' in str(report)
+  assert dataset.check_episode_files(str(good)) == [str(good / episodes.shard_name(0, 3))]
+  err = capsys.readouterr().err
+  assert '2 of 3 shards missing' in err and episodes.shard_name(1, 3) in err
+  # An empty shard: an error for both.
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  with episodes.EpisodeWriter(str(empty / episodes.shard_name(0, 1))):
+    pass
+  report = episodes.validate_directory(str(empty))
+  assert not report.ok and episodes.EMPTY_FILE in str(report)
+  with pytest.raises(episodes.EpisodeFormatError, match=episodes.EMPTY_FILE):
+    dataset.check_episode_files(str(empty))

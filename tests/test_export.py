@@ -82,6 +82,18 @@ _CONTROLLER_CODE = textwrap.dedent('''
     # Batch of one, as a controller calls it.
     out['grasp_single'] = p.signatures['grasp'](
         image=x['frames'][:1], gripper_state=x['gripper'][:1])['action'].numpy()
+    # Rows are independent: [frame 0, frame 0] gives frame 0's action twice.
+    out['grasp_pair'] = p.signatures['grasp'](
+        image=x['frames'][[0, 0]], gripper_state=x['gripper'][[0, 0]])['action'].numpy()
+    bad = x['gripper'].copy()
+    bad[1, 1] = np.nan
+    for name, kwargs in (('nan', dict(image=x['frames'], gripper_state=bad)),
+                         ('mismatch', dict(image=x['frames'][:2], gripper_state=x['gripper'][:1]))):
+      try:
+        p.signatures['grasp'](**kwargs)
+        out[name + '_error'] = np.array('')
+      except tf.errors.InvalidArgumentError as e:
+        out[name + '_error'] = np.array(e.message)
     # A tf.Tensor of the wrong dtype is rejected by the signature.
     try:
       p.signatures['grasp'](image=tf.constant(x['frames'], tf.float32),
@@ -152,6 +164,12 @@ def test_policy_grasp_roundtrip_is_deterministic(exported):
   np.testing.assert_allclose(out['grasp_q'], expected['q_value'].numpy(), atol=1e-6)
   assert bool(out['grasp_repeatable'])
   assert out['grasp_single'].shape == (1, specs.ACTION_DIM)
+  # A row's action depends on that row only: alone, first of three, or twice in a batch.
+  np.testing.assert_array_equal(out['grasp_single'][0], out['grasp_action'][0])
+  np.testing.assert_array_equal(out['grasp_pair'], out['grasp_single'][[0, 0]])
+  # Bad inputs are errors that say what is wrong, not actions.
+  assert 'NaN or Inf' in str(out['nan_error'])
+  assert 'same batch size' in str(out['mismatch_error'])
   # Greedy and valid: sin^2 + cos^2 = 1, at most one of close/open/terminate.
   np.testing.assert_allclose(np.square(out['grasp_action'][:, 3:5]).sum(-1), 1.0, atol=1e-5)
   assert (out['grasp_action'][:, 5:].sum(-1) <= 1).all()

@@ -44,3 +44,33 @@ def test_exit_codes(tmp_path, capsys):
   gin.clear_config()
   assert gin_utils.run_training_binary('doc', interrupted, 'x = 1', ['--root_dir', root]) == 130
   assert 'run the same command again to resume' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('text, message', [
+    ('train_eval.num_train_steps = (3', 'unclosed bracket or quote; it starts at or before line 1'),
+    ('Environment.num_envs = 1\ntrain_eval.batch_size = 4 4\n', 'line 2'),
+])
+def test_gin_syntax_errors_name_the_file_or_binding_and_line(tmp_path, capsys, text, message):
+  path = tmp_path / 'bad.gin'
+  path.write_text(text)
+  root = tmp_path / 'run'
+  with pytest.raises(ValueError, match=message) as info:
+    gin_utils.parse_gin([str(path)], [])
+  assert str(path) in str(info.value)
+  first_line = text.splitlines()[0]
+  with pytest.raises(ValueError, match='--gin_bindings') as info:
+    gin_utils.parse_gin([], [first_line] if '(' in first_line else text.splitlines()[1:])
+  assert gin_utils.run_training_binary('doc', lambda r: None, 'x.y = 1',
+                                       ['--root_dir', str(root), '--gin_file', str(path)]) == 2
+  assert 'gin config error' in capsys.readouterr().err and not root.exists()
+
+
+def test_a_run_stopped_by_a_bad_setting_leaves_no_directory(tmp_path):
+  root = tmp_path / 'run'
+
+  def train_eval(root_dir):
+    raise TypeError("train_eval.num_train_steps = 'abc': expected an integer >= 0")
+
+  with pytest.raises(TypeError, match='num_train_steps'):
+    gin_utils.run_training_binary('doc', train_eval, 'x.y = 1', ['--root_dir', str(root)])
+  assert not root.exists()

@@ -260,3 +260,25 @@ def test_spatial_q_network_trains_and_acts_from_its_checkpoint(tmp_path):
                  'gripper_state': np.zeros([2, 2], np.float32)}
   actions = policy.greedy_action(observation).numpy()
   assert actions.shape == (2, 8) and np.all(np.abs(actions) <= 1.0)
+
+
+def test_an_evaluation_lost_to_a_kill_is_made_when_the_run_is_resumed(tmp_path):
+  """Killed after the final checkpoint, before (or during) its evaluation and snapshot."""
+  root = str(tmp_path / 'run')
+  kwargs = dict(initial_collect_episodes=1, num_train_steps=2, eval_interval=2,
+                num_eval_episodes=1, eval_appearances=('sim',), snapshot_interval=2,
+                **SMALL_RUN)
+  _bind()
+  _train(root, **kwargs)
+  final_eval = os.path.join(root, 'eval', 'eval_00000002.json')
+  snapshot = glob.glob(os.path.join(root, 'train', 'snapshots', 'q-2.*'))
+  assert os.path.exists(final_eval) and snapshot
+  for path in [final_eval] + snapshot:
+    os.remove(path)
+  _bind()
+  again = _train(root, **kwargs)
+  assert again['resumed'] and again['final_step'] == 2 and list(again['evals']) == [2]
+  assert os.path.exists(final_eval) and glob.glob(os.path.join(root, 'train', 'snapshots',
+                                                               'q-2.index'))
+  _bind()
+  assert _train(root, **kwargs)['evals'] == {}  # a finished run: nothing is made again

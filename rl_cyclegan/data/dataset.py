@@ -20,6 +20,7 @@ parallel. Image-size errors are TF assertions whose message names the file and r
 
 import glob
 import os
+import sys
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -73,7 +74,9 @@ def check_episode_files(file_pattern, expected_render_size: Optional[Sequence[in
         raise episodes_lib.EpisodeFormatError(e.reason, path=path, record=0) from None
       break
     else:
-      raise episodes_lib.EpisodeFormatError('file has no records', path=path)
+      raise episodes_lib.EpisodeFormatError(episodes_lib.EMPTY_FILE, path=path)
+  for line in episodes_lib.missing_shards(paths):  # the validator's warning, here too
+    print(f'warning: {file_pattern}: {line}', file=sys.stderr, flush=True)
   return paths
 
 

@@ -570,8 +570,10 @@ def validate_directory(directory, expected_image_size: Optional[Sequence[int]] =
   reference_from = '--image_size'
   for path in report.files:
     num_errors = 0
+    num_records = 0
     try:
       for index, serialized in read_records(path):
+        num_records += 1
         try:
           episode = parse_episode(serialized, reference_size)
         except EpisodeFormatError as e:
@@ -592,23 +594,38 @@ def validate_directory(directory, expected_image_size: Optional[Sequence[int]] =
         report.num_successes += int(episode.metadata['success'])
     except EpisodeFormatError as e:
       report.errors.append(Problem(path, e.record, e.reason))
+      continue
+    if not num_records:
+      report.errors.append(Problem(path, None, EMPTY_FILE))  # training rejects it too
   return report
 
 
-def _check_shard_sets(report):
+EMPTY_FILE = 'file has no records'  # an error for the validator and the training reader alike
+
+
+def missing_shards(paths) -> List[str]:
+  """One line per ``-of-N`` shard set among ``paths`` with shards missing, naming them (the
+  validator's warning and the training reader's; an interrupted or partly copied collection)."""
   sets = {}
-  for path in report.files:
+  for path in paths:
     match = SHARD_RE.match(os.path.basename(path))
     if match:
-      key = (match['prefix'], int(match['count']))
+      key = (os.path.dirname(path), match['prefix'], int(match['count']))
       sets.setdefault(key, set()).add(int(match['index']))
-  for (prefix, count), present in sorted(sets.items()):
+  out = []
+  for (directory, prefix, count), present in sorted(sets.items()):
     missing = sorted(set(range(count)) - present)
     if missing:
       names = ', '.join(shard_name(i, count, prefix) for i in missing[:5])
-      report.warnings.append(Problem(
-          report.directory, None, f'{len(missing)} of {count} shards missing ({names}'
-          f'{", ..." if len(missing) > 5 else ""}); an incomplete collection? re-run it to fill in'))
+      out.append(f'{len(missing)} of {count} shards missing in {directory} ({names}'
+                 f'{", ..." if len(missing) > 5 else ""}); an incomplete collection? re-run it '
+                 'to fill in')
+  return out
+
+
+def _check_shard_sets(report):
+  for line in missing_shards(report.files):
+    report.warnings.append(Problem(report.directory, None, line))
 
 
 # ------------------------------------------------------------------------- synthetic episodes

@@ -20,8 +20,10 @@ the networks need (center crop, uint8 -> [-1, 1], optional Sim2Real G) happens i
   policy/      (``export_policy``)
     grasp(image uint8 [B, H, W, 3], gripper_state float32 [B, 2])
         -> {'action': float32 [B, 8], 'q_value': float32 [B]}
-        greedy CEM (no exploration), deterministic: the CEM seed is stateless,
-        [export seed, sum of the image's uint8 values], so the same inputs give the same action.
+        greedy CEM (no exploration), row by row, deterministic: each row's CEM seed is stateless,
+        [export seed, sum of that frame's uint8 values], so a frame and gripper state give the
+        same action alone or in any batch. A non-finite gripper state or unequal batch sizes
+        raise InvalidArgumentError (``check_grasp_inputs``).
     action / get_initial_state / get_train_step / get_metadata: tf_agents PolicySaver signatures
         (TimeStep in, PolicyStep out; exploration variables saved at 0 unless greedy=False).
 
@@ -393,18 +395,47 @@ def export_q_function(q_network,
 
 
 def grasp_seed(image, seed: int = DEFAULT_GRASP_SEED):
-  """Stateless CEM seed int64 [2] = [seed, sum of the uint8 image batch's values]."""
-  return tf.stack([tf.constant(int(seed), tf.int64),
-                   tf.reduce_sum(tf.cast(image, tf.int64))])
+  """Per-row stateless CEM seeds int64 [B, 2]: [seed, sum of that row's uint8 values]."""
+  batch = tf.shape(image, out_type=tf.int64)[0]
+  return tf.stack([tf.fill([batch], tf.constant(int(seed), tf.int64)),
+                   tf.reduce_sum(tf.cast(image, tf.int64), axis=[1, 2, 3])], axis=1)
+
+
+def check_grasp_inputs(image, gripper_state):
+  """In-graph checks of the ``grasp`` inputs: equal batch sizes, a finite gripper state.
+
+  A failed check raises InvalidArgumentError with the message below instead of returning an
+  action (a NaN gripper state would otherwise give an ordinary-looking action with q = nan).
+  """
+  same_batch = tf.debugging.assert_equal(
+      tf.shape(image)[0], tf.shape(gripper_state)[0],
+      message='grasp: image and gripper_state must have the same batch size B (one gripper '
+      'state per frame)')
+  with tf.control_dependencies([same_batch]):
+    return tf.debugging.assert_all_finite(
+        gripper_state, 'grasp: gripper_state has a NaN or Inf value (check the arm\'s state '
+        'reading); no action is returned')
 
 
 def greedy_grasp(cem_policy, image, gripper_state, seed: int = DEFAULT_GRASP_SEED) -> dict:
-  """The exported ``grasp`` computation: greedy CEM with ``grasp_seed`` (usable in process).
+  """The exported ``grasp`` computation: greedy CEM, row by row (usable in process).
+
+  Every row is planned alone with its own stateless seed (``grasp_seed``), so a row's action
+  depends only on that row's frame and gripper state: the same as a batch of one. Inputs are
+  checked first (``check_grasp_inputs``).
 
   Returns {'action': float32 [B, 8], 'q_value': float32 [B]} (Q of the chosen action).
   """
-  observation = {'image': image, 'gripper_state': gripper_state}
-  actions, logits = cem_policy._cem(observation, grasp_seed(image, seed))  # pylint: disable=protected-access
+  gripper_state = check_grasp_inputs(image, gripper_state)
+
+  def plan_row(row):
+    frame, state, row_seed = row
+    observation = {'image': frame[None], 'gripper_state': state[None]}
+    action, logit = cem_policy._cem(observation, row_seed)  # pylint: disable=protected-access
+    return action[0], logit[0]
+
+  actions, logits = tf.map_fn(plan_row, (image, gripper_state, grasp_seed(image, seed)),
+                              fn_output_signature=(tf.float32, tf.float32))
   return {'action': actions, 'q_value': tf.sigmoid(logits)}  # [B, 8], [B]
 
 

@@ -351,6 +351,10 @@ class Evaluator:
   def __bool__(self):
     return bool(self.entries)
 
+  def path(self, step: int) -> str:
+    """The evaluation JSON of train step ``step`` (written atomically, last)."""
+    return os.path.join(self.eval_dir, f'eval_{step:08d}.json')
+
   def run(self, step: int):
     results = {}
     for name, (appearance, action_fn) in self.entries.items():
@@ -366,7 +370,7 @@ class Evaluator:
       self._log(f'eval step {step}{label}: {evaluation.format_result(r)} '
                 f'({r["seconds"]:.0f}s)')
     self.writer.flush()
-    fileio.write_json_atomic(os.path.join(self.eval_dir, f'eval_{step:08d}.json'),
+    fileio.write_json_atomic(self.path(step),
                              {'step': step, 'env_steps': int(self.env_steps.numpy()),
                               'results': results})
     return results

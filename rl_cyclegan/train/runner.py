@@ -470,6 +470,18 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
       step = int(counter.numpy())
       if ev.eval_at_start and not resumed and evaluator:
         evals[step] = evaluator.run(step)
+      if resumed and step > 0:
+        # Evaluations and snapshots are part of the resumable state: one that was due at the
+        # restored step (a kill between the checkpoint and its evaluation, or during it) is
+        # made now, so a run is finished only when its final evaluation is written.
+        if (pipeline.snapshot_network is not None and snapshot_interval and
+            step % snapshot_interval == 0 and
+            step not in dict(run_dir.list_snapshots(root_dir))):
+          loop.write_snapshot(root_dir, step, pipeline.snapshot_network)
+        if evaluator and (step % ev.eval_interval == 0 or step >= num_train_steps) and (
+            not os.path.exists(evaluator.path(step))):
+          log(f'the evaluation at step {step} is missing (interrupted run): making it now')
+          evals[step] = evaluator.run(step)
       progress = loop.ProgressLogger(num_train_steps, step, timer, collection, log)
       rates = loop.RateSummaries(timer, collection, {'sim': sim_replay, 'real': real_replay,
                                                      'sim_log': collection.offline_replay})
