@@ -215,8 +215,17 @@ class SimCollection:
       self._log(f'{target.name} replay: {n} off-policy episodes ({t} transitions) from '
                 f'{self.offline_episode_dir} ({s:.1f}s)')
     old = self.log.load_newest(capacity) if capacity > 0 else []
-    if not resumed:
-      self.sim_episodes.assign(len(old))  # new episode seeds continue after the logged ones
+    # Episodes logged after the checkpoint (or by a run killed before its first one) are in
+    # the replay: count them, so that new episodes get new seeds and ids and the collection
+    # ratio sees them.
+    behind = self.log.count_episodes() - int(self.sim_episodes.numpy())
+    if behind > 0:
+      steps = sum(int(e.actions.shape[0]) for e in old[-behind:]) if len(old) >= behind else 0
+      self.sim_episodes.assign_add(behind)
+      self.env_steps.assign_add(steps)
+      if resumed:
+        self._log(f'{behind} sim episodes ({steps} env steps) were logged after the checkpoint: '
+                  'counted, so new episodes get new seeds')
     if old:
       n, t, s = replay_lib.refill(self.replay, old)
       self._log(f'sim replay refilled with {n} episodes ({t} transitions) from '
@@ -256,6 +265,8 @@ class SimCollection:
         episode_seeds=lambda j: seeds.derive_seed(self.seed, COLLECT_EPISODE_STREAM,
                                                         base + j),
         metadata={'object_split': 'train'})
+    for e in episodes:  # unique over the run and its resumes: the run's episode index
+      e.metadata['episode_id'] = f'sim-{base + int(e.metadata["episode_id"]):08d}'
     self.log.append(episodes)
     self.replay.add_episodes(episodes)
     steps = sum(int(e.actions.shape[0]) for e in episodes)

@@ -385,6 +385,10 @@ class SimEpisodeLog:
     self._pending = []
     return path
 
+  def count_episodes(self) -> int:
+    """Episodes in the complete shards (records counted, nothing decoded)."""
+    return sum(sum(1 for _ in episodes_lib.read_records(p)) for p in self.shard_paths())
+
   def load_newest(self, max_transitions: int) -> List[specs.Episode]:
     """The newest episodes whose transitions fit in ``max_transitions``, oldest first."""
     selected, total = [], 0

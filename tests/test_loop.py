@@ -1,0 +1,54 @@
+"""SimCollection's bookkeeping across kills: unique episode seeds and ids, counted episodes."""
+
+import numpy as np
+
+from rl_cyclegan.data import episodes as episodes_lib
+from rl_cyclegan.train import loop
+from rl_cyclegan.train import replay as replay_lib
+
+RENDER = (16, 20)
+
+
+def _collection(root):
+  return loop.SimCollection(str(root), enabled=True, make_env=None, appearance='sim',
+                            num_envs=1, render_size=RENDER, replay_capacity=1000,
+                            episodes_per_shard=2, seed=0, log=lambda m: None)
+
+
+def test_episodes_logged_after_the_checkpoint_are_counted_on_resume(tmp_path):
+  log = replay_lib.SimEpisodeLog(tmp_path / 'replay' / 'sim', RENDER, episodes_per_shard=2)
+  log.append([episodes_lib.synthetic_episode(3, RENDER, seed=i) for i in range(5)])
+  log.flush()  # 5 episodes on disk, 15 transitions
+  collection = _collection(tmp_path)
+  collection.sim_episodes.assign(2)  # the checkpoint had counted 2 of them
+  collection.env_steps.assign(6)
+  collection.open(resumed=True)
+  assert int(collection.sim_episodes.numpy()) == 5  # new seeds start after the logged ones
+  assert int(collection.env_steps.numpy()) == 6 + 3 * 3
+  assert collection.replay.num_transitions == 15
+  # A fresh start on the same log also continues after every logged episode.
+  fresh = _collection(tmp_path)
+  fresh.open(resumed=False)
+  assert int(fresh.sim_episodes.numpy()) == 5
+
+
+def test_collected_episode_ids_are_unique_across_calls(tmp_path, monkeypatch):
+  collection = _collection(tmp_path)
+  collection.open(resumed=False)
+
+  def fake_run_episodes(envs, action_fn, num_episodes, **kwargs):
+    out = []
+    for j in range(num_episodes):
+      e = episodes_lib.synthetic_episode(2, RENDER, seed=kwargs['episode_seeds'](j))
+      e.metadata.update(episode_id=f'{j:05d}', success=False)
+      out.append(e)
+    return out
+
+  monkeypatch.setattr(loop.rollout, 'run_episodes', fake_run_episodes)
+  collection.collect(None, 2, 'test')
+  collection.collect(None, 2, 'test')
+  collection.flush()
+  ids = [e.metadata['episode_id'] for e in collection.log.load_newest(10_000)]
+  assert ids == ['sim-00000000', 'sim-00000001', 'sim-00000002', 'sim-00000003']
+  seeds = [e.metadata['seed'] for e in collection.log.load_newest(10_000)]
+  assert len(set(seeds)) == 4 and all(isinstance(s, (int, np.integer)) for s in seeds)
