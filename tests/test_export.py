@@ -318,3 +318,10 @@ def test_export_from_checkpoint_names_missing_files(tmp_path):
     sm.export_from_checkpoint(str(tmp_path), str(tmp_path / 'out'))
   with pytest.raises(ValueError, match='what must name'):
     sm.export_from_checkpoint(str(tmp_path), str(tmp_path / 'out'), what=('pol',))
+
+
+def test_export_without_what_exports_what_the_run_has(run_dir, tmp_path):
+  """A QT-Opt run without a frozen G: the Q-function and the policy, no generator asked for."""
+  results = sm.export_from_checkpoint(str(run_dir['root']), str(tmp_path / 'exports'))
+  assert set(results) == {'q_function', 'policy'}
+  assert not (tmp_path / 'exports' / 'generator').exists()
