@@ -4,6 +4,7 @@ tests/smoke/test_table1_smoke.py (a separate CI step: about 4 minutes)."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -115,7 +116,8 @@ def test_summary_pools_seeds_and_names_every_row_as_the_issue_asks(tmp_path):
 
 
 def test_plan_lists_each_stage_with_an_estimate(tmp_path):
-  table = table1.Table1(str(tmp_path / 'work'), os.getcwd())
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(),
+                        results_dir=str(tmp_path / 'results'))
   stages = table.stages(['rl_cyclegan_seed0'])
   names = [s.name for s in stages]
   assert names[:3] == ['data/real_log5k', 'data/paired_full', 'data/sim_mix18']
@@ -207,3 +209,87 @@ except loop.Terminate:
   with pytest.raises(ProcessLookupError):
     os.kill(child, 0)
   assert not (tmp_path / 'slow' / table1.LOCK_FILE).exists()
+
+
+def _mark(path):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'w') as f:
+    f.write('{}')
+
+
+def test_a_log_is_collected_only_while_an_unfinished_stage_reads_it(tmp_path):
+  """A lost machine after the joint run: the real log and paired set are not collected again."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'))
+  names = lambda: [s.name for s in table.stages(['rl_cyclegan_seed0']) if s.name.startswith(
+      'data/')]
+  assert names() == ['data/real_log5k', 'data/paired_full', 'data/sim_mix18']
+  stages = {s.name: s for s in table.stages(['rl_cyclegan_seed0'])}
+  _mark(stages['rl_cyclegan_seed0/joint'].published)
+  _mark(stages['rl_cyclegan_seed0/generator_report'].published)
+  assert names() == ['data/sim_mix18']  # still read by the translation and the final Q
+  _mark(stages['rl_cyclegan_seed0/translate'].marker)
+  _mark(stages['rl_cyclegan_seed0/final_q'].published)
+  assert names() == []
+  # The oracle's own log is read by its final Q only.
+  assert [s.name for s in table.stages(['real_oracle']) if s.name.startswith('data/')] == [
+      'data/real_mix18']
+
+
+def _fake_checkpoint(directory, step):
+  os.makedirs(directory, exist_ok=True)
+  for suffix in ('index', 'data-00000-of-00001'):
+    with open(os.path.join(directory, f'ckpt-{step}.{suffix}'), 'w') as f:
+      f.write(f'weights at {step}')
+  with open(os.path.join(directory, 'checkpoint'), 'w') as f:
+    f.write(f'model_checkpoint_path: "ckpt-{step}"\n')
+
+
+def test_a_final_q_on_a_lost_machine_resumes_from_its_published_interim_checkpoint(tmp_path):
+  logs = []
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=logs.append,
+                        results_dir=str(tmp_path / 'results'))
+  final = {s.name: s for s in table.stages(['cyclegan_seed0'])}['cyclegan_seed0/final_q']
+  root = final.directory
+  _fake_checkpoint(os.path.join(root, 'train', 'ckpt'), 3000)
+  _write_eval(os.path.join(root, 'eval', 'eval_step_2000.json'), 1, 2, 0)
+  assert final.prepare() == []  # it has a checkpoint of its own: nothing adopted
+  final.interim()
+  interim = table.published('cyclegan_seed0', table1.INTERIM_DIR)
+  _fake_checkpoint(os.path.join(root, 'train', 'ckpt'), 4000)
+  final.interim()  # the newer one replaces the older copy
+  assert sorted(os.listdir(os.path.join(interim, 'train', 'ckpt'))) == [
+      'checkpoint', 'ckpt-4000.data-00000-of-00001', 'ckpt-4000.index']
+  with open(os.path.join(interim, table1.INTERIM_NOTE)) as f:
+    note = json.load(f)
+  assert note['step'] == 4000 and note['note'].startswith('PARTIAL')
+  assert not final.done  # an interim copy is never a finished stage
+
+  shutil.rmtree(tmp_path / 'work')  # the machine is lost
+  extra = final.prepare()
+  assert extra == ['--gin_bindings', 'Replay.min_replay_transitions = 8000']  # 2 per step
+  with open(os.path.join(root, 'train', 'ckpt', 'ckpt-4000.index')) as f:
+    assert f.read() == 'weights at 4000'
+  assert os.path.isfile(os.path.join(root, 'eval', 'eval_step_2000.json'))
+  assert any('published interim checkpoint' in m for m in logs)
+  assert final.prepare() == []  # adopted once; later resumes use the run's own checkpoints
+
+  _mark(final.marker)  # the stage finishes: publishing drops the interim copy
+  table1.publish_row(table, 'cyclegan_seed0')
+  assert not os.path.exists(interim)
+  assert os.path.isfile(os.path.join(table.published('cyclegan_seed0', 'final_q', 'train', 'ckpt'),
+                                     'ckpt-4000.index'))
+
+
+def test_run_stage_passes_prepares_arguments_and_publishes_interim_copies(tmp_path, monkeypatch):
+  monkeypatch.setattr(table1, 'INTERIM_INTERVAL_S', 0.0)
+  calls = []
+  st = _stage(tmp_path, 'train', "import sys; print('step'); print(sys.argv[1:])")
+  st.prepare = lambda: ['--flag=1']
+  st.interim = lambda: calls.append(1)
+  table1.run_stage(st, str(tmp_path), lambda m: None)
+  with open(os.path.join(st.directory, 'table1_stage.log')) as f:
+    assert "['--flag=1']" in f.read()
+  with open(st.marker) as f:
+    assert json.load(f)['argv'][-1] == '--flag=1'
+  assert len(calls) == 2  # once per output line here

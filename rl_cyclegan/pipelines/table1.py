@@ -75,6 +75,17 @@ PAPER_REAL_ROBOT = {'sim_only': 21, 'randomized_sim': 37, 'gan': 29, 'cyclegan':
                     'rl_cyclegan_scratch': 70}  # % (paper Table 1, Robot 1)
 SIM_ONLY_RESULTS = 'results/sim_only_ratio2'  # the Sim-Only row as it is (issue 18)
 FIGURE_STATES = 4
+# While a final Q trains, its newest checkpoint is copied to results/table1/<row>/<INTERIM_DIR>
+# every INTERIM_INTERVAL_S (committed by hand: a machine lost mid-run then costs at most that
+# much training). It is never read as a result; a final-Q stage with no checkpoint of its own
+# adopts it (``Table1.adopt_interim``).
+INTERIM_DIR = 'final_q_interim'
+INTERIM_INTERVAL_S = 1200.0
+INTERIM_NOTE = 'interim.json'
+# On adoption the on-policy replay (on the lost machine) is gone: before training resumes it
+# is refilled with the restored policy's episodes, up to this many transitions (or 2 per step
+# trained, if fewer). The collection ratio counts them, so the run's env steps stay the same.
+ADOPT_REFILL_TRANSITIONS = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +143,13 @@ class Stage:
   # The same marker in the committed results/table1/<row>/ (publish_row copies it there): a
   # stage that finished on a machine since lost is not run again.
   published: Optional[str] = None
+  # The data stages whose output this one reads ('data/sim_mix18', ...): a log is collected
+  # only while some unfinished stage still needs it (a lost machine re-collects only those).
+  reads: Tuple[str, ...] = ()
+  # Runs before the binary; returns extra arguments for it (e.g. ``Table1.adopt_interim``).
+  prepare: Callable[[], List[str]] = lambda: []
+  # Runs every INTERIM_INTERVAL_S while the binary runs (``Table1.publish_interim``).
+  interim: Optional[Callable[[], None]] = None
 
   @property
   def done(self) -> bool:
@@ -219,13 +237,63 @@ class Table1:
     """Where ``publish_row`` puts a row's file: results/table1/<row>/<parts>."""
     return os.path.join(self.results_dir, row, *parts)
 
-  def _training(self, name, binary, root, gin_files, prefix, steps, bindings, estimate):
+  def _training(self, name, binary, root, gin_files, prefix, steps, bindings, estimate,
+                reads=()):
     argv = self.tool(binary) + [f'--root_dir={root}']
     argv += [a for g in gin_files for a in ('--gin_file', self.gin(g))]
     argv += self._bindings(prefix, steps, bindings)
     row, what = name.split('/', 1)
-    return Stage(name, argv, root, os.path.join(root, DONE_FILE), estimate,
-                 published=self.published(row, what, DONE_FILE))
+    stage = Stage(name, argv, root, os.path.join(root, DONE_FILE), estimate,
+                  published=self.published(row, what, DONE_FILE), reads=tuple(reads))
+    if what == 'final_q':
+      stage.prepare = lambda: self.adopt_interim(row, root)
+      stage.interim = lambda: self.publish_interim(row, root)
+    return stage
+
+  # ------------------------------------------------------------------ interim checkpoints
+  def publish_interim(self, row, root) -> Optional[str]:
+    """Copies a running final Q's newest checkpoint (and evaluations) to results/<INTERIM_DIR>."""
+    dst = self.published(row, INTERIM_DIR)
+    try:
+      prefix = _copy_checkpoint(os.path.join(root, 'train', 'ckpt'),
+                                os.path.join(dst, 'train', 'ckpt'), prune=True)
+      if prefix is None:
+        return None
+      _copy_files(os.path.join(root, 'eval'), os.path.join(dst, 'eval'))
+      _copy_files(root, dst, run_dir.RUN_SPEC)
+      _copy_files(root, dst, '.gin')
+    except OSError as e:  # e.g. the trainer pruned that checkpoint while it was copied
+      self._log(f'  {row}/final_q: interim copy skipped ({e}); the next one retries')
+      return None
+    step = int(os.path.basename(prefix).rsplit('-', 1)[1])
+    fileio.write_json_atomic(os.path.join(dst, INTERIM_NOTE), {
+        'step': step, 'copied': time.strftime('%Y-%m-%dT%H:%M:%S'), 'source': root,
+        'note': 'PARTIAL: the final Q was still training. Not a result; a final-Q stage '
+                'with no checkpoint of its own resumes from it (table1.Table1.adopt_interim).'})
+    self._log(f'  {row}/final_q: interim checkpoint (step {step}) copied to {dst}')
+    return prefix
+
+  def adopt_interim(self, row, root) -> List[str]:
+    """A final Q with no checkpoint resumes from its published interim one (a lost machine).
+
+    Returns the extra binding that refills the on-policy replay before training resumes.
+    """
+    ckpt = os.path.join(root, 'train', 'ckpt')
+    src = self.published(row, INTERIM_DIR)
+    interim = _latest_checkpoint(os.path.join(src, 'train', 'ckpt'))
+    if _latest_checkpoint(ckpt) is not None or interim is None:
+      return []
+    _copy_checkpoint(os.path.dirname(interim), ckpt)
+    _copy_files(os.path.join(src, 'eval'), os.path.join(root, 'eval'))
+    step = int(os.path.basename(interim).rsplit('-', 1)[1])
+    refill = max(64, min(ADOPT_REFILL_TRANSITIONS, 2 * step))
+    fileio.write_json_atomic(os.path.join(root, 'adopted_interim.json'), {
+        'checkpoint': interim, 'step': step, 'refill_transitions': refill,
+        'adopted': time.strftime('%Y-%m-%dT%H:%M:%S')})
+    self._log(f'  {row}/final_q: no checkpoint in {root}: resuming from the published interim '
+              f'checkpoint {interim} (step {step}). Its on-policy replay was on the lost machine: '
+              f'refilled with {refill} transitions of the restored policy before training')
+    return ['--gin_bindings', f'Replay.min_replay_transitions = {refill}']
 
   def _evaluate(self, row, what, checkpoint_dir, appearance, seed, extra=()) -> Stage:
     out = os.path.join(self.row_dir(row), 'eval', f'{what}_seed{seed}.json')
@@ -263,7 +331,8 @@ class Table1:
           s.final_steps, seed_binding + [
               f"Environment.appearance = '{appearance}'",
               f"Replay.sim_episode_dir = '{self.data(log)}'",
-              f'Environment.render_size = {tuple(s.render_size)}'], final_est))
+              f'Environment.render_size = {tuple(s.render_size)}'], final_est,
+          reads=[f'data/{log}']))
     elif base in GENERATOR_ROWS:
       joint_root = os.path.join(rdir, 'joint')
       # Downstream stages read G alone from results/ (the report stage writes it, and it is
@@ -278,13 +347,15 @@ class Table1:
                   f"Replay.sim_episode_dir = '{self.data('sim_mix18')}'",
                   (f"train_rl_cyclegan.critic_init_checkpoint = '{self.critic_init}'"
                    if s.critic_init else 'train_rl_cyclegan.critic_init_checkpoint = None')]),
-          self.joint_steps() / s.joint_steps_per_s + (180.0 if base == 'graspgan' else 0.0)))
+          self.joint_steps() / s.joint_steps_per_s + (180.0 if base == 'graspgan' else 0.0),
+          reads=['data/real_log5k'] + ([] if base in PAPER_FAITHFUL_ROWS else ['data/sim_mix18'])))
       report = os.path.join(rdir, 'generator_report.json')
       stages.append(Stage(
           f'{row}/generator_report', self.tool('generator_report') + [
               f'--run_dir={joint_root}', f"--paired_set={self.data('paired_full.npz')}",
               f'--output_json={report}', f'--figure_states={FIGURE_STATES}'],
-          rdir, report, 60.0, published=self.published(row, 'generator_report.json')))
+          rdir, report, 60.0, published=self.published(row, 'generator_report.json'),
+          reads=('data/paired_full',)))
       for k in EVAL_SEEDS:  # the joint run's own Q_real, measured in real
         stages.append(self._evaluate(row, 'joint_q_real_real', joint_root, 'real', k,
                                      ['--q_network_key=Q_real']))
@@ -295,7 +366,7 @@ class Table1:
             f'{row}/oracle_q', self.tool('generator_report') + [
                 f'--run_dir={joint_root}', f"--paired_set={self.data('paired_full.npz')}",
                 f'--output_json={out}', f'--oracle_run_dir={oracle}'], rdir, out, 60.0,
-            published=self.published(row, 'oracle_q_report.json')))
+            published=self.published(row, 'oracle_q_report.json'), reads=('data/paired_full',)))
       cache = os.path.join(final_root, 'translated_sim_log')
       stages.append(Stage(
           f'{row}/translate', self.tool('translate_episodes') + [
@@ -304,13 +375,15 @@ class Table1:
               f'--output_dir={cache}', f'--gin_file={self.gin("gin/table1_final_q.gin")}',
               f'--render_size={_size(s.render_size)}', f'--crop_size={_size(s.crop_size)}']
           + [a for b in s.extra_bindings for a in ('--gin_bindings', b)],
-          cache, os.path.join(cache, 'summary.json'), s.sim_log_episodes * 5.6 / 250.0))
+          cache, os.path.join(cache, 'summary.json'), s.sim_log_episodes * 5.6 / 250.0,
+          reads=('data/sim_mix18',)))
       stages.append(self._training(
           f'{row}/final_q', 'train_qtopt', final_root, ['gin/table1_final_q.gin'], 'train_eval',
           s.final_steps, seed_binding + [
               f"Replay.sim_episode_dir = '{self.data('sim_mix18')}'",
               f"train_eval.generator_checkpoint = '{generator}'",
-              f'Environment.render_size = {tuple(s.render_size)}'], final_est))
+              f'Environment.render_size = {tuple(s.render_size)}'], final_est,
+          reads=['data/sim_mix18']))
     else:
       raise ValueError(f'unknown Table 1 row {row!r}; valid: {", ".join(all_row_keys())}')
     sim_extra = ['--generator_key=G_sim2real'] if base in GENERATOR_ROWS else []
@@ -320,11 +393,13 @@ class Table1:
     return stages
 
   def stages(self, rows: Sequence[str]) -> List[Stage]:
+    """The rows' stages, after the data stages that an unfinished one still reads."""
     rows = expand_rows(rows)
-    out = self.data_stages(rows)
+    out = []
     for row in rows:
       out += self.row_stages(row)
-    return out
+    needed = {d for st in out if not st.done for d in st.reads}
+    return [d for d in self.data_stages(rows) if d.name in needed] + out
 
   # ------------------------------------------------------------------ running
   def plan(self, stages: Sequence[Stage]) -> str:
@@ -382,14 +457,21 @@ def run_stage(stage: Stage, cwd: str, log: Callable[[str], None]):
     with open(log_path, 'a') as f:
       f.write(f'\n==== {time.strftime("%Y-%m-%d %H:%M:%S")} {" ".join(stage.argv)}\n')
       f.flush()
-      proc = subprocess.Popen(stage.argv, cwd=cwd, stdout=subprocess.PIPE,
+      argv = stage.argv + stage.prepare()
+      if argv != stage.argv:
+        f.write(f'==== with {" ".join(argv[len(stage.argv):])}\n')
+      proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, bufsize=1)
       try:
+        last_interim = time.time()
         for line in proc.stdout:
           f.write(line)
           f.flush()
           if _interesting(line):
             log(f'  {stage.name}: {line.rstrip()}')
+          if stage.interim and time.time() - last_interim > INTERIM_INTERVAL_S:
+            stage.interim()
+            last_interim = time.time()
         code = proc.wait()
       except BaseException:
         proc.terminate()  # SIGTERM: training binaries save a checkpoint before exiting
@@ -400,7 +482,7 @@ def run_stage(stage: Stage, cwd: str, log: Callable[[str], None]):
                        'run the same command again to resume it')
     stage.after()
     if stage.marker == os.path.join(stage.directory, DONE_FILE):
-      fileio.write_json_atomic(stage.marker, {'argv': stage.argv, 'seconds': time.time() - start,
+      fileio.write_json_atomic(stage.marker, {'argv': argv, 'seconds': time.time() - start,
                                               'finished': time.strftime('%Y-%m-%dT%H:%M:%S')})
     if not stage.done:
       raise StageError(f'stage {stage.name!r} exited 0 but wrote no {stage.marker}')
@@ -460,8 +542,19 @@ def _latest_checkpoint(ckpt_dir):
   return None
 
 
-def _copy_checkpoint(src_dir, dst_dir):
-  """Copies the newest checkpoint of ``src_dir`` (and an index naming only it) to ``dst_dir``."""
+def _copy_file_atomic(src, dst):
+  def write(out):
+    with open(src, 'rb') as f:
+      shutil.copyfileobj(f, out)
+  fileio.write_atomic(dst, write, mode='wb')
+
+
+def _copy_checkpoint(src_dir, dst_dir, prune=False):
+  """Copies the newest checkpoint of ``src_dir`` (and an index naming only it) to ``dst_dir``.
+
+  The index is written last, so it never names a checkpoint whose files are incomplete.
+  ``prune``: then deletes the other checkpoints in ``dst_dir``.
+  """
   prefix = _latest_checkpoint(src_dir)
   if prefix is None:
     return None
@@ -469,10 +562,14 @@ def _copy_checkpoint(src_dir, dst_dir):
   name = os.path.basename(prefix)
   for f in os.listdir(src_dir):
     if f.startswith(name + '.'):
-      shutil.copy2(os.path.join(src_dir, f), os.path.join(dst_dir, f))
+      _copy_file_atomic(os.path.join(src_dir, f), os.path.join(dst_dir, f))
   fileio.write_text_atomic(os.path.join(dst_dir, 'checkpoint'),
                            f'model_checkpoint_path: "{name}"\n'
                            f'all_model_checkpoint_paths: "{name}"\n')
+  if prune:
+    for f in os.listdir(dst_dir):
+      if f.startswith('ckpt-') and not f.startswith(name + '.'):
+        os.remove(os.path.join(dst_dir, f))
   return os.path.join(dst_dir, name)
 
 
@@ -490,6 +587,8 @@ def publish_row(table: Table1, row: str):
   src, dst = table.row_dir(row), os.path.join(table.results_dir, row)
   _copy_files(os.path.join(src, 'eval'), os.path.join(dst, 'eval'))
   final = os.path.join(src, 'final_q')
+  if os.path.isfile(os.path.join(final, DONE_FILE)):  # the interim copy is superseded
+    shutil.rmtree(os.path.join(dst, INTERIM_DIR), ignore_errors=True)
   if os.path.isdir(final):
     _copy_checkpoint(os.path.join(final, 'train', 'ckpt'),
                      os.path.join(dst, 'final_q', 'train', 'ckpt'))
