@@ -194,7 +194,7 @@ def run_final_q(gin_file: str = 'networks_spatial.gin', crop_size: Sequence[int]
   from rl_cyclegan.data import episodes as episodes_lib  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.data import translation  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.networks import generator as generator_lib  # pylint: disable=g-import-not-at-top
-  from rl_cyclegan.train import replay as replay_lib  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.replay import buffers as replay_lib  # pylint: disable=g-import-not-at-top
   gin.clear_config()
   gin_utils.parse_gin([os.path.join(GIN_DIR, gin_file)], [])
   print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs; final-Q step, {gin_file}, render '

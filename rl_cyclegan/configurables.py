@@ -11,8 +11,8 @@ from rl_cyclegan.learners import rl_cyclegan  # noqa: F401
 from rl_cyclegan.networks import discriminator  # noqa: F401
 from rl_cyclegan.networks import generator  # noqa: F401
 from rl_cyclegan.networks import q_network  # noqa: F401
-from rl_cyclegan import policies  # noqa: F401
+from rl_cyclegan.actors import policies  # noqa: F401
 from rl_cyclegan.learners import qtopt  # noqa: F401
-from rl_cyclegan.train import train_qtopt  # noqa: F401
-from rl_cyclegan.train import train_rl_cyclegan  # noqa: F401
+from rl_cyclegan.pipelines import train_qtopt  # noqa: F401
+from rl_cyclegan.pipelines import train_rl_cyclegan  # noqa: F401
 from rl_cyclegan.train import runner  # noqa: F401

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rl_cyclegan import specs
-from rl_cyclegan.data import collect
+from rl_cyclegan.actors import collect
 from rl_cyclegan.data import episodes
 
 TINY = (32, 40)
@@ -234,3 +234,25 @@ def test_noise_scale_command_line():
       cli.parse_range(bad)
   with pytest.raises(ValueError, match='noise_scale'):
     collect.check_config(_config(noise_scale=('x', 1)))
+
+
+def test_a_collected_episode_replays_from_its_seed_through_the_one_episode_runner(tmp_path):
+  """Collection runs episodes through actors.rollout (the runner training and evaluation use):
+  an episode's metadata seed replays it exactly with the same policy."""
+  from rl_cyclegan.actors import policies  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.actors import rollout  # pylint: disable=g-import-not-at-top
+  config = _config(appearance='sim', num_episodes=2, episodes_per_shard=2, seed=5,
+                   noise_scale=(0.0, 1.0))
+  collect.collect(str(tmp_path), config, num_workers=0, stream=io.StringIO())
+  logged = list(episodes.read_episodes(tmp_path / _shards(tmp_path)[0]))
+  assert [e.metadata['episode_id'] for e in logged] == ['00000-0000', '00000-0001']
+  assert all('grasp_distance' in e.metadata or e.metadata['success'] for e in logged)
+  env = collect.make_env(config, seed=0)
+  action_fn = policies.ScriptedActionFn(
+      lambda env, seed: collect.make_policy('scripted', env, seed, noise_scale=(0.0, 1.0)))
+  for episode in logged:
+    (replayed,) = rollout.run_episodes([env], action_fn, 1,
+                                       episode_seeds=[episode.metadata['seed']])
+    for key in ('images', 'gripper_states', 'actions', 'rewards', 'dones'):
+      np.testing.assert_array_equal(getattr(replayed, key), getattr(episode, key), err_msg=key)
+    assert replayed.metadata['success'] == episode.metadata['success']

@@ -1,4 +1,4 @@
-"""Tests for rl_cyclegan/train/evaluation.py and tools/evaluate.py."""
+"""Tests for rl_cyclegan/evaluation/policy_eval.py and tools/evaluate.py."""
 import io
 import json
 import os
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rl_cyclegan import policies
+from rl_cyclegan.actors import policies
 from rl_cyclegan.networks import q_network as q_network_lib
-from rl_cyclegan.train import evaluation
+from rl_cyclegan.evaluation import policy_eval
 import test_rollout  # noqa: E402  (tests/ is on sys.path under pytest)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,22 +32,22 @@ SMALL_GIN = os.path.join(REPO, 'gin', 'networks_small.gin')
     (1, 1, 0.20656, 1.0),
 ])
 def test_wilson_interval_hand_worked(successes, n, low, high):
-  got = evaluation.wilson_interval(successes, n, z=1.96)
+  got = policy_eval.wilson_interval(successes, n, z=1.96)
   np.testing.assert_allclose(got, (low, high), atol=2e-5)
 
 
 def test_wilson_interval_edges():
-  assert evaluation.wilson_interval(0, 0) == (0.0, 1.0)
-  low, high = evaluation.wilson_interval(50, 100)
+  assert policy_eval.wilson_interval(0, 0) == (0.0, 1.0)
+  low, high = policy_eval.wilson_interval(50, 100)
   assert low < 0.5 < high and high - low < 0.2
   with pytest.raises(ValueError, match='successes <= n'):
-    evaluation.wilson_interval(3, 2)
+    policy_eval.wilson_interval(3, 2)
 
 
 def test_format_result():
   result = dict(success_rate=0.735, ci95_low=0.641, ci95_high=0.812, num_episodes=100,
                 appearance='real', object_split='test')
-  assert evaluation.format_result(result) == (
+  assert policy_eval.format_result(result) == (
       'grasp success: 73.5% (95% CI 64.1-81.2%, n=100) in real on test objects')
 
 
@@ -61,13 +61,13 @@ def test_grasp_distance_table_bins_successes_and_failures():
                          dones=None, metadata=meta)
   episodes = [ep(0.005, True), ep(0.019, False), ep(0.02, True), ep(0.05, False),
               ep(0.12, False), ep(None, True)]
-  table = evaluation.grasp_distance_table(episodes)
+  table = policy_eval.grasp_distance_table(episodes)
   assert table == {'bins_cm': [[0.0, 2.0], [2.0, 4.0], [4.0, 7.0], [7.0, None]],
                    'successes': [1, 1, 0, 0], 'failures': [1, 0, 1, 1]}
-  assert evaluation.format_grasp_distances(table) == (
+  assert policy_eval.format_grasp_distances(table) == (
       'grasp distance to the nearest object: 0-2 cm 1/2 ok, 2-4 cm 1/1 ok, 4-7 cm 0/1 ok, '
       '>=7 cm 0/1 ok')
-  assert evaluation.grasp_distance_table([ep(None, True)]) is None
+  assert policy_eval.grasp_distance_table([ep(None, True)]) is None
 
 
 def test_evaluate_counts_successes_with_fake_envs():
@@ -80,17 +80,17 @@ def test_evaluate_counts_successes_with_fake_envs():
     return test_rollout.CountingEnv([2, 3])
 
   stream = io.StringIO()
-  result = evaluation.evaluate(test_rollout.RecordingActionFn(), make_env, num_episodes=6,
+  result = policy_eval.evaluate(test_rollout.RecordingActionFn(), make_env, num_episodes=6,
                                num_envs=2, appearance='real', seed=3, progress_stream=stream,
                                return_episodes=True)
   assert made == [('real', 'test')] * 2
   assert result['num_episodes'] == 6 and result['num_successes'] == 4
   assert result['success_rate'] == pytest.approx(4 / 6) and result['policy'] == 'recording'
   assert (result['ci95_low'], result['ci95_high']) == pytest.approx(
-      evaluation.wilson_interval(4, 6))
+      policy_eval.wilson_interval(4, 6))
   assert all(e.metadata['object_split'] == 'test' for e in result['episodes'])
   # Episode j's scene seed is derive_seed(seed, j), whatever the env or num_envs.
-  from rl_cyclegan.data import collect  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.actors import collect  # pylint: disable=g-import-not-at-top
   assert sorted((e.metadata['episode_id'], e.metadata['seed']) for e in result['episodes']) == [
       (f'{j:05d}', collect.derive_seed(3, j)) for j in range(6)]
   assert 'evaluate (real, test): 6/6 episodes, 66.7% success' in stream.getvalue()
@@ -112,7 +112,7 @@ def test_load_policy_from_checkpoint(tmp_path):
   root = str(tmp_path / 'run')
   with open(SMALL_GIN) as f:
     _write_run(root, f.read() + '\ntrain_eval.auto_descend_terminate = True\n', net)
-  policy = evaluation.load_policy_from_checkpoint(root, render_size=(64, 80), seed=0)
+  policy = policy_eval.load_policy_from_checkpoint(root, render_size=(64, 80), seed=0)
   assert isinstance(policy, policies.CEMPolicy) and policy.crop_size == (64, 64)
   assert policy.allowed_modes == policies.AUTO_DESCEND_MODES  # as training chose them
   for got, want in zip(policy.q_network.variables, net.variables):
@@ -126,11 +126,11 @@ def test_load_policy_from_checkpoint_errors_name_the_file(tmp_path):
   root = str(tmp_path / 'run')
   os.makedirs(root)
   with pytest.raises(FileNotFoundError, match='operative_config.gin'):
-    evaluation.load_policy_from_checkpoint(root)
+    policy_eval.load_policy_from_checkpoint(root)
   with open(os.path.join(root, 'operative_config.gin'), 'w') as f:
     f.write('')
   with pytest.raises(FileNotFoundError, match=r'train/ckpt'):
-    evaluation.load_policy_from_checkpoint(root)
+    policy_eval.load_policy_from_checkpoint(root)
   gin.clear_config()
   # A checkpoint of the small network does not fit the default (QT-Opt width) network.
   small = q_network_lib.GraspingQNetwork(**q_network_lib.small_config())
@@ -138,7 +138,7 @@ def test_load_policy_from_checkpoint_errors_name_the_file(tmp_path):
   shutil.rmtree(root)
   _write_run(root, '', small)
   with pytest.raises(ValueError, match=r'ckpt-1.*does not match'):
-    evaluation.load_policy_from_checkpoint(root)
+    policy_eval.load_policy_from_checkpoint(root)
 
 
 def _run_tool(*flags):

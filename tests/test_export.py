@@ -2,7 +2,7 @@
 
 Tiny random networks (render 20x24, crop 16x16, non-square frames) keep tracing and saving fast.
 Tolerances: generator images exact up to 1 uint8 level (rounding of float outputs), Q values
-1e-5, the ``grasp`` action exactly (its CEM seed is stateless, see saved_models.grasp_seed).
+1e-5, the ``grasp`` action exactly (its CEM seed is stateless, see signatures.grasp_seed).
 """
 import json
 import os
@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rl_cyclegan import policies
+from rl_cyclegan.actors import policies
 from rl_cyclegan import specs
 from rl_cyclegan.data import preprocessing
 from rl_cyclegan.export import saved_models as sm
+from rl_cyclegan.export import signatures
 from rl_cyclegan.networks import generator as generator_lib
 from rl_cyclegan.networks import q_network as q_network_lib
 
@@ -158,7 +159,7 @@ def test_q_function_roundtrip(exported):
 
 def test_policy_grasp_roundtrip_is_deterministic(exported):
   policy, x, out = exported['policy'], exported['x'], exported['out']
-  expected = sm.greedy_grasp(policy, tf.constant(x['frames']), tf.constant(x['gripper']))
+  expected = signatures.greedy_grasp(policy, tf.constant(x['frames']), tf.constant(x['gripper']))
   # Exact: the same graph with a stateless seed derived from the inputs.
   np.testing.assert_array_equal(out['grasp_action'], expected['action'].numpy())
   np.testing.assert_allclose(out['grasp_q'], expected['q_value'].numpy(), atol=1e-6)

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from rl_cyclegan import policies
+from rl_cyclegan.actors import policies
 from rl_cyclegan.networks import q_network as q_network_lib
 from rl_cyclegan.pipelines import generator_report
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from rl_cyclegan.data import episodes as episodes_lib
 from rl_cyclegan.train import loop
-from rl_cyclegan.train import replay as replay_lib
+from rl_cyclegan.replay import buffers as replay_lib
 
 RENDER = (16, 20)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rl_cyclegan.envs import grasping
-from rl_cyclegan.train import paired_set
-from rl_cyclegan.train import scene_metrics
+from rl_cyclegan.evaluation import paired_set
+from rl_cyclegan.evaluation import scene_metrics
 
 
 @pytest.fixture(scope='module')

@@ -1,4 +1,4 @@
-"""Tests for rl_cyclegan/policies.py: CEMPolicy, exploration, export, action-function adapters."""
+"""Tests for rl_cyclegan/actors/policies.py: CEMPolicy, exploration, export, action-function adapters."""
 import math
 
 import numpy as np
@@ -8,7 +8,7 @@ from tf_agents.policies import policy_saver
 from tf_agents.policies import py_tf_eager_policy
 from tf_agents.trajectories import time_step as ts
 
-from rl_cyclegan import policies
+from rl_cyclegan.actors import policies
 from rl_cyclegan import specs
 from rl_cyclegan.networks import q_network as q_network_lib
 

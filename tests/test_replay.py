@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rl_cyclegan.data import episodes as episodes_lib
-from rl_cyclegan.train import replay as replay_lib
+from rl_cyclegan.replay import buffers as replay_lib
 
 RENDER = (32, 40)
 CROP = (32, 32)

@@ -1,12 +1,12 @@
-"""Tests for rl_cyclegan/train/rollout.py: lockstep batched episodes."""
+"""Tests for rl_cyclegan/actors/rollout.py: lockstep batched episodes."""
 import numpy as np
 import pytest
 from tf_agents.trajectories import time_step as ts
 
-from rl_cyclegan import policies
+from rl_cyclegan.actors import policies
 from rl_cyclegan import specs
 from rl_cyclegan.envs import grasping
-from rl_cyclegan.train import rollout
+from rl_cyclegan.actors import rollout
 
 RENDER = (32, 40)
 

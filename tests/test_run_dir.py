@@ -15,7 +15,7 @@ from rl_cyclegan import specs
 from rl_cyclegan.networks import generator as generator_lib
 from rl_cyclegan.networks import layers
 from rl_cyclegan.networks import q_network as q_network_lib
-from rl_cyclegan.train import evaluation
+from rl_cyclegan.evaluation import policy_eval
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL_Q = dict(stem_filters=4, tower_filters=(4,), state_action_fc_units=(8,),
@@ -117,14 +117,14 @@ def test_older_rl_cyclegan_run_takes_its_own_sizes_and_a_disagreeing_flag_is_an_
   assert spec.kind == 'rl_cyclegan' and spec.policy_q_key == 'Q_real'
   assert spec.render_size == (32, 40)  # not the 64x80 default
   assert spec.allowed_modes == specs.AUTO_DESCEND_MODES
-  loaded = evaluation.load_run_policy(root)
+  loaded = policy_eval.load_run_policy(root)
   assert tuple(loaded.policy.render_size) == (32, 40)
   assert loaded.policy.allowed_modes == specs.AUTO_DESCEND_MODES
   np.testing.assert_array_equal(loaded.policy.q_network.variables[0].numpy(),
                                 q.variables[0].numpy())
   gin.clear_config()
   with pytest.raises(ValueError, match=r'render_size=\(64, 80\) disagrees with the run'):
-    evaluation.load_run_policy(root, render_size=(64, 80))
+    policy_eval.load_run_policy(root, render_size=(64, 80))
 
 
 def _truncate(prefix):

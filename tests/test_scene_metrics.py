@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from rl_cyclegan.train import scene_metrics as sm
+from rl_cyclegan.evaluation import scene_metrics as sm
 
 
 def scene(n=2, h=16, w=16, seed=0):

@@ -1,11 +1,11 @@
-"""Tests of the labelled sim frames for GraspGAN's mask loss (train/segmentation_set.py)."""
+"""Tests of the labelled sim frames for GraspGAN's mask loss (evaluation/segmentation_set.py)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from rl_cyclegan.envs import grasping
-from rl_cyclegan.train import segmentation_set
+from rl_cyclegan.evaluation import segmentation_set
 
 RENDER = (32, 40)
 

@@ -14,7 +14,7 @@ from rl_cyclegan.learners import rl_cyclegan as learner_lib
 from rl_cyclegan.networks import discriminator as discriminator_lib
 from rl_cyclegan.networks import generator as generator_lib
 from rl_cyclegan.networks import q_network as q_network_lib
-from rl_cyclegan.train import summaries
+from rl_cyclegan.evaluation import summaries
 
 
 def read_events(logdir):

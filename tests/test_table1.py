@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from rl_cyclegan.pipelines import table1
-from rl_cyclegan.train import evaluation
+from rl_cyclegan.evaluation import policy_eval
 
 
 def _stage(tmp_path, name, body, marker=None):
@@ -78,7 +78,7 @@ def test_lock_of_a_live_runner_stops_a_second_one_and_a_dead_ones_is_taken_over(
 
 
 def _write_eval(path, successes, n, seed):
-  low, high = evaluation.wilson_interval(successes, n)
+  low, high = policy_eval.wilson_interval(successes, n)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, 'w') as f:
     json.dump({'num_successes': successes, 'num_episodes': n, 'success_rate': successes / n,
@@ -101,7 +101,7 @@ def test_summary_pools_seeds_and_names_every_row_as_the_issue_asks(tmp_path):
   assert rows['rl_cyclegan_seed0']['real']['episodes'] == 300
   pooled = rows['rl_cyclegan']['real']
   assert (pooled['successes'], pooled['episodes']) == (180, 600)
-  want = evaluation.wilson_interval(180, 600)
+  want = policy_eval.wilson_interval(180, 600)
   assert pooled['ci95'] == pytest.approx(list(want))
   assert rows['cyclegan']['seeds'] == [0]  # one seed so far, marked as such
   for key in ('rl_cyclegan', 'rl_cyclegan_seed0', 'cyclegan'):

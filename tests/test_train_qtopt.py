@@ -9,11 +9,11 @@ import gin
 import pytest
 
 from rl_cyclegan import configurables  # noqa: F401  (registers GraspingEnv, networks, ...)
-from rl_cyclegan import policies  # noqa: F401  (CEMPolicy)
+from rl_cyclegan.actors import policies  # noqa: F401  (CEMPolicy)
 from rl_cyclegan.data import episodes as episodes_lib
 from rl_cyclegan.learners import qtopt  # noqa: F401  (QTOptLearner)
 from rl_cyclegan.train import runner
-from rl_cyclegan.train import train_qtopt
+from rl_cyclegan.pipelines import train_qtopt
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIN_DIR = os.path.join(REPO, 'gin')
@@ -240,7 +240,7 @@ def test_spatial_q_network_trains_and_acts_from_its_checkpoint(tmp_path):
   """gin/networks_spatial.gin options (keypoints packed in the embedding) through the critic's
   CEM target, the checkpoint and a restored greedy CEM policy."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from rl_cyclegan.train import evaluation  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
   log = _write_log(tmp_path / 'log')
   spatial = ['GraspingQNetwork.stem_pool_size = 2', 'GraspingQNetwork.tower_pool_size = 1',
              'GraspingQNetwork.coord_channels = True', 'GraspingQNetwork.num_keypoints = 3',
@@ -253,7 +253,7 @@ def test_spatial_q_network_trains_and_acts_from_its_checkpoint(tmp_path):
                    collect_steps_per_train_step=0, eval_appearances=(), num_train_steps=2))
   assert result['final_step'] == 2 and result['checkpoint']
   gin.clear_config()
-  policy = evaluation.load_policy_from_checkpoint(root, render_size=(32, 40), seed=0)
+  policy = policy_eval.load_policy_from_checkpoint(root, render_size=(32, 40), seed=0)
   assert policy.q_network.embed_image(np.zeros([1, 32, 32, 3], np.float32)).shape == (
       1, 8, 8, 8 + 2 * 3)  # 32 -> 16 -> 8 cells; C = 8 features + 3 keypoints (x, y)
   observation = {'image': np.zeros([2, 32, 40, 3], np.uint8),

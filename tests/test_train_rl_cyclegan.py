@@ -16,12 +16,12 @@ import tensorflow as tf
 from rl_cyclegan import configurables  # noqa: F401  (registers every configurable)
 from rl_cyclegan.data import episodes as episodes_lib
 from rl_cyclegan.data import translation
-from rl_cyclegan.train import evaluation
-from rl_cyclegan.train import replay as replay_lib
+from rl_cyclegan.evaluation import policy_eval
+from rl_cyclegan.replay import buffers as replay_lib
 from rl_cyclegan.train import runner
-from rl_cyclegan.train import segmentation_set
-from rl_cyclegan.train import train_qtopt
-from rl_cyclegan.train import train_rl_cyclegan
+from rl_cyclegan.evaluation import segmentation_set
+from rl_cyclegan.pipelines import train_qtopt
+from rl_cyclegan.pipelines import train_rl_cyclegan
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIN_DIR = os.path.join(REPO, 'gin')
@@ -155,7 +155,7 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags):
   assert translation.check_translated_dir(cache, fingerprint)
   # tools/evaluate.py on that run translates whole frames too (from the run's config).
   gin.clear_config()
-  policy = evaluation.load_policy_from_checkpoint(final_root, render_size=RENDER,
+  policy = policy_eval.load_policy_from_checkpoint(final_root, render_size=RENDER,
                                                   generator_key='G_sim2real')
   assert policy._frame_transform is not None and policy.image_transform is None  # pylint: disable=protected-access
   assert policy._frame_transform.fingerprint == fingerprint  # pylint: disable=protected-access

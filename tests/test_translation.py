@@ -12,7 +12,7 @@ from tf_agents.environments import py_environment
 from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
-from rl_cyclegan import policies
+from rl_cyclegan.actors import policies
 from rl_cyclegan import specs
 from rl_cyclegan.data import episodes as episodes_lib
 from rl_cyclegan.data import translation

@@ -5,7 +5,7 @@ r"""Collects off-policy grasping episodes into sharded TFRecords (resumable).
       --render_size=64x80 --action_mode=auto_descend --object_split=train --seed=0 --max_steps=5]
 
 Re-running the same command skips complete shards and fills in missing ones. See
-rl_cyclegan/data/collect.py and docs/episode_format.md.
+rl_cyclegan/actors/collect.py and docs/episode_format.md.
 """
 import argparse
 import json
@@ -14,7 +14,7 @@ import os
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan import specs  # noqa: E402
-from rl_cyclegan.data import collect  # noqa: E402
+from rl_cyclegan.actors import collect  # noqa: E402
 from rl_cyclegan.cli import parse_range, parse_size  # noqa: E402
 
 

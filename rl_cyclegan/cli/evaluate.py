@@ -11,7 +11,7 @@ r"""Evaluates grasp success on unseen (test) objects; prints the rate with a 95%
   python tools/evaluate.py --policy=random --num_episodes=100 --output_json=/tmp/random.json
 
 Prints e.g. 'grasp success: 73.5% (95% CI 64.1-81.2%, n=100) in real on test objects' and, with
---output_json, writes the result dict atomically. See rl_cyclegan/train/evaluation.py.
+--output_json, writes the result dict atomically. See rl_cyclegan/evaluation/policy_eval.py.
 """
 import argparse
 import os
@@ -21,7 +21,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan import fileio  # noqa: E402
 from rl_cyclegan import specs  # noqa: E402
-from rl_cyclegan.train import evaluation  # noqa: E402
+from rl_cyclegan.evaluation import policy_eval  # noqa: E402
 from rl_cyclegan.cli import parse_size  # noqa: E402
 
 
@@ -40,7 +40,7 @@ def _saved_model_render_size(saved):
 
 def build_action_fn(args, parser):
   """The batched action function for --saved_model / --checkpoint_dir / --policy."""
-  from rl_cyclegan import policies  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.actors import policies  # pylint: disable=g-import-not-at-top
   sources = [bool(args.saved_model), bool(args.checkpoint_dir), bool(args.policy)]
   if sum(sources) != 1:
     parser.error('give exactly one of --saved_model, --checkpoint_dir, --policy')
@@ -68,7 +68,7 @@ def build_action_fn(args, parser):
             file=sys.stderr)
     return policies.policy_action_fn(saved, name='saved_model')
   try:  # the run's sizes and modes come from the run (run_spec.json); flags only check them
-    loaded = evaluation.load_run_policy(
+    loaded = policy_eval.load_run_policy(
         args.checkpoint_dir, render_size=args.render_size, gin_file=args.gin_file,
         gin_bindings=args.gin_bindings, q_network_key=args.q_network_key,
         generator_key=args.generator_key, checkpoint_path=args.checkpoint_path,
@@ -131,19 +131,19 @@ def main(argv=None):
   args.action_mode = args.action_mode or 'auto_descend'
 
   def make_env(**kwargs):
-    return evaluation.default_make_env(render_size=args.render_size,
+    return policy_eval.default_make_env(render_size=args.render_size,
                                        action_mode=args.action_mode,
                                        max_steps=args.max_steps, **kwargs)
 
-  result = evaluation.evaluate(
+  result = policy_eval.evaluate(
       action_fn, make_env, num_episodes=args.num_episodes, num_envs=args.num_envs,
       appearance=args.appearance, object_split=args.object_split, seed=args.seed,
       progress_interval=args.progress_interval)
   result.update(render_size=list(args.render_size), action_mode=args.action_mode,
                 source=args.saved_model or args.checkpoint_dir or args.policy)
-  print(evaluation.format_result(result))
+  print(policy_eval.format_result(result))
   if result.get('grasp_distance'):
-    print(evaluation.format_grasp_distances(result['grasp_distance']))
+    print(policy_eval.format_grasp_distances(result['grasp_distance']))
   if args.output_json:
     fileio.write_json_atomic(args.output_json, result)
   return 0

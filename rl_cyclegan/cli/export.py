@@ -15,6 +15,7 @@ import os
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan.export import saved_models  # noqa: E402
+from rl_cyclegan.export import signatures  # noqa: E402
 from rl_cyclegan.cli import parse_size  # noqa: E402
 
 
@@ -66,5 +67,5 @@ def main(argv=None):
   for kind, info in results.items():
     print(f'{kind}: {info["export_dir"]}  (from {info["source_checkpoint"]})')
     for name, description in info['signatures'].items():
-      print(f'  {saved_models.format_signature(name, description)}')
+      print(f'  {signatures.format_signature(name, description)}')
   return 0

@@ -4,7 +4,7 @@ r"""How well a joint run's frozen G keeps the scene, on held-out paired renders 
       --output_json=RUN/../generator_report.json [--figure_states=4]
 
 --paired_set holds whole frames (tools/make_paired_set.py --crop_size equal to the render
-size). Reports the scene metrics (rl_cyclegan/train/scene_metrics.py) of the center crop of
+size). Reports the scene metrics (rl_cyclegan/evaluation/scene_metrics.py) of the center crop of
 G(frame), what the final Q sees ('frame'), and of G(center crop), what the joint training saw
 ('crop'), the identity baseline, and how far the two differ (translation.frame_vs_crop_difference).
 Also writes G alone as a checkpoint (RUN/../generator/) and the Figure 4 states

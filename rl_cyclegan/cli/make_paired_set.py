@@ -5,7 +5,7 @@ r"""Builds the fixed held-out set of paired sim/real renders (EVALUATION ONLY) a
       --action_mode=auto_descend --steps_per_state=3 --policy=scripted]
 
 Prints the identity-baseline scene metrics (sim vs true real). See
-rl_cyclegan/train/paired_set.py and rl_cyclegan/train/scene_metrics.py.
+rl_cyclegan/evaluation/paired_set.py and rl_cyclegan/evaluation/scene_metrics.py.
 """
 import argparse
 import json
@@ -14,8 +14,8 @@ import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from rl_cyclegan.train import paired_set  # noqa: E402
-from rl_cyclegan.train import scene_metrics  # noqa: E402
+from rl_cyclegan.evaluation import paired_set  # noqa: E402
+from rl_cyclegan.evaluation import scene_metrics  # noqa: E402
 from rl_cyclegan.cli import parse_size  # noqa: E402
 
 

@@ -22,7 +22,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan.cli import parse_size  # noqa: E402
 from rl_cyclegan import fileio  # noqa: E402
-from rl_cyclegan.train import evaluation  # noqa: E402
+from rl_cyclegan.evaluation import policy_eval  # noqa: E402
 from rl_cyclegan import progress  # noqa: E402
 from rl_cyclegan import run_dir as run_dir_lib  # noqa: E402
 
@@ -39,10 +39,10 @@ def select(run_dir, appearance='sim', object_split='train', num_episodes=100, se
   must agree with them.
   """
   import gin  # pylint: disable=g-import-not-at-top
-  from rl_cyclegan import policies  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.actors import policies  # pylint: disable=g-import-not-at-top
   spec = run_dir_lib.read_run_spec(run_dir)
-  evaluation.check_agrees('render_size', render_size, spec.render_size, spec)
-  evaluation.check_agrees('action_mode', action_mode, spec.action_mode, spec)
+  policy_eval.check_agrees('render_size', render_size, spec.render_size, spec)
+  policy_eval.check_agrees('action_mode', action_mode, spec.action_mode, spec)
   render_size, action_mode = spec.render_size, spec.action_mode
   snapshots = [(s, p) for s, p in run_dir_lib.list_snapshots(run_dir) if s >= min_step]
   if not snapshots:
@@ -68,16 +68,16 @@ def select(run_dir, appearance='sim', object_split='train', num_episodes=100, se
       f'{num_episodes} episodes each in {appearance} on {object_split} objects (seed {seed})')
 
   def make_env(**kwargs):
-    return evaluation.default_make_env(render_size=render_size, action_mode=action_mode,
+    return policy_eval.default_make_env(render_size=render_size, action_mode=action_mode,
                                        **kwargs)
 
   start = time.time()
   for k, (step, prefix) in enumerate(todo):
     gin.clear_config()
-    policy = evaluation.load_policy_from_checkpoint(
+    policy = policy_eval.load_policy_from_checkpoint(
         run_dir, gin_bindings=gin_bindings, checkpoint_path=prefix,
         q_network_key='q_network', seed=seed)  # snapshots hold the Q-network as q_network
-    result = evaluation.evaluate(
+    result = policy_eval.evaluate(
         policies.greedy_action_fn(policy, name='qtopt'), make_env, num_episodes=num_episodes,
         num_envs=num_envs, appearance=appearance, object_split=object_split, seed=seed,
         progress_interval=1e9)
@@ -86,7 +86,7 @@ def select(run_dir, appearance='sim', object_split='train', num_episodes=100, se
                                                   'num_successes', 'num_episodes')}}
     elapsed = time.time() - start
     eta = elapsed / (k + 1) * (len(todo) - k - 1)
-    log(f'step {step}: {evaluation.format_result(result)} | {k + 1}/{len(todo)} '
+    log(f'step {step}: {policy_eval.format_result(result)} | {k + 1}/{len(todo)} '
         f'({elapsed / (k + 1):.0f}s each, ETA {progress.format_seconds(eta)})')
     _write(output_json, settings, done)
   return _write(output_json, settings, done)

@@ -5,7 +5,7 @@ r"""Trains one QT-Opt Q-function (Sim-Only, Randomized-Sim, Real-Only, Sim+Real,
 
 Gin files and bindings are parsed before anything is built, so an unknown configurable or
 parameter fails at once, naming the binding. Re-running the same command resumes from the last
-checkpoint. See rl_cyclegan/train/train_qtopt.py.
+checkpoint. See rl_cyclegan/pipelines/train_qtopt.py.
 """
 import os
 
@@ -13,7 +13,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan import configurables  # noqa: E402,F401  (registers the configurables)
 from rl_cyclegan import gin_utils  # noqa: E402
-from rl_cyclegan.train import train_qtopt  # noqa: E402
+from rl_cyclegan.pipelines import train_qtopt  # noqa: E402
 
 
 def main(argv=None):

@@ -8,7 +8,7 @@ Ablations (paper Table 1): gin/rl_cyclegan_ablation_gan.gin, gin/rl_cyclegan_abl
 Gin files and bindings are parsed before anything is built, so an unknown configurable or
 parameter fails at once, naming the binding. Re-running the same command resumes from the last
 checkpoint. Then train the final Q with the frozen G (tools/train_qtopt.py, gin/final_q.gin).
-See rl_cyclegan/train/train_rl_cyclegan.py.
+See rl_cyclegan/pipelines/train_rl_cyclegan.py.
 """
 import os
 
@@ -16,7 +16,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan import configurables  # noqa: E402,F401  (registers the configurables)
 from rl_cyclegan import gin_utils  # noqa: E402
-from rl_cyclegan.train import train_rl_cyclegan  # noqa: E402
+from rl_cyclegan.pipelines import train_rl_cyclegan  # noqa: E402
 
 
 def main(argv=None):

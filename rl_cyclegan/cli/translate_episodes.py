@@ -40,7 +40,7 @@ def main(argv=None):
   except (ValueError, TypeError, SyntaxError, IOError) as e:
     parser.error(f'gin config error: {e}')
   from rl_cyclegan.data import translation  # pylint: disable=g-import-not-at-top
-  from rl_cyclegan.train import train_qtopt  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.pipelines import train_qtopt  # pylint: disable=g-import-not-at-top
   try:
     generator = train_qtopt.load_frozen_generator(args.generator_checkpoint,
                                                   args.generator_key, args.crop_size)

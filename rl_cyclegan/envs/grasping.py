@@ -573,7 +573,7 @@ class GraspingEnv(py_environment.PyEnvironment):
   def grasp_distance(self):
     """Horizontal distance (m) from the closed fingertips to the nearest object's base frame,
     measured before the lift of this episode's grasp; None before the grasp. A diagnostic:
-    how far from every object a failed grasp was (``evaluation.grasp_distance_table``)."""
+    how far from every object a failed grasp was (``policy_eval.grasp_distance_table``)."""
     return self._grasp_distance
 
   def _nearest_object_distance(self):

@@ -129,7 +129,7 @@ def export_random_networks(export_dir: str,
   import gin  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from rl_cyclegan import configurables  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  from rl_cyclegan import policies  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.actors import policies  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.export import saved_models  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.networks import q_network as q_network_lib  # pylint: disable=g-import-not-at-top
   with gin.unlock_config():

@@ -115,7 +115,7 @@ class QTOptLearner(tf.Module):
     """Everything needed to resume: online Q (as ``q_network``), targets, Adam, step counter.
 
     ``tf.train.Checkpoint(**learner.checkpoint_items())`` holds the online network under
-    ``q_network``, which is what ``evaluation.load_policy_from_checkpoint`` restores.
+    ``q_network``, which is what ``policy_eval.load_policy_from_checkpoint`` restores.
     """
     return {
         'q_network': self.critic.network,

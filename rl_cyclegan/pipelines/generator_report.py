@@ -10,9 +10,9 @@ import tensorflow as tf
 
 from rl_cyclegan import fileio
 from rl_cyclegan.data import translation
-from rl_cyclegan.train import paired_set as paired_set_lib
-from rl_cyclegan.train import scene_metrics
-from rl_cyclegan.train import train_qtopt
+from rl_cyclegan.evaluation import paired_set as paired_set_lib
+from rl_cyclegan.evaluation import scene_metrics
+from rl_cyclegan.pipelines import train_qtopt
 
 
 def center_window(h, w, crop_size):
@@ -60,8 +60,8 @@ def report(run_dir: str, paired_path: str, crop_size: Sequence[int], key: str = 
          'frame': metrics(frame_view), 'crop': metrics(crop_view),
          'frame_vs_crop': translation.frame_vs_crop_difference(generator, sim, real, crop_size)}
   if oracle_dir:
-    from rl_cyclegan.train import evaluation  # pylint: disable=g-import-not-at-top
-    policy = evaluation.load_policy_from_checkpoint(oracle_dir, render_size=(h, w), seed=0)
+    from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
+    policy = policy_eval.load_policy_from_checkpoint(oracle_dir, render_size=(h, w), seed=0)
     whole = translator.translate(sim)
     height = np.asarray(data['gripper_height'])
     out['oracle_q'] = {'oracle': oracle_dir,

@@ -39,7 +39,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from rl_cyclegan import fileio
 from rl_cyclegan import lifecycle
@@ -609,10 +609,10 @@ def publish_row(table: Table1, row: str):
 
 
 def _pool(results: Sequence[dict]) -> dict:
-  from rl_cyclegan.train import evaluation  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
   k = sum(int(r['num_successes']) for r in results)
   n = sum(int(r['num_episodes']) for r in results)
-  low, high = evaluation.wilson_interval(k, n)
+  low, high = policy_eval.wilson_interval(k, n)
   return {'successes': k, 'episodes': n, 'success_rate': k / n if n else float('nan'),
           'ci95': [low, high], 'seeds': [r.get('seed') for r in results]}
 

@@ -24,14 +24,14 @@ import tensorflow as tf
 
 from rl_cyclegan import fileio
 from rl_cyclegan import lifecycle
-from rl_cyclegan import policies
+from rl_cyclegan.actors import policies
 from rl_cyclegan import progress as progress_lib
 from rl_cyclegan import run_dir
 from rl_cyclegan import seeds
 from rl_cyclegan.learners import core as learner_core
-from rl_cyclegan.train import evaluation
-from rl_cyclegan.train import replay as replay_lib
-from rl_cyclegan.train import rollout
+from rl_cyclegan.evaluation import policy_eval
+from rl_cyclegan.replay import buffers as replay_lib
+from rl_cyclegan.actors import rollout
 
 # The run-directory layout (rl_cyclegan/run_dir.py owns it).
 CHECKPOINT_SUBDIR = run_dir.CHECKPOINT_SUBDIR
@@ -65,7 +65,7 @@ def write_operative_config(root_dir, explicit: Dict[str, object], caller='train_
 def write_snapshot(root_dir: str, step: int, q_network) -> str:
   """Writes the Q-network alone as ``<root_dir>/train/snapshots/q-<step>``; returns the prefix.
 
-  ``tf.train.Checkpoint(q_network=...)``, the key ``evaluation.load_policy_from_checkpoint``
+  ``tf.train.Checkpoint(q_network=...)``, the key ``policy_eval.load_policy_from_checkpoint``
   restores. TensorFlow writes the index file last, so an interrupted write has none and is not
   listed by ``list_snapshots``.
   """
@@ -369,7 +369,7 @@ class Evaluator:
   def run(self, step: int):
     results = {}
     for name, (appearance, action_fn) in self.entries.items():
-      r = evaluation.evaluate(action_fn, self.make_env, num_episodes=self.num_episodes,
+      r = policy_eval.evaluate(action_fn, self.make_env, num_episodes=self.num_episodes,
                               num_envs=self.num_envs, appearance=appearance,
                               object_split='test', seed=self.seed, progress_interval=60.0)
       results[name] = r
@@ -378,7 +378,7 @@ class Evaluator:
         tf.summary.scalar(f'success_ci95_low/{name}', r['ci95_low'])
         tf.summary.scalar(f'success_ci95_high/{name}', r['ci95_high'])
       label = '' if name == appearance else f' [{name}]'
-      self._log(f'eval step {step}{label}: {evaluation.format_result(r)} '
+      self._log(f'eval step {step}{label}: {policy_eval.format_result(r)} '
                 f'({r["seconds"]:.0f}s)')
     self.writer.flush()
     fileio.write_json_atomic(self.path(step),

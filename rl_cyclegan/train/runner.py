@@ -35,11 +35,11 @@ import gin
 import tensorflow as tf
 from tf_agents.train import interval_trigger
 
-from rl_cyclegan import policies
+from rl_cyclegan.actors import policies
 from rl_cyclegan import run_dir
 from rl_cyclegan import specs
 from rl_cyclegan.train import loop
-from rl_cyclegan.train import replay as replay_lib
+from rl_cyclegan.replay import buffers as replay_lib
 
 
 # ----------------------------------------------------------------------------- settings

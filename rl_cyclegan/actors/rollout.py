@@ -6,7 +6,7 @@ the action function once for all of them, so a TF policy runs one batched CEM pe
 K single ones. An environment whose episode ends is reset for the next episode right away (while
 fewer than ``num_episodes`` have been started), so the batch shrinks only at the very end.
 
-Action function protocol (see ``rl_cyclegan.policies``):
+Action function protocol (see ``rl_cyclegan.actors.policies``):
 
   action_fn(observations, env_ids, time_steps) -> float32 actions [K, 8]
     observations: dict of stacked numpy arrays, e.g. 'image' uint8 [K, H, W, 3] and
@@ -47,7 +47,7 @@ class _Recorder:
     self.time_step = time_step
     self.actions.append(np.asarray(action, np.float32))
     self.rewards.append(float(time_step.reward))
-    # 1.0 where s_{t+1} is terminal (no bootstrapping), as data.collect.run_episode.
+    # 1.0 where s_{t+1} is terminal (no bootstrapping), as every episode the runner records.
     self.dones.append(float(time_step.is_last() and float(time_step.discount) == 0.0))
     self.images.append(np.asarray(time_step.observation['image'], np.uint8))
     self.gripper_states.append(np.asarray(time_step.observation['gripper_state'], np.float32))

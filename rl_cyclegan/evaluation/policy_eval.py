@@ -23,8 +23,7 @@ from typing import Callable, NamedTuple, Optional, Sequence, Tuple
 
 from rl_cyclegan import run_dir
 from rl_cyclegan import seeds
-from rl_cyclegan import specs
-from rl_cyclegan.train import rollout
+from rl_cyclegan.actors import rollout
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -221,7 +220,7 @@ def parse_run_config(root_dir: str, gin_file: Optional[str] = None,
   """
   import gin  # pylint: disable=g-import-not-at-top
   from rl_cyclegan import gin_utils  # pylint: disable=g-import-not-at-top
-  from rl_cyclegan import policies  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from rl_cyclegan.actors import policies  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from rl_cyclegan.envs import grasping  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   config = gin_file or run_dir.find_operative_config(root_dir)
   bindings = {}
@@ -268,7 +267,7 @@ def load_run_policy(root_dir: str,
     ValueError: a disagreeing setting, or a checkpoint that does not hold the networks the
       spec describes (names the file).
   """
-  from rl_cyclegan import policies  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.actors import policies  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.data import translation  # pylint: disable=g-import-not-at-top
 
   config = parse_run_config(root_dir, gin_file, gin_bindings)

@@ -24,7 +24,7 @@ argument of ``TFPolicy.action`` is ignored (PolicySaver would otherwise freeze o
 saves ``action`` only, and the SavedModel loads with TensorFlow alone (a serialized tfp
 Deterministic would need tensorflow_probability imported before ``tf.saved_model.load``).
 
-Batched rollouts (``rl_cyclegan.train.rollout.run_episodes``) call an *action function*
+Batched rollouts (``rl_cyclegan.actors.rollout.run_episodes``) call an *action function*
 
   action_fn(observations, env_ids=None, time_steps=None) -> float32 actions [K, 8]
 
@@ -387,7 +387,7 @@ class ScriptedActionFn:
 
   ``make_policy(env, seed)`` builds a policy for one env; it is called before every episode
   (``begin_episode``) with the episode's seed, so a seeded rollout replays exactly (as
-  ``data.collect`` does), or once per env when the rollout gives no seeds.
+  ``actors.collect`` does), or once per env when the rollout gives no seeds.
   """
 
   def __init__(self, make_policy: Callable, name: str = 'scripted'):

@@ -35,7 +35,7 @@ from rl_cyclegan import specs
 from rl_cyclegan.data import translation
 from rl_cyclegan.learners import qtopt as qtopt_lib
 from rl_cyclegan.train import loop
-from rl_cyclegan.train import replay as replay_lib
+from rl_cyclegan.replay import buffers as replay_lib
 from rl_cyclegan.train import runner
 
 TRANSLATED_SIM_LOG_SUBDIR = 'translated_sim_log'  # G(sim log), made once per generator

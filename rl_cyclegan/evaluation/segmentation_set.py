@@ -36,7 +36,7 @@ import tensorflow as tf
 from rl_cyclegan import fileio
 from rl_cyclegan import specs
 from rl_cyclegan.data import preprocessing
-from rl_cyclegan.train import paired_set
+from rl_cyclegan.evaluation import paired_set
 
 FILE_NAME = 'segmentation_set.npz'  # in a joint run's root_dir, made once
 CLASSES = ('background', 'tray', 'robot', 'objects')

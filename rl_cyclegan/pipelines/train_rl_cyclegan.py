@@ -49,11 +49,11 @@ import tensorflow as tf
 
 from rl_cyclegan.learners import rl_cyclegan as learner_lib
 from rl_cyclegan.train import loop
-from rl_cyclegan.train import paired_set as paired_set_lib
+from rl_cyclegan.evaluation import paired_set as paired_set_lib
 from rl_cyclegan.train import runner
-from rl_cyclegan.train import scene_metrics
-from rl_cyclegan.train import segmentation_set as segmentation_set_lib
-from rl_cyclegan.train import summaries
+from rl_cyclegan.evaluation import scene_metrics
+from rl_cyclegan.evaluation import segmentation_set as segmentation_set_lib
+from rl_cyclegan.evaluation import summaries
 
 # name -> (appearance, critic, apply G first). Appendix A evaluates Q_sim and Q_real(G(.)) in
 # the simulator; our pseudo-real world also lets Q_real be evaluated directly.
@@ -127,7 +127,7 @@ def train_eval(
     (no checkpoint is written after it, so the last one on disk is good).
   """
   settings = settings or runner.Settings()
-  env, r = settings.environment, settings.replay
+  env = settings.environment
   runner.check_steps('train_rl_cyclegan.num_train_steps', num_train_steps)
   eval_policies = runner.check_names('train_rl_cyclegan.eval_policies', eval_policies,
                                      tuple(EVAL_POLICIES))

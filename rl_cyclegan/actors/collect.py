@@ -26,19 +26,18 @@ import sys
 import time
 from typing import Callable, Dict, Optional, Sequence
 
-import numpy as np
-
 from rl_cyclegan import fileio
 from rl_cyclegan import progress as progress_lib
 from rl_cyclegan import seeds
 from rl_cyclegan import specs
+from rl_cyclegan.actors import policies
+from rl_cyclegan.actors import rollout
 from rl_cyclegan.data import episodes as episodes_lib
 
 POLICY_NAMES = ('scripted', 'random')
 CONFIG_FILE = 'collect_config.json'
 SUMMARY_FILE = 'summary.json'
 SHARD_PREFIX = 'episodes'
-MAX_EPISODE_STEPS = 1000  # guard against an environment that never ends an episode
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,29 +140,6 @@ def make_policy(name: str, env, seed: int, noise_scale=None):
   return classes[name](env, seed=seed, **kwargs)
 
 
-def run_episode(env, policy, metadata) -> specs.Episode:
-  """Runs one episode from ``env.reset()``; ``done`` is 1.0 where the next state is terminal."""
-  time_step = env.reset()
-  policy.reset()
-  images = [np.asarray(time_step.observation['image'], np.uint8)]
-  gripper_states = [np.asarray(time_step.observation['gripper_state'], np.float32)]
-  actions, rewards, dones = [], [], []
-  while not time_step.is_last():
-    if len(actions) >= MAX_EPISODE_STEPS:
-      raise RuntimeError(f'episode did not end within {MAX_EPISODE_STEPS} steps')
-    action = np.asarray(policy.action(time_step), np.float32)
-    time_step = env.step(action)
-    actions.append(action)
-    rewards.append(float(time_step.reward))
-    dones.append(float(time_step.is_last() and float(time_step.discount) == 0.0))
-    images.append(np.asarray(time_step.observation['image'], np.uint8))
-    gripper_states.append(np.asarray(time_step.observation['gripper_state'], np.float32))
-  metadata = dict(metadata, success=bool(env.episode_success))
-  return specs.Episode(images=np.stack(images), gripper_states=np.stack(gripper_states),
-                       actions=np.stack(actions), rewards=np.asarray(rewards, np.float32),
-                       dones=np.asarray(dones, np.float32), metadata=metadata)
-
-
 # ----------------------------------------------------------------------------------- workers
 
 _WORKER = {}  # per process: progress queue and a cached environment
@@ -188,20 +164,26 @@ def write_shard(config: CollectConfig, output_dir: str, index: int,
   path = config.shard_path(output_dir, index)
   shard_seed = derive_seed(config.seed, index)
   env = _worker_env(config, env_factory, shard_seed)
+  # The one episode runner (actors.rollout) with a policy built per episode from its seed.
+  action_fn = policies.ScriptedActionFn(
+      lambda env, seed: policy_factory(config.policy, env, seed, noise_scale=config.noise_scale),
+      name=config.policy)
   successes = 0
   with episodes_lib.EpisodeWriter(path, image_format=config.image_format) as writer:
-    for j in range(config.shard_size(index)):
-      episode_seed = derive_seed(shard_seed, j)
-      env.seed(episode_seed)
-      policy = policy_factory(config.policy, env, episode_seed, noise_scale=config.noise_scale)
-      metadata = {'appearance': config.appearance, 'seed': episode_seed, 'policy': config.policy,
-                  'action_mode': config.action_mode, 'object_split': config.object_split,
-                  'episode_id': f'{index:05d}-{j:04d}'}
-      episode = run_episode(env, policy, metadata)
+
+    def write(episode):  # each episode as it completes
+      nonlocal successes
+      episode.metadata['episode_id'] = f"{index:05d}-{int(episode.metadata['episode_id']):04d}"
       writer.write(episode)
       successes += int(episode.metadata['success'])
       if _WORKER.get('queue') is not None:
         _WORKER['queue'].put(1)
+
+    rollout.run_episodes([env], action_fn, config.shard_size(index), progress=write,
+                         episode_seeds=lambda j: derive_seed(shard_seed, j),
+                         metadata={'appearance': config.appearance, 'policy': config.policy,
+                                   'action_mode': config.action_mode,
+                                   'object_split': config.object_split})
   return {'shard': index, 'episodes': writer.num_episodes, 'transitions': writer.num_transitions,
           'successes': successes, 'seconds': time.time() - start}
 

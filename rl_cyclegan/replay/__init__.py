@@ -1,0 +1,1 @@
+"""Replay: transition buffers, their mix and the durable on-policy episode log (buffers)."""
