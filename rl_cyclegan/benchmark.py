@@ -5,6 +5,10 @@ the step once, counts the step's conv/matmul FLOPs from the traced graph, times 
 prints ms/step, images/s, achieved GFLOP/s and that as a fraction of a matmul peak measured in
 the same process for the same precision. The counted FLOPs omit elementwise work (norms,
 activations, Adam), so the achieved figure is a lower bound.
+
+The header names the CPU and whether it has native bf16 arithmetic (``hardware.cpu_info``).
+bf16 rows always run in bf16 (``mixed_precision='force'``), also where training would fall
+back to float32: measuring that slowdown is the point there, and the row says so.
 """
 
 import dataclasses
@@ -17,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from rl_cyclegan import gin_utils
+from rl_cyclegan import hardware
 from rl_cyclegan import perf
 from rl_cyclegan import specs
 from rl_cyclegan.learners import qtopt as qtopt_learner
@@ -59,7 +64,7 @@ def benchmark_step(config: StepConfig, mixed_precision: bool, peak_gflops: float
   gin.parse_config_file(os.path.join(GIN_DIR, config.gin_file))
   tf.random.set_seed(0)
   learner = learner_lib.RLCycleGANLearner(crop_size=config.crop_size,
-                                          mixed_precision=mixed_precision)
+                                          mixed_precision='force' if mixed_precision else False)
   sim = random_batch(config.batch_per_domain, config.crop_size, 1)
   real = random_batch(config.batch_per_domain, config.crop_size, 2)
   start = time.perf_counter()
@@ -71,7 +76,8 @@ def benchmark_step(config: StepConfig, mixed_precision: bool, peak_gflops: float
   step_s = timing['median_s']
   gflops = flops / step_s / 1e9
   return {
-      'config': config.name, 'precision': 'bf16' if mixed_precision else 'f32',
+      'config': config.name,
+      'precision': 'bf16' if learner.compute_dtype == 'bfloat16' else 'f32',
       'crop': 'x'.join(map(str, config.crop_size)),
       'batch': f'{config.batch_per_domain}+{config.batch_per_domain}',
       'trace_s': trace_s, 'first_step_s': timing['warmup_s'], 'ms_per_step': 1e3 * step_s,
@@ -95,8 +101,15 @@ def run(config_names: Sequence[str] = ('small', 'paper'),
   about 40 GB in float32 (measured: 6.5 GB at 1 + 1, 11.4 GB at 2 + 2), more than a 24 GB
   machine has; pass a smaller batch there.
   """
+  cpu = hardware.cpu_info()
   print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs; '
         f'intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or "auto"}')
+  print(f'CPU {cpu.describe()}')
+  # What a bf16 row ran as: forced bf16 everywhere; training with mixed_precision=True would
+  # use float32 on a CPU without native bf16.
+  bf16_note = ('native bf16' if cpu.native_bf16 else
+               'bf16 forced: no native bf16 on this CPU, so training with mixed_precision=True '
+               'would fall back to f32')
   dtypes = {'f32': tf.float32, 'bf16': tf.bfloat16}
   rows = []
   for name in config_names:
@@ -111,14 +124,16 @@ def run(config_names: Sequence[str] = ('small', 'paper'),
       if batch_per_domain:
         config = dataclasses.replace(config, batch_per_domain=batch_per_domain)
       row = benchmark_step(config, precision == 'bf16', peak, steps)
+      row['native_bf16'] = cpu.native_bf16
       rows.append(row)
+      note = f' [{bf16_note}]' if precision == 'bf16' else ''
       print(f'  {row["config"]:5s} {row["precision"]:4s} crop {row["crop"]} batch {row["batch"]}: '
             f'{row["ms_per_step"]:9.1f} ms/step, {row["images_per_s"]:7.1f} images/s, '
             f'{row["gflop_per_step"]:8.2f} GFLOP/step, {row["gflops"]:6.1f} GFLOP/s = '
             f'{100 * row["fraction_of_peak"]:5.1f}% of {precision} matmul peak '
             f'({row["peak_gflops"]:.0f} GFLOP/s) '
             f'(trace {row["trace_s"]:.1f} s, first step {row["first_step_s"]:.1f} s, '
-            f'peak RSS so far {_max_rss_gb():.1f} GB)', flush=True)
+            f'peak RSS so far {_max_rss_gb():.1f} GB){note}', flush=True)
   return rows
 
 

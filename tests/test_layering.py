@@ -2,7 +2,7 @@
 
 The layers, lowest first (BUILD.md "Layers"):
   0 base        specs, fileio, seeds, progress, lifecycle, checkpoints, cem, qtopt (the target
-                value), losses, perf, plotting, gin_utils
+                value), losses, perf, hardware, plotting, gin_utils
   1 networks    rl_cyclegan/networks
   2 learners    rl_cyclegan/learners
   3 envs, data  rl_cyclegan/envs, rl_cyclegan/data
@@ -28,7 +28,7 @@ PACKAGE = 'rl_cyclegan'
 
 LAYERS = (
     ('base', ('specs', 'fileio', 'seeds', 'progress', 'lifecycle', 'checkpoints', 'cem',
-              'qtopt', 'losses', 'perf', 'plotting', 'gin_utils')),
+              'qtopt', 'losses', 'perf', 'hardware', 'plotting', 'gin_utils')),
     ('networks', ('networks',)),
     ('learners', ('learners',)),
     ('envs/data', ('envs', 'data')),

@@ -1,11 +1,14 @@
 """Tests of the single-Q QT-Opt learner (rl_cyclegan/learners/qtopt.py)."""
 
 import functools
+import logging
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from rl_cyclegan import hardware
 from rl_cyclegan import specs
 from rl_cyclegan.learners import qtopt as qtopt_lib
 from rl_cyclegan.networks import q_network as q_network_lib
@@ -215,8 +218,51 @@ def test_bad_inputs_name_the_spec():
     learner.train_step(bad._replace(reward=tf.constant([np.nan] * 4, tf.float32)))
 
 
+def _layer_compute_dtypes(network):
+  return {m.compute_dtype for m in network.submodules if isinstance(m, tf.keras.layers.Layer)}
+
+
+def test_mixed_precision_falls_back_to_float32_without_native_bf16(monkeypatch, caplog):
+  """True on a CPU without bf16 (issue 21's EPYC, bf16 6x slower) builds in float32 and
+  warns; 'force' builds in bfloat16 there without reading the CPU; True on a bf16 CPU: bf16."""
+  epyc = hardware.CpuInfo('AMD EPYC 7B13', 'x86', ())
+  monkeypatch.setattr(hardware, 'cpu_info', lambda: epyc)
+  with caplog.at_level(logging.WARNING):
+    learner = make_learner(mixed_precision=True)
+  assert learner.compute_dtype == 'float32'
+  assert _layer_compute_dtypes(learner.q_network) == {'float32'}
+  [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+  assert 'AMD EPYC 7B13' in warning and 'avx512_bf16' in warning
+  assert "QTOptLearner.mixed_precision = 'force'" in warning
+
+  def no_cpu_read():
+    raise AssertionError('False and force must not depend on the CPU')
+
+  monkeypatch.setattr(hardware, 'cpu_info', no_cpu_read)
+  gin.parse_config("QTOptLearner.mixed_precision = 'force'")  # the gin binding works
+  learner = make_learner()
+  assert learner.compute_dtype == 'bfloat16'
+  assert 'bfloat16' in _layer_compute_dtypes(learner.q_network)
+  assert all(v.dtype == tf.float32 for v in learner.q_network.trainable_variables)
+  gin.clear_config()
+  assert make_learner(mixed_precision=False).compute_dtype == 'float32'
+
+  monkeypatch.setattr(hardware, 'cpu_info',
+                      lambda: hardware.CpuInfo('Intel Xeon', 'x86', ('avx512_bf16',)))
+  assert make_learner(mixed_precision=True).compute_dtype == 'bfloat16'
+  assert tf.keras.mixed_precision.global_policy().name == 'float32'  # restored after builds
+
+
+@pytest.mark.parametrize('value', ['bf16', 1, None])
+def test_bad_mixed_precision_names_the_binding(value):
+  with pytest.raises(ValueError, match=r"QTOptLearner\.mixed_precision = .*expected False.*"
+                                       r"True.*'force'"):
+    make_learner(mixed_precision=value)
+
+
 def test_bfloat16_and_mirrored_strategy(mirrored_strategy):
-  learner = make_learner(mixed_precision=True)
+  learner = make_learner(mixed_precision='force')  # bf16 on any CPU
+  assert learner.compute_dtype == 'bfloat16'
   assert tf.keras.mixed_precision.global_policy().name == 'float32'  # restored after build
   info = learner.train_step(make_batch(1), make_batch(2))
   assert all(v.dtype == tf.float32 for v in learner.q_network.trainable_variables)

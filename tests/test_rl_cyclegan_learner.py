@@ -373,7 +373,9 @@ def test_overfit_one_batch_lowers_losses():
 
 def test_bfloat16_step_runs_with_float32_variables_and_losses():
   tf.random.set_seed(0)
-  learner = make_learner(mixed_precision=True)
+  learner = make_learner(mixed_precision='force')  # bf16 on any CPU
+  assert learner.compute_dtype == 'bfloat16'
+  assert learner.generator_g.down_blocks[0].conv.layer.compute_dtype == 'bfloat16'
   assert tf.keras.mixed_precision.global_policy().name == 'float32'  # restored after build
   info = learner.train_step(make_batch(1), make_batch(2))
   assert all(v.dtype == tf.float32 for v in learner.generator_g.trainable_variables)

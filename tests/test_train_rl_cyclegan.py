@@ -162,18 +162,19 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags):
 
 
 @pytest.mark.parametrize('gin_file, strategy, replicas, mixed_precision', [
-    ('rl_cyclegan_ablation_gan.gin', 'default', 1, True),
+    ('rl_cyclegan_ablation_gan.gin', 'default', 1, 'force'),  # bf16 on any CPU
     ('rl_cyclegan_ablation_cyclegan.gin', 'mirrored', 2, False),  # conftest: two logical CPUs
 ], ids=['gan_bfloat16', 'cyclegan_mirrored'])
 def test_ablation_configs_run_a_step(tmp_path, summary_tags, gin_file, strategy, replicas,
                                      mixed_precision):
   real = _real_dir(tmp_path / 'real')
-  _bind([f'RLCycleGANLearner.mixed_precision = {mixed_precision}'], gin_file=gin_file)
+  _bind([f'RLCycleGANLearner.mixed_precision = {mixed_precision!r}'], gin_file=gin_file)
   result = _train(
       str(tmp_path / 'run'), real_episode_dir=real, num_train_steps=1, strategy=strategy,
       eval_policies=(), image_summary_interval=1, scene_metrics_interval=0,
       collect_steps_per_train_step=1.0, **SMALL_RUN)
   assert result['final_step'] == 1 and result['replicas'] == replicas
+  assert result['compute_dtype'] == ('bfloat16' if mixed_precision else 'float32')
   tags = summary_tags(os.path.join(str(tmp_path / 'run'), 'train'))
   assert tags['images/sim2real'] == 'images'
   if gin_file == 'rl_cyclegan_ablation_gan.gin':  # no F: no real->sim grid, no cycle

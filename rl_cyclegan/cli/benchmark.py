@@ -3,6 +3,10 @@
   python tools/benchmark.py                       # both configs, both precisions
   python tools/benchmark.py --configs=small --precisions=bf16 --steps=20
   python tools/benchmark.py --configs=paper --batch=2 --steps=1   # 8+8 needs ~40 GB in f32
+
+The first lines name the CPU and whether it has native bf16 arithmetic (AVX512_BF16 / AMX-BF16,
+aarch64 BF16). bf16 rows run in bf16 on any CPU (forced), so a CPU without native bf16 shows
+its slowdown; training with mixed_precision=True would use f32 there.
 """
 import argparse
 import os

@@ -1,7 +1,8 @@
 """What the two learners share: the QT-Opt learner (qtopt.py) and the RL-CycleGAN learner.
 
 * ``check_batch``: a transition batch against the model observation spec.
-* ``dtype_policy``: the Keras dtype policy the networks are built under (mixed bfloat16).
+* ``precision``, ``dtype_policy``: the Keras dtype policy the networks are built under (float32,
+  or mixed bfloat16 where the CPU has native bf16 or it is forced; ``rl_cyclegan.hardware``).
 * ``distribute``, ``local_value``: per-replica batches, and the first local part of one.
 * ``td_loss``: L_RL of paper eq. 5 for one QT-Opt critic, the TD loss both learners minimize.
 * ``replica_scale``, ``apply_gradients``, ``train_step_across_replicas``: the synchronous
@@ -15,6 +16,7 @@ from typing import Callable, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from rl_cyclegan import hardware
 from rl_cyclegan import losses
 from rl_cyclegan import specs
 
@@ -37,6 +39,17 @@ def check_batch(batch, observation_spec, what):
   scalar = tf.TensorSpec([], tf.float32)
   specs.check_tensor(batch.reward, scalar, f'{what}.reward')
   specs.check_tensor(batch.done, scalar, f'{what}.done')
+
+
+def precision(mixed_precision, binding: str) -> Tuple[Optional[str], str]:
+  """(dtype policy name or None, compute dtype) for a learner's ``mixed_precision``.
+
+  ``mixed_precision`` is False, True or 'force' (``hardware.dtype_policy_name``: True falls
+  back to float32, with a warning naming ``binding``, on a CPU without native bf16). The
+  compute dtype is 'bfloat16' or 'float32', what the learner records as ``compute_dtype``.
+  """
+  policy = hardware.dtype_policy_name(mixed_precision, binding)
+  return policy, 'bfloat16' if policy else 'float32'
 
 
 @contextlib.contextmanager

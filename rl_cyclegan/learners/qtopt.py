@@ -19,7 +19,7 @@ or more (paper Table 6). ``td_sim`` / ``td_real`` report the unweighted mean TD 
 """
 
 import collections
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import gin
 import tensorflow as tf
@@ -60,7 +60,7 @@ class QTOptLearner(tf.Module):
                beta_2: float = 0.999,
                learning_rate_boundaries: Sequence[int] = (),
                learning_rate_decay: float = 0.1,
-               mixed_precision: bool = False,
+               mixed_precision: Union[bool, str] = False,
                strategy: Optional[tf.distribute.Strategy] = None,
                name: str = 'qtopt'):
     """Creates the Q-network, its target networks and optimizer.
@@ -80,8 +80,10 @@ class QTOptLearner(tf.Module):
       learning_rate_boundaries, learning_rate_decay: optional step decay: the rate is
         multiplied by ``learning_rate_decay`` at each boundary (train steps; the paper keeps
         it constant). The schedule follows the train step counter, so resumed runs continue on it.
-      mixed_precision: build the Q-networks under 'mixed_bfloat16' (paper Appendix A: bfloat16);
-        variables, logits and losses stay float32.
+      mixed_precision: False: float32. True: build the Q-networks under 'mixed_bfloat16'
+        (paper Appendix A: bfloat16; variables, logits and losses stay float32) where the CPU
+        has native bf16 arithmetic, else float32 with a warning. 'force': bfloat16 on any CPU.
+        ``compute_dtype`` records what was used ('bfloat16' or 'float32').
       strategy: a tf.distribute strategy; networks and the optimizer are created in its scope.
         Pass per-replica batches (``distribute``) to ``train_step``. An ``image_transform``
         with variables must be created in the same scope.
@@ -95,8 +97,9 @@ class QTOptLearner(tf.Module):
       raise ValueError(f'real_loss_weight (lambda_RL-real) must be >= 0, got {real_loss_weight}')
     self.image_transform = image_transform
     self.mixed_precision = mixed_precision
+    policy, self.compute_dtype = core.precision(mixed_precision, 'QTOptLearner.mixed_precision')
     self.strategy = strategy or tf.distribute.get_strategy()
-    with self.strategy.scope(), core.dtype_policy('mixed_bfloat16' if mixed_precision else None):
+    with self.strategy.scope(), core.dtype_policy(policy):
       critic_kwargs = {} if allowed_modes is None else {'allowed_modes': allowed_modes}
       self.critic = critic_lib.QTOptCritic(
           q_network_fn(crop_size=self.crop_size, name='Q'), name='Q',

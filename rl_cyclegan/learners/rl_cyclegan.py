@@ -35,7 +35,7 @@ feature-level domain-adversarial loss and its content-similarity loss are not im
 import collections
 import functools
 import operator
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import gin
 import tensorflow as tf
@@ -148,7 +148,7 @@ class RLCycleGANLearner(tf.Module):
                beta_1: float = 0.1,
                beta_2: float = 0.999,
                # Precision and distribution.
-               mixed_precision: bool = False,
+               mixed_precision: Union[bool, str] = False,
                strategy: Optional[tf.distribute.Strategy] = None,
                name: str = 'rl_cyclegan'):
     """Creates the networks, critics and optimizers.
@@ -171,7 +171,9 @@ class RLCycleGANLearner(tf.Module):
       gan_loss_type: 'non_saturating' (eq. 1 with the usual non-saturating generator loss) or
         'least_squares'.
       learning_rate, beta_1, beta_2: Adam for every network (Appendix A).
-      mixed_precision: build networks under 'mixed_bfloat16' (variables and losses float32).
+      mixed_precision: False: float32. True: build networks under 'mixed_bfloat16' (variables
+        and losses float32) where the CPU has native bf16 arithmetic, else float32 with a
+        warning. 'force': bfloat16 on any CPU. ``compute_dtype`` records what was used.
       strategy: a tf.distribute strategy; networks and optimizers are created in its scope.
       name: module name.
     """
@@ -195,10 +197,12 @@ class RLCycleGANLearner(tf.Module):
     self.segmentation_weight = segmentation_weight
     self.gan_loss_type = gan_loss_type
     self.mixed_precision = mixed_precision
+    policy, self.compute_dtype = core.precision(mixed_precision,
+                                                'RLCycleGANLearner.mixed_precision')
     self.strategy = strategy or tf.distribute.get_strategy()
 
     adam = lambda n: critic_lib.make_adam(learning_rate, beta_1, beta_2, name=n)
-    with self.strategy.scope(), core.dtype_policy('mixed_bfloat16' if mixed_precision else None):
+    with self.strategy.scope(), core.dtype_policy(policy):
       image = tf.zeros([1, *self.crop_size, 3])
       self.generator_g = generator_fn(name='G_sim2real')
       self.generator_g(image)

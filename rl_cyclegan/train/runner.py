@@ -415,7 +415,8 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
                                     pipeline.sim_fraction, env.crop_size)
   if sim_source is not sim_replay:
     sim_parts = ' ({} from the sim log + {} on-policy)'.format(*sim_source.split(sampler.num_sim))
-  result = {'resumed': bool(resumed), 'start_step': int(counter.numpy())}
+  result = {'resumed': bool(resumed), 'start_step': int(counter.numpy()),
+            'compute_dtype': getattr(pipeline.learner, 'compute_dtype', 'float32')}
 
   # ------------------------------------------------------------------ policies
   collection.start_envs()
@@ -486,7 +487,8 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
       rates = loop.RateSummaries(timer, collection, {'sim': sim_replay, 'real': real_replay,
                                                      'sim_log': collection.offline_replay})
       log(f'training from step {step} to {num_train_steps} (batch {pipeline.batch_size}: '
-          f'{sampler.num_sim} sim{sim_parts} + {sampler.num_real} real)')
+          f'{sampler.num_sim} sim{sim_parts} + {sampler.num_real} real; computing in '
+          f'{result["compute_dtype"]})')
       now = {}  # the step and LossInfo the triggers act on
 
       def write_summaries():
