@@ -1,6 +1,9 @@
 """Tests of the QT-Opt replay buffers, the mixed sampler and the durable sim episode log."""
 
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -183,3 +186,44 @@ def test_real_episode_dir_is_validated_naming_the_file(tmp_path):
     replay_lib.load_real_episodes(tmp_path, RENDER)
   with pytest.raises(episodes_lib.EpisodeFormatError, match='64x80'):
     replay_lib.load_real_episodes(good, (64, 80))
+
+
+def test_a_killed_writer_loses_at_most_the_episode_in_progress(tmp_path):
+  """Each appended episode is on disk at once; a SIGKILLed run's open shard is recovered."""
+  directory = tmp_path / 'sim'
+  script = f'''
+import os, signal, sys
+from rl_cyclegan.replay import buffers
+from rl_cyclegan.data import episodes
+log = buffers.SimEpisodeLog({str(directory)!r}, {RENDER!r}, episodes_per_shard=4)
+log.append([episodes.synthetic_episode(3, {RENDER!r}, seed=i) for i in range(6)])
+path = log._writer.tmp_path
+with open(path, 'ab') as f:  # an episode half-written when the kill came
+  f.write(b'\\x10\\x00\\x00\\x00')
+os.kill(os.getpid(), signal.SIGKILL)
+'''
+  proc = subprocess.run([sys.executable, '-c', script], cwd=os.getcwd(), capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode == -signal.SIGKILL, proc.stderr
+  names = sorted(os.listdir(directory))
+  assert names[0] == 'sim-000000.tfrecord' and names[1].startswith(
+      'sim-000001.tfrecord' + episodes_lib.TMP_MARKER)  # 4 closed, 2 in the open shard
+  messages = []
+  log = replay_lib.SimEpisodeLog(directory, RENDER, log=messages.append)
+  assert log.recovered == [(names[1], 2, True)] and 'truncated' in messages[0]
+  assert [os.path.basename(p) for p in log.shard_paths()] == [
+      'sim-000000.tfrecord', 'sim-000001.tfrecord']
+  assert log.count_episodes() == 6  # all 6 appended episodes survived the kill
+  assert not [n for n in os.listdir(directory) if episodes_lib.TMP_MARKER in n]
+  log.append([episode(30)])
+  assert log.flush().endswith('sim-000002.tfrecord')  # numbering continues after them
+  report = episodes_lib.validate_directory(directory, expected_image_size=RENDER)
+  assert report.ok and report.num_episodes == 7, str(report)
+
+
+def test_a_live_writers_open_shard_is_left_alone(tmp_path):
+  log = replay_lib.SimEpisodeLog(tmp_path / 'sim', RENDER, episodes_per_shard=4)
+  log.append([episode(1)])
+  other = replay_lib.SimEpisodeLog(tmp_path / 'sim', RENDER)  # this process: alive
+  assert other.recovered == [] and os.path.exists(log._writer.tmp_path)  # pylint: disable=protected-access
+  assert log.flush().endswith('sim-000000.tfrecord')

@@ -227,6 +227,12 @@ class EpisodeWriter:
     self._writer.write(serialized)
     self.num_episodes += 1
 
+  def flush(self):
+    """Hands the records written so far to the OS: they survive a kill of this process (the
+    file keeps its temporary name; a reader of it sees every complete record)."""
+    if self._writer is not None:
+      self._writer.flush()
+
   def close(self):
     """Flushes and atomically renames the temporary file to ``path``."""
     if self._writer is None:

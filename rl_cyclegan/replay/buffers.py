@@ -18,10 +18,13 @@ and simulation-to-real data".
   run's own on-policy episodes in separate buffers, mixed at a fixed ratio, as Appendix A
   does for off-policy real and on-policy sim data (equal parts).
 * ``SimEpisodeLog`` makes the on-policy sim data durable without checkpointing the buffer: every
-  collected episode is appended to episode TFRecord shards ``DIR/sim-000042.tfrecord``
-  (``EpisodeWriter``: temp file + atomic rename; a shard is written once ``episodes_per_shard``
-  episodes are pending and on every ``flush``). On resume, ``load_newest`` reads the newest
-  shards up to the buffer capacity and the buffer is refilled from them.
+  collected episode is written (and flushed to the OS) to the open shard
+  ``DIR/sim-000042.tfrecord.tmp-<pid>`` as soon as it ends; the shard is closed (renamed to
+  ``sim-000042.tfrecord``) when it holds ``episodes_per_shard`` episodes and on every
+  ``flush``. A killed writer's open shard is recovered by the next log on the directory: its
+  complete records become a closed shard, a truncated last record is dropped. So SIGKILL loses
+  at most the episode in progress. On resume, ``load_newest`` reads the newest shards up to the
+  buffer capacity and the buffer is refilled from them.
 * ``load_real_episodes`` validates a user's episode directory (``check_episode_files``, naming
   the bad file) before reading it into the real buffer.
 """
@@ -29,7 +32,7 @@ and simulation-to-real data".
 import os
 import re
 import time
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -338,23 +341,54 @@ _SIM_SHARD_RE = re.compile(r'^sim-(\d{6})\.tfrecord$')
 class SimEpisodeLog:
   """Append-only episode shards ``DIR/sim-NNNNNN.tfrecord`` of on-policy sim episodes.
 
-  A shard is written (temp file + atomic rename) when ``episodes_per_shard`` episodes are
-  pending and on ``flush()``; a file with a final name is always complete. Stale temp files of
-  dead writers are removed on construction.
+  Each episode is written to the open shard (``EpisodeWriter``'s temp file) and flushed when it
+  is appended; the shard is closed (atomic rename) once it holds ``episodes_per_shard``
+  episodes and on ``flush()``. A file with a final name is always complete. Open shards of dead
+  writers (a killed run) are recovered on construction (``recovered`` lists them).
   """
 
   def __init__(self, directory: str, render_size: Sequence[int],
                episodes_per_shard: int = 16,
-               image_format: str = episodes_lib.DEFAULT_IMAGE_FORMAT):
+               image_format: str = episodes_lib.DEFAULT_IMAGE_FORMAT,
+               log: Optional[Callable[[str], None]] = None):
     self.directory = os.fspath(directory)
     os.makedirs(self.directory, exist_ok=True)
-    fileio.remove_stale_temp_files(self.directory)
     self.render_size = tuple(int(s) for s in render_size)
     self.episodes_per_shard = max(1, int(episodes_per_shard))
     self.image_format = image_format
-    self._pending: List[specs.Episode] = []
+    self._writer: Optional[episodes_lib.EpisodeWriter] = None
+    self.recovered = self._recover_open_shards(log or (lambda m: None))
     indices = self._indices()
     self._next_index = (indices[-1] + 1) if indices else 0
+
+  def _recover_open_shards(self, log) -> List[Tuple[str, int, bool]]:
+    """Closes the open shards of dead writers: (name, episodes kept, truncated tail dropped)."""
+    out = []
+    for name in sorted(os.listdir(self.directory)):
+      head, marker, pid = name.rpartition(episodes_lib.TMP_MARKER)
+      if (not marker or not pid.isdigit() or not _SIM_SHARD_RE.match(head) or
+          int(pid) == os.getpid() or fileio.pid_alive(int(pid))):
+        continue
+      path = os.path.join(self.directory, name)
+      records = []
+      try:
+        for _, record in episodes_lib.read_records(path):
+          records.append(record)
+      except episodes_lib.EpisodeFormatError:
+        pass  # a corrupt record: keep the ones before it
+      # A TFRecord record is its data plus 16 framing bytes; the rest is the episode being
+      # written when the writer died.
+      truncated = sum(len(r) + 16 for r in records) < os.path.getsize(path)
+      final = os.path.join(self.directory, head)
+      if records and not os.path.exists(final):
+        with episodes_lib.EpisodeWriter(final, image_format=self.image_format) as writer:
+          for record in records:
+            writer.write_serialized(record)
+      os.remove(path)
+      out.append((name, len(records), truncated))
+      log(f'recovered {len(records)} episodes from {path}, the open shard of a killed run'
+          f'{" (its truncated last record dropped)" if truncated else ""}')
+    return out
 
   def _indices(self):
     out = []
@@ -369,20 +403,24 @@ class SimEpisodeLog:
     return [os.path.join(self.directory, f'sim-{i:06d}.tfrecord') for i in self._indices()]
 
   def append(self, episodes: Sequence[specs.Episode]):
-    self._pending.extend(episodes)
-    if len(self._pending) >= self.episodes_per_shard:
-      self.flush()
+    """Writes each episode to the open shard at once (durable against a kill of this process)."""
+    for episode in episodes:
+      if self._writer is None:
+        self._writer = episodes_lib.EpisodeWriter(
+            os.path.join(self.directory, f'sim-{self._next_index:06d}.tfrecord'),
+            image_format=self.image_format)
+      self._writer.write(episode)
+      self._writer.flush()
+      if self._writer.num_episodes >= self.episodes_per_shard:
+        self.flush()
 
   def flush(self):
-    """Writes the pending episodes as one new shard (no-op when none are pending)."""
-    if not self._pending:
+    """Closes the open shard (no-op when none is open); returns its path."""
+    if self._writer is None:
       return None
-    path = os.path.join(self.directory, f'sim-{self._next_index:06d}.tfrecord')
-    with episodes_lib.EpisodeWriter(path, image_format=self.image_format) as writer:
-      for episode in self._pending:
-        writer.write(episode)
+    self._writer.close()
+    path, self._writer = self._writer.path, None
     self._next_index += 1
-    self._pending = []
     return path
 
   def count_episodes(self) -> int:

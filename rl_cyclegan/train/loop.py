@@ -195,7 +195,8 @@ class SimCollection:
                                               name='sim', return_discount=self.return_discount)
     self.log = replay_lib.SimEpisodeLog(os.path.join(self.root_dir, SIM_REPLAY_SUBDIR),
                                         self.render_size,
-                                        episodes_per_shard=self.episodes_per_shard)
+                                        episodes_per_shard=self.episodes_per_shard,
+                                        log=self._log)
     capacity = self.replay_capacity
     if self.offline_episode_dir:
       target, limit = self.replay, capacity
