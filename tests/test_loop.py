@@ -41,6 +41,7 @@ def test_collected_episode_ids_are_unique_across_calls(tmp_path, monkeypatch):
     for j in range(num_episodes):
       e = episodes_lib.synthetic_episode(2, RENDER, seed=kwargs['episode_seeds'](j))
       e.metadata.update(episode_id=f'{j:05d}', success=False)
+      kwargs['progress'](e)  # as run_episodes: each episode as it ends
       out.append(e)
     return out
 
@@ -52,3 +53,22 @@ def test_collected_episode_ids_are_unique_across_calls(tmp_path, monkeypatch):
   assert ids == ['sim-00000000', 'sim-00000001', 'sim-00000002', 'sim-00000003']
   seeds = [e.metadata['seed'] for e in collection.log.load_newest(10_000)]
   assert len(set(seeds)) == 4 and all(isinstance(s, (int, np.integer)) for s in seeds)
+
+
+def test_new_indices_start_after_the_highest_logged_one_never_in_a_gap(tmp_path):
+  """With 2 envs, episode 2 can end (and be logged) before episode 1, which a kill then loses."""
+  log = replay_lib.SimEpisodeLog(tmp_path / 'replay' / 'sim', RENDER, episodes_per_shard=8)
+  for index in (0, 2):
+    e = episodes_lib.synthetic_episode(3, RENDER, seed=index)
+    e.metadata['episode_id'] = f'sim-{index:08d}'
+    log.append([e])
+  log.flush()
+  messages = []
+  collection = loop.SimCollection(str(tmp_path), enabled=True, make_env=None, appearance='sim',
+                                  num_envs=2, render_size=RENDER, replay_capacity=1000,
+                                  episodes_per_shard=2, seed=0, log=messages.append)
+  collection.open(resumed=True)  # the checkpoint (step 0) had counted none
+  assert int(collection.sim_episodes.numpy()) == 3  # index 1 is never reused
+  assert int(collection.env_steps.numpy()) == 6
+  assert any('2 sim episodes' in m and '1 in progress at the kill were lost' in m
+             for m in messages), messages

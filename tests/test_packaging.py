@@ -129,8 +129,8 @@ def _installed_here():
   except importlib.metadata.PackageNotFoundError:
     return None
   direct_url = json.loads(dist.read_text('direct_url.json') or '{}')
-  if direct_url.get('url') != f'file://{REPO}':
-    return None
+  if direct_url.get('url', f'file://{REPO}') != f'file://{REPO}':
+    return None  # installed from another checkout (pip without build isolation records none)
   return dist
 
 

@@ -131,6 +131,13 @@ distribute = learner_core.distribute  # a global batch split per replica
 
 # ----------------------------------------------------------------------------- collection
 
+def _episode_index(episode) -> Optional[int]:
+  """The run's episode index of an on-policy episode id 'sim-00000042'; None for other ids."""
+  episode_id = str(episode.metadata.get('episode_id', ''))
+  head, _, digits = episode_id.partition('-')
+  return int(digits) if head == 'sim' and digits.isdigit() else None
+
+
 class SimCollection:
   """Sim envs, the on-policy sim replay, its durable episode log and the collection counters.
 
@@ -216,21 +223,42 @@ class SimCollection:
       self._log(f'{target.name} replay: {n} off-policy episodes ({t} transitions) from '
                 f'{self.offline_episode_dir} ({s:.1f}s)')
     old = self.log.load_newest(capacity) if capacity > 0 else []
-    # Episodes logged after the checkpoint (or by a run killed before its first one) are in
-    # the replay: count them, so that new episodes get new seeds and ids and the collection
-    # ratio sees them.
-    behind = self.log.count_episodes() - int(self.sim_episodes.numpy())
-    if behind > 0:
-      steps = sum(int(e.actions.shape[0]) for e in old[-behind:]) if len(old) >= behind else 0
-      self.sim_episodes.assign_add(behind)
-      self.env_steps.assign_add(steps)
-      if resumed:
-        self._log(f'{behind} sim episodes ({steps} env steps) were logged after the checkpoint: '
-                  'counted, so new episodes get new seeds')
+    self._count_logged_after_checkpoint(old, resumed)
     if old:
       n, t, s = replay_lib.refill(self.replay, old)
       self._log(f'sim replay refilled with {n} episodes ({t} transitions) from '
                 f'{len(self.log.shard_paths())} shards in {self.log.directory} ({s:.1f}s)')
+
+  def _count_logged_after_checkpoint(self, old, resumed):
+    """Episodes logged after the checkpoint (or by a run killed before its first one) are in
+    the replay: count them, so that new episodes get new seeds and ids and the collection
+    ratio sees them.
+
+    The run's episode index is in each id (``sim-00000042``). With K envs an episode can end
+    before one started earlier, so a kill can leave a gap (an episode in progress); new indices
+    start after the highest logged one, never in a gap. Logs of older runs, whose ids are not
+    indices, are counted by records.
+    """
+    checkpointed = int(self.sim_episodes.numpy())
+    indices = [_episode_index(e) for e in old]
+    if old and all(i is not None for i in indices):
+      after = [(i, e) for i, e in zip(indices, old) if i >= checkpointed]
+      behind = max(indices) + 1 - checkpointed if after else 0
+      steps = sum(int(e.actions.shape[0]) for _, e in after)
+      gaps = behind - len(after)
+    else:
+      behind = self.log.count_episodes() - checkpointed
+      steps = sum(int(e.actions.shape[0]) for e in old[-behind:]) if 0 < behind <= len(
+          old) else 0
+      gaps = 0
+    if behind <= 0:
+      return
+    self.sim_episodes.assign_add(behind)
+    self.env_steps.assign_add(steps)
+    if resumed:
+      self._log(f'{behind - gaps} sim episodes ({steps} env steps) were logged after the '
+                'checkpoint: counted, so new episodes get new seeds' +
+                (f'; {gaps} in progress at the kill were lost' if gaps else ''))
 
   def start_envs(self):
     if self.enabled and not self.envs:
@@ -259,16 +287,21 @@ class SimCollection:
     """Runs episodes on the envs into the log and replay. Returns (steps, successes, n, secs)."""
     start = time.time()
     base = int(self.sim_episodes.numpy())
-    progress = rollout.Progress(num_episodes, label=label, interval=30.0)
+    progress = (rollout.Progress(num_episodes, label=label, interval=30.0)
+                if num_episodes > self.num_envs else None)
+
+    def log_episode(e):  # durable as soon as it ends (SimEpisodeLog flushes each episode)
+      # Unique over the run and its resumes: the run's episode index.
+      e.metadata['episode_id'] = f'sim-{base + int(e.metadata["episode_id"]):08d}'
+      self.log.append([e])
+      if progress is not None:
+        progress(e)
+
     episodes = rollout.run_episodes(
-        self.envs, action_fn, num_episodes,
-        progress=progress if num_episodes > self.num_envs else None,
+        self.envs, action_fn, num_episodes, progress=log_episode,
         episode_seeds=lambda j: seeds.derive_seed(self.seed, COLLECT_EPISODE_STREAM,
                                                         base + j),
         metadata={'object_split': 'train'})
-    for e in episodes:  # unique over the run and its resumes: the run's episode index
-      e.metadata['episode_id'] = f'sim-{base + int(e.metadata["episode_id"]):08d}'
-    self.log.append(episodes)
     self.replay.add_episodes(episodes)
     steps = sum(int(e.actions.shape[0]) for e in episodes)
     self.env_steps.assign_add(steps)
