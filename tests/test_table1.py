@@ -275,8 +275,19 @@ def test_a_final_q_on_a_lost_machine_resumes_from_its_published_interim_checkpoi
   assert final.prepare() == []  # adopted once; later resumes use the run's own checkpoints
 
   _mark(final.marker)  # the stage finishes: publishing drops the interim copy
+  for seed in table1.EVAL_SEEDS:
+    for what in ('real', 'sim'):
+      _write_eval(os.path.join(table.row_dir('cyclegan_seed0'), 'eval', f'{what}_seed{seed}.json'),
+                  1, 2, seed)
   table1.publish_row(table, 'cyclegan_seed0')
   assert not os.path.exists(interim)
+  # The table says which final Q resumed on a new machine, and from which step.
+  table.docs_dir = str(tmp_path / 'docs')
+  summary = table1.summarize(table)
+  assert summary['rows']['cyclegan_seed0']['resumed_from_interim'] == {
+      'step': 4000, 'refill_transitions': 8000}
+  with open(tmp_path / 'docs' / 'table1.md') as f:
+    assert f.read().count('resumed on a new machine from its interim checkpoint at step 4000') == 1
   assert os.path.isfile(os.path.join(table.published('cyclegan_seed0', 'final_q', 'train', 'ckpt'),
                                      'ckpt-4000.index'))
 

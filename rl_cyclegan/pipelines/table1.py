@@ -82,6 +82,7 @@ FIGURE_STATES = 4
 INTERIM_DIR = 'final_q_interim'
 INTERIM_INTERVAL_S = 1200.0
 INTERIM_NOTE = 'interim.json'
+ADOPTED_NOTE = 'adopted_interim.json'  # in a final Q's directory: it resumed from an interim copy
 # On adoption the on-policy replay (on the lost machine) is gone: before training resumes it
 # is refilled with the restored policy's episodes, up to this many transitions (or 2 per step
 # trained, if fewer). The collection ratio counts them, so the run's env steps stay the same.
@@ -287,7 +288,7 @@ class Table1:
     _copy_files(os.path.join(src, 'eval'), os.path.join(root, 'eval'))
     step = int(os.path.basename(interim).rsplit('-', 1)[1])
     refill = max(64, min(ADOPT_REFILL_TRANSITIONS, 2 * step))
-    fileio.write_json_atomic(os.path.join(root, 'adopted_interim.json'), {
+    fileio.write_json_atomic(os.path.join(root, ADOPTED_NOTE), {
         'checkpoint': interim, 'step': step, 'refill_transitions': refill,
         'adopted': time.strftime('%Y-%m-%dT%H:%M:%S')})
     self._log(f'  {row}/final_q: no checkpoint in {root}: resuming from the published interim '
@@ -595,6 +596,7 @@ def publish_row(table: Table1, row: str):
     _copy_files(final, os.path.join(dst, 'final_q'), '.gin')
     _copy_files(final, os.path.join(dst, 'final_q'), DONE_FILE)
     _copy_files(final, os.path.join(dst, 'final_q'), run_dir.RUN_SPEC)
+    _copy_files(final, os.path.join(dst, 'final_q'), ADOPTED_NOTE)
     _copy_files(os.path.join(final, 'eval'), os.path.join(dst, 'final_q', 'eval'))
   joint = os.path.join(src, 'joint')
   if os.path.isdir(joint):
@@ -642,6 +644,10 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
   oracle = table.published(row, 'oracle_q_report.json')
   if os.path.isfile(oracle):
     out['oracle_q'] = _read_json(oracle).get('oracle_q')
+  adopted = table.published(row, 'final_q', ADOPTED_NOTE)
+  if os.path.isfile(adopted):  # a lost machine: the final Q resumed from its interim copy
+    note = _read_json(adopted)
+    out['resumed_from_interim'] = {k: note[k] for k in ('step', 'refill_transitions')}
   return out
 
 
@@ -723,6 +729,15 @@ def table_markdown(summary: dict) -> str:
                  f"{'-' if preservation is None else f'{preservation:.3f}'} | {paper} |")
   lines += ['', 'Re-measure a row: the `evaluate` command of its entry in '
             '`results/table1/summary.json`.', '']
+  resumed = [(k, rows[k]['resumed_from_interim']) for k in all_row_keys()
+             if 'resumed_from_interim' in rows.get(k, {})]
+  for key, note in resumed:
+    lines.append(f"Note: the final Q of `{key}` was resumed on a new machine from its interim "
+                 f"checkpoint at step {note['step']}; its on-policy replay was refilled with "
+                 f"{note['refill_transitions']} transitions of the restored policy first "
+                 '(docs/results.md, "Table 1").')
+  if resumed:
+    lines.append('')
   if summary['pending']:
     lines += [f"Rows still to run: {', '.join(summary['pending'])}.", '']
   return '\n'.join(lines)
