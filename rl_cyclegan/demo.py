@@ -1,6 +1,12 @@
-"""The main job: the whole RL-CycleGAN pipeline at a small size, on embedded defaults.
+"""The main job: what the method achieves, then the whole pipeline at a small size.
 
-Each stage runs one of the project's binaries in its own process, exactly as a user would run
+First (a few minutes) the committed Table 1 policies (results/table1, docs/table1.md) are
+evaluated in `real` on fresh test scenes (an evaluation seed the table does not use), beside the
+Sim-Only Q they are compared with, and the Figure 4 style grid of the committed generators is
+written. Then the short from-scratch pipeline runs; its figures are a pipeline check, not a
+result (2,000 final-Q steps against the table's 32,000).
+
+Each pipeline stage runs one of the project's binaries in its own process, exactly as a user would run
 it, so each stage's gin config stays separate and every stage resumes where it stopped when the
 demo is run again with the same root_dir (collection fills in missing shards, training restores
 its latest checkpoint, finished stages are skipped).
@@ -38,6 +44,14 @@ class DemoConfig:
   eval_episodes: int = 50  # per appearance, unseen test objects
   render_size: str = '64x80'
   seed: int = 0
+  showcase_episodes: int = 50  # per committed policy, in `real`; 0: skip the showcase
+  showcase_seed: int = 100  # not one of Table 1's evaluation seeds (0, 1, 2): fresh scenes
+
+
+# The committed policies the showcase evaluates: (label, checkpoint dir under the repo).
+SHOWCASE = (('Sim-Only Q (no adaptation)', 'results/sim_only_ratio2'),
+            ('CycleGAN final Q', 'results/table1/cyclegan_seed0/final_q'),
+            ('RL-CycleGAN final Q', 'results/table1/rl_cyclegan_seed0/final_q'))
 
 
 def _log(message: str):
@@ -70,12 +84,60 @@ def _mark_done(path: str, info: Optional[dict] = None):
   fileio.write_json_atomic(path, info or {})
 
 
+def _finished_final_q(checkpoint_dir: str) -> bool:
+  """A committed policy: a finished stage's checkpoint (never an interim copy)."""
+  from rl_cyclegan.pipelines import table1  # pylint: disable=g-import-not-at-top
+  return (os.path.isfile(os.path.join(checkpoint_dir, 'train', 'ckpt', 'checkpoint')) and (
+      'table1' not in checkpoint_dir or
+      os.path.isfile(os.path.join(checkpoint_dir, table1.DONE_FILE))))
+
+
+def showcase(root_dir: str, config: DemoConfig, logs: str) -> Dict[str, Optional[dict]]:
+  """The committed Table 1 policies in `real` on fresh test scenes, and the Figure 4 grid."""
+  from rl_cyclegan.pipelines import table1  # pylint: disable=g-import-not-at-top
+  out_dir = os.path.join(root_dir, 'showcase')
+  os.makedirs(out_dir, exist_ok=True)
+  results = {}
+  for label, rel in SHOWCASE:
+    checkpoint_dir = os.path.join(REPO, rel)
+    if not _finished_final_q(checkpoint_dir):
+      results[label] = None  # not committed yet (docs/table1.md lists the rows still to run)
+      continue
+    out = os.path.join(out_dir, rel.replace('/', '_') + '_real.json')
+    if not _done_marker(out):
+      _run([os.path.join(TOOLS, 'evaluate.py'), f'--checkpoint_dir={checkpoint_dir}',
+            '--appearance=real', f'--num_episodes={config.showcase_episodes}',
+            f'--seed={config.showcase_seed}', f'--output_json={out}'],
+           os.path.join(logs, 'showcase.log'))
+    with open(out) as f:
+      results[label] = json.load(f)
+  table = table1.Table1(os.path.join(root_dir, 'unused'), REPO, log=lambda m: None)
+  figure = table1.render_figure(table, os.path.join(out_dir, 'figure4.png'))
+  print()
+  print(f'What the method achieves: committed policies (results/, docs/table1.md) in real on '
+        f'{config.showcase_episodes} fresh test scenes (seed {config.showcase_seed}); 95% CI:')
+  for label, r in results.items():
+    print(f'    {label:42s} ' + ('not committed yet' if r is None else
+                                 f'{100 * r["success_rate"]:5.1f}%  ({100 * r["ci95_low"]:.1f}-'
+                                 f'{100 * r["ci95_high"]:.1f}%, n={r["num_episodes"]})'))
+  if figure:
+    print(f'  Figure 4 style grid (sim | G(sim) of each generator | true real): {figure}')
+  print()
+  return results
+
+
 def run(root_dir: str, config: DemoConfig = DemoConfig()) -> Dict[str, dict]:
   """Runs every stage under ``root_dir``; returns the evaluation results."""
   root_dir = os.path.abspath(root_dir)
   os.makedirs(root_dir, exist_ok=True)
   logs = os.path.join(root_dir, 'logs')
   os.makedirs(logs, exist_ok=True)
+  showcased = {}
+  if config.showcase_episodes > 0:
+    _log('what the method achieves: the committed Table 1 policies in real')
+    showcased = showcase(root_dir, config, logs)
+    _log('next: the short from-scratch pipeline, a PIPELINE CHECK (not a result: 2,000 final-Q '
+         'steps against the table\'s 32,000)')
   real_log = os.path.join(root_dir, 'real_log')
   gan_dir = os.path.join(root_dir, 'rl_cyclegan')
   q_dir = os.path.join(root_dir, 'final_q')
@@ -143,7 +205,8 @@ def run(root_dir: str, config: DemoConfig = DemoConfig()) -> Dict[str, dict]:
   print(f'  TensorBoard:   tensorboard --logdir {root_dir}   '
         f'(rl_cyclegan/train: losses, Q-values, image grids, scene metrics; eval: success)')
   print(f'  SavedModels:   {export_dir}/{{generator,q_function,policy}}  (see docs/export.md)')
-  print('  Grasp success on unseen test objects (95% Wilson CI):')
+  print('  Pipeline check (short training; not a result), grasp success on unseen test objects '
+        '(95% Wilson CI):')
   for name, r in results.items():
     label = {'real': 'final Q in real (the deployment target)',
              'sim': 'final Q in sim (through G)',
@@ -151,5 +214,5 @@ def run(root_dir: str, config: DemoConfig = DemoConfig()) -> Dict[str, dict]:
     print(f'    {label:42s} {100 * r["success_rate"]:5.1f}%  '
           f'({100 * r["ci95_low"]:.1f}-{100 * r["ci95_high"]:.1f}%, n={r["num_episodes"]})')
   _mark_done(os.path.join(root_dir, 'demo_summary.json'),
-             {'minutes': minutes, 'results': results})
+             {'minutes': minutes, 'results': results, 'showcase': showcased})
   return results

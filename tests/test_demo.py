@@ -1,0 +1,38 @@
+"""make demo's showcase (rl_cyclegan/demo.py): the committed Table 1 policies, never interim
+copies, evaluated in real on fresh scenes, and the Figure 4 grid of the committed generators."""
+
+import json
+import os
+
+from rl_cyclegan import demo
+from rl_cyclegan.pipelines import table1
+
+
+def test_showcase_evaluates_only_finished_policies_on_fresh_scenes(tmp_path, monkeypatch):
+  repo = tmp_path / 'repo'
+  finished = repo / 'results' / 'table1' / 'rl_cyclegan_seed0' / 'final_q'
+  interim = repo / 'results' / 'table1' / 'cyclegan_seed0' / 'final_q'  # no done marker
+  for d in (finished, interim, repo / 'results' / 'sim_only_ratio2'):
+    (d / 'train' / 'ckpt').mkdir(parents=True)
+    (d / 'train' / 'ckpt' / 'checkpoint').write_text('model_checkpoint_path: "ckpt-1"\n')
+  (finished / table1.DONE_FILE).write_text('{}')
+  monkeypatch.setattr(demo, 'REPO', str(repo))
+  calls = []
+
+  def fake_run(args, log_path):
+    calls.append(args)
+    out = [a for a in args if a.startswith('--output_json=')][0].split('=', 1)[1]
+    with open(out, 'w') as f:
+      json.dump({'success_rate': 0.5, 'ci95_low': 0.4, 'ci95_high': 0.6, 'num_episodes': 4}, f)
+
+  monkeypatch.setattr(demo, '_run', fake_run)
+  config = demo.DemoConfig(showcase_episodes=4)
+  results = demo.showcase(str(tmp_path / 'demo'), config, str(tmp_path))
+  assert results['CycleGAN final Q'] is None  # only an interim copy: never shown as a result
+  assert results['RL-CycleGAN final Q']['success_rate'] == 0.5
+  assert results['Sim-Only Q (no adaptation)'] is not None
+  assert len(calls) == 2 and all('--appearance=real' in a for a in calls)
+  assert all(f'--seed={config.showcase_seed}' in a for a in calls)
+  assert config.showcase_seed not in table1.EVAL_SEEDS  # fresh scenes, not the table's
+  demo.showcase(str(tmp_path / 'demo'), config, str(tmp_path))  # resumes: nothing re-run
+  assert len(calls) == 2
