@@ -5,8 +5,8 @@ r"""The kill test (issue 20): tiny training runs SIGKILLed at seeded random mome
   python tools/chaos.py --pipelines=train_qtopt --kills=3 --steps=40
 
 Each pipeline runs once without a kill (the reference), then in a fresh directory under
---work_dir it is SIGKILLed --kills times at random moments of its run (seeded by --seed) and
-re-run each time, and finally run to the end. The table counts evaluations missing against
+--work_dir it is SIGKILLed --kills times (once in the start-up, then at random train steps;
+seeded by --seed), re-run each time, and finally run to the end. The table counts evaluations missing against
 the reference, durable episodes lost, episodes in progress at a kill (at most the number of
 envs per kill), duplicate episode ids and seeds, and corrupt files. Exit status 1 if any count
 breaks its rule. See rl_cyclegan/pipelines/chaos.py.

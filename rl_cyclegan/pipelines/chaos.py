@@ -1,11 +1,13 @@
 """The kill test of issue 20 (``tools/chaos.py``): tiny training runs SIGKILLed at random moments.
 
 For each pipeline (train_qtopt, train_rl_cyclegan) a tiny run is first made once without a kill
-(``reference``: which evaluations a finished run has, and how long it takes). Then the same
-command runs in a fresh directory and is SIGKILLed at seeded random moments of its remaining
-time, ``kills`` times, each time re-run (it resumes), and finally run to the end. Between
-kills the on-disk state is read: the episodes the run has made durable (closed shards and the
-complete records of open ones) and the last progress line (the phase the kill hit).
+(``reference``: which evaluations a finished run has). Then the same command runs in a fresh
+directory and is SIGKILLed ``kills`` times, each time re-run (it resumes), and finally run to
+the end. The kill moments are seeded: one during start-up and the initial collection, the
+others a random 0-3 s after the run logs a random train step (so they land in train steps,
+on-policy collection, checkpoint writes and evaluations). Between kills the on-disk state is
+read: the episodes the run has made durable (closed shards and the complete records of open
+ones) and the last line the run wrote (the phase the kill hit).
 
 At the end, ``audit`` counts, for the table:
   evaluations missing   eval JSONs the reference run has and this one does not (must be 0)
@@ -23,6 +25,7 @@ import random
 import shutil
 import signal
 import subprocess
+import re
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -30,6 +33,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from rl_cyclegan import run_dir
 from rl_cyclegan.data import episodes as episodes_lib
 
+_STEP_RE = re.compile(r'\bstep (\d+)/\d+')
 SIM_LOG = run_dir.SIM_REPLAY_SUBDIR  # where the runner logs on-policy sim episodes
 NUM_ENVS = 2  # lockstep envs: an episode can end before one started earlier
 
@@ -159,23 +163,46 @@ def _argv(repo: str, pipeline: Pipeline, root: str, real_log: Optional[str]) -> 
   return argv + [a for b in bindings for a in ('--gin_bindings', b)]
 
 
-def _run(argv, cwd, log_path, kill_after: Optional[float] = None) -> Optional[str]:
-  """Runs ``argv``; with ``kill_after``, SIGKILLs it then. Returns the last progress line."""
+def _run(argv, cwd, log_path, kill_at_step: Optional[int] = None, kill_after: float = 0.0,
+         timeout: float = 900.0) -> Optional[str]:
+  """Runs ``argv`` with its output in ``log_path``; returns None when it finished.
+
+  With ``kill_at_step``: SIGKILLs it ``kill_after`` seconds after its progress log reports that
+  train step (``kill_at_step=0``: ``kill_after`` seconds after the start, i.e. during start-up
+  or the initial collection). Returns the last line it wrote then (the phase the kill hit).
+  """
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
   with open(log_path, 'a') as log:
     log.write(f'\n==== {" ".join(argv)}\n')
     log.flush()
+    offset = log.tell()
     proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
-    try:
-      proc.wait(timeout=kill_after)
-    except subprocess.TimeoutExpired:
+  start, reached = time.time(), None
+  while proc.poll() is None:
+    time.sleep(0.1)
+    if time.time() - start > timeout:
+      os.killpg(proc.pid, signal.SIGKILL)
+      raise RuntimeError(f'{argv[1]} did not finish in {timeout:.0f}s; see {log_path}')
+    if kill_at_step is None:
+      continue
+    if reached is None and (kill_at_step == 0 or _step(log_path, offset) >= kill_at_step):
+      reached = time.time()
+    if reached is not None and time.time() - reached >= kill_after:
       os.killpg(proc.pid, signal.SIGKILL)
       proc.wait()
       return _last_line(log_path)
   if proc.returncode != 0:
     raise RuntimeError(f'{argv[1]} exited {proc.returncode}; see {log_path}')
   return None
+
+
+def _step(log_path, offset) -> int:
+  """The newest train step the run's progress lines report ('step 24/60'), or -1."""
+  with open(log_path, errors='replace') as f:
+    f.seek(offset)
+    steps = _STEP_RE.findall(f.read())
+  return int(steps[-1]) if steps else -1
 
 
 def _last_line(log_path):
@@ -210,23 +237,35 @@ def kill_test(repo: str, work_dir: str, pipeline: Pipeline, kills: int, seed: in
   root = os.path.join(work_dir, pipeline.name, 'killed')
   shutil.rmtree(root, ignore_errors=True)
   rng = random.Random(seed)
+  # Kill moments spread over the whole run: one in the start-up and initial collection, the
+  # others at sorted random train steps, each a random fraction of a second to a few seconds
+  # after the step is logged (inside a train step, a checkpoint write or an evaluation).
+  steps = _steps_of(pipeline)
+  targets = [0] + sorted(rng.randint(1, steps - 1) for _ in range(kills - 1))
   phases, after_kills = [], []
-  for k in range(kills):
-    # A moment of the run's remaining work: the start-up (imports, building) included.
-    delay = rng.uniform(0.1, 1.0) * duration
-    phase = _run(_argv(repo, pipeline, root, real_log), repo, root + '.log', kill_after=delay)
+  for k, target in enumerate(targets[:kills]):
+    delay = rng.uniform(2.0, 12.0) if target == 0 else rng.uniform(0.0, 3.0)
+    phase = _run(_argv(repo, pipeline, root, real_log), repo, root + '.log',
+                 kill_at_step=target, kill_after=delay)
     if phase is None:
-      log(f'  kill {k + 1}: the run finished before {delay:.1f}s; the rest of the kills are moot')
+      log(f'  kill {k + 1}: the run finished before step {target} + {delay:.1f}s')
       break
     after_kills.append(durable_episodes(root))
     phases.append(phase)
-    log(f'  kill {k + 1} at {delay:.1f}s: {len(after_kills[-1])} episodes durable; '
-        f'last line: {phase}')
+    log(f'  kill {k + 1} at step {target} + {delay:.1f}s: {len(after_kills[-1])} episodes '
+        f'durable; last line: {phase}')
   _run(_argv(repo, pipeline, root, real_log), repo, root + '.log')
   row = audit(root, reference_evals, after_kills)
   row.update(pipeline=pipeline.name, kills=len(phases), phases=phases,
              in_progress_bound=NUM_ENVS * len(phases))
   return row
+
+
+def _steps_of(pipeline: Pipeline) -> int:
+  for b in pipeline.bindings:
+    if '.num_train_steps = ' in b:
+      return int(b.rsplit('=', 1)[1])
+  raise ValueError(f'{pipeline.name}: no num_train_steps binding')
 
 
 def violations(row: dict) -> List[str]:
