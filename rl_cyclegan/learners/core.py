@@ -91,6 +91,17 @@ def local_value(value):
   return values[0] if isinstance(values, tuple) else value
 
 
+def replica_seed(step: tf.Variable, stream: int) -> tf.Tensor:
+  """A stateless seed [2] for (train step, replica, stream), in replica context.
+
+  The same on every run of the same step and global replica id, whichever strategy or worker
+  runs it, so a step split over workers draws what the same split in one process draws.
+  """
+  replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+  return tf.stack([tf.cast(step, tf.int64),
+                   tf.cast(replica, tf.int64) * 16 + int(stream)])
+
+
 def replica_scale() -> tf.Tensor:
   """1 / replicas in sync, in replica context. Optimizers sum gradients over replicas, so a
   replica's loss times this scale gives the gradient of the global mean."""

@@ -149,16 +149,17 @@ class QTOptCritic(tf.Module):
     common.soft_variables_update(self.network.variables, self.target_2.variables, tau=1.0)
     return path
 
-  def target_value(self, next_observation, done=None):
+  def target_value(self, next_observation, done=None, seed=None):
     """V(s') by clipped double-Q over the two target networks. [B] in [0, 1], no gradient.
 
     With ``done`` (float32 [B]) and ``skip_terminal_targets``, terminal rows are not
-    evaluated and get 0 (``losses.td_target`` masks them either way).
+    evaluated and get 0 (``losses.td_target`` masks them either way). ``seed``: CEM's
+    stateless seed (int [2]); None draws a fresh one.
     """
     if not self.skip_terminal_targets:
       done = None
     return qtopt.target_value(self.target_1, self.target_2, next_observation, done=done,
-                              **self._cem_kwargs)
+                              seed=seed, **self._cem_kwargs)
 
   def mix_returns(self, td_target, returns):
     """(1 - w) * td_target + w * returns, w = ``mc_return_weight``; [B] -> [B].

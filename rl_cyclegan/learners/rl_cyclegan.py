@@ -326,12 +326,16 @@ class RLCycleGANLearner(tf.Module):
           sim.next_observation['image'], real.next_observation['image'], training=False)
       sim_next = [sim.next_observation['image'], fgx_n, fy_n][:len(sim_sources)]
       real_next = [gx_n, real.next_observation['image'], gfy_n][:len(real_sources)]
+      # CEM's seeds follow (step, replica): a step split over workers is the same split in one
+      # process (MultiWorkerMirroredStrategy against MirroredStrategy).
       value_sim = self.critic_sim.target_value(
           self._observations(sim_next, sim_sources, 'next_observation'),
-          tf.concat([s.done for s, _ in sim_sources], axis=0))  # [S * B]
+          tf.concat([s.done for s, _ in sim_sources], axis=0),
+          seed=core.replica_seed(self.train_step_counter, 0))  # [S * B]
       value_real = self.critic_real.target_value(
           self._observations(real_next, real_sources, 'next_observation'),
-          tf.concat([s.done for s, _ in real_sources], axis=0))  # [R * B]
+          tf.concat([s.done for s, _ in real_sources], axis=0),
+          seed=core.replica_seed(self.train_step_counter, 1))  # [R * B]
 
     # Networks that no active loss updates run in inference mode: tfa spectral normalization
     # rewrites its kernel on every training call, and a network that is not being trained

@@ -89,7 +89,7 @@ def train_eval(
     root_dir: str,
     num_train_steps: int = 20_000,
     batch_per_domain: int = 8,  # sim and real transitions per batch each (App. A: 8 + 8)
-    strategy: str = 'default',  # 'default' | 'mirrored' | 'one_device'
+    strategy: str = 'default',  # 'default' | 'mirrored' | 'one_device' (see below)
     # Warm start of Q_sim and Q_real (online and target networks) from a QT-Opt run's
     # checkpoint (key 'q_network'), e.g. Sim-Only's, at a fresh start only. Not in the paper
     # (Section 4: "All RL-CycleGAN neural networks are trained jointly from scratch").
@@ -132,6 +132,11 @@ def train_eval(
   eval_policies = runner.check_names('train_rl_cyclegan.eval_policies', eval_policies,
                                      tuple(EVAL_POLICIES))
   runner.check_names('train_rl_cyclegan.strategy', (strategy,), loop.STRATEGIES)
+  if strategy == 'multi_worker':
+    raise ValueError("train_rl_cyclegan.strategy = 'multi_worker': the joint step runs across "
+                     'workers (RLCycleGANLearner with loop.make_strategy(\'multi_worker\'), '
+                     'tests/smoke/test_multi_worker.py), but this runner does not yet give the chief '
+                     'alone the run directory, collection and evaluation; use mirrored')
   if isinstance(batch_per_domain, bool) or not isinstance(batch_per_domain, int) or (
       batch_per_domain < 1):
     raise TypeError(f'train_rl_cyclegan.batch_per_domain = {batch_per_domain!r}: expected an '

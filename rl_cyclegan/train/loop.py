@@ -41,7 +41,7 @@ OPERATIVE_CONFIG = run_dir.OPERATIVE_CONFIG
 list_snapshots = run_dir.list_snapshots
 # Seed streams (seeds.derive_seed(seed, STREAM, index)).
 TRAIN_ENV_STREAM, COLLECT_EPISODE_STREAM, POLICY_STREAM = 1, 2, 3
-STRATEGIES = ('default', 'mirrored', 'one_device')
+STRATEGIES = ('default', 'mirrored', 'one_device', 'multi_worker')
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -108,7 +108,9 @@ _STRATEGY_CACHE = {}
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
-  """'default' (no distribution), 'mirrored' (all GPUs, else all logical CPUs) or 'one_device'.
+  """'default' (no distribution), 'mirrored' (all GPUs, else all logical CPUs), 'one_device',
+  or 'multi_worker' (MultiWorkerMirroredStrategy over the workers TF_CONFIG names, ring
+  collectives; each worker's GPUs, else its CPU).
 
   One strategy per kind per process: several MirroredStrategy objects over the same devices in
   one process can give colliding collective-op instance keys ("Shape mismatch in the collective
@@ -118,6 +120,14 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     raise ValueError(f'strategy={name!r}; valid values: {", ".join(STRATEGIES)}')
   if name == 'default':
     return tf.distribute.get_strategy()
+  if name == 'multi_worker' and name not in _STRATEGY_CACHE:
+    if 'TF_CONFIG' not in os.environ:
+      raise ValueError("strategy='multi_worker' needs TF_CONFIG naming the cluster and this "
+                       'worker, e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                       '"task": {"type": "worker", "index": 0}}')
+    _STRATEGY_CACHE[name] = tf.distribute.MultiWorkerMirroredStrategy(
+        communication_options=tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING))
   if name not in _STRATEGY_CACHE:
     gpus = [d.name for d in tf.config.list_logical_devices('GPU')]
     devices = gpus or [d.name for d in tf.config.list_logical_devices('CPU')]
