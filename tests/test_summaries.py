@@ -157,3 +157,22 @@ def test_q_collapse_monitor_is_not_armed_during_warmup():
   assert not monitor.update(loss_info(q_std=0.05, rl_scene=0.02), 30)  # healthy after warmup
   assert [monitor.update(loss_info(q_std=0.001, rl_scene=1e-5), s) for s in (31, 32)] == [
       False, True]
+
+
+def test_export_scalars_thins_each_tag_and_keeps_its_last_point(tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.evaluation import summaries as summaries_lib  # pylint: disable=g-import-not-at-top
+  for sub, tag, n in (('train', 'losses/total', 50), ('eval', 'success_rate/real', 3)):
+    writer = tf.summary.create_file_writer(str(tmp_path / sub))
+    with writer.as_default():
+      for step in range(n):
+        tf.summary.scalar(tag, 0.5 * step, step=step)
+    writer.close()
+  counts = summaries_lib.export_scalars(str(tmp_path), str(tmp_path / 'scalars.json'),
+                                        max_points=10)
+  assert counts == {'train/losses/total': 10, 'eval/success_rate/real': 3}
+  with open(tmp_path / 'scalars.json') as f:
+    scalars = json.load(f)['scalars']
+  assert scalars['train/losses/total'][0] == [0, 0.0]
+  assert scalars['train/losses/total'][-1] == [49, 24.5]  # the last point is always kept
+  assert scalars['eval/success_rate/real'] == [[0, 0.0], [1, 0.5], [2, 1.0]]

@@ -271,3 +271,49 @@ def collapse_logger():
   logger.addHandler(recorder)
   logger.addHandler(logging.StreamHandler(sys.stderr))
   return logger, recorder
+
+
+# ----------------------------------------------------------------------------- exporting scalars
+
+SCALARS_FILE = 'scalars.json'
+
+
+def read_scalars(log_dir: str) -> dict:
+  """{tag: [[step, value], ...]} of every scalar in the event files under ``log_dir``."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  out = {}
+  for path in sorted(glob.glob(os.path.join(log_dir, '**', 'events.out.tfevents.*'),
+                               recursive=True)):
+    prefix = os.path.relpath(os.path.dirname(path), log_dir).replace(os.sep, '/')
+    prefix = '' if prefix == '.' else prefix + '/'
+    try:
+      for event in tf.compat.v1.train.summary_iterator(path):
+        for v in event.summary.value:
+          if v.HasField('simple_value'):
+            value = float(v.simple_value)
+          elif v.HasField('tensor') and not v.tensor.tensor_shape.dim and (
+              v.metadata.plugin_data.plugin_name in ('scalars', '')):
+            value = float(tf.make_ndarray(v.tensor))
+          else:
+            continue
+          out.setdefault(prefix + v.tag, []).append([int(event.step), value])
+    except tf.errors.DataLossError:
+      pass  # the last record of a killed writer: the rest of the file is read
+  return {tag: sorted(points) for tag, points in out.items()}
+
+
+def export_scalars(run_dir: str, path: str, max_points: int = 400) -> dict:
+  """Writes the run's TensorBoard scalars, at most ``max_points`` per tag (evenly thinned,
+  the last point kept), as JSON to ``path``: a small file to commit when the event files
+  stay on the training machine. Returns {tag: number of points written}."""
+  from rl_cyclegan import fileio  # pylint: disable=g-import-not-at-top
+  scalars = read_scalars(run_dir)
+  thinned = {}
+  for tag, points in scalars.items():
+    stride = max(1, math.ceil((len(points) - 1) / max(1, max_points - 1)))
+    kept = points[:-1][::stride] + [points[-1]] if len(points) > max_points else points
+    thinned[tag] = kept
+  fileio.write_json_atomic(path, {'source': run_dir, 'max_points': max_points,
+                                  'scalars': thinned})
+  return {tag: len(points) for tag, points in thinned.items()}

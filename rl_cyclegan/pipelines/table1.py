@@ -25,7 +25,8 @@ stops at once, naming the holder; a lock of a dead pid on this host is taken ove
 
 After every row stage, ``publish_row`` copies what a reader needs into
 ``results/table1/<row>/`` (G alone, the generator report, evaluation JSONs, the final-Q
-checkpoint and config, and the stages' done markers), ready to commit. A stage whose marker
+checkpoint and config, the stages' done markers, and each finished training run's TensorBoard
+scalars as ``scalars.json``), ready to commit. A stage whose marker
 is there is finished even when the run directory is gone (a lost machine), and the stages
 after the joint training read G from there, so a committed G is never trained again.
 ``summarize`` writes results/table1/summary.json, docs/table1.md and docs/table1.png from the
@@ -583,6 +584,14 @@ def _copy_files(src_dir, dst_dir, suffix='.json'):
       shutil.copy2(os.path.join(src_dir, f), os.path.join(dst_dir, f))
 
 
+def _publish_scalars(run, dst):
+  """A finished training stage's TensorBoard scalars as ``dst/scalars.json`` (once)."""
+  from rl_cyclegan.evaluation import summaries  # pylint: disable=g-import-not-at-top
+  out = os.path.join(dst, summaries.SCALARS_FILE)
+  if os.path.isfile(os.path.join(run, DONE_FILE)) and not os.path.isfile(out):
+    summaries.export_scalars(run, out)
+
+
 def publish_row(table: Table1, row: str):
   """Copies a finished row's small artifacts into ``results/table1/<row>/`` (idempotent)."""
   src, dst = table.row_dir(row), os.path.join(table.results_dir, row)
@@ -598,12 +607,14 @@ def publish_row(table: Table1, row: str):
     _copy_files(final, os.path.join(dst, 'final_q'), run_dir.RUN_SPEC)
     _copy_files(final, os.path.join(dst, 'final_q'), ADOPTED_NOTE)
     _copy_files(os.path.join(final, 'eval'), os.path.join(dst, 'final_q', 'eval'))
+    _publish_scalars(final, os.path.join(dst, 'final_q'))
   joint = os.path.join(src, 'joint')
   if os.path.isdir(joint):
     _copy_files(joint, os.path.join(dst, 'joint'), '.gin')
     _copy_files(joint, os.path.join(dst, 'joint'), DONE_FILE)
     _copy_files(joint, os.path.join(dst, 'joint'), run_dir.RUN_SPEC)
     _copy_files(os.path.join(joint, 'eval'), os.path.join(dst, 'joint', 'eval'))
+    _publish_scalars(joint, os.path.join(dst, 'joint'))
     _copy_checkpoint(os.path.join(src, 'generator'), os.path.join(dst, 'generator'))
   for name in ('generator_report.json', 'oracle_q_report.json', 'figure_states.npz'):
     if os.path.isfile(os.path.join(src, name)):
