@@ -191,6 +191,7 @@ from rl_cyclegan.train import loop
 body = "import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
 st = table1.Stage('slow', [sys.executable, '-c', body], {str(tmp_path / 'slow')!r},
                   {str(tmp_path / 'never')!r}, 1.0)
+st.interim = lambda: open({str(tmp_path / 'interim_copied')!r}, 'w').close()
 try:
   with loop.sigterm_as_exception():
     table1.run_stage(st, {str(tmp_path)!r}, print)
@@ -209,6 +210,7 @@ except loop.Terminate:
   with pytest.raises(ProcessLookupError):
     os.kill(child, 0)
   assert not (tmp_path / 'slow' / table1.LOCK_FILE).exists()
+  assert (tmp_path / 'interim_copied').exists()  # the checkpoint SIGTERM saved is published
 
 
 def _mark(path):

@@ -478,6 +478,8 @@ def run_stage(stage: Stage, cwd: str, log: Callable[[str], None]):
       except BaseException:
         proc.terminate()  # SIGTERM: training binaries save a checkpoint before exiting
         proc.wait()
+        if stage.interim:  # that checkpoint goes to results/ too (a lost machine resumes it)
+          stage.interim()
         raise
     if code != 0:
       raise StageError(f'stage {stage.name!r} failed with exit code {code}; see {log_path}; '
