@@ -136,8 +136,11 @@ class EpisodeInserter:
   """
 
   def __init__(self, address: str, render_size: Sequence[int],
-               return_discount: Optional[float] = None, table: str = SIM_TABLE):
+               return_discount: Optional[float] = None, table: str = SIM_TABLE,
+               timeout_ms: int = 60_000):
     self.client = reverb.Client(address)
+    self.timeout_ms = int(timeout_ms)
+    self._writer = None
     self.table = table
     self.return_discount = return_discount
     self.render_size = tuple(int(s) for s in render_size)
@@ -145,14 +148,21 @@ class EpisodeInserter:
 
   def insert(self, episode: specs.Episode) -> int:
     rows = episode_items(episode, self.render_size, self.return_discount, self.table)
-    with self.client.trajectory_writer(num_keep_alive_refs=1) as writer:
-      for row in rows:
-        writer.append(row)
-        writer.create_item(self.table, 1.0,
-                           tf.nest.map_structure(lambda column: column[-1], writer.history))
-      writer.flush()
+    if self._writer is None:
+      self._writer = self.client.trajectory_writer(num_keep_alive_refs=1)
+    for row in rows:
+      self._writer.append(row)
+      self._writer.create_item(self.table, 1.0, tf.nest.map_structure(
+          lambda column: column[-1], self._writer.history))
+    # Blocks until the server holds every item of the episode (DeadlineExceeded if it is gone).
+    self._writer.end_episode(timeout_ms=self.timeout_ms)
     self.num_inserted += len(rows)
     return len(rows)
+
+  def close(self):
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
 
 
 class ReverbReplay:

@@ -1,0 +1,223 @@
+"""The learner's side of distributed collection: a Reverb server, actor processes, weights.
+
+``ActorFeed`` (used by runner.py when ``runner.Actors.distributed``):
+
+  * hosts a ``reverb_tables.ReplayServer`` (the on-policy sim table and the variable table),
+    checkpointed under ``<root_dir>/replay/reverb``; a restarted learner's server restores
+    the newest Reverb checkpoint, so the table (and its insert count) resumes with the run;
+  * ``replay``: the sim table as a ``TransitionReplay`` (``ReverbReplay``) for the sampler;
+  * writes ``<root_dir>/actors/actor.gin`` (gin's config, the settings groups and the
+    pipeline's ``actor_bindings``), starts ``Actors.num_local_actors`` processes
+    (``python -m rl_cyclegan.cli.qtopt_actor``, logs in ``<root_dir>/actors/actor-<i>.log``)
+    and restarts one that died (``Actors.restart_actors``, at most ``max_restarts``), or goes
+    on without it;
+  * ``push(step)``: the Q-network's weights, the train step and the env-step limit of the
+    actors (``Actors.max_steps_ahead`` train steps ahead) into the variable table through
+    TF-Agents' ``ReverbVariableContainer``;
+  * ``wait(step)``: blocks until the env steps inserted after the initial collection reach
+    (step + 1) x ``Exploration.collect_steps_per_train_step`` and the table holds
+    ``Replay.min_replay_transitions``: the in-process schedule's rule, with the env steps
+    counted from the table's insert count (restored with it); fails after
+    ``Actors.stall_timeout`` seconds without a new transition;
+  * ``checkpoint()``: a Reverb checkpoint (the runner writes one before each of its own).
+"""
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, Optional
+
+import gin
+from tf_agents.experimental.distributed import reverb_variable_container
+
+from rl_cyclegan import fileio
+from rl_cyclegan import run_dir
+from rl_cyclegan.replay import reverb_tables
+
+ACTOR_GIN = 'actor.gin'
+PIDS = 'pids.json'  # actor id -> pid of the processes this learner started (for cleanup)
+
+
+def settings_bindings(settings) -> str:
+  """Gin lines of every field of every settings group (runner.Settings), e.g.
+  'Environment.render_size = (32, 40)'."""
+  lines = []
+  for field in dataclasses.fields(settings):
+    group = getattr(settings, field.name)
+    for f in dataclasses.fields(group):
+      lines.append(f'{type(group).__name__}.{f.name} = {getattr(group, f.name)!r}')
+  return '\n'.join(lines) + '\n'
+
+
+class ActorFeed:
+  """See the module docstring."""
+
+  def __init__(self, root_dir: str, settings, q_network, seed: int, ratio: float,
+               collection, actor_bindings=(), return_discount: Optional[float] = None,
+               log: Callable[[str], None] = print):
+    self.settings = settings
+    self.actors = settings.actors
+    env, r = settings.environment, settings.replay
+    self.q_network = q_network
+    self.seed = int(seed)
+    self.ratio = float(ratio)
+    self.collection = collection
+    self.return_discount = return_discount
+    self._log = log
+    self.min_transitions = min(r.min_replay_transitions, r.sim_replay_capacity)
+    self.server = reverb_tables.ReplayServer(
+        os.path.join(root_dir, run_dir.REVERB_SUBDIR), env.render_size,
+        capacity=r.sim_replay_capacity, min_size=self.min_transitions,
+        variables=q_network.variables, port=self.actors.reverb_port,
+        return_discount=return_discount)
+    self.address = self.server.address
+    self.replay = reverb_tables.ReverbReplay(self.address, env.render_size,
+                                             r.sim_replay_capacity, name='sim',
+                                             return_discount=return_discount)
+    self._container = reverb_variable_container.ReverbVariableContainer(
+        self.address, table_names=[reverb_tables.VARIABLE_TABLE])
+    self.actor_dir = os.path.join(root_dir, run_dir.ACTORS_SUBDIR)
+    os.makedirs(self.actor_dir, exist_ok=True)
+    self.gin_path = os.path.join(self.actor_dir, ACTOR_GIN)
+    fileio.write_text_atomic(self.gin_path, (
+        f'# Written by the learner for its actor processes (train/distributed.py).\n'
+        f'{gin.config_str()}\n# The learner\'s settings groups:\n'
+        f'{settings_bindings(settings)}# The pipeline\'s collection:\n' +
+        ''.join(f'{b}\n' for b in actor_bindings)))
+    self.processes: Dict[int, subprocess.Popen] = {}
+    self._logs = {}
+    self.restarts = 0
+    self.pushes = 0
+    self.last_push_step = None
+    self._start_time = time.time()
+    self._start_inserted = self.replay.num_inserted
+    log(f'Reverb server at {self.address} ({"restored from" if self.server.restored else "new, checkpointed in"} '
+        f'{self.server.checkpoint_dir}): {self.replay.num_transitions} sim transitions, '
+        f'{self._start_inserted} inserted so far')
+
+  # ---------------------------------------------------------------- actor processes
+
+  def command(self, actor_id: int):
+    cmd = [sys.executable, '-m', 'rl_cyclegan.cli.qtopt_actor', '--reverb_address',
+           self.address, '--actor_id', str(actor_id), '--seed', str(self.seed),
+           '--gin_file', self.gin_path]
+    if self.return_discount is not None:
+      cmd += ['--return_discount', repr(float(self.return_discount))]
+    return cmd
+
+  def start_actors(self):
+    for i in range(self.actors.num_local_actors):
+      self._spawn(i)
+
+  def _spawn(self, actor_id: int):
+    path = os.path.join(self.actor_dir, f'actor-{actor_id}.log')
+    log_file = open(path, 'ab')  # pylint: disable=consider-using-with  (closed in close())
+    if actor_id in self._logs:
+      self._logs[actor_id].close()
+    self._logs[actor_id] = log_file
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2'))
+    self.processes[actor_id] = subprocess.Popen(self.command(actor_id), stdout=log_file,
+                                                stderr=subprocess.STDOUT, env=env)
+    self._write_pids()
+    self._log(f'actor {actor_id} started (pid {self.processes[actor_id].pid}, log {path})')
+
+  def _write_pids(self):
+    fileio.write_text_atomic(os.path.join(self.actor_dir, PIDS), json.dumps(
+        {str(i): p.pid for i, p in self.processes.items()}))
+
+  def supervise(self):
+    """Restarts local actors that exited (or drops them); returns the live ones."""
+    for actor_id, process in list(self.processes.items()):
+      code = process.poll()
+      if code is None:
+        continue
+      if self.actors.restart_actors and self.restarts < self.actors.max_restarts:
+        self.restarts += 1
+        self._log(f'actor {actor_id} (pid {process.pid}) exited with status {code}: '
+                  f'restarting it (restart {self.restarts}/{self.actors.max_restarts})')
+        self._spawn(actor_id)
+      else:
+        self._log(f'actor {actor_id} (pid {process.pid}) exited with status {code}: going on '
+                  f'without it ({len(self.processes) - 1} local actors left)')
+        del self.processes[actor_id]
+        self._write_pids()
+    return len(self.processes)
+
+  # ---------------------------------------------------------------- weights and counting
+
+  def env_step_limit(self, step: int) -> int:
+    ahead = step + self.actors.weight_push_interval + self.actors.max_steps_ahead
+    return int(self.collection.initial_env_steps.numpy()) + int(math.ceil(ahead * self.ratio))
+
+  def push(self, step: int):
+    """The Q-network's weights, the train step and the actors' env-step limit."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    self._container.push({
+        reverb_tables.Q_KEY: self.q_network.variables,
+        reverb_tables.TRAIN_STEP_KEY: tf.constant(step, tf.int64),
+        reverb_tables.LIMIT_KEY: tf.constant(self.env_step_limit(step), tf.int64)},
+        reverb_tables.VARIABLE_TABLE)
+    self.pushes += 1
+    self.last_push_step = step
+
+  def maybe_push(self, step: int):
+    if self.last_push_step is None or step - self.last_push_step >= (
+        self.actors.weight_push_interval):
+      self.push(step)
+
+  def sync_counters(self):
+    """The run's env steps := transitions ever inserted into the sim table."""
+    inserted = self.replay.num_inserted
+    self.collection.env_steps.assign(inserted)
+    stats = self.collection.stats
+    stats['collect_steps'] = inserted - self._start_inserted
+    stats['collect_seconds'] = time.time() - self._start_time
+    return inserted
+
+  def wait(self, step: int, poll_seconds: float = 0.05):
+    """Blocks until the actors' env steps cover train step ``step``; see the module docstring."""
+    last, last_change = None, time.time()
+    while True:
+      self.maybe_push(step)
+      inserted = self.sync_counters()
+      if (self.collection.on_policy_steps >= (step + 1) * self.ratio and
+          self.replay.num_transitions >= self.min_transitions):
+        return
+      if inserted != last:
+        last, last_change = inserted, time.time()
+      elif time.time() - last_change > self.actors.stall_timeout:
+        raise RuntimeError(
+            f'no transition was inserted into the Reverb table at {self.address} for '
+            f'{self.actors.stall_timeout:.0f}s (Actors.stall_timeout) while train step {step} '
+            f'waits for {(step + 1) * self.ratio:.0f} on-policy env steps (has '
+            f'{self.collection.on_policy_steps}); local actors alive: '
+            f'{len(self.processes)}; their logs are in {self.actor_dir}')
+      self.supervise()
+      time.sleep(poll_seconds)
+
+  def checkpoint(self) -> str:
+    return self.server.checkpoint()
+
+  def close(self, grace_seconds: float = 10.0):
+    """Stops the local actors (SIGTERM, then SIGKILL after ``grace_seconds``) and the server."""
+    for process in self.processes.values():
+      if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.time() + grace_seconds
+    for process in self.processes.values():
+      try:
+        process.wait(max(0.1, deadline - time.time()))
+      except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    self.processes = {}
+    self._write_pids()
+    for f in self._logs.values():
+      f.close()
+    self._logs = {}
+    self.server.stop()
