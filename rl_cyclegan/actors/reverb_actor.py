@@ -88,6 +88,11 @@ class ReverbActor:
     self.pulls += 1
     return int(self.train_step.numpy())
 
+  def checksum(self) -> float:
+    """Sum of every Q-network weight (to compare the actor's copy with the learner's)."""
+    return float(sum(tf.reduce_sum(tf.cast(v, tf.float64)).numpy()
+                     for v in self.policy.q_network.variables))
+
   def run(self, max_episodes: Optional[int] = None) -> int:
     incarnation = self._inserted()
     self._log(f'actor {self.actor_id}: {len(self.envs)} envs, Reverb at {self.address} '
@@ -97,6 +102,9 @@ class ReverbActor:
       while max_episodes is None or self.episodes < max_episodes:
         if rounds % self.pull_interval == 0:
           self.pull()
+          if rounds == 0:
+            self._log(f'actor {self.actor_id}: pulled the weights of train step '
+                      f'{int(self.train_step.numpy())} (checksum {self.checksum():.6f})')
         while self._inserted() >= int(self.env_step_limit.numpy()):
           time.sleep(self.poll_seconds)  # the learner is behind: wait for newer weights
           self.pull()

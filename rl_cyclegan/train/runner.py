@@ -520,7 +520,11 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
     if feed is not None:  # the Reverb table first: its insert count >= the checkpoint's
       feed.sync_counters()
       feed.checkpoint()
-    return manager.save(checkpoint_number=counter)
+    path = manager.save(checkpoint_number=counter)
+    if feed is not None:
+      log(f'checkpoint at step {int(counter.numpy())} with the Reverb table: '
+          f'{feed.replay.num_transitions} sim transitions, {feed.replay.num_inserted} inserted')
+    return path
 
   timer = loop.TrainTimer()
   evals = {}

@@ -1,0 +1,252 @@
+"""Distributed QT-Opt collection (issue 21): a learner with Reverb actor processes, tiny sizes.
+
+Every process a test starts is killed by the test (by pid) or stopped by the learner; the
+subprocess waits have timeouts.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rl_cyclegan import configurables  # noqa: F401  (registers the configurables)
+from rl_cyclegan import fileio
+from rl_cyclegan.actors import policies
+from rl_cyclegan.actors import reverb_actor
+from rl_cyclegan.networks import q_network as q_network_lib
+from rl_cyclegan.pipelines import chaos
+from rl_cyclegan.pipelines import train_qtopt
+from rl_cyclegan.replay import reverb_tables
+from rl_cyclegan.train import distributed
+from rl_cyclegan.train import runner
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = list(chaos.TINY_BINDINGS) + [
+    'Environment.num_envs = 1', 'Exploration.initial_collect_episodes = 2',
+    'Evaluation.num_eval_episodes = 1', 'Evaluation.eval_interval = 100000',
+    'train_eval.batch_size = 4', "train_eval.eval_appearances = ('sim',)",
+    'Actors.num_local_actors = 2']
+TIMEOUT = 300  # seconds for any one learner process
+
+
+def _alive(pid):
+  return fileio.pid_alive(int(pid))
+
+
+def _kill(pids):
+  for pid in pids:
+    if _alive(pid):
+      os.kill(int(pid), signal.SIGKILL)
+
+
+def _actor_pids(root):
+  path = os.path.join(root, 'actors', distributed.PIDS)
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    text = f.read()
+  return {int(k): v for k, v in json.loads(text).items()} if text else {}
+
+
+def _learner(root, steps, extra=(), log_name='learner.log'):
+  """tools/train_qtopt.py on ``root`` as a subprocess; returns (Popen, log path)."""
+  bindings = TINY + [f'train_eval.num_train_steps = {steps}', *extra]
+  argv = [sys.executable, os.path.join(REPO, 'tools', 'train_qtopt.py'), '--root_dir', root,
+          '--gin_file', os.path.join(REPO, 'gin', 'qtopt_common.gin')]
+  for b in bindings:
+    argv += ['--gin_bindings', b]
+  os.makedirs(root, exist_ok=True)
+  path = os.path.join(root, log_name)
+  with open(path, 'ab') as log:
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+  return proc, path
+
+
+def _read(path):
+  with open(path, errors='replace') as f:
+    return f.read()
+
+
+def _wait_for(predicate, what, proc, timeout=TIMEOUT):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    value = predicate()
+    if value:
+      return value
+    if proc is not None and proc.poll() is not None:
+      raise AssertionError(f'the learner exited ({proc.returncode}) before {what}')
+    time.sleep(0.2)
+  raise AssertionError(f'timed out waiting for {what}')
+
+
+def _step_logged(path, minimum):
+  steps = [int(s) for s in re.findall(r'step (\d+)/\d+ loss', _read(path))]
+  return steps and max(steps) >= minimum
+
+
+def test_learner_trains_with_two_local_actors_and_stops_them(tmp_path, monkeypatch):
+  started = []
+  popen = distributed.subprocess.Popen
+
+  def recording_popen(*args, **kwargs):
+    process = popen(*args, **kwargs)
+    started.append(process.pid)
+    return process
+
+  monkeypatch.setattr(distributed.subprocess, 'Popen', recording_popen)
+  gin.clear_config()
+  gin.parse_config(TINY + ['Checkpointing.log_interval = 10'])
+  root = str(tmp_path / 'run')
+  try:
+    result = train_qtopt.train_eval(root, num_train_steps=40)
+  finally:
+    _kill(started)
+    gin.clear_config()
+  assert result['final_step'] == 40
+  assert len(started) == 2 and result['actor_restarts'] == 0
+  # The collection ratio (1 env step per train step) counted from the table's inserts.
+  initial = 2 * 1  # at least one step per initial episode
+  assert result['env_steps'] >= 40 + initial
+  assert result['sim_table_transitions'] == result['env_steps']  # capacity not reached
+  assert result['weight_pushes'] >= 40 // runner.Actors().weight_push_interval
+  for i in range(2):
+    text = _read(os.path.join(root, 'actors', f'actor-{i}.log'))
+    assert f'actor {i}: pulled the weights of train step' in text
+  assert not any(_alive(p) for p in started), 'the learner left an actor running'
+  assert _actor_pids(root) == {}
+  assert os.listdir(os.path.join(root, 'replay', 'reverb'))  # Reverb checkpoints
+
+
+@pytest.mark.parametrize('restart', [True, False], ids=['restarted', 'dropped'])
+def test_a_killed_actor_is_restarted_or_dropped_and_the_learner_goes_on(tmp_path, restart):
+  root = str(tmp_path / 'run')
+  # Actors may run only 2 train steps ahead, so the learner keeps needing them after the kill.
+  proc, log = _learner(root, 60, ['Checkpointing.log_interval = 5',
+                                  'Actors.max_steps_ahead = 0', 'Actors.weight_push_interval = 2',
+                                  f'Actors.restart_actors = {restart}'])
+  seen = set()
+  try:
+    _wait_for(lambda: _step_logged(log, 10), 'train step 10', proc)
+    pids = _actor_pids(root)
+    seen.update(pids.values())
+    assert set(pids) == {0, 1}
+    os.kill(pids[0], signal.SIGKILL)
+    victim = pids[0]
+    if restart:
+      _wait_for(lambda: _actor_pids(root).get(0) not in (None, victim), 'the restart', proc)
+      seen.update(_actor_pids(root).values())
+    assert proc.wait(TIMEOUT) == 0, _read(log)[-3000:]
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+    _kill(seen | set(_actor_pids(root).values()))
+  text = _read(log)
+  assert 'step 60/60' in text
+  assert f'actor 0 (pid {victim}) exited with status -9' in text
+  actor0 = _read(os.path.join(root, 'actors', 'actor-0.log'))
+  if restart:
+    assert 'restarting it' in text
+    pulled = [int(s) for s in re.findall(r'pulled the weights of train step (\d+)', actor0)]
+    assert len(pulled) == 2 and pulled[1] >= 10  # the new actor got the current weights
+  else:
+    assert 'going on without it (1 local actors left)' in text
+  assert not any(_alive(p) for p in seen)
+
+
+def test_a_killed_learner_resumes_its_step_and_its_reverb_table(tmp_path):
+  root = str(tmp_path / 'run')
+  proc, log = _learner(root, 1000, ['Checkpointing.checkpoint_interval = 10',
+                                    'Checkpointing.log_interval = 5'])
+  line = re.compile(r'checkpoint at step (\d+) with the Reverb table: (\d+) sim transitions, '
+                    r'(\d+) inserted')
+  seen = set()
+  try:
+    def checkpointed():
+      seen.update(_actor_pids(root).values())
+      found = line.findall(_read(log))
+      return found if found and int(found[-1][0]) >= 20 else None
+    _wait_for(checkpointed, 'a checkpoint at step 20', proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(60)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+    _kill(seen | set(_actor_pids(root).values()))
+  before = {int(s): (int(n), int(i)) for s, n, i in line.findall(_read(log))}
+  proc, log2 = _learner(root, 0, log_name='learner2.log')  # resume, no train step to run
+  try:
+    assert proc.wait(TIMEOUT) == 0, _read(log2)[-3000:]
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+    _kill(_actor_pids(root).values())
+  text = _read(log2)
+  step = int(re.search(r'resumed from \S+ at train step (\d+)', text).group(1))
+  restored = re.search(r'restored from \S+\): (\d+) sim transitions, (\d+) inserted', text)
+  assert step in before, (step, before)
+  assert (int(restored.group(1)), int(restored.group(2))) == before[step]
+  assert before[step][0] > 0
+
+
+def test_an_actor_pulls_the_learners_current_weights(tmp_path):
+  """A new ReverbActor (what a restarted actor process builds) gets the newest push."""
+  gin.clear_config()
+  gin.parse_config(TINY)
+  settings = runner.Settings()
+  env = settings.environment
+  learner_q = q_network_lib.GraspingQNetwork(crop_size=env.crop_size, name='Q')
+  learner_q.create_variables()
+  server = reverb_tables.ReplayServer(str(tmp_path / 'reverb'), env.render_size, 100, 2,
+                                      learner_q.variables)
+  envs = []
+  try:
+    from tf_agents.experimental.distributed import reverb_variable_container
+    container = reverb_variable_container.ReverbVariableContainer(
+        server.address, [reverb_tables.VARIABLE_TABLE])
+
+    def push(step):
+      container.push({reverb_tables.Q_KEY: learner_q.variables,
+                      reverb_tables.TRAIN_STEP_KEY: tf.constant(step, tf.int64),
+                      reverb_tables.LIMIT_KEY: tf.constant(1000, tf.int64)},
+                     reverb_tables.VARIABLE_TABLE)
+
+    def new_actor(actor_id):
+      q = q_network_lib.GraspingQNetwork(crop_size=env.crop_size, name='Q')
+      q.create_variables()
+      policy = policies.CEMPolicy(q, render_size=env.render_size, crop_size=env.crop_size,
+                                  allowed_modes=env.allowed_modes, seed=0)
+      envs.append(env.make_env('sim', 'train', 1))
+      return reverb_actor.ReverbActor(server.address, [envs[-1]], policy,
+                                      settings.exploration.at, actor_id, 0, env.render_size,
+                                      log=lambda m: None)
+
+    push(3)
+    first = new_actor(0)
+    assert first.pull() == 3
+    learner_q.variables[0].assign(learner_q.variables[0] + 0.5)  # the learner trained on
+    push(9)
+    restarted = new_actor(0)
+    assert restarted.pull() == 9
+    for mine, theirs in zip(restarted.policy.q_network.variables, learner_q.variables):
+      np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    assert not np.array_equal(first.policy.q_network.variables[0].numpy(),
+                              learner_q.variables[0].numpy())  # the old copy is stale
+    assert restarted.run(max_episodes=1) == 1
+    assert reverb_tables.table_info(restarted.client).current_size >= 1
+  finally:
+    for e in envs:
+      e.close()
+    server.stop()
+    gin.clear_config()
