@@ -54,6 +54,40 @@ def settings_bindings(settings) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def write_actor_gin(path: str, settings, actor_bindings=()) -> str:
+  """The actors' gin: gin's config, every settings group and the pipeline's lines (atomic)."""
+  fileio.write_text_atomic(path, (
+      f'# Written by the learner for its actor processes (train/distributed.py).\n'
+      f'{gin.config_str()}\n# The learner\'s settings groups:\n'
+      f'{settings_bindings(settings)}# The pipeline\'s collection:\n' +
+      ''.join(f'{b}\n' for b in actor_bindings)))
+  return path
+
+
+def actor_command(address: str, actor_id: int, seed: int, gin_path: str,
+                  return_discount: Optional[float] = None):
+  """argv of one actor process (rl_cyclegan/cli/qtopt_actor.py)."""
+  cmd = [sys.executable, '-m', 'rl_cyclegan.cli.qtopt_actor', '--reverb_address', address,
+         '--actor_id', str(actor_id), '--seed', str(seed), '--gin_file', gin_path]
+  if return_discount is not None:
+    cmd += ['--return_discount', repr(float(return_discount))]
+  return cmd
+
+
+def stop_processes(processes, grace_seconds: float = 10.0):
+  """SIGTERM, then SIGKILL after ``grace_seconds``; waits for every one."""
+  for process in processes:
+    if process.poll() is None:
+      process.send_signal(signal.SIGTERM)
+  deadline = time.time() + grace_seconds
+  for process in processes:
+    try:
+      process.wait(max(0.1, deadline - time.time()))
+    except subprocess.TimeoutExpired:
+      process.kill()
+      process.wait()
+
+
 class ActorFeed:
   """See the module docstring."""
 
@@ -83,12 +117,8 @@ class ActorFeed:
         self.address, table_names=[reverb_tables.VARIABLE_TABLE])
     self.actor_dir = os.path.join(root_dir, run_dir.ACTORS_SUBDIR)
     os.makedirs(self.actor_dir, exist_ok=True)
-    self.gin_path = os.path.join(self.actor_dir, ACTOR_GIN)
-    fileio.write_text_atomic(self.gin_path, (
-        f'# Written by the learner for its actor processes (train/distributed.py).\n'
-        f'{gin.config_str()}\n# The learner\'s settings groups:\n'
-        f'{settings_bindings(settings)}# The pipeline\'s collection:\n' +
-        ''.join(f'{b}\n' for b in actor_bindings)))
+    self.gin_path = write_actor_gin(os.path.join(self.actor_dir, ACTOR_GIN), settings,
+                                    actor_bindings)
     self.processes: Dict[int, subprocess.Popen] = {}
     self._logs = {}
     self.restarts = 0
@@ -103,12 +133,7 @@ class ActorFeed:
   # ---------------------------------------------------------------- actor processes
 
   def command(self, actor_id: int):
-    cmd = [sys.executable, '-m', 'rl_cyclegan.cli.qtopt_actor', '--reverb_address',
-           self.address, '--actor_id', str(actor_id), '--seed', str(self.seed),
-           '--gin_file', self.gin_path]
-    if self.return_discount is not None:
-      cmd += ['--return_discount', repr(float(self.return_discount))]
-    return cmd
+    return actor_command(self.address, actor_id, self.seed, self.gin_path, self.return_discount)
 
   def start_actors(self):
     for i in range(self.actors.num_local_actors):
@@ -205,16 +230,7 @@ class ActorFeed:
 
   def close(self, grace_seconds: float = 10.0):
     """Stops the local actors (SIGTERM, then SIGKILL after ``grace_seconds``) and the server."""
-    for process in self.processes.values():
-      if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    deadline = time.time() + grace_seconds
-    for process in self.processes.values():
-      try:
-        process.wait(max(0.1, deadline - time.time()))
-      except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_processes(self.processes.values(), grace_seconds)
     self.processes = {}
     self._write_pids()
     for f in self._logs.values():
