@@ -49,7 +49,8 @@ class ReverbActor:
                schedule: Callable[[int], tuple], actor_id: int, seed: int,
                render_size: Sequence[int], return_discount: Optional[float] = None,
                pull_interval: int = 1, poll_seconds: float = 0.2,
-               log: Callable[[str], None] = print, name: str = 'qtopt_actor'):
+               log: Callable[[str], None] = print, name: str = 'qtopt_actor',
+               log_every: int = 50):
     self.address = address
     self.envs = list(envs)
     self.policy = policy
@@ -67,6 +68,8 @@ class ReverbActor:
     self.train_step = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.env_step_limit = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.episodes = 0
+    self.successes = 0
+    self.log_every = max(1, int(log_every))
     self.pulls = 0
 
   @property
@@ -129,6 +132,11 @@ class ReverbActor:
     except Exception as e:  # pylint: disable=broad-except
       raise ServerGone(f'inserting into {self.address} failed: {e}') from e
     self.episodes += 1
+    self.successes += int(bool(episode.metadata.get('success')))
+    if self.episodes % self.log_every == 0:
+      self._log(f'actor {self.actor_id}: {self.episodes} episodes inserted, '
+                f'{self.successes} successful, policy of train step '
+                f'{int(self.train_step.numpy())}')
 
 
 def actor_seeds(seed: int, actor_id: int, num_envs: int):
