@@ -163,10 +163,23 @@ def test_a_killed_actor_is_restarted_or_dropped_and_the_learner_goes_on(tmp_path
   assert not any(_alive(p) for p in seen)
 
 
-def test_a_killed_learner_resumes_its_step_and_its_reverb_table(tmp_path):
+def _server_info(root):
+  return distributed._read_json(  # pylint: disable=protected-access
+      os.path.join(root, 'replay', 'reverb', distributed.SERVER_INFO)) or {}
+
+
+def _server_pid(root):
+  return _server_info(root).get('pid')
+
+
+@pytest.mark.parametrize('separate', [False, True], ids=['server_in_learner', 'server_process'])
+def test_a_killed_learner_resumes_its_step_and_its_reverb_table(tmp_path, separate):
+  """In the learner, the server's table comes back from the Reverb checkpoint of the step the
+  learner resumes from; a separate server process keeps every insert over the learner's kill."""
   root = str(tmp_path / 'run')
-  proc, log = _learner(root, 1000, ['Checkpointing.checkpoint_interval = 10',
-                                    'Checkpointing.log_interval = 5'])
+  settings = ['Checkpointing.checkpoint_interval = 10', 'Checkpointing.log_interval = 5',
+              f'Actors.separate_server = {separate}']
+  proc, log = _learner(root, 1000, settings)
   line = re.compile(r'checkpoint at step (\d+) with the Reverb table: (\d+) sim transitions, '
                     r'(\d+) inserted')
   seen = set()
@@ -178,13 +191,23 @@ def test_a_killed_learner_resumes_its_step_and_its_reverb_table(tmp_path):
     _wait_for(checkpointed, 'a checkpoint at step 20', proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(60)
+    _kill(seen | set(_actor_pids(root).values()))  # no insert after this
+    at_kill = None
+    if separate:
+      server = _server_pid(root)
+      assert server and _alive(server), 'the server process died with the learner'
+      client = reverb_tables.wait_for_server(f'localhost:{_server_info(root)["port"]}')
+      info = reverb_tables.table_info(client)
+      at_kill = (int(info.current_size), reverb_tables.inserted(client))
   finally:
     if proc.poll() is None:
       proc.kill()
       proc.wait()
     _kill(seen | set(_actor_pids(root).values()))
+    if not separate and _server_pid(root):
+      _kill([_server_pid(root)])
   before = {int(s): (int(n), int(i)) for s, n, i in line.findall(_read(log))}
-  proc, log2 = _learner(root, 0, log_name='learner2.log')  # resume, no train step to run
+  proc, log2 = _learner(root, 0, settings, log_name='learner2.log')  # resume, no train step
   try:
     assert proc.wait(TIMEOUT) == 0, _read(log2)[-3000:]
   finally:
@@ -192,11 +215,20 @@ def test_a_killed_learner_resumes_its_step_and_its_reverb_table(tmp_path):
       proc.kill()
       proc.wait()
     _kill(_actor_pids(root).values())
+    if separate and _server_pid(root) and _alive(_server_pid(root)):
+      _kill([_server_pid(root)])
+      pytest.fail('the learner left its server process running')
   text = _read(log2)
   step = int(re.search(r'resumed from \S+ at train step (\d+)', text).group(1))
-  restored = re.search(r'restored from \S+\): (\d+) sim transitions, (\d+) inserted', text)
+  counts = re.search(r'\): (\d+) sim transitions, (\d+) inserted so far', text)
+  counts = (int(counts.group(1)), int(counts.group(2)))
   assert step in before, (step, before)
-  assert (int(restored.group(1)), int(restored.group(2))) == before[step]
+  if separate:  # every insert, also those after the last checkpoint
+    assert 'still running' in text
+    assert counts == at_kill and counts[1] >= before[step][1]
+  else:  # the table of the checkpoint the learner resumed from
+    assert 'restored from' in text
+    assert counts == before[step]
   assert before[step][0] > 0
 
 

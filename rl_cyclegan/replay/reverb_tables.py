@@ -88,7 +88,8 @@ class ReplayServer:
                return_discount: Optional[float] = None):
     self.checkpoint_dir = os.fspath(checkpoint_dir)
     os.makedirs(self.checkpoint_dir, exist_ok=True)
-    self.restored = any(n for n in os.listdir(self.checkpoint_dir) if not n.startswith('.'))
+    self.restored = any(os.path.isdir(os.path.join(self.checkpoint_dir, n))  # one per checkpoint
+                        for n in os.listdir(self.checkpoint_dir))
     self._server = reverb.Server(
         make_tables(render_size, capacity, min_size, variables, return_discount),
         port=port, checkpointer=reverb.checkpointers.DefaultCheckpointer(self.checkpoint_dir))

@@ -41,6 +41,9 @@ from rl_cyclegan.replay import reverb_tables
 
 ACTOR_GIN = 'actor.gin'
 PIDS = 'pids.json'  # actor id -> pid of the processes this learner started (for cleanup)
+SERVER_INFO = 'server.json'  # {'pid', 'port'} of a separate server process (Actors.separate_server)
+ACTOR_MODULE = 'rl_cyclegan.cli.qtopt_actor'
+SERVER_MODULE = 'rl_cyclegan.cli.reverb_server'
 
 
 def settings_bindings(settings) -> str:
@@ -67,7 +70,7 @@ def write_actor_gin(path: str, settings, actor_bindings=()) -> str:
 def actor_command(address: str, actor_id: int, seed: int, gin_path: str,
                   return_discount: Optional[float] = None):
   """argv of one actor process (rl_cyclegan/cli/qtopt_actor.py)."""
-  cmd = [sys.executable, '-m', 'rl_cyclegan.cli.qtopt_actor', '--reverb_address', address,
+  cmd = [sys.executable, '-m', ACTOR_MODULE, '--reverb_address', address,
          '--actor_id', str(actor_id), '--seed', str(seed), '--gin_file', gin_path]
   if return_discount is not None:
     cmd += ['--return_discount', repr(float(return_discount))]
@@ -88,6 +91,54 @@ def stop_processes(processes, grace_seconds: float = 10.0):
       process.wait()
 
 
+def _cmdline(pid: int) -> str:
+  try:
+    with open(f'/proc/{int(pid)}/cmdline', 'rb') as f:
+      return f.read().replace(b'\0', b' ').decode(errors='replace')
+  except OSError:
+    return ''
+
+
+def kill_stale(pids, module: str, log: Callable[[str], None] = print):
+  """SIGKILLs the live processes among ``pids`` that run ``module`` (left by a killed learner)."""
+  for pid in pids:
+    if fileio.pid_alive(int(pid)) and module in _cmdline(pid):
+      log(f'stopping pid {pid} ({module}), left running by a previous learner')
+      os.kill(int(pid), signal.SIGKILL)
+
+
+def _read_json(path):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+def serve(checkpoint_dir: str, settings, variables, port: int,
+          return_discount: Optional[float] = None, log: Callable[[str], None] = print):
+  """A separate Reverb server process (Actors.separate_server): serves the tables until SIGTERM,
+  then writes a checkpoint. Writes ``<checkpoint_dir>/server.json`` ({'pid', 'port'}) once up."""
+  from rl_cyclegan import lifecycle  # pylint: disable=g-import-not-at-top
+  env, r = settings.environment, settings.replay
+  server = reverb_tables.ReplayServer(
+      checkpoint_dir, env.render_size, capacity=r.sim_replay_capacity,
+      min_size=min(r.min_replay_transitions, r.sim_replay_capacity), variables=variables,
+      port=port, return_discount=return_discount)
+  fileio.write_text_atomic(os.path.join(checkpoint_dir, SERVER_INFO),
+                           json.dumps({'pid': os.getpid(), 'port': server.port}))
+  log(f'Reverb server at {server.address} ({"restored" if server.restored else "new"}, '
+      f'checkpoints in {checkpoint_dir})')
+  try:
+    with lifecycle.sigterm_as_exception():
+      while True:
+        time.sleep(1.0)
+  except (KeyboardInterrupt, lifecycle.Terminate):
+    log(f'stopping: checkpoint {server.checkpoint()}')
+  finally:
+    server.stop()
+
+
 class ActorFeed:
   """See the module docstring."""
 
@@ -104,21 +155,29 @@ class ActorFeed:
     self.return_discount = return_discount
     self._log = log
     self.min_transitions = min(r.min_replay_transitions, r.sim_replay_capacity)
-    self.server = reverb_tables.ReplayServer(
-        os.path.join(root_dir, run_dir.REVERB_SUBDIR), env.render_size,
-        capacity=r.sim_replay_capacity, min_size=self.min_transitions,
-        variables=q_network.variables, port=self.actors.reverb_port,
-        return_discount=return_discount)
-    self.address = self.server.address
+    self.actor_dir = os.path.join(root_dir, run_dir.ACTORS_SUBDIR)
+    os.makedirs(self.actor_dir, exist_ok=True)
+    # Actors of a killed learner (they stop by themselves once its server is gone).
+    kill_stale((_read_json(os.path.join(self.actor_dir, PIDS)) or {}).values(), ACTOR_MODULE,
+               log)
+    self.gin_path = write_actor_gin(os.path.join(self.actor_dir, ACTOR_GIN), settings,
+                                    actor_bindings)
+    self.checkpoint_dir = os.path.join(root_dir, run_dir.REVERB_SUBDIR)
+    self.server = self.server_process = None
+    if self.actors.separate_server:
+      self.address, state = self._server_process(log)
+    else:
+      self.server = reverb_tables.ReplayServer(
+          self.checkpoint_dir, env.render_size, capacity=r.sim_replay_capacity,
+          min_size=self.min_transitions, variables=q_network.variables,
+          port=self.actors.reverb_port, return_discount=return_discount)
+      self.address = self.server.address
+      state = 'restored from' if self.server.restored else 'new, checkpointed in'
     self.replay = reverb_tables.ReverbReplay(self.address, env.render_size,
                                              r.sim_replay_capacity, name='sim',
                                              return_discount=return_discount)
     self._container = reverb_variable_container.ReverbVariableContainer(
         self.address, table_names=[reverb_tables.VARIABLE_TABLE])
-    self.actor_dir = os.path.join(root_dir, run_dir.ACTORS_SUBDIR)
-    os.makedirs(self.actor_dir, exist_ok=True)
-    self.gin_path = write_actor_gin(os.path.join(self.actor_dir, ACTOR_GIN), settings,
-                                    actor_bindings)
     self.processes: Dict[int, subprocess.Popen] = {}
     self._logs = {}
     self.restarts = 0
@@ -126,9 +185,48 @@ class ActorFeed:
     self.last_push_step = None
     self._start_time = time.time()
     self._start_inserted = self.replay.num_inserted
-    log(f'Reverb server at {self.address} ({"restored from" if self.server.restored else "new, checkpointed in"} '
-        f'{self.server.checkpoint_dir}): {self.replay.num_transitions} sim transitions, '
-        f'{self._start_inserted} inserted so far')
+    log(f'Reverb server at {self.address} ({state} {self.checkpoint_dir}): '
+        f'{self.replay.num_transitions} sim transitions, {self._start_inserted} inserted so far')
+
+  def _server_process(self, log):
+    """(address, state) of the run's server process: the one still running from a killed
+    learner (it kept every insert), else a new one (restored from the checkpoint)."""
+    os.makedirs(self.checkpoint_dir, exist_ok=True)
+    info_path = os.path.join(self.checkpoint_dir, SERVER_INFO)
+    info = _read_json(info_path)
+    if info and fileio.pid_alive(info['pid']) and SERVER_MODULE in _cmdline(info['pid']):
+      address = f'localhost:{info["port"]}'
+      try:
+        reverb_tables.wait_for_server(address, timeout=30)
+        return address, f'still running (pid {info["pid"]}), checkpoints in'
+      except TimeoutError:
+        kill_stale([info['pid']], SERVER_MODULE, log)
+    if os.path.exists(info_path):
+      os.remove(info_path)
+    import portpicker  # pylint: disable=g-import-not-at-top  (a dependency of dm-reverb)
+    port = self.actors.reverb_port or portpicker.pick_unused_port()
+    restoring = any(os.path.isdir(os.path.join(self.checkpoint_dir, n))
+                    for n in os.listdir(self.checkpoint_dir))
+    cmd = [sys.executable, '-m', SERVER_MODULE, '--checkpoint_dir', self.checkpoint_dir,
+           '--port', str(port), '--gin_file', self.gin_path]
+    if self.return_discount is not None:
+      cmd += ['--return_discount', repr(float(self.return_discount))]
+    self._server_log = open(os.path.join(self.actor_dir, 'server.log'), 'ab')  # pylint: disable=consider-using-with
+    # Its own session: a SIGKILLed learner's server keeps running for the next learner.
+    self.server_process = subprocess.Popen(
+        cmd, stdout=self._server_log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2')))
+    deadline = time.time() + 300
+    while not (_read_json(info_path) or {}).get('pid') == self.server_process.pid:
+      if self.server_process.poll() is not None or time.time() > deadline:
+        raise RuntimeError(f'the Reverb server process did not start (status '
+                           f'{self.server_process.poll()}); see '
+                           f'{os.path.join(self.actor_dir, "server.log")}')
+      time.sleep(0.2)
+    address = f'localhost:{port}'
+    reverb_tables.wait_for_server(address)
+    log(f'Reverb server process started (pid {self.server_process.pid})')
+    return address, 'restored from' if restoring else 'new, checkpointed in'
 
   # ---------------------------------------------------------------- actor processes
 
@@ -226,7 +324,7 @@ class ActorFeed:
       time.sleep(poll_seconds)
 
   def checkpoint(self) -> str:
-    return self.server.checkpoint()
+    return self.replay.client.checkpoint()
 
   def close(self, grace_seconds: float = 10.0):
     """Stops the local actors (SIGTERM, then SIGKILL after ``grace_seconds``) and the server."""
@@ -236,4 +334,16 @@ class ActorFeed:
     for f in self._logs.values():
       f.close()
     self._logs = {}
-    self.server.stop()
+    if self.server is not None:
+      self.server.stop()
+    else:  # the server process checkpoints on SIGTERM
+      info = _read_json(os.path.join(self.checkpoint_dir, SERVER_INFO)) or {}
+      if self.server_process is not None:
+        stop_processes([self.server_process], grace_seconds=120)
+        self._server_log.close()
+      elif info.get('pid'):  # a server this learner found running
+        if fileio.pid_alive(info['pid']) and SERVER_MODULE in _cmdline(info['pid']):
+          os.kill(int(info['pid']), signal.SIGTERM)
+          deadline = time.time() + 120
+          while fileio.pid_alive(info['pid']) and time.time() < deadline:
+            time.sleep(0.2)

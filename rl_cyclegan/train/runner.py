@@ -199,6 +199,9 @@ class Actors:
   restart_actors: bool = True  # restart a local actor that died (else go on without it)
   max_restarts: int = 20  # restarts over the run, all actors together
   stall_timeout: float = 600.0  # seconds without a new transition before the learner fails
+  # True: the Reverb server runs in its own process (tools/reverb_server.py), which outlives a
+  # killed learner, so the restarted learner finds every insert; False: in the learner.
+  separate_server: bool = False
 
   def __post_init__(self):
     for name, minimum in (('num_local_actors', 0), ('weight_push_interval', 1),
