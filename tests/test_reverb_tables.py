@@ -1,5 +1,7 @@
 """The Reverb replay (replay/reverb_tables.py): insert, sample, weights, checkpoint and restore."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -87,3 +89,16 @@ def test_weights_go_through_tf_agents_variable_container(tmp_path):
     assert int(actor_step.numpy()) == 7 and int(actor_limit.numpy()) == 40
   finally:
     server.stop()
+
+
+def test_the_reverb_benchmark_prints_its_figures_and_cleans_up(tmp_path, monkeypatch):
+  from rl_cyclegan.train import benchmark_actors  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(benchmark_actors.tempfile, 'tempdir', str(tmp_path))
+  lines = []
+  out = benchmark_actors.reverb_rates(RENDER, (32, 32), num_transitions=16, batch_size=4,
+                                      num_batches=2, print_fn=lines.append)
+  assert set(out) == {'reverb_insert', 'reverb_sample', 'reverb_checkpoint_s', 'local_insert',
+                      'local_sample'}
+  assert all(v > 0 for v in out.values())
+  assert any('shared with other work' in line for line in lines)
+  assert not os.listdir(tmp_path)  # the Reverb checkpoint was removed

@@ -15,6 +15,7 @@ Figures only, no asserts; on a shared machine they are lower bounds and the prin
 """
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -75,7 +76,7 @@ def actor_rate(settings: runner.Settings, num_actors: int, seconds: float, seed:
   work = tempfile.mkdtemp(prefix='bench-actors-')
   server = reverb_tables.ReplayServer(os.path.join(work, 'reverb'), env.render_size,
                                       capacity=100_000, min_size=1, variables=q.variables)
-  processes, logs = [], []
+  processes, logs, failed = [], [], True
   try:
     from tf_agents.experimental.distributed import reverb_variable_container  # pylint: disable=g-import-not-at-top
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -92,7 +93,8 @@ def actor_rate(settings: runner.Settings, num_actors: int, seconds: float, seed:
           distributed.actor_command(server.address, i, seed, gin_path), stdout=logs[-1],
           stderr=subprocess.STDOUT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')))
     client = reverb_tables.wait_for_server(server.address)
-    # Start-up: until every actor has written its first episode (its log says so).
+    # Start-up (TF import, envs, tracing): until the table holds as many transitions as there
+    # are envs in all the actors, then 2 s more.
     deadline = time.time() + startup_timeout
     while reverb_tables.inserted(client) < num_actors * env.num_envs:
       if time.time() > deadline or any(p.poll() is not None for p in processes):
@@ -102,13 +104,18 @@ def actor_rate(settings: runner.Settings, num_actors: int, seconds: float, seed:
     first, start = reverb_tables.inserted(client), time.time()
     time.sleep(seconds)
     rate = (reverb_tables.inserted(client) - first) / (time.time() - start)
-    log(f'  {num_actors} actor(s): logs in {work}')
+    failed = False
     return rate
+  except Exception:
+    log(f'  {num_actors} actor(s) failed: logs in {work}')
+    raise
   finally:
     distributed.stop_processes(processes)
     for f in logs:
       f.close()
     server.stop()
+    if not failed:
+      shutil.rmtree(work, ignore_errors=True)
 
 
 def collection_rates(settings: runner.Settings, actor_counts: Sequence[int] = (1, 2),
@@ -158,6 +165,7 @@ def reverb_rates(render_size: Sequence[int], crop_size: Sequence[int], num_trans
     out['reverb_checkpoint_s'] = time.time() - t0
   finally:
     server.stop()
+    shutil.rmtree(work, ignore_errors=True)
   local = replay_lib.TransitionReplay(render_size, n)
   start = time.time()
   local.add_episodes(episodes)
