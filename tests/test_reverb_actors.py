@@ -282,3 +282,46 @@ def test_an_actor_pulls_the_learners_current_weights(tmp_path):
       e.close()
     server.stop()
     gin.clear_config()
+
+
+def _pipeline(**kwargs):
+  return runner.Pipeline(name='p', learner=None, train_step=None, write_summaries=None,
+                         progress_head=None, eval_policies={}, run_spec={}, **kwargs)
+
+
+def test_actor_settings_are_checked_naming_the_setting():
+  gin.clear_config()
+  try:
+    assert not runner.Actors().distributed  # the default: in-process collection
+    assert runner.Actors(reverb_port=8000).distributed
+    with pytest.raises(TypeError, match='Actors.num_local_actors'):
+      runner.Actors(num_local_actors=-1)
+    settings, _ = runner.Settings.with_overrides(num_local_actors=2)
+    with pytest.raises(ValueError, match='only train_qtopt'):
+      runner.check_actors(settings, _pipeline(), True)
+    with pytest.raises(ValueError, match='collect_steps_per_train_step'):
+      runner.check_actors(settings, _pipeline(actor_bindings=()), False)
+    settings, _ = runner.Settings.with_overrides(num_local_actors=2, sim_episode_dir='/logs')
+    with pytest.raises(ValueError, match='Replay.sim_log_fraction'):
+      runner.check_actors(settings, _pipeline(actor_bindings=()), True)
+    settings, _ = runner.Settings.with_overrides(num_local_actors=2, sim_episode_dir='/logs',
+                                                 sim_log_fraction=0.5)
+    runner.check_actors(settings, _pipeline(actor_bindings=()), True)
+  finally:
+    gin.clear_config()
+
+
+def test_the_actor_gin_holds_every_setting_and_parses(tmp_path):
+  gin.clear_config()
+  try:
+    settings, _ = runner.Settings.with_overrides(render_size=(32, 40), crop_size=(32, 32),
+                                                 num_local_actors=3)
+    path = distributed.write_actor_gin(str(tmp_path / 'actor.gin'), settings,
+                                       ["train_eval.generator_checkpoint = 'runs/g'"])
+    gin.clear_config()
+    gin.parse_config_file(path)
+    again = runner.Settings()
+    assert again == settings
+    assert gin.get_bindings('train_eval')['generator_checkpoint'] == 'runs/g'
+  finally:
+    gin.clear_config()
