@@ -23,6 +23,9 @@ Shared settings are small gin-configurable groups, bound once for every binary:
   Exploration     initial collection, collection ratio, epsilon / noise schedules
   Evaluation      greedy CEM evaluations on the test objects: interval, episodes, seed
   Checkpointing   checkpoint / snapshot / summary / progress-line intervals
+  Actors          distributed collection (train/distributed.py): off by default; with local
+                  actor processes or a Reverb port the on-policy sim replay is a Reverb table
+                  fed by actors, and step 4's collection becomes waiting for their env steps
 
 Each pipeline's own settings (steps, batch, losses, generator) stay in its ``train_eval``.
 """
