@@ -524,12 +524,13 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
   def save_checkpoint():
     collection.flush()  # the checkpoint's bookkeeping never runs ahead of the shards on disk
     if feed is not None:  # the Reverb table first: its insert count >= the checkpoint's
-      feed.sync_counters()
+      first = feed.sync_counters()
       feed.checkpoint()
+      last = feed.replay.num_inserted  # actors insert meanwhile: the table's is in between
     path = manager.save(checkpoint_number=counter)
     if feed is not None:
-      log(f'checkpoint at step {int(counter.numpy())} with the Reverb table: '
-          f'{feed.replay.num_transitions} sim transitions, {feed.replay.num_inserted} inserted')
+      log(f'checkpoint at step {int(counter.numpy())} with a Reverb checkpoint of the sim '
+          f'table taken at {first}-{last} inserted transitions')
     return path
 
   timer = loop.TrainTimer()
