@@ -326,3 +326,44 @@ def test_the_actor_gin_holds_every_setting_and_parses(tmp_path):
     assert gin.get_bindings('train_eval')['generator_checkpoint'] == 'runs/g'
   finally:
     gin.clear_config()
+
+
+@pytest.mark.parametrize('translate_frames', [True, False], ids=['frames', 'crops'])
+def test_a_final_q_actor_loads_the_frozen_g_and_inserts(tmp_path, translate_frames):
+  """The final Q's actor (run_actor) builds G from train_eval.generator_checkpoint: whole
+  frames in a sim-to-real env, or the policy's per-crop transform."""
+  from rl_cyclegan.envs import sim2real  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.run_dir import NetworkSpec  # pylint: disable=g-import-not-at-top
+  gin.clear_config()
+  bindings = TINY + ['UNetGenerator.filters = (8, 16)']
+  gin.parse_config(bindings)
+  settings = runner.Settings()
+  env = settings.environment
+  generator = NetworkSpec('UNetGenerator').build(env.crop_size)
+  prefix = tf.train.Checkpoint(G_sim2real=generator).save(str(tmp_path / 'g' / 'ckpt'))
+  gin.parse_config([f"train_eval.generator_checkpoint = '{prefix}'",
+                    f'train_eval.translate_frames = {translate_frames}'])
+  learner_q = q_network_lib.GraspingQNetwork(crop_size=env.crop_size, name='Q')
+  learner_q.create_variables()
+  server = reverb_tables.ReplayServer(str(tmp_path / 'reverb'), env.render_size, 100, 2,
+                                      learner_q.variables)
+  try:
+    g, translator, crop_transform, make_env = train_qtopt.collection_parts(
+        settings, prefix, translate_frames=translate_frames)
+    assert g is not None and (translator is not None) == translate_frames
+    assert (crop_transform is not None) == (not translate_frames)
+    e = make_env('sim', 'train', 0)
+    assert isinstance(e, sim2real.Sim2RealEnv) == translate_frames
+    e.close()
+    from tf_agents.experimental.distributed import reverb_variable_container
+    reverb_variable_container.ReverbVariableContainer(
+        server.address, [reverb_tables.VARIABLE_TABLE]).push(
+            {reverb_tables.Q_KEY: learner_q.variables,
+             reverb_tables.TRAIN_STEP_KEY: tf.constant(0, tf.int64),
+             reverb_tables.LIMIT_KEY: tf.constant(1000, tf.int64)}, reverb_tables.VARIABLE_TABLE)
+    assert train_qtopt.run_actor(server.address, 0, max_episodes=1, log=lambda m: None) == 1
+    client = reverb_tables.wait_for_server(server.address)
+    assert reverb_tables.table_info(client).current_size >= 1
+  finally:
+    server.stop()
+    gin.clear_config()
