@@ -245,15 +245,10 @@ def test_an_actor_pulls_the_learners_current_weights(tmp_path):
                                       learner_q.variables)
   envs = []
   try:
-    from tf_agents.experimental.distributed import reverb_variable_container
-    container = reverb_variable_container.ReverbVariableContainer(
-        server.address, [reverb_tables.VARIABLE_TABLE])
+    container = reverb_tables.weight_container(server.address)
 
     def push(step):
-      container.push({reverb_tables.Q_KEY: learner_q.variables,
-                      reverb_tables.TRAIN_STEP_KEY: tf.constant(step, tf.int64),
-                      reverb_tables.LIMIT_KEY: tf.constant(1000, tf.int64)},
-                     reverb_tables.VARIABLE_TABLE)
+      reverb_tables.push_weights(container, learner_q.variables, step, env_step_limit=1000)
 
     def new_actor(actor_id):
       q = q_network_lib.GraspingQNetwork(crop_size=env.crop_size, name='Q')
@@ -355,12 +350,8 @@ def test_a_final_q_actor_loads_the_frozen_g_and_inserts(tmp_path, translate_fram
     e = make_env('sim', 'train', 0)
     assert isinstance(e, sim2real.Sim2RealEnv) == translate_frames
     e.close()
-    from tf_agents.experimental.distributed import reverb_variable_container
-    reverb_variable_container.ReverbVariableContainer(
-        server.address, [reverb_tables.VARIABLE_TABLE]).push(
-            {reverb_tables.Q_KEY: learner_q.variables,
-             reverb_tables.TRAIN_STEP_KEY: tf.constant(0, tf.int64),
-             reverb_tables.LIMIT_KEY: tf.constant(1000, tf.int64)}, reverb_tables.VARIABLE_TABLE)
+    reverb_tables.push_weights(reverb_tables.weight_container(server.address),
+                               learner_q.variables, 0, env_step_limit=1000)
     assert train_qtopt.run_actor(server.address, 0, max_episodes=1, log=lambda m: None) == 1
     client = reverb_tables.wait_for_server(server.address)
     assert reverb_tables.table_info(client).current_size >= 1

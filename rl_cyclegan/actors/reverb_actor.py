@@ -27,7 +27,6 @@ import time
 from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
-from tf_agents.experimental.distributed import reverb_variable_container
 
 from rl_cyclegan import seeds
 from rl_cyclegan.actors import policies
@@ -63,8 +62,7 @@ class ReverbActor:
     self._action_fn = policies.policy_action_fn(policy, name=f'{name}-{self.actor_id}')
     self.client = reverb_tables.wait_for_server(address)
     self._inserter = reverb_tables.EpisodeInserter(address, render_size, return_discount)
-    self._container = reverb_variable_container.ReverbVariableContainer(
-        address, table_names=[reverb_tables.VARIABLE_TABLE])
+    self._container = reverb_tables.weight_container(address)
     self.train_step = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.env_step_limit = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.episodes = 0

@@ -33,6 +33,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import reverb
 import tensorflow as tf
+from tf_agents.experimental.distributed import reverb_variable_container
 
 from rl_cyclegan import specs
 from rl_cyclegan.replay import buffers as replay_lib
@@ -55,6 +56,23 @@ def variable_signature(variables: Sequence[tf.Variable]) -> Dict[str, object]:
   return {Q_KEY: [tf.TensorSpec(v.shape, v.dtype) for v in variables],
           TRAIN_STEP_KEY: tf.TensorSpec([], tf.int64),
           LIMIT_KEY: tf.TensorSpec([], tf.int64)}
+
+
+def weight_item(variables: Sequence[tf.Variable], train_step: int, env_step_limit: int):
+  """The variable table's item (``variable_signature``): what the learner pushes."""
+  return {Q_KEY: list(variables), TRAIN_STEP_KEY: tf.constant(int(train_step), tf.int64),
+          LIMIT_KEY: tf.constant(int(env_step_limit), tf.int64)}
+
+
+def weight_container(address: str):
+  """TF-Agents' ReverbVariableContainer over the variable table of the server at ``address``."""
+  return reverb_variable_container.ReverbVariableContainer(address, [VARIABLE_TABLE])
+
+
+def push_weights(container, variables: Sequence[tf.Variable], train_step: int,
+                 env_step_limit: int):
+  """Publishes the Q-network's weights, the train step and the actors' env-step limit."""
+  container.push(weight_item(variables, train_step, env_step_limit), VARIABLE_TABLE)
 
 
 def make_tables(render_size: Sequence[int], capacity: int, min_size: int,

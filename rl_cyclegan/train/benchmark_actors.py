@@ -78,14 +78,8 @@ def actor_rate(settings: runner.Settings, num_actors: int, seconds: float, seed:
                                       capacity=100_000, min_size=1, variables=q.variables)
   processes, logs, failed = [], [], True
   try:
-    from tf_agents.experimental.distributed import reverb_variable_container  # pylint: disable=g-import-not-at-top
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    reverb_variable_container.ReverbVariableContainer(
-        server.address, [reverb_tables.VARIABLE_TABLE]).push(
-            {reverb_tables.Q_KEY: q.variables,
-             reverb_tables.TRAIN_STEP_KEY: tf.constant(0, tf.int64),
-             reverb_tables.LIMIT_KEY: tf.constant(2**62, tf.int64)},  # never wait
-            reverb_tables.VARIABLE_TABLE)
+    reverb_tables.push_weights(reverb_tables.weight_container(server.address), q.variables,
+                               train_step=0, env_step_limit=2**62)  # the actors never wait
     gin_path = distributed.write_actor_gin(os.path.join(work, 'actor.gin'), settings)
     for i in range(num_actors):
       logs.append(open(os.path.join(work, f'actor-{i}.log'), 'wb'))  # pylint: disable=consider-using-with

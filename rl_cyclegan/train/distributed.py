@@ -33,7 +33,6 @@ import time
 from typing import Callable, Dict, Optional
 
 import gin
-from tf_agents.experimental.distributed import reverb_variable_container
 
 from rl_cyclegan import fileio
 from rl_cyclegan import run_dir
@@ -176,8 +175,7 @@ class ActorFeed:
     self.replay = reverb_tables.ReverbReplay(self.address, env.render_size,
                                              r.sim_replay_capacity, name='sim',
                                              return_discount=return_discount)
-    self._container = reverb_variable_container.ReverbVariableContainer(
-        self.address, table_names=[reverb_tables.VARIABLE_TABLE])
+    self._container = reverb_tables.weight_container(self.address)
     self.processes: Dict[int, subprocess.Popen] = {}
     self._logs = {}
     self.restarts = 0
@@ -279,12 +277,8 @@ class ActorFeed:
 
   def push(self, step: int):
     """The Q-network's weights, the train step and the actors' env-step limit."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    self._container.push({
-        reverb_tables.Q_KEY: self.q_network.variables,
-        reverb_tables.TRAIN_STEP_KEY: tf.constant(step, tf.int64),
-        reverb_tables.LIMIT_KEY: tf.constant(self.env_step_limit(step), tf.int64)},
-        reverb_tables.VARIABLE_TABLE)
+    reverb_tables.push_weights(self._container, self.q_network.variables, step,
+                               self.env_step_limit(step))
     self.pushes += 1
     self.last_push_step = step
 
