@@ -314,7 +314,12 @@ class ActorFeed:
             f'waits for {(step + 1) * self.ratio:.0f} on-policy env steps (has '
             f'{self.collection.on_policy_steps}); local actors alive: '
             f'{len(self.processes)}; their logs are in {self.actor_dir}')
-      self.supervise()
+      if not self.supervise() and self.actors.reverb_port is None:
+        raise RuntimeError(
+            f'every local actor died and none can connect from elsewhere (Actors.reverb_port is '
+            f'None) while train step {step} waits for {(step + 1) * self.ratio:.0f} on-policy '
+            f'env steps (has {self.collection.on_policy_steps}); their logs are in '
+            f'{self.actor_dir}')
       time.sleep(poll_seconds)
 
   def checkpoint(self) -> str:
