@@ -358,3 +358,33 @@ def test_a_final_q_actor_loads_the_frozen_g_and_inserts(tmp_path, translate_fram
   finally:
     server.stop()
     gin.clear_config()
+
+
+@pytest.mark.parametrize('restart', [True, False], ids=['restarts_capped', 'no_restarts'])
+def test_the_learner_fails_naming_the_logs_when_every_local_actor_is_gone(
+    tmp_path, monkeypatch, restart):
+  """Actors that exit at once (a stand-in command): restarted up to Actors.max_restarts, then
+  the learner's wait fails instead of waiting for the stall timeout."""
+  from rl_cyclegan.train import loop  # pylint: disable=g-import-not-at-top
+  gin.clear_config()
+  gin.parse_config(TINY)
+  monkeypatch.setattr(distributed, 'actor_command',
+                      lambda *args, **kwargs: [sys.executable, '-c', 'import sys; sys.exit(3)'])
+  settings, _ = runner.Settings.with_overrides(restart_actors=restart, max_restarts=2)
+  q = q_network_lib.GraspingQNetwork(crop_size=settings.environment.crop_size, name='Q')
+  q.create_variables()
+  collection = loop.SimCollection(str(tmp_path), False, None, 'sim', 1, (32, 40), 100, 4, 0,
+                                  log=lambda m: None)
+  messages = []
+  feed = distributed.ActorFeed(str(tmp_path), settings, q, 0, 1.0, collection,
+                               log=messages.append)
+  try:
+    feed.start_actors()
+    with pytest.raises(RuntimeError, match='every local actor died.*actors'):
+      feed.wait(0)
+    assert feed.restarts == (2 if restart else 0)
+    assert sum('exited with status 3' in m for m in messages) == (2 + 2 if restart else 2)
+  finally:
+    feed.close()
+    gin.clear_config()
+  assert _actor_pids(str(tmp_path)) == {}
