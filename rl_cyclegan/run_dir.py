@@ -52,6 +52,8 @@ EVAL_SUBDIR = 'eval'
 CHECKPOINT_SUBDIR = os.path.join(TRAIN_SUBDIR, 'ckpt')
 SNAPSHOT_SUBDIR = os.path.join(TRAIN_SUBDIR, 'snapshots')
 SIM_REPLAY_SUBDIR = os.path.join('replay', 'sim')
+REVERB_SUBDIR = os.path.join('replay', 'reverb')  # Reverb checkpoints (train/distributed.py)
+ACTORS_SUBDIR = 'actors'  # actor processes' gin config and logs (train/distributed.py)
 SPEC_FORMAT = 1
 KINDS = ('qtopt', 'rl_cyclegan')
 # The gin name of each binary's train_eval (its bindings in operative_config.gin).

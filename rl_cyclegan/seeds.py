@@ -2,7 +2,8 @@
 
 Streams of a training run (``derive_seed(seed, STREAM, index)``) are named in train/loop.py;
 episode j of an evaluation uses ``derive_seed(seed, j)``; collection shard i uses
-``derive_seed(seed, i)`` and its episode j ``derive_seed(shard_seed, j)``.
+``derive_seed(seed, i)`` and its episode j ``derive_seed(shard_seed, j)``; Reverb actor
+processes use the streams named in actors/reverb_actor.py (per actor id and incarnation).
 """
 
 import numpy as np

@@ -7,11 +7,13 @@ The layers, lowest first (BUILD.md "Layers"):
   2 learners    rl_cyclegan/learners
   3 envs, data  rl_cyclegan/envs, rl_cyclegan/data
   4 actors, replay, evaluation
-                rl_cyclegan/actors (policies, rollout, collect), rl_cyclegan/replay,
+                rl_cyclegan/actors (policies, rollout, collect, reverb_actor),
+                rl_cyclegan/replay (buffers, reverb_tables),
                 rl_cyclegan/evaluation (policy_eval, scene_metrics, paired_set,
                 segmentation_set, summaries), run_dir
   5 runner, pipelines
-                rl_cyclegan/train (loop, runner), rl_cyclegan/pipelines (train_qtopt,
+                rl_cyclegan/train (loop, runner, distributed, benchmark_actors),
+                rl_cyclegan/pipelines (train_qtopt,
                 train_rl_cyclegan, table1, generator_report), configurables, benchmark, demo
   6 export      rl_cyclegan/export
   7 tools       rl_cyclegan/cli, tools/

@@ -67,6 +67,74 @@ def load_frozen_generator(path: str, key: str = 'G_sim2real', crop_size=specs.DE
   return generator
 
 
+def collection_parts(settings: runner.Settings, generator_checkpoint: Optional[str],
+                     generator_checkpoint_key: str = 'G_sim2real', translate_frames: bool = True):
+  """(G, frame translator, per-crop transform, make_env) of collection and evaluation.
+
+  Without ``generator_checkpoint`` only ``make_env`` (the Environment's) is set. With it (the
+  final-Q phase) G is loaded frozen; ``translate_frames``: G translates whole sim frames in the
+  sim-to-real env (Fig. 6) and the policy sees no transform; else the policy applies G to its
+  crops. The learner and every actor process (``run_actor``) build theirs here.
+  """
+  from rl_cyclegan.envs import sim2real  # pylint: disable=g-import-not-at-top
+  env = settings.environment
+  generator = translator = None
+  if generator_checkpoint:
+    generator = load_frozen_generator(generator_checkpoint, generator_checkpoint_key,
+                                      env.crop_size)
+    if translate_frames:
+      translator = translation.FrameTranslator(generator)
+    _log(f'frozen Sim2Real generator from {generator_checkpoint} (final-Q phase), applied '
+         f'{"once per whole frame, cached" if translator else "to the crops in every step"}')
+  # With cached translation the learner never sees G: its inputs are G's output already.
+  crop_transform = generator if translator is None else None  # per-crop G (older runs)
+
+  def make_env(appearance, object_split, seed):
+    e = env.make_env(appearance, object_split, seed)
+    if translator is not None and appearance != 'real':  # Fig. 6's sim-to-real environment
+      e = sim2real.Sim2RealEnv(e, translator)
+    return e
+
+  return generator, translator, crop_transform, make_env
+
+
+def run_actor(reverb_address: str, actor_id: int, seed: int = 0,
+              return_discount: Optional[float] = None, max_episodes: Optional[int] = None,
+              log=_log) -> int:
+  """One QT-Opt actor process (actors/reverb_actor.py) configured by the parsed gin.
+
+  Gin holds what the learner's run holds (the learner writes it to
+  ``<root_dir>/actors/actor.gin``): the shared groups (Environment, Exploration, ...), the
+  networks, and ``train_eval.generator_checkpoint`` / ``translate_frames`` of the final Q.
+  ``return_discount``: the learner's (set when its replay stores Monte Carlo returns).
+  Returns the episodes inserted.
+  """
+  from rl_cyclegan.actors import policies  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.actors import reverb_actor  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.networks import q_network as q_network_lib  # pylint: disable=g-import-not-at-top
+  settings = runner.Settings()
+  env, x = settings.environment, settings.exploration
+  bound = gin.get_bindings('train_eval')
+  _, _, crop_transform, make_env = collection_parts(
+      settings, bound.get('generator_checkpoint'),
+      bound.get('generator_checkpoint_key', 'G_sim2real'), bound.get('translate_frames', True))
+  q_network = q_network_lib.GraspingQNetwork(crop_size=env.crop_size, name='Q')
+  q_network.create_variables()
+  env_seeds, policy_seed = reverb_actor.actor_seeds(seed, actor_id, env.num_envs)
+  policy = policies.CEMPolicy(q_network, render_size=env.render_size, crop_size=env.crop_size,
+                              image_transform=crop_transform,
+                              allowed_modes=env.allowed_modes, seed=policy_seed)
+  envs = [make_env(env.appearance, 'train', s) for s in env_seeds]
+  try:
+    actor = reverb_actor.ReverbActor(
+        reverb_address, envs, policy, x.at, actor_id, seed, env.render_size,
+        return_discount=return_discount, pull_interval=settings.actors.pull_interval, log=log)
+    return actor.run(max_episodes)
+  finally:
+    for e in envs:
+      e.close()
+
+
 @gin.configurable(denylist=['root_dir'])
 def train_eval(
     root_dir: str,
@@ -92,8 +160,6 @@ def train_eval(
     EpisodeFormatError naming the file for a bad episode directory, and ValueError naming
     the checkpoint file when the latest checkpoint cannot be restored into this configuration.
   """
-  from rl_cyclegan.envs import sim2real  # pylint: disable=g-import-not-at-top
-
   settings = settings or runner.Settings()
   env = settings.environment
   check_steps = runner.check_steps
@@ -107,14 +173,9 @@ def train_eval(
   os.makedirs(root_dir, exist_ok=True)
 
   # ------------------------------------------------------------------ G, learner
-  generator = translator = None
-  if generator_checkpoint:
-    generator = load_frozen_generator(generator_checkpoint, generator_checkpoint_key,
-                                      env.crop_size)
-    if translate_frames:
-      translator = translation.FrameTranslator(generator)
-    _log(f'frozen Sim2Real generator from {generator_checkpoint} (final-Q phase), applied '
-         f'{"once per whole frame, cached" if translator else "to the crops in every step"}')
+  generator, translator, crop_transform, make_env = collection_parts(
+      settings, generator_checkpoint, generator_checkpoint_key, translate_frames)
+  if generator is not None:
     if translator is not None and settings.replay.sim_episode_dir:
       cached = translation.translate_episode_dir(
           translator, settings.replay.sim_episode_dir,
@@ -122,17 +183,9 @@ def train_eval(
           generator_name=generator_checkpoint, log=_log)
       settings = dataclasses.replace(settings, replay=dataclasses.replace(
           settings.replay, sim_episode_dir=cached))
-  # With cached translation the learner never sees G: its inputs are G's output already.
-  crop_transform = generator if translator is None else None  # per-crop G (older runs)
   learner = qtopt_lib.QTOptLearner(crop_size=env.crop_size, real_loss_weight=real_loss_weight,
                                    image_transform=crop_transform,
                                    allowed_modes=env.allowed_modes)
-
-  def make_env(appearance, object_split, seed):
-    e = env.make_env(appearance, object_split, seed)
-    if translator is not None and appearance != 'real':  # Fig. 6's sim-to-real environment
-      e = sim2real.Sim2RealEnv(e, translator)
-    return e
 
   def train_step(sampler, step, context):
     del step, context
@@ -174,7 +227,12 @@ def train_eval(
       # QTOptCritic.mc_return_weight > 0: every replay also stores discounted returns-to-go.
       return_discount=learner.critic.gamma if learner.needs_returns else None,
       extra_items={generator_checkpoint_key: generator} if generator is not None else {},
-      make_env=make_env)
+      make_env=make_env,
+      # What an actor process (run_actor) needs beyond the gin groups to rebuild make_env and
+      # the collection policy.
+      actor_bindings=(f'train_eval.generator_checkpoint = {generator_checkpoint!r}',
+                      f'train_eval.generator_checkpoint_key = {generator_checkpoint_key!r}',
+                      f'train_eval.translate_frames = {translate_frames!r}'))
   if replay_digests and sim_fraction > 0:
     pipeline.on_open, pipeline.on_finish = digest('start'), digest('end')
   return runner.run(root_dir, pipeline, settings, num_train_steps, seed, _log)

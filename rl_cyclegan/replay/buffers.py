@@ -259,15 +259,22 @@ class TransitionReplay:
     returns = None
     if self.return_discount is not None:
       items, returns = items
+    return to_model_batch(items, crop_size, training), returns
 
-    def model_obs(obs):
-      image = preprocessing.crop(obs['image'], crop_size, training)  # [B, h, w, 3] uint8
-      return {'image': preprocessing.to_model_image(image),  # [B, h, w, 3] float32
-              'gripper_state': obs['gripper_state']}  # [B, 2]
 
-    return specs.Transition(
-        observation=model_obs(items.observation), action=items.action, reward=items.reward,
-        next_observation=model_obs(items.next_observation), done=items.done), returns
+def to_model_batch(items: specs.Transition, crop_size: Sequence[int],
+                   training: bool) -> specs.Transition:
+  """Env-format transitions (uint8 images at the render size) -> model observations: random
+  crops if training, else center crops (paper Appendix A), float32 images in [-1, 1]."""
+
+  def model_obs(obs):
+    image = preprocessing.crop(obs['image'], crop_size, training)  # [B, h, w, 3] uint8
+    return {'image': preprocessing.to_model_image(image),  # [B, h, w, 3] float32
+            'gripper_state': obs['gripper_state']}  # [B, 2]
+
+  return specs.Transition(
+      observation=model_obs(items.observation), action=items.action, reward=items.reward,
+      next_observation=model_obs(items.next_observation), done=items.done)
 
 
 class MixedSampler:

@@ -204,12 +204,17 @@ class SimCollection:
     return {'env_steps': self.env_steps, 'sim_episodes': self.sim_episodes,
             'initial_env_steps': self.initial_env_steps}
 
-  def open(self, resumed: bool):
-    """Builds the sim replay and refills it from the newest logged shards (up to capacity)."""
+  def open(self, resumed: bool, replay=None):
+    """Builds the sim replay and refills it from the newest logged shards (up to capacity).
+
+    ``replay``: a given on-policy replay (the Reverb table of distributed collection,
+    ``reverb_tables.ReverbReplay``) restored from its own checkpoint: it is not refilled from
+    the log (the log's episodes are still counted).
+    """
     if not self.enabled:
       return
-    self.replay = replay_lib.TransitionReplay(self.render_size, self.replay_capacity,
-                                              name='sim', return_discount=self.return_discount)
+    self.replay = replay or replay_lib.TransitionReplay(
+        self.render_size, self.replay_capacity, name='sim', return_discount=self.return_discount)
     self.log = replay_lib.SimEpisodeLog(os.path.join(self.root_dir, SIM_REPLAY_SUBDIR),
                                         self.render_size,
                                         episodes_per_shard=self.episodes_per_shard,
@@ -234,7 +239,7 @@ class SimCollection:
                 f'{self.offline_episode_dir} ({s:.1f}s)')
     old = self.log.load_newest(capacity) if capacity > 0 else []
     self._count_logged_after_checkpoint(old, resumed)
-    if old:
+    if old and replay is None:
       n, t, s = replay_lib.refill(self.replay, old)
       self._log(f'sim replay refilled with {n} episodes ({t} transitions) from '
                 f'{len(self.log.shard_paths())} shards in {self.log.directory} ({s:.1f}s)')

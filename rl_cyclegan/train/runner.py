@@ -23,6 +23,9 @@ Shared settings are small gin-configurable groups, bound once for every binary:
   Exploration     initial collection, collection ratio, epsilon / noise schedules
   Evaluation      greedy CEM evaluations on the test objects: interval, episodes, seed
   Checkpointing   checkpoint / snapshot / summary / progress-line intervals
+  Actors          distributed collection (train/distributed.py): off by default; with local
+                  actor processes or a Reverb port the on-policy sim replay is a Reverb table
+                  fed by actors, and step 4's collection becomes waiting for their env steps
 
 Each pipeline's own settings (steps, batch, losses, generator) stay in its ``train_eval``.
 """
@@ -178,6 +181,44 @@ class Checkpointing:
       _check_int(self, 'snapshot_interval', 0)
 
 
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class Actors:
+  """Distributed collection (train/distributed.py; BUILD.md "Distributed collection: Reverb
+  actors"). The default (no local actors, no port) is in-process collection.
+
+  With ``num_local_actors`` > 0 or a ``reverb_port``, the learner hosts a Reverb server (the
+  on-policy sim table, checkpointed under replay/reverb, and the weights), starts
+  ``num_local_actors`` actor processes (tools/qtopt_actor.py), and before each train step waits
+  until the actors' inserted env steps reach its collection ratio
+  (Exploration.collect_steps_per_train_step). Actors on other machines run tools/qtopt_actor.py
+  with --reverb_address=<learner host>:<reverb_port> and the learner's gin.
+  """
+  num_local_actors: int = 0  # actor processes started (and restarted) by the learner
+  reverb_port: Optional[int] = None  # None: a free port (local actors only)
+  weight_push_interval: int = 10  # train steps between weight pushes to the actors
+  pull_interval: int = 1  # actor rounds (one episode per env) between weight pulls
+  max_steps_ahead: int = 50  # train steps of collection the actors may run ahead of the learner
+  restart_actors: bool = True  # restart a local actor that died (else go on without it)
+  max_restarts: int = 20  # restarts over the run, all actors together
+  stall_timeout: float = 600.0  # seconds without a new transition before the learner fails
+  # True: the Reverb server runs in its own process (tools/reverb_server.py), which outlives a
+  # killed learner, so the restarted learner finds every insert; False: in the learner.
+  separate_server: bool = False
+
+  def __post_init__(self):
+    for name, minimum in (('num_local_actors', 0), ('weight_push_interval', 1),
+                          ('pull_interval', 1), ('max_steps_ahead', 0), ('max_restarts', 0)):
+      _check_int(self, name, minimum)
+    if self.reverb_port is not None:
+      _check_int(self, 'reverb_port', 1)
+    _check_number(self, 'stall_timeout')
+
+  @property
+  def distributed(self) -> bool:
+    return self.num_local_actors > 0 or self.reverb_port is not None
+
+
 def _check_int(group, name, minimum):
   value = getattr(group, name)
   if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -225,7 +266,7 @@ def check_steps(owner: str, value) -> int:
 
 
 _GROUPS = {'environment': Environment, 'replay': Replay, 'exploration': Exploration,
-           'evaluation': Evaluation, 'checkpointing': Checkpointing}
+           'evaluation': Evaluation, 'checkpointing': Checkpointing, 'actors': Actors}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,6 +277,7 @@ class Settings:
   exploration: Exploration = None
   evaluation: Evaluation = None
   checkpointing: Checkpointing = None
+  actors: Actors = None
 
   def __post_init__(self):
     for field, cls in _GROUPS.items():
@@ -283,6 +325,8 @@ class Pipeline:
   run_spec           kwargs of run_dir.RunSpec beyond the environment's (kind, networks' keys)
   make_env           optional override of ``Environment.make_env`` (e.g. the sim-to-real env)
   explicit_config    'Configurable.param': value lines the operative config needs
+  actor_bindings     gin lines an actor process needs beyond the groups to rebuild the
+                     collection (None: the pipeline has no actor binary; Actors unsupported)
   """
   name: str
   learner: object
@@ -305,6 +349,7 @@ class Pipeline:
   extra_items: Mapping[str, object] = dataclasses.field(default_factory=dict)
   make_env: Optional[Callable] = None
   explicit_config: Mapping[str, object] = dataclasses.field(default_factory=dict)
+  actor_bindings: Optional[Sequence[str]] = None
 
 
 @dataclasses.dataclass
@@ -318,6 +363,7 @@ class Context:
   manager: tf.train.CheckpointManager
   train_writer: object
   resumed: Optional[str]
+  feed: Optional[object] = None  # distributed.ActorFeed when Actors.distributed
 
 
 def check_data(settings: Settings, sim_fraction: float, needs_real: bool, owner: str):
@@ -344,6 +390,21 @@ def check_data(settings: Settings, sim_fraction: float, needs_real: bool, owner:
                      'Exploration.initial_collect_episodes > 0 or Replay.sim_episode_dir')
 
 
+def check_actors(settings: Settings, pipeline: Pipeline, collect_on_policy: bool):
+  """Raises ValueError naming the setting when distributed collection cannot run."""
+  if pipeline.actor_bindings is None:
+    raise ValueError(f'Actors.num_local_actors / Actors.reverb_port are set but {pipeline.name} '
+                     'has no actor binary (only train_qtopt collects through Reverb actors)')
+  if not collect_on_policy:
+    raise ValueError('Actors.num_local_actors / Actors.reverb_port are set but there is no '
+                     'on-policy collection: it needs sim data (sim_fraction > 0) and '
+                     'Exploration.collect_steps_per_train_step > 0')
+  if settings.replay.sim_episode_dir and settings.replay.sim_log_fraction is None:
+    raise ValueError('with Reverb actors the off-policy sim log (Replay.sim_episode_dir) stays '
+                     'in its own in-process buffer: set Replay.sim_log_fraction (its share of '
+                     'the sim part of a batch, e.g. 0.5)')
+
+
 def load_real_episodes(settings: Settings):
   """The real episodes (validated, naming a bad file), before anything is built."""
   r = settings.replay
@@ -366,6 +427,9 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
   use_real = pipeline.sim_fraction < 1.0 or pipeline.needs_real
   collect_on_policy = (use_sim and x.collect_steps_per_train_step > 0 and
                        pipeline.collect_network is not None)
+  use_actors = settings.actors.distributed
+  if use_actors:
+    check_actors(settings, pipeline, collect_on_policy)
   snapshot_interval = ev.eval_interval if ck.snapshot_interval is None else ck.snapshot_interval
   train_dir = os.path.join(root_dir, run_dir.TRAIN_SUBDIR)
   eval_dir = os.path.join(root_dir, run_dir.EVAL_SUBDIR)
@@ -395,7 +459,13 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
     pipeline.fresh_start()
 
   # ------------------------------------------------------------------ replay buffers
-  collection.open(resumed)
+  feed = None
+  if use_actors:  # the on-policy sim replay is a Reverb table fed by actor processes
+    from rl_cyclegan.train import distributed  # pylint: disable=g-import-not-at-top
+    feed = distributed.ActorFeed(
+        root_dir, settings, pipeline.collect_network, seed, x.collect_steps_per_train_step,
+        collection, pipeline.actor_bindings, pipeline.return_discount, log)
+  collection.open(resumed, replay=feed.replay if feed else None)
   sim_replay, real_replay = collection.replay, None
   if use_real:
     if real_episodes is None:
@@ -420,7 +490,7 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
 
   # ------------------------------------------------------------------ policies
   collection.start_envs()
-  if collect_on_policy:
+  if collect_on_policy and not use_actors:
     collection.set_cem_policy(
         pipeline.collect_network, x, x.collect_steps_per_train_step, name=pipeline.name,
         render_size=env.render_size, crop_size=env.crop_size,
@@ -446,20 +516,32 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
       networks=run_dir.network_specs(items), checkpoint_keys=tuple(sorted(items)),
       **pipeline.run_spec))
   context = Context(root_dir, settings, collection, sampler, real_replay, manager,
-                    train_writer, resumed)
+                    train_writer, resumed, feed)
   if pipeline.on_open is not None:
     pipeline.on_open(result, context)
 
   # ------------------------------------------------------------------ the schedule
   def save_checkpoint():
     collection.flush()  # the checkpoint's bookkeeping never runs ahead of the shards on disk
-    return manager.save(checkpoint_number=counter)
+    if feed is not None:  # the Reverb table first: its insert count >= the checkpoint's
+      first = feed.sync_counters()
+      feed.checkpoint()
+      last = feed.replay.num_inserted  # actors insert meanwhile: the table's is in between
+    path = manager.save(checkpoint_number=counter)
+    if feed is not None:
+      log(f'checkpoint at step {int(counter.numpy())} with a Reverb checkpoint of the sim '
+          f'table taken at {first}-{last} inserted transitions')
+    return path
 
   timer = loop.TrainTimer()
   evals = {}
   try:
     with loop.sigterm_as_exception():
       collection.initial_collection(x.initial_collect_episodes, x.initial_collect_policy)
+      if feed is not None:
+        feed.checkpoint()  # the initial episodes are in the table's checkpoint
+        feed.push(int(counter.numpy()))
+        feed.start_actors()
       for name, buffer in (('sim', sim_replay), ('real', real_replay)):
         if buffer is not None and buffer.num_transitions < min(r.min_replay_transitions,
                                                                buffer.capacity):
@@ -512,7 +594,10 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
       triggers = [(interval_trigger.IntervalTrigger(n, fn, start=step - step % n if n else 0),
                    at_end) for n, fn, at_end in schedule]
       while step < num_train_steps:
-        collection.collect_on_policy(step, r.min_replay_transitions)
+        if feed is not None:
+          feed.wait(step)  # the actors' env steps cover this step (and weights pushed)
+        else:
+          collection.collect_on_policy(step, r.min_replay_transitions)
         with timer.step():
           info = pipeline.train_step(sampler, step, context)
         step = int(counter.numpy())
@@ -528,6 +613,11 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
     raise
   finally:
     collection.close()
+    if feed is not None:
+      result['actor_restarts'] = feed.restarts
+      result['weight_pushes'] = feed.pushes
+      result['sim_table_transitions'] = feed.replay.num_transitions
+      feed.close()
     train_writer.flush()
   loop.write_operative_config(root_dir, explicit, caller=pipeline.name)
   if pipeline.on_finish is not None:

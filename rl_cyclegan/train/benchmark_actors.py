@@ -1,0 +1,179 @@
+"""Throughput of distributed collection: env steps/s in-process vs N actor processes, and
+Reverb insert / sample rates of transitions at a given render size.
+
+``collection_rates``: the same CEM policy (gin's Q-network, untrained) and envs
+(``runner.Environment``) collect for ``seconds``: in-process (``rollout.run_episodes`` into a
+``TransitionReplay``, what ``SimCollection`` does) and with 1, 2, ... actor processes inserting
+into a Reverb table (counted from the table's inserts once every actor has inserted, so
+process start-up is left out).
+
+``reverb_rates``: synthetic episodes inserted through ``EpisodeInserter`` and batches sampled
+through ``ReverbReplay`` (crop + conversion included), against the in-process
+``TransitionReplay`` doing the same.
+
+Figures only, no asserts; on a shared machine they are lower bounds and the printout says so.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+from rl_cyclegan.actors import policies
+from rl_cyclegan.actors import rollout
+from rl_cyclegan.data import episodes as episodes_lib
+from rl_cyclegan.networks import q_network as q_network_lib
+from rl_cyclegan.replay import buffers as replay_lib
+from rl_cyclegan.replay import reverb_tables
+from rl_cyclegan.train import distributed
+from rl_cyclegan.train import runner
+
+SHARED_NOTE = ('machine: {cores} cores, shared with other work while measured: the rates are '
+               'lower bounds')
+
+
+def _note(print_fn):
+  print_fn(SHARED_NOTE.format(cores=os.cpu_count()))
+
+
+def _q_network(crop_size):
+  q = q_network_lib.GraspingQNetwork(crop_size=crop_size, name='Q')
+  q.create_variables()
+  return q
+
+
+def in_process_rate(settings: runner.Settings, seconds: float, seed: int = 0) -> float:
+  """Env steps/s of in-process collection (one process, ``Environment.num_envs`` envs)."""
+  env = settings.environment
+  q = _q_network(env.crop_size)
+  policy = policies.CEMPolicy(q, render_size=env.render_size, crop_size=env.crop_size,
+                              allowed_modes=env.allowed_modes, seed=seed)
+  action_fn = policies.policy_action_fn(policy, name='bench')
+  envs = [env.make_env(env.appearance, 'train', seed + i) for i in range(env.num_envs)]
+  replay = replay_lib.TransitionReplay(env.render_size, 10_000)
+  try:
+    replay.add_episodes(rollout.run_episodes(envs, action_fn, len(envs)))  # traces the policy
+    steps, start = 0, time.time()
+    while time.time() - start < seconds:
+      episodes = rollout.run_episodes(envs, action_fn, len(envs))
+      replay.add_episodes(episodes)
+      steps += sum(int(e.actions.shape[0]) for e in episodes)
+    return steps / (time.time() - start)
+  finally:
+    for e in envs:
+      e.close()
+
+
+def actor_rate(settings: runner.Settings, num_actors: int, seconds: float, seed: int = 0,
+               startup_timeout: float = 300.0, log: Callable[[str], None] = print) -> float:
+  """Env steps/s inserted by ``num_actors`` actor processes (start-up excluded)."""
+  env = settings.environment
+  q = _q_network(env.crop_size)
+  work = tempfile.mkdtemp(prefix='bench-actors-')
+  server = reverb_tables.ReplayServer(os.path.join(work, 'reverb'), env.render_size,
+                                      capacity=100_000, min_size=1, variables=q.variables)
+  processes, logs, failed = [], [], True
+  try:
+    reverb_tables.push_weights(reverb_tables.weight_container(server.address), q.variables,
+                               train_step=0, env_step_limit=2**62)  # the actors never wait
+    gin_path = distributed.write_actor_gin(os.path.join(work, 'actor.gin'), settings)
+    for i in range(num_actors):
+      logs.append(open(os.path.join(work, f'actor-{i}.log'), 'wb'))  # pylint: disable=consider-using-with
+      processes.append(subprocess.Popen(
+          distributed.actor_command(server.address, i, seed, gin_path), stdout=logs[-1],
+          stderr=subprocess.STDOUT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')))
+    client = reverb_tables.wait_for_server(server.address)
+    # Start-up (TF import, envs, tracing): until the table holds as many transitions as there
+    # are envs in all the actors, then 2 s more.
+    deadline = time.time() + startup_timeout
+    while reverb_tables.inserted(client) < num_actors * env.num_envs:
+      if time.time() > deadline or any(p.poll() is not None for p in processes):
+        raise RuntimeError(f'actors did not start within {startup_timeout:.0f}s; logs in {work}')
+      time.sleep(0.2)
+    time.sleep(2.0)
+    first, start = reverb_tables.inserted(client), time.time()
+    time.sleep(seconds)
+    rate = (reverb_tables.inserted(client) - first) / (time.time() - start)
+    failed = False
+    return rate
+  except Exception:
+    log(f'  {num_actors} actor(s) failed: logs in {work}')
+    raise
+  finally:
+    distributed.stop_processes(processes)
+    for f in logs:
+      f.close()
+    server.stop()
+    if not failed:
+      shutil.rmtree(work, ignore_errors=True)
+
+
+def collection_rates(settings: runner.Settings, actor_counts: Sequence[int] = (1, 2),
+                     seconds: float = 20.0, print_fn: Callable[[str], None] = print):
+  """Prints and returns {'in-process': rate, '1 actor': rate, ...} (env steps/s)."""
+  env = settings.environment
+  _note(print_fn)
+  print_fn(f'collection at {env.render_size[0]}x{env.render_size[1]}, {env.num_envs} env(s) '
+           f'per process, {seconds:.0f}s each')
+  out = {'in-process': in_process_rate(settings, seconds)}
+  print_fn(f'  in-process: {out["in-process"]:.1f} env steps/s')
+  for n in actor_counts:
+    key = f'{n} actor{"s" if n > 1 else ""}'
+    out[key] = actor_rate(settings, n, seconds, log=print_fn)
+    print_fn(f'  {key}: {out[key]:.1f} env steps/s (x{out[key] / max(out["in-process"], 1e-9):.2f} '
+             'in-process)')
+  return out
+
+
+def reverb_rates(render_size: Sequence[int], crop_size: Sequence[int], num_transitions: int = 256,
+                 batch_size: int = 32, num_batches: int = 10,
+                 print_fn: Callable[[str], None] = print):
+  """Prints and returns insert / sample rates (transitions/s) of Reverb and in-process."""
+  episode_steps = 8
+  episodes = [episodes_lib.synthetic_episode(episode_steps, tuple(render_size), seed=i)
+              for i in range(max(1, num_transitions // episode_steps))]
+  n = len(episodes) * episode_steps
+  mb = 2 * np.prod(render_size) * 3 / 2**20
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  dummy = [tf.Variable(0.0)]  # the variable table needs a signature; no weights here
+  work = tempfile.mkdtemp(prefix='bench-reverb-')
+  server = reverb_tables.ReplayServer(os.path.join(work, 'reverb'), render_size,
+                                      capacity=n, min_size=1, variables=dummy)
+  out = {}
+  try:
+    replay = reverb_tables.ReverbReplay(server.address, render_size, n)
+    start = time.time()
+    replay.add_episodes(episodes)
+    out['reverb_insert'] = n / (time.time() - start)
+    replay.sample(batch_size, crop_size)  # first batch: connection and tracing
+    start = time.time()
+    for _ in range(num_batches):
+      replay.sample(batch_size, crop_size)
+    out['reverb_sample'] = num_batches * batch_size / (time.time() - start)
+    t0 = time.time()
+    server.checkpoint()
+    out['reverb_checkpoint_s'] = time.time() - t0
+  finally:
+    server.stop()
+    shutil.rmtree(work, ignore_errors=True)
+  local = replay_lib.TransitionReplay(render_size, n)
+  start = time.time()
+  local.add_episodes(episodes)
+  out['local_insert'] = n / (time.time() - start)
+  local.sample(batch_size, crop_size)
+  start = time.time()
+  for _ in range(num_batches):
+    local.sample(batch_size, crop_size)
+  out['local_sample'] = num_batches * batch_size / (time.time() - start)
+  _note(print_fn)
+  print_fn(f'transitions at {render_size[0]}x{render_size[1]} ({mb:.2f} MiB each, two uint8 '
+           f'images), {n} inserted, {num_batches} batches of {batch_size} cropped to '
+           f'{crop_size[0]}x{crop_size[1]}:')
+  print_fn(f'  Reverb:     insert {out["reverb_insert"]:.0f}/s, sample {out["reverb_sample"]:.0f}'
+           f'/s, checkpoint of the table {out["reverb_checkpoint_s"]:.2f}s')
+  print_fn(f'  in-process: insert {out["local_insert"]:.0f}/s, sample {out["local_sample"]:.0f}/s')
+  return out
