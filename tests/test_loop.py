@@ -72,3 +72,28 @@ def test_new_indices_start_after_the_highest_logged_one_never_in_a_gap(tmp_path)
   assert int(collection.env_steps.numpy()) == 6
   assert any('2 sim episodes' in m and '1 in progress at the kill were lost' in m
              for m in messages), messages
+
+
+def test_a_long_replay_fill_logs_its_progress(tmp_path, monkeypatch, capsys):
+  """A run resumed on a new machine refills its on-policy replay first: the user sees it."""
+  messages = []
+  collection = loop.SimCollection(str(tmp_path), enabled=True, make_env=None, appearance='sim',
+                                  num_envs=1, render_size=RENDER, replay_capacity=1000,
+                                  episodes_per_shard=4, seed=0, log=messages.append)
+  collection.open(resumed=False)
+
+  def fake_collect(action_fn, num_episodes, label):
+    episode = episodes_lib.synthetic_episode(10, RENDER, seed=int(collection.sim_episodes.numpy()))
+    collection.replay.add_episodes([episode])
+    collection.sim_episodes.assign_add(1)
+    collection.env_steps.assign_add(10)
+    return 10, 0, 1, 0.01
+
+  monkeypatch.setattr(collection, 'collect', fake_collect)
+  collection.policy = type('P', (), {'set_exploration': lambda self, *a: None})()  # CEMPolicy
+  collection._schedule = type('S', (), {'at': lambda self, step: (0.0, 0.0)})()  # pylint: disable=protected-access
+  collection._steps_per_train_step = 1.0  # pylint: disable=protected-access
+  collection.collect_on_policy(0, 200)
+  assert collection.replay.num_transitions == 200
+  assert any('until it holds 200 transitions' in m for m in messages), messages
+  assert 'on-policy replay fill: 200/200 transitions' in capsys.readouterr().err

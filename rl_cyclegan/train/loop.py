@@ -353,6 +353,14 @@ class SimCollection:
     (step + 1) * steps_per_train_step and the replay holds ``min_transitions``."""
     if self.policy is None:
       return
+    # A long fill (e.g. the on-policy replay of a run resumed on a new machine) logs progress.
+    have = self.replay.num_transitions
+    progress = (progress_lib.Progress(min_transitions, label='on-policy replay fill',
+                                      interval=30.0, initial=have, unit='transitions')
+                if min_transitions - have > 50 * self.num_envs else None)
+    if progress is not None:
+      self._log(f'on-policy replay: collecting with the current policy until it holds '
+                f'{min_transitions} transitions (it holds {self.replay.num_transitions})')
     while (self.on_policy_steps < (step + 1) * self._steps_per_train_step or
            self.replay.num_transitions < min_transitions):
       self.policy.set_exploration(*self._schedule.at(step))
@@ -360,6 +368,10 @@ class SimCollection:
       for k, v in (('collect_seconds', secs), ('collect_steps', steps),
                    ('collect_successes', succ), ('collect_episodes', n)):
         self.stats[k] += v
+      if progress is not None:
+        now = min(self.replay.num_transitions, min_transitions)
+        progress.update(max(0, now - have))
+        have = now
 
   @property
   def collect_rate(self) -> float:
