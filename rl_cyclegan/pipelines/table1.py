@@ -264,6 +264,7 @@ class Table1:
       _copy_files(os.path.join(root, 'eval'), os.path.join(dst, 'eval'))
       _copy_files(root, dst, run_dir.RUN_SPEC)
       _copy_files(root, dst, '.gin')
+      _copy_files(root, dst, ADOPTED_NOTE)  # an earlier resume on a new machine
     except OSError as e:  # e.g. the trainer pruned that checkpoint while it was copied
       self._log(f'  {row}/final_q: interim copy skipped ({e}); the next one retries')
       return None
@@ -289,9 +290,11 @@ class Table1:
     _copy_files(os.path.join(src, 'eval'), os.path.join(root, 'eval'))
     step = int(os.path.basename(interim).rsplit('-', 1)[1])
     refill = max(64, min(ADOPT_REFILL_TRANSITIONS, 2 * step))
+    earlier = os.path.join(src, ADOPTED_NOTE)
     fileio.write_json_atomic(os.path.join(root, ADOPTED_NOTE), {
         'checkpoint': interim, 'step': step, 'refill_transitions': refill,
-        'adopted': time.strftime('%Y-%m-%dT%H:%M:%S')})
+        'adopted': time.strftime('%Y-%m-%dT%H:%M:%S'),
+        'earlier': _read_json(earlier) if os.path.isfile(earlier) else None})
     self._log(f'  {row}/final_q: no checkpoint in {root}: resuming from the published interim '
               f'checkpoint {interim} (step {step}). Its on-policy replay was on the lost machine: '
               f'refilled with {refill} transitions of the restored policy before training')
@@ -599,9 +602,10 @@ def publish_row(table: Table1, row: str):
   src, dst = table.row_dir(row), os.path.join(table.results_dir, row)
   _copy_files(os.path.join(src, 'eval'), os.path.join(dst, 'eval'))
   final = os.path.join(src, 'final_q')
-  if os.path.isfile(os.path.join(final, DONE_FILE)):  # the interim copy is superseded
+  # Only a finished final Q is published under final_q/ (a partial checkpoint there would look
+  # like the result); while it trains, its interim copy is final_q_interim/.
+  if os.path.isfile(os.path.join(final, DONE_FILE)):
     shutil.rmtree(os.path.join(dst, INTERIM_DIR), ignore_errors=True)
-  if os.path.isdir(final):
     _copy_checkpoint(os.path.join(final, 'train', 'ckpt'),
                      os.path.join(dst, 'final_q', 'train', 'ckpt'))
     _copy_files(final, os.path.join(dst, 'final_q'), '.gin')
