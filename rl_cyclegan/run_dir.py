@@ -11,6 +11,7 @@ Layout of a run directory (train_qtopt and train_rl_cyclegan alike):
   train/ckpt/                tf.train.CheckpointManager checkpoints (every network, targets,
                              optimizers, counters)
   train/snapshots/q-<step>   the policy's Q-network alone, kept for checkpoint selection
+                             (a CheckpointManager keeping all; its state file lists them)
   train/events.*, eval/events.*, eval/eval_<step>.json
   replay/sim/                on-policy sim episodes
 
@@ -188,17 +189,58 @@ def find_operative_config(root_dir: str) -> Optional[str]:
   return None
 
 
-def list_snapshots(root_dir: str):
-  """[(step, prefix)] of the complete Q-network snapshots under ``root_dir``, by step.
+SNAPSHOT_NAME = 'q'  # snapshot prefixes are train/snapshots/q-<step>
 
-  TensorFlow writes a checkpoint's index file last, so an interrupted write is not listed.
+
+def snapshot_manager(root_dir: str, q_network) -> tf.train.CheckpointManager:
+  """The ``tf.train.CheckpointManager`` of a run's Q-network snapshots: every one is kept, and
+  its ``checkpoint`` state file lists them (written only after a snapshot is complete).
+
+  The checkpoint is ``tf.train.Checkpoint(q_network=...)``, the key that policy loading
+  restores. Snapshots written before the manager kept them (no state file; e.g. a Table 1
+  final Q resumed across this change) are first recorded in a state file, with their file
+  times, so the manager keeps listing them.
   """
   directory = os.path.join(root_dir, SNAPSHOT_SUBDIR)
+  if tf.train.get_checkpoint_state(directory) is None:
+    legacy = _legacy_snapshots(directory)
+    if legacy:
+      times = [os.path.getmtime(prefix + '.index') for _, prefix in legacy]
+      tf.compat.v1.train.update_checkpoint_state(
+          directory, legacy[-1][1], all_model_checkpoint_paths=[p for _, p in legacy],
+          all_model_checkpoint_timestamps=times, last_preserved_timestamp=min(times) - 1)
+  return tf.train.CheckpointManager(tf.train.Checkpoint(q_network=q_network), directory,
+                                    max_to_keep=None, checkpoint_name=SNAPSHOT_NAME)
+
+
+def list_snapshots(root_dir: str):
+  """[(step, prefix)] of the complete Q-network snapshots under ``root_dir``, by step: those
+  that the snapshot manager's state file lists (see ``snapshot_manager``). A run written
+  before that file existed is listed from its complete ``q-<step>`` files (TensorFlow writes a
+  checkpoint's index file last, so an interrupted write has none).
+  """
+  directory = os.path.join(root_dir, SNAPSHOT_SUBDIR)
+  state = tf.train.get_checkpoint_state(directory)
+  if state is None:
+    return _legacy_snapshots(directory)
+  out = []
+  for prefix in state.all_model_checkpoint_paths:
+    name, _, step = os.path.basename(prefix).rpartition('-')
+    if name != SNAPSHOT_NAME or not step.isdigit():
+      raise ValueError(f'{os.path.join(directory, "checkpoint")} lists {prefix!r}, not a '
+                       f'snapshot named {SNAPSHOT_NAME}-<step>')
+    if tf.io.gfile.exists(prefix + '.index'):  # e.g. deleted by hand since
+      out.append((int(step), prefix))
+  return sorted(out)
+
+
+def _legacy_snapshots(directory: str):
+  """[(step, prefix)] of the ``q-<step>`` snapshots with an index file in ``directory``."""
   if not os.path.isdir(directory):
     return []
   out = []
   for name in os.listdir(directory):
-    match = re.fullmatch(r'q-(\d+)\.index', name)
+    match = re.fullmatch(re.escape(SNAPSHOT_NAME) + r'-(\d+)\.index', name)
     if match:
       out.append((int(match.group(1)), os.path.join(directory, name[:-len('.index')])))
   return sorted(out)

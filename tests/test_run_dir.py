@@ -155,6 +155,40 @@ def test_latest_checkpoint_skips_a_truncated_newest_one_naming_it(tmp_path):
   assert run_dir.latest_checkpoint(str(tmp_path / 'empty')) is None
 
 
+def test_snapshots_are_kept_and_listed_by_their_manager_and_older_ones_are_adopted(tmp_path):
+  from rl_cyclegan.train import loop  # pylint: disable=g-import-not-at-top
+  q = q_network_lib.GraspingQNetwork(crop_size=(32, 32), **SMALL_Q)
+  q.create_variables()
+  root = str(tmp_path / 'run')
+  directory = os.path.join(root, run_dir.SNAPSHOT_SUBDIR)
+  assert run_dir.list_snapshots(root) == []
+  # A run written before the manager: q-<step> files and no state file. An interrupted write
+  # (no index file) is not listed.
+  old = tf.train.Checkpoint(q_network=q)
+  old.write(os.path.join(directory, 'q-100'))
+  old.write(os.path.join(directory, 'q-300'))
+  os.remove(os.path.join(directory, 'q-300.index'))
+  assert run_dir.list_snapshots(root) == [(100, os.path.join(directory, 'q-100'))]
+  # Resumed with the manager: the older snapshot is adopted and none is ever deleted.
+  for step in (200, 400, 600, 800, 1000, 1200):
+    assert loop.write_snapshot(root, step, q) == os.path.join(directory, f'q-{step}')
+  listed = run_dir.list_snapshots(root)
+  assert [s for s, _ in listed] == [100, 200, 400, 600, 800, 1000, 1200]
+  with open(os.path.join(directory, 'checkpoint')) as f:  # relative: a copied run still lists
+    assert str(tmp_path) not in f.read()
+  # A snapshot restores into a fresh network through the policy's key.
+  fresh = q_network_lib.GraspingQNetwork(crop_size=(32, 32), **SMALL_Q)
+  fresh.create_variables()
+  tf.train.Checkpoint(q_network=fresh).restore(listed[1][1]).assert_existing_objects_matched()
+  np.testing.assert_array_equal(fresh.trainable_variables[0].numpy(),
+                                q.trainable_variables[0].numpy())
+  # A state file that lists something else is named.
+  with open(os.path.join(directory, 'checkpoint'), 'a') as f:
+    f.write('all_model_checkpoint_paths: "ckpt-7"\n')
+  with pytest.raises(ValueError, match="ckpt-7', not a snapshot named q-<step>"):
+    run_dir.list_snapshots(root)
+
+
 def test_restore_network_from_a_run_or_a_checkpoint_and_a_mismatch_names_the_file(tmp_path):
   spec = _spec()
   root = str(tmp_path / 'run')

@@ -35,10 +35,8 @@ from rl_cyclegan.actors import rollout
 
 # The run-directory layout (rl_cyclegan/run_dir.py owns it).
 CHECKPOINT_SUBDIR = run_dir.CHECKPOINT_SUBDIR
-SNAPSHOT_SUBDIR = run_dir.SNAPSHOT_SUBDIR
 SIM_REPLAY_SUBDIR = run_dir.SIM_REPLAY_SUBDIR
 OPERATIVE_CONFIG = run_dir.OPERATIVE_CONFIG
-list_snapshots = run_dir.list_snapshots
 # Seed streams (seeds.derive_seed(seed, STREAM, index)).
 TRAIN_ENV_STREAM, COLLECT_EPISODE_STREAM, POLICY_STREAM = 1, 2, 3
 STRATEGIES = ('default', 'mirrored', 'one_device', 'multi_worker')
@@ -63,17 +61,10 @@ def write_operative_config(root_dir, explicit: Dict[str, object], caller='train_
 
 
 def write_snapshot(root_dir: str, step: int, q_network) -> str:
-  """Writes the Q-network alone as ``<root_dir>/train/snapshots/q-<step>``; returns the prefix.
-
-  ``tf.train.Checkpoint(q_network=...)``, the key ``policy_eval.load_policy_from_checkpoint``
-  restores. TensorFlow writes the index file last, so an interrupted write has none and is not
-  listed by ``list_snapshots``.
-  """
-  prefix = os.path.join(root_dir, SNAPSHOT_SUBDIR, f'q-{int(step)}')
-  checkpoint = tf.train.Checkpoint(q_network=q_network)
-  _ = checkpoint.save_counter  # created now, so the file matches what loaders restore
-  checkpoint.write(prefix)
-  return prefix
+  """Saves the Q-network alone as ``<root_dir>/train/snapshots/q-<step>`` through the run's
+  snapshot manager (``run_dir.snapshot_manager``, which lists it once complete); returns the
+  prefix."""
+  return run_dir.snapshot_manager(root_dir, q_network).save(checkpoint_number=int(step))
 
 
 Terminate = lifecycle.Terminate
