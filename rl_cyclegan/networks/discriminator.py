@@ -12,6 +12,7 @@ All convs are spectrally normalized ('same' padding, with bias); there is no nor
 layer. Each logit judges one patch (real = high).
 """
 
+import functools
 from typing import List, Optional, Sequence
 
 import gin
@@ -43,6 +44,7 @@ class MultiScaleDiscriminator(tf.keras.Model):
                leaky_relu_alpha: float = 0.2,
                power_iterations: int = 1,
                image_size: Optional[Sequence[int]] = None,
+               recompute_grad: bool = False,
                name: str = 'multiscale_discriminator'):
     """Creates the discriminator.
 
@@ -55,12 +57,16 @@ class MultiScaleDiscriminator(tf.keras.Model):
       leaky_relu_alpha: LeakyReLU negative slope.
       power_iterations: spectral-norm power-method steps per training call.
       image_size: optional (height, width); when set, inputs of another size raise ValueError.
+      recompute_grad: gradient checkpointing (``layers.checkpointed``) of each conv block in
+        training calls: the power iteration runs first, and the backward pass recomputes each
+        block's conv output instead of keeping it. Same values and variables.
       name: model name.
     """
     super().__init__(name=name, autocast=False)  # inputs are checked against the spec first
     if num_scales < 1:
       raise ValueError(f'num_scales must be >= 1, got {num_scales}')
     self._num_scales = int(num_scales)
+    self.recompute_grad = bool(recompute_grad)
     if image_size is None:
       self.image_spec = tf.TensorSpec([None, None, specs.IMAGE_CHANNELS], tf.float32, 'image')
     else:
@@ -90,6 +96,12 @@ class MultiScaleDiscriminator(tf.keras.Model):
       [B, ceil(H / 2^(s + L)), ceil(W / 2^(s + L)), 1] with L = len(filters).
     """
     specs.check_tensor(images, self.image_spec, f'{self.name} input images')
+    recompute = bool(self.recompute_grad and training and layers.normalize_spectral(self))
+    training = training and not recompute  # recompute: the kernels are normalized already
+
+    def block(x, layer):
+      return layer(x, training=training)  # [B, h', w', f_j] ... [B, h_s, w_s, 1]
+
     x = tf.cast(images, self.compute_dtype)  # [B, H, W, 3]
     outputs = []
     for s, stack in enumerate(self.scale_stacks):
@@ -97,6 +109,6 @@ class MultiScaleDiscriminator(tf.keras.Model):
         x = tf.nn.avg_pool2d(x, 2, 2, 'SAME')  # [B, ceil(H_{s-1} / 2), ceil(W_{s-1} / 2), 3]
       h = x
       for layer in stack:
-        h = layer(h, training=training)  # [B, h', w', f_j] ... [B, h_s, w_s, 1]
+        h = layers.checkpointed(functools.partial(block, layer=layer), recompute)(h)
       outputs.append(tf.cast(h, tf.float32))  # [B, h_s, w_s, 1]
     return outputs

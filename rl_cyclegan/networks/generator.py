@@ -29,8 +29,15 @@ head's exact form is not given; it is not spectrally normalized because its outp
 reaches a discriminator). ``call`` still returns the image only; ``call_with_mask`` returns
 (image, mask logits). With C = 0 (the default) the network and its variables are exactly those
 without a head, so checkpoints of either kind restore unchanged.
+
+Memory (ours): with ``recompute_grad`` each encoder level and each decoder level (upsample,
+block, crop, skip addition) is a gradient-checkpointed segment (``layers.checkpointed``): the
+backward pass recomputes its convolution and instance-norm intermediates instead of keeping
+them, and only the level outputs stay in memory. The spectral-norm power iteration runs once
+before the segments, so outputs, gradients and kernel updates equal those without it.
 """
 
+import functools
 from typing import Optional, Sequence
 
 import gin
@@ -64,6 +71,7 @@ class UNetGenerator(tf.keras.Model):
                norm_epsilon: float = 1e-3,
                image_size: Optional[Sequence[int]] = None,
                num_mask_classes: int = 0,
+               recompute_grad: bool = False,
                name: str = 'unet_generator'):
     """Creates the generator.
 
@@ -80,6 +88,8 @@ class UNetGenerator(tf.keras.Model):
       num_mask_classes: C > 0 adds the GraspGAN mask head (C segmentation logits per pixel,
         a conv of ``output_kernel_size``; its variables are created on the first call); 0
         (default) has no head and no extra variables.
+      recompute_grad: gradient checkpointing of each level in training calls (see the module
+        docstring): less memory for about one more forward pass. Same values and variables.
       name: model name.
     """
     super().__init__(name=name, autocast=False)  # inputs are checked against the spec first
@@ -107,23 +117,40 @@ class UNetGenerator(tf.keras.Model):
     if num_mask_classes < 0:
       raise ValueError(f'num_mask_classes must be >= 0, got {num_mask_classes}')
     self.num_mask_classes = int(num_mask_classes)
+    self.recompute_grad = bool(recompute_grad)
     if self.num_mask_classes:  # no attribute at all without a head: checkpoint keys unchanged
       self.mask_conv = tf.keras.layers.Conv2D(
           self.num_mask_classes, output_kernel_size, padding='same', use_bias=True,
           name='mask')
 
-  def _features(self, images, training):
-    """The last decoder features d_0, [B, H, W, f_0] in the compute dtype."""
+  def _segments(self, images, training):
+    """Checks ``images``; returns (recompute, training for the layers). With
+    ``recompute_grad`` (training calls, once built) every kernel's power iteration runs now
+    and the layers are called with ``training=False``, so that the checkpointed levels are
+    pure."""
     specs.check_tensor(images, self.image_spec, f'{self.name} input images')
+    recompute = bool(self.recompute_grad and training and layers.normalize_spectral(self))
+    return recompute, training and not recompute
+
+  def _features(self, images, training, recompute):
+    """The last decoder features d_0, [B, H, W, f_0] in the compute dtype."""
+
+    def down(x, block):
+      return block(x, training=training)  # [B, H_i, W_i, f_i]
+
+    def up(x, skip, block):
+      x = layers.upsample_nearest_2x(x)  # [B, 2 H_{i+1}, 2 W_{i+1}, f_{i+1}]
+      x = block(x, training=training)  # [B, 2 H_{i+1}, 2 W_{i+1}, f_i]
+      return layers.crop_to_match(x, skip) + skip  # [B, H_i, W_i, f_i]
+
     x = tf.cast(images, self.compute_dtype)  # [B, H, W, 3]
     skips = []
     for block in self.down_blocks:
-      x = block(x, training=training)  # [B, H_i, W_i, f_i]
+      x = layers.checkpointed(functools.partial(down, block=block), recompute)(x)
       skips.append(x)
     for i in reversed(range(len(self.up_blocks))):
-      x = layers.upsample_nearest_2x(x)  # [B, 2 H_{i+1}, 2 W_{i+1}, f_{i+1}]
-      x = self.up_blocks[i](x, training=training)  # [B, 2 H_{i+1}, 2 W_{i+1}, f_i]
-      x = layers.crop_to_match(x, skips[i]) + skips[i]  # [B, H_i, W_i, f_i]
+      x = layers.checkpointed(functools.partial(up, block=self.up_blocks[i]), recompute)(
+          x, skips[i])
     if self.num_mask_classes and not self.mask_conv.built:
       self.mask_conv(x)  # once: the head's variables (named <G>/mask/...) exist after any call
     return x
@@ -142,7 +169,8 @@ class UNetGenerator(tf.keras.Model):
     Returns:
       float32 [B, H, W, 3] in [-1, 1].
     """
-    return self._image(self._features(images, training), training)
+    recompute, training = self._segments(images, training)
+    return self._image(self._features(images, training, recompute), training)
 
   def call_with_mask(self, images, training=False):
     """Translates images and predicts their segmentation (needs ``num_mask_classes`` > 0).
@@ -160,6 +188,7 @@ class UNetGenerator(tf.keras.Model):
     if not self.num_mask_classes:
       raise ValueError(f'{self.name}: call_with_mask needs a mask head; build the generator '
                        'with num_mask_classes > 0 (e.g. UNetGenerator.num_mask_classes = 4)')
-    features = self._features(images, training)  # [B, H, W, f_0]
+    recompute, training = self._segments(images, training)
+    features = self._features(images, training, recompute)  # [B, H, W, f_0]
     logits = self.mask_conv(features)  # [B, H, W, C]
     return self._image(features, training), tf.cast(logits, tf.float32)

@@ -10,6 +10,8 @@
 * ``crop_to_match``: drops the first row / column when a decoder feature map is one larger
   than the skip connection (paper Fig. 5 caption).
 * ``SNConvBlock``: SN conv -> optional instance norm -> optional activation.
+* ``checkpointed`` / ``normalize_spectral``: gradient checkpointing of pure segments
+  (``tf.recompute_grad``), with the spectral-norm power iteration run before them.
 * ``records_config``: a network's constructor arguments (after gin) kept as JSON, so a run
   directory can record how to rebuild it without gin (``rl_cyclegan/run_dir.py``).
 """
@@ -17,7 +19,7 @@
 import functools
 import inspect
 import json
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import tensorflow as tf
 import tensorflow_addons as tfa
@@ -110,6 +112,33 @@ class SpectralNormalization(tfa.layers.SpectralNormalization):
       sigma = tf.matmul(tf.matmul(v, w), u, transpose_b=True)  # [1, 1]
       u_var.assign(tf.cast(u, u_var.dtype))
       w_var.assign(tf.cast(tf.reshape(w / sigma, self.w_shape), w_var.dtype))
+
+
+def normalize_spectral(model: tf.Module) -> bool:
+  """Runs the training-time power iteration of every spectrally normalized layer of ``model``
+  now (what ``training=True`` does inside each layer's call), so the layers can then be called
+  with ``training=False`` as pure functions (``checkpointed``). Returns False, doing nothing,
+  while any of them is not built yet (its first call builds it)."""
+  wrappers = [m for m in model.submodules if isinstance(m, SpectralNormalization)]
+  if not all(w.built for w in wrappers):
+    return False
+  for w in wrappers:
+    w.normalize_weights()
+  return True
+
+
+def checkpointed(fn: Callable, enabled: bool) -> Callable:
+  """``fn``, or with ``enabled`` ``tf.recompute_grad(fn)``: gradient checkpointing (Chen et
+  al. 2016, "Training deep nets with sublinear memory cost").
+
+  The activations inside ``fn`` are not kept for the backward pass; they are recomputed from
+  its inputs when its output's gradient arrives (TF adds that data dependency), so only the
+  segments' inputs and outputs stay in memory, for about one more forward pass of compute.
+  Gradients are those of ``fn`` itself. ``fn`` must be a pure function of its tensor inputs
+  and the variables it reads: nothing may be assigned inside it (run ``normalize_spectral``
+  first and call spectrally normalized layers with ``training=False``).
+  """
+  return tf.recompute_grad(fn) if enabled else fn
 
 
 def sn_conv(filters: int,

@@ -31,8 +31,14 @@ on for small CPU images, where a 4x4 merge grid is ~19 cm of tray per cell):
     2K extra channels, tiled over h, w ([B, h, w, C + 2K]); callers treat it as opaque;
   * ``head_pooling='global_max'``: max over the head's cells instead of flatten, i.e. "is
     there a cell where this action ends on something graspable".
+
+Memory (ours): with ``recompute_grad`` the layers up to and including each max pool form a
+gradient-checkpointed segment (``layers.checkpointed``) in training calls: the backward pass
+recomputes the convolutions' outputs (the stem conv's is 9x the size of the pooled one)
+instead of keeping them. Same values, gradients and variables.
 """
 
+import functools
 from typing import Sequence, Tuple
 
 import gin
@@ -107,6 +113,7 @@ class GraspingQNetwork(network.Network):
                coord_channels: bool = False,
                num_keypoints: int = 0,
                head_pooling: str = 'flatten',
+               recompute_grad: bool = False,
                name: str = 'GraspingQNetwork'):
     """Creates the network.
 
@@ -136,6 +143,8 @@ class GraspingQNetwork(network.Network):
         the tower output; the K expected (x, y) image positions join [gripper_state, action]
         in the state-action branch. Not in QT-Opt.
       head_pooling: 'flatten' (QT-Opt) or 'global_max' (max over the head's spatial cells).
+      recompute_grad: gradient checkpointing of the conv stacks in training calls (see the
+        module docstring): less memory for about one more forward pass of them.
       name: network name.
     """
     crop_size = specs._check_size(crop_size, 'crop_size')  # pylint: disable=protected-access
@@ -153,6 +162,7 @@ class GraspingQNetwork(network.Network):
     self._coord_channels = bool(coord_channels)
     self._num_keypoints = int(num_keypoints)
     self._head_pooling = head_pooling
+    self._recompute_grad = bool(recompute_grad)
     # The embedding packs the spatial features [h, w, C] and, with keypoints, their 2K
     # coordinates tiled over h, w: [h, w, C + 2K]. Callers treat it as opaque.
     self._embedding_channels = self._feature_channels + 2 * self._num_keypoints
@@ -209,12 +219,27 @@ class GraspingQNetwork(network.Network):
     self._check_inputs(inputs)
     return super().__call__(inputs, *args, **kwargs)
 
+  def _run_stack(self, stack, x, training):
+    """Applies the conv / pool layers ``stack`` to x; with ``recompute_grad`` (training calls)
+    each run of layers ending at a max pool is one checkpointed segment."""
+
+    def segment(x, part):
+      for layer in part:
+        x = layer(x, training=training)  # [B, h_i, w_i, c_i]
+      return x
+
+    recompute = self._recompute_grad and bool(training)
+    start = 0
+    for end, layer in enumerate(stack, 1):
+      if end == len(stack) or isinstance(layer, tf.keras.layers.MaxPool2D):
+        x = layers.checkpointed(functools.partial(segment, part=stack[start:end]), recompute)(x)
+        start = end
+    return x
+
   def embed_image(self, image, training=False):
     """Image tower: float32 [B, H, W, 3] in [-1, 1] -> float32 embedding [B, h, w, C]."""
     self._check_image(image)
-    x = image
-    for layer in self._tower:
-      x = layer(x, training=training)  # [B, h_i, w_i, c_i]
+    x = self._run_stack(self._tower, image, training)  # [B, h, w, C]
     features = x  # [B, h, w, C]
     if self._coord_projection is not None:
       coords = tf.cast(_coordinate_maps(tf.shape(x)[0], x.shape[1], x.shape[2]), x.dtype)
@@ -264,8 +289,7 @@ class GraspingQNetwork(network.Network):
     hwc = [d if d is not None else tf.shape(embedding)[i + 1]
            for i, d in enumerate(embedding.shape[1:])]
     x = tf.reshape(merged, [-1] + hwc)  # [B * N, h, w, C]
-    for layer in self._head:
-      x = layer(x, training=training)  # [B * N, h_i, w_i, c_i]
+    x = self._run_stack(self._head, x, training)  # [B * N, h_f, w_f, c_f]
     if not x.shape[1:].is_fully_defined():
       raise ValueError(f'{self.name}: the head needs a static spatial size; image spec '
                        f'{self._observation_spec["image"]}, got features {x.shape}')
