@@ -106,10 +106,17 @@ def run(config_names: Sequence[str] = ('small', 'paper'),
         f'intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or "auto"}')
   print(f'CPU {cpu.describe()}')
   # What a bf16 row ran as: forced bf16 everywhere; training with mixed_precision=True would
-  # use float32 on a CPU without native bf16.
-  bf16_note = ('native bf16' if cpu.native_bf16 else
-               'bf16 forced: no native bf16 on this CPU, so training with mixed_precision=True '
-               'would fall back to f32')
+  # use float32 on a CPU without native bf16, or where bf16 measures slower.
+  if not cpu.native_bf16:
+    bf16_note = ('bf16 forced: no native bf16 on this CPU, so training with '
+                 'mixed_precision=True would fall back to f32')
+  else:
+    speedup = hardware.measure_bf16_speedup()
+    uses = ('bf16' if speedup >= hardware.BF16_MIN_SPEEDUP else
+            'f32 (bf16 not faster here; this row is forced)')
+    bf16_note = (f'native bf16; a bf16 conv measured {speedup:.2f}x the speed of f32 in this '
+                 f'process, so mixed_precision=True trains in {uses}')
+    print(f'bf16: {bf16_note}')
   dtypes = {'f32': tf.float32, 'bf16': tf.bfloat16}
   rows = []
   for name in config_names:
@@ -255,4 +262,175 @@ def run_final_q(gin_file: str = 'networks_spatial.gin', crop_size: Sequence[int]
     row['relative_to_sim_only'] = row['steps_per_s'] / base
     print(f'  {row["name"]:22s} {row["ms_per_step"]:7.1f} ms/step  {row["steps_per_s"]:6.2f} '
           f'steps/s  {100 * row["relative_to_sim_only"]:5.1f}% of Sim-Only', flush=True)
+  return rows
+
+
+# --- Peak memory of the joint step (tools/benchmark.py --memory) ------------------------------
+
+# The networks whose activations gradient checkpointing drops (their ``recompute_grad``).
+RECOMPUTE_CONFIGURABLES = ('UNetGenerator', 'MultiScaleDiscriminator', 'GraspingQNetwork')
+
+
+def _rss_gb() -> float:
+  """This process's resident set size now, GB."""
+  with open('/proc/self/statm') as f:
+    return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 1e9
+
+
+def _step_gb(row) -> float:
+  return row['step_peak_tensor_gb'] - row['tensors_between_steps_gb']
+
+
+def memory_step(crop: int, batch_per_domain: int, recompute: bool, precision: str, steps: int,
+                gin_file: str = 'networks_paper.gin') -> dict:
+  """In this process: the joint step of ``gin_file``'s networks at crop x crop, with
+  ``recompute_grad`` on G, F, D_X, D_Y and both Qs or on none; returns ms/step and RSS."""
+  gin.clear_config()
+  gin_utils.parse_gin([os.path.join(GIN_DIR, gin_file)],
+                      [f'{c}.recompute_grad = {recompute}' for c in RECOMPUTE_CONFIGURABLES])
+  tf.random.set_seed(0)
+  crop_size = (crop, crop)
+  learner = learner_lib.RLCycleGANLearner(
+      crop_size=crop_size, mixed_precision='force' if precision == 'bf16' else False)
+  sim = random_batch(batch_per_domain, crop_size, 1)
+  real = random_batch(batch_per_domain, crop_size, 2)
+  built_gb = _rss_gb()
+  step = lambda: learner.train_step(sim, real).total
+  step().numpy()  # traces
+  # TensorFlow's own count of the bytes its CPU allocator holds (tensors: activations kept
+  # for the backward pass, gradients, workspaces), without the process's code and graphs.
+  tf.config.experimental.reset_memory_stats('CPU:0')
+  held_gb = tf.config.experimental.get_memory_info('CPU:0')['current'] / 1e9  # variables
+  timing = perf.time_calls(step, steps=steps, warmup=0)
+  step_peak_gb = tf.config.experimental.get_memory_info('CPU:0')['peak'] / 1e9
+  return {'crop': crop, 'batch': f'{batch_per_domain}+{batch_per_domain}',
+          'recompute_grad': recompute, 'precision': precision,
+          'compute_dtype': learner.compute_dtype, 'rss_built_gb': built_gb,
+          'peak_rss_gb': _max_rss_gb(), 'step_peak_tensor_gb': step_peak_gb,
+          'tensors_between_steps_gb': held_gb,
+          'ms_per_step': 1e3 * timing['median_s'],
+          'pixels_per_step': 2 * batch_per_domain * crop * crop}
+
+
+def run_memory(crops: Sequence[int] = (64, 128, 256), batch_per_domain: int = 1,
+               recompute: Sequence[bool] = (False, True), precision: str = 'f32',
+               steps: int = 2, gin_file: str = 'networks_paper.gin') -> List[dict]:
+  """Peak RSS and step time of the joint step per (crop, recompute_grad), each in its own
+  process (peak RSS only grows within one), then the ratios measured in this run: time per
+  pixel against the smallest crop, and recompute_grad's memory and time against none."""
+  import json  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, CPU {hardware.cpu_info().describe()}')
+  print(f'Joint step, {gin_file}, batch {batch_per_domain}+{batch_per_domain}, {precision}, '
+        f'{steps} timed steps; each row in a fresh process', flush=True)
+  rows = []
+  for crop in crops:
+    for on in recompute:
+      args = dict(crop=int(crop), batch_per_domain=batch_per_domain, recompute=bool(on),
+                  precision=precision, steps=steps, gin_file=gin_file)
+      proc = subprocess.run([sys.executable, '-m', 'rl_cyclegan.cli.benchmark',
+                             '--memory_child', json.dumps(args)],
+                            capture_output=True, text=True, check=False)
+      label = f'  crop {crop:4d} recompute_grad={str(bool(on)):5s}'
+      if proc.returncode != 0:
+        reason = ('killed by SIGKILL: out of memory?' if proc.returncode == -9 else
+                  proc.stderr.strip().splitlines()[-1:] or ['?'])
+        print(f'{label}: FAILED (exit {proc.returncode}): {reason}', flush=True)
+        rows.append(dict(args, failed=proc.returncode))
+        continue
+      row = json.loads(proc.stdout.strip().splitlines()[-1])
+      rows.append(row)
+      print(f'{label}: {row["ms_per_step"]:9.1f} ms/step, '
+            f'{1e3 * row["ms_per_step"] / row["pixels_per_step"]:7.1f} s per Mpixel, '
+            f'peak RSS {row["peak_rss_gb"]:5.2f} GB (after building {row["rss_built_gb"]:.2f} '
+            f'GB), tensors at most {row["step_peak_tensor_gb"]:.2f} GB in a step '
+            f'({row["tensors_between_steps_gb"]:.2f} GB between steps: variables, optimizer '
+            f'slots), computing in {row["compute_dtype"]}',
+            flush=True)
+  done = [r for r in rows if 'failed' not in r]
+  for on in recompute:
+    same = [r for r in done if r['recompute_grad'] == bool(on)]
+    if len(same) > 1:
+      base = same[0]['ms_per_step'] / same[0]['pixels_per_step']
+      print(f'  recompute_grad={on}: time per pixel relative to crop {same[0]["crop"]}: ' +
+            ', '.join(f'{r["crop"]}: {r["ms_per_step"] / r["pixels_per_step"] / base:.2f}'
+                      for r in same[1:]))
+  for crop in crops:
+    pair = {r['recompute_grad']: r for r in done if r['crop'] == crop}
+    if len(pair) == 2:
+      on, off = pair[True], pair[False]
+      print(f'  crop {crop}: recompute_grad uses {on["peak_rss_gb"] / off["peak_rss_gb"]:.2f}x '
+            f'the peak RSS ({on["peak_rss_gb"] - off["peak_rss_gb"]:+.2f} GB), '
+            f'{on["step_peak_tensor_gb"] / off["step_peak_tensor_gb"]:.2f}x the peak tensor '
+            f'bytes ({_step_gb(on) / _step_gb(off):.2f}x of those a step adds) and {on["ms_per_step"] / off["ms_per_step"]:.2f}x the step time')
+  return rows
+
+
+# --- Per-op profile of the joint step (tools/benchmark.py --profile) --------------------------
+
+
+def kernel_family(kernel: str) -> str:
+  """The graph op type a CPU kernel implements: '_MklNativeFusedConv2D' -> 'Conv2D',
+  '_MklNativeConv2DBackpropFilterWithBias' -> 'Conv2DBackpropFilter', '_MklMatMul' ->
+  'MatMul'."""
+  name = kernel
+  for prefix in ('_Mkl', 'Native', 'Fused'):
+    if name.startswith(prefix):
+      name = name[len(prefix):]
+  return name[:-len('WithBias')] if name.endswith('WithBias') else name
+
+
+def run_profile(config_names: Sequence[str] = ('small',), precisions: Sequence[str] = ('f32',),
+                steps: int = 5, batch_per_domain: int = None, top: int = 15,
+                logdir: str = '/tmp/rl_cyclegan_profile') -> List[dict]:
+  """Prints where the joint step's time goes: the ``top`` kernels by time per step (TF
+  profiler, ``perf.op_profile``), and for each conv / matmul family its achieved GFLOP/s and
+  the fraction of the same-precision matmul peak measured in this process.
+
+  Kernels run one at a time (inter-op parallelism 1, set here before TensorFlow starts), each
+  with all intra-op threads, so a family's GFLOP / kernel time compares with the whole-machine
+  matmul peak. Must run before any TensorFlow op in the process.
+  """
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+  print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, CPU {hardware.cpu_info().describe()}')
+  dtypes = {'f32': tf.float32, 'bf16': tf.bfloat16}
+  rows = []
+  for name in config_names:
+    config = CONFIGS[name]
+    if batch_per_domain:
+      config = dataclasses.replace(config, batch_per_domain=batch_per_domain)
+    for precision in precisions:
+      gin.clear_config()
+      gin.parse_config_file(os.path.join(GIN_DIR, config.gin_file))
+      tf.random.set_seed(0)
+      learner = learner_lib.RLCycleGANLearner(
+          crop_size=config.crop_size, mixed_precision='force' if precision == 'bf16' else False)
+      sim = random_batch(config.batch_per_domain, config.crop_size, 1)
+      real = random_batch(config.batch_per_domain, config.crop_size, 2)
+      flops = perf.concrete_flops(learner._train_step_fn, sim, real)  # pylint: disable=protected-access
+      step = lambda: learner.train_step(sim, real).total  # pylint: disable=cell-var-from-loop
+      step().numpy()
+      wall = perf.time_calls(step, steps=steps, warmup=1)['median_s']
+      peak = perf.matmul_peak_gflops(dtypes[precision])
+      ops = perf.op_profile(step, steps, os.path.join(logdir, f'{name}_{precision}'))
+      op_ms = sum(o['ms_per_step'] for o in ops.values())
+      print(f'{name} {precision} crop {"x".join(map(str, config.crop_size))} batch '
+            f'{config.batch_per_domain}+{config.batch_per_domain}: {1e3 * wall:.1f} ms/step wall '
+            f'(inter-op parallelism 1), {op_ms:.1f} ms/step in kernels, {precision} matmul peak '
+            f'{peak:.0f} GFLOP/s', flush=True)
+      for kernel, o in list(ops.items())[:top]:
+        print(f'    {kernel:40s} {o["ms_per_step"]:9.1f} ms/step {100 * o["share"]:5.1f}% '
+              f'{o["calls_per_step"]:6.0f} calls/step')
+      families = {}
+      for kernel, o in ops.items():
+        families.setdefault(kernel_family(kernel), []).append(o['ms_per_step'])
+      for family in sorted(flops, key=lambda f: -flops[f]):
+        ms = sum(families.get(family, []))
+        if ms and flops[family]:
+          gflops = flops[family] / (ms / 1e3) / 1e9
+          print(f'    {family:28s} {flops[family] / 1e9:8.2f} GFLOP/step in {ms:8.1f} ms = '
+                f'{gflops:6.1f} GFLOP/s = {100 * gflops / peak:5.1f}% of the {precision} peak')
+      rows.append({'config': name, 'precision': precision, 'wall_ms': 1e3 * wall,
+                   'peak_gflops': peak, 'ops': ops, 'flops': flops})
   return rows

@@ -7,15 +7,26 @@ fast kernels: the joint train step was measured 6x slower than float32 (an AMD E
 ``tools/benchmark.py --configs=small --steps=20``: f32 667 ms/step, bf16 4,093 ms/step).
 
 * ``cpu_info``: the CPU model and its native bf16 flags, from /proc/cpuinfo (or given text).
+* ``measure_bf16_speedup``: float32 time / bfloat16 time of a conv like the networks', measured
+  once per process (~0.5 s).
 * ``dtype_policy_name``: the Keras dtype policy for a learner's ``mixed_precision`` setting:
-  False -> float32; True -> mixed_bfloat16 where the CPU has native bf16, else float32 with
-  one warning; 'force' -> mixed_bfloat16 on any CPU.
+  False -> float32; True -> mixed_bfloat16 where the CPU has native bf16 flags AND bf16 measures
+  faster than float32 here, else float32 with one warning saying which; 'force' ->
+  mixed_bfloat16 on any CPU.
+
+Flags alone are not enough. AVX512_BF16 without AMX (an Intel Xeon whose VM shows avx512_bf16
+and avx512_fp16 but no amx flags; session 14) runs oneDNN's bf16 kernels (avx512_core_bf16),
+yet on an idle machine a 2048^3 matmul ran at 145 GFLOP/s in bf16 against 250 in float32, and
+an 8x64x64x64 3x3 conv at 137 against 190: VDPBF16PS issues once per cycle where float32 FMAs
+issue twice, so bf16 has no more peak than float32 there and loses to its conversions.
 """
 
 import dataclasses
+import functools
 import logging
 import platform
-from typing import Optional, Tuple
+import time
+from typing import Callable, Optional, Tuple
 
 CPUINFO_PATH = '/proc/cpuinfo'
 # x86 /proc/cpuinfo "flags" that mean native bf16 arithmetic (oneDNN uses them for bf16 matmuls
@@ -29,6 +40,8 @@ MIXED_PRECISION_VALUES = (False, True, 'force')
 MIXED_PRECISION_HELP = ("False (float32), True (the paper's bfloat16 where the CPU has native "
                         "bf16 arithmetic, float32 otherwise) or 'force' (bfloat16 on any CPU)")
 BF16_POLICY = 'mixed_bfloat16'
+# mixed_precision=True builds in bf16 only if bf16 measures at least this much faster.
+BF16_MIN_SPEEDUP = 1.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,8 +111,37 @@ def check_mixed_precision(mixed_precision, binding: str):
     raise ValueError(f'{binding} = {mixed_precision!r}: expected {MIXED_PRECISION_HELP}')
 
 
+@functools.lru_cache(maxsize=None)
+def measure_bf16_speedup(repeats: int = 5) -> float:
+  """float32 time / bfloat16 time of a convolution like the networks' (input 8 x 64 x 64 x 64,
+  3x3 kernel, 64 filters; forward and both gradients), best of ``repeats`` interleaved calls
+  each; > 1 means bf16 is faster. Measured once per process (~0.5 s)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  @tf.function
+  def conv_step(x, k):
+    with tf.GradientTape() as tape:
+      tape.watch([x, k])
+      y = tf.nn.conv2d(x, k, 1, 'SAME')
+    return tape.gradient(y, [x, k])
+
+  rng = tf.random.Generator.from_seed(0)
+  args = {dt: (tf.cast(rng.uniform([8, 64, 64, 64]), dt), tf.cast(rng.uniform([3, 3, 64, 64]), dt))
+          for dt in (tf.float32, tf.bfloat16)}
+  best = {}
+  for dt, (x, k) in args.items():
+    [g.numpy() for g in conv_step(x, k)]  # trace and warm up
+  for _ in range(repeats):
+    for dt, (x, k) in args.items():
+      start = time.perf_counter()
+      [g.numpy() for g in conv_step(x, k)]
+      best[dt] = min(best.get(dt, float('inf')), time.perf_counter() - start)
+  return best[tf.float32] / best[tf.bfloat16]
+
+
 def dtype_policy_name(mixed_precision, binding: str, cpu: Optional[CpuInfo] = None,
-                      logger: Optional[logging.Logger] = None) -> Optional[str]:
+                      logger: Optional[logging.Logger] = None,
+                      bf16_speedup: Optional[Callable[[], float]] = None) -> Optional[str]:
   """The Keras dtype policy to build networks under: 'mixed_bfloat16', or None for float32.
 
   Args:
@@ -108,6 +150,8 @@ def dtype_policy_name(mixed_precision, binding: str, cpu: Optional[CpuInfo] = No
       error and the warning.
     cpu: the CPU (default: ``cpu_info()``); read only for True.
     logger: where the fallback warning goes (default: this module's logger).
+    bf16_speedup: returns float32 time / bf16 time (default ``measure_bf16_speedup``); called
+      only for True on a CPU with native bf16 flags.
   """
   check_mixed_precision(mixed_precision, binding)
   if mixed_precision == 'force':
@@ -115,11 +159,21 @@ def dtype_policy_name(mixed_precision, binding: str, cpu: Optional[CpuInfo] = No
   if not mixed_precision:
     return None
   cpu = cpu or cpu_info()
-  if cpu.native_bf16:
-    return BF16_POLICY
-  (logger or logging.getLogger(__name__)).warning(
-      '%s = True asks for bfloat16, but this CPU (%s) has no native bf16 arithmetic (none of '
-      'the flags %s in %s), where bf16 runs several times slower than float32 (measured 6x on '
-      "an AMD EPYC Zen 3). Building in float32 instead. To use bf16 anyway bind %s = 'force'.",
-      binding, cpu.model, ', '.join(cpu.expected_flags), CPUINFO_PATH, binding)
-  return None
+  logger = logger or logging.getLogger(__name__)
+  if not cpu.native_bf16:
+    logger.warning(
+        '%s = True asks for bfloat16, but this CPU (%s) has no native bf16 arithmetic (none of '
+        'the flags %s in %s), where bf16 runs several times slower than float32 (measured 6x on '
+        "an AMD EPYC Zen 3). Building in float32 instead. To use bf16 anyway bind %s = 'force'.",
+        binding, cpu.model, ', '.join(cpu.expected_flags), CPUINFO_PATH, binding)
+    return None
+  speedup = (bf16_speedup or measure_bf16_speedup)()
+  if speedup < BF16_MIN_SPEEDUP:
+    logger.warning(
+        '%s = True asks for bfloat16. This CPU (%s) has native bf16 (%s), but a bf16 convolution '
+        'measured %.2fx the speed of float32 here (below %.2fx; e.g. AVX512_BF16 without AMX '
+        "has no more peak than float32). Building in float32 instead. To use bf16 anyway bind "
+        "%s = 'force'.", binding, cpu.model, ', '.join(cpu.bf16_flags), speedup,
+        BF16_MIN_SPEEDUP, binding)
+    return None
+  return BF16_POLICY

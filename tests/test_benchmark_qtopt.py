@@ -26,3 +26,54 @@ def test_final_q_rows_compare_the_cached_g_with_sim_only():
   assert [r['name'] for r in rows] == ['sim_only', 'final_q_cached_g', 'final_q_g_every_step']
   assert rows[0]['relative_to_sim_only'] == 1.0
   assert all(r['ms_per_step'] > 0 for r in rows)
+
+
+def test_memory_row_runs_the_joint_step_with_gradient_checkpointing_bound():
+  import gin  # pylint: disable=g-import-not-at-top
+  row = benchmark.memory_step(crop=32, batch_per_domain=1, recompute=True, precision='f32',
+                              steps=1, gin_file='networks_small.gin')
+  for name in benchmark.RECOMPUTE_CONFIGURABLES:
+    assert gin.query_parameter(f'{name}.recompute_grad') is True
+  assert row['recompute_grad'] is True and row['compute_dtype'] == 'float32'
+  assert row['pixels_per_step'] == 2 * 32 * 32 and row['ms_per_step'] > 0
+  assert row['peak_rss_gb'] >= row['rss_built_gb'] > 0 and row['step_peak_tensor_gb'] > 0
+  gin.clear_config()
+
+
+def test_memory_flags_are_checked():
+  from rl_cyclegan.cli import benchmark as cli  # pylint: disable=g-import-not-at-top
+  with pytest.raises(SystemExit):
+    cli.main(['--memory', '--recompute=maybe'])
+  with pytest.raises(SystemExit):
+    cli.main(['--memory', '--precisions=f32,bf16'])
+
+
+def test_kernel_families_name_the_graph_op_a_onednn_kernel_implements():
+  assert benchmark.kernel_family('_MklNativeFusedConv2D') == 'Conv2D'
+  assert benchmark.kernel_family('_MklNativeConv2DBackpropFilterWithBias') == (
+      'Conv2DBackpropFilter')
+  assert benchmark.kernel_family('_MklNativeConv2DBackpropInput') == 'Conv2DBackpropInput'
+  assert benchmark.kernel_family('_MklMatMul') == 'MatMul'
+  assert benchmark.kernel_family('Conv2D') == 'Conv2D'  # Eigen's kernel keeps the graph name
+
+
+def test_op_profile_times_the_kernels_that_ran(tmp_path):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan import perf  # pylint: disable=g-import-not-at-top
+  images = tf.random.uniform([4, 32, 32, 8])
+  kernel = tf.random.uniform([3, 3, 8, 16])
+
+  @tf.function
+  def step():
+    with tf.GradientTape() as tape:
+      tape.watch(kernel)
+      loss = tf.reduce_sum(tf.nn.relu(tf.nn.conv2d(images, kernel, 1, 'SAME')))
+    return tape.gradient(loss, kernel)
+
+  step()
+  ops = perf.op_profile(step, 2, str(tmp_path))
+  families = {benchmark.kernel_family(k) for k in ops}
+  assert {'Conv2D', 'Conv2DBackpropFilter', 'Relu', 'ReluGrad'} <= families
+  assert all(o['calls_per_step'] == 1 for k, o in ops.items()
+             if benchmark.kernel_family(k) in ('Conv2D', 'Conv2DBackpropFilter'))
+  assert abs(sum(o['share'] for o in ops.values()) - 1) < 1e-6

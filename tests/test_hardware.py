@@ -90,14 +90,21 @@ def test_describe_names_the_model_and_the_flags():
   assert EPYC.describe() == 'AMD EPYC 7B13: no native bf16 (none of avx512_bf16, amx_bf16)'
 
 
+def _never_measured():
+  raise AssertionError('the bf16 speed is measured only for True on a CPU with bf16 flags')
+
+
 def test_dtype_policy_name(caplog):
   binding = 'QTOptLearner.mixed_precision'
   with caplog.at_level(logging.WARNING):
-    assert hardware.dtype_policy_name(False, binding, EPYC) is None
-    assert hardware.dtype_policy_name('force', binding, EPYC) == 'mixed_bfloat16'
-    assert hardware.dtype_policy_name(True, binding, XEON) == 'mixed_bfloat16'
+    assert hardware.dtype_policy_name(False, binding, EPYC, bf16_speedup=_never_measured) is None
+    assert hardware.dtype_policy_name('force', binding, EPYC,
+                                      bf16_speedup=_never_measured) == 'mixed_bfloat16'
+    assert hardware.dtype_policy_name(True, binding, XEON,
+                                      bf16_speedup=lambda: 1.5) == 'mixed_bfloat16'
     assert not caplog.records
-    assert hardware.dtype_policy_name(True, binding, EPYC) is None  # falls back to float32
+    assert hardware.dtype_policy_name(True, binding, EPYC,
+                                      bf16_speedup=_never_measured) is None  # float32
   [record] = caplog.records
   message = record.getMessage()
   assert record.levelno == logging.WARNING
@@ -111,3 +118,22 @@ def test_bad_mixed_precision_names_the_binding(value):
   with pytest.raises(ValueError, match=r"RLCycleGANLearner\.mixed_precision = .*expected False "
                                        r"\(float32\), True .* or 'force'"):
     hardware.dtype_policy_name(value, 'RLCycleGANLearner.mixed_precision', EPYC)
+
+
+def test_native_flags_but_slower_bf16_falls_back_to_float32_naming_the_measurement(caplog):
+  binding = 'RLCycleGANLearner.mixed_precision'
+  with caplog.at_level(logging.WARNING):
+    assert hardware.dtype_policy_name(True, binding, XEON, bf16_speedup=lambda: 0.72) is None
+  [record] = caplog.records
+  message = record.getMessage()
+  for part in ('Platinum 8481C', 'avx512_bf16, amx_bf16', '0.72x the speed of float32',
+               "RLCycleGANLearner.mixed_precision = 'force'"):
+    assert part in message
+
+
+def test_bf16_speedup_is_measured_once_per_process():
+  hardware.measure_bf16_speedup.cache_clear()
+  speedup = hardware.measure_bf16_speedup()
+  assert 0.05 < speedup < 20
+  assert hardware.measure_bf16_speedup() == speedup
+  assert hardware.measure_bf16_speedup.cache_info().hits == 1

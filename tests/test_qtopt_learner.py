@@ -249,7 +249,11 @@ def test_mixed_precision_falls_back_to_float32_without_native_bf16(monkeypatch, 
 
   monkeypatch.setattr(hardware, 'cpu_info',
                       lambda: hardware.CpuInfo('Intel Xeon', 'x86', ('avx512_bf16',)))
+  monkeypatch.setattr(hardware, 'measure_bf16_speedup', lambda: 1.4)
   assert make_learner(mixed_precision=True).compute_dtype == 'bfloat16'
+  # Native flags but bf16 measured slower (AVX512_BF16 without AMX): float32.
+  monkeypatch.setattr(hardware, 'measure_bf16_speedup', lambda: 0.7)
+  assert make_learner(mixed_precision=True).compute_dtype == 'float32'
   assert tf.keras.mixed_precision.global_policy().name == 'float32'  # restored after builds
 
 
