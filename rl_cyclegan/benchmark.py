@@ -113,7 +113,7 @@ def run(config_names: Sequence[str] = ('small', 'paper'),
   else:
     speedup = hardware.measure_bf16_speedup()
     uses = ('bf16' if speedup >= hardware.BF16_MIN_SPEEDUP else
-            'f32 (bf16 not faster here; this row is forced)')
+            'f32 (bf16 not faster here; bf16 rows are forced)')
     bf16_note = (f'native bf16; a bf16 conv measured {speedup:.2f}x the speed of f32 in this '
                  f'process, so mixed_precision=True trains in {uses}')
     print(f'bf16: {bf16_note}')
