@@ -20,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(or $(JOBS),2) tests
+	$(PY) -m pytest -q -n $(or $(JOBS),2) --dist worksteal tests
 
 demo: $(STAMP)
 	$(PY) tools/demo.py --root_dir=$(or $(ROOT_DIR),runs/demo)

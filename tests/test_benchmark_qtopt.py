@@ -28,6 +28,7 @@ def test_final_q_rows_compare_the_cached_g_with_sim_only():
   assert all(r['ms_per_step'] > 0 for r in rows)
 
 
+@pytest.mark.slow  # ~55 s: traces the joint step (CI runs it, .ci/run)
 def test_memory_row_runs_the_joint_step_with_gradient_checkpointing_bound():
   import gin  # pylint: disable=g-import-not-at-top
   row = benchmark.memory_step(crop=32, batch_per_domain=1, recompute=True, precision='f32',

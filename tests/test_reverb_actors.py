@@ -126,6 +126,7 @@ def test_learner_trains_with_two_local_actors_and_stops_them(tmp_path, monkeypat
   assert os.listdir(os.path.join(root, 'replay', 'reverb'))  # Reverb checkpoints
 
 
+@pytest.mark.slow  # ~90 s: processes killed and restarted (CI runs it, .ci/run)
 @pytest.mark.parametrize('restart', [True, False], ids=['restarted', 'dropped'])
 def test_a_killed_actor_is_restarted_or_dropped_and_the_learner_goes_on(tmp_path, restart):
   root = str(tmp_path / 'run')
@@ -172,6 +173,7 @@ def _server_pid(root):
   return _server_info(root).get('pid')
 
 
+@pytest.mark.slow  # ~95 s: a learner killed and resumed (CI runs it, .ci/run)
 @pytest.mark.parametrize('separate', [False, True], ids=['server_in_learner', 'server_process'])
 def test_a_killed_learner_resumes_its_step_and_its_reverb_table(tmp_path, separate):
   """In the learner, the server's table comes back from the Reverb checkpoint of the step the

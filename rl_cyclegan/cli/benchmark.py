@@ -2,10 +2,10 @@
 
   python tools/benchmark.py                       # both configs, both precisions
   python tools/benchmark.py --configs=small --precisions=bf16 --steps=20
-  python tools/benchmark.py --configs=paper --batch=2 --steps=1   # 8+8 needs ~40 GB in f32
+  python tools/benchmark.py --configs=paper --batch=2 --steps=1   # no recompute: 8+8 needs ~40 GB
   python tools/benchmark.py --memory --crops=64,128,256 --batch=1  # peak RSS, recompute_grad
   python tools/benchmark.py --profile --configs=small --precisions=f32,bf16  # per-op time
-  python tools/benchmark.py --memory --crops=472 --batch=8 --precisions=bf16 --recompute=on
+  python tools/benchmark.py --memory --crops=472 --batch=8 --precisions=f32 --recompute=on
 
 The first lines name the CPU and whether it has native bf16 arithmetic (AVX512_BF16 / AMX-BF16,
 aarch64 BF16). bf16 rows run in bf16 on any CPU (forced), so a CPU without native bf16 shows
