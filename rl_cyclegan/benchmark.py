@@ -363,7 +363,8 @@ def run_memory(crops: Sequence[int] = (64, 128, 256), batch_per_domain: int = 1,
       print(f'  crop {crop}: recompute_grad uses {on["peak_rss_gb"] / off["peak_rss_gb"]:.2f}x '
             f'the peak RSS ({on["peak_rss_gb"] - off["peak_rss_gb"]:+.2f} GB), '
             f'{on["step_peak_tensor_gb"] / off["step_peak_tensor_gb"]:.2f}x the peak tensor '
-            f'bytes ({_step_gb(on) / _step_gb(off):.2f}x of those a step adds) and {on["ms_per_step"] / off["ms_per_step"]:.2f}x the step time')
+            f'bytes ({_step_gb(on) / _step_gb(off):.2f}x of those a step adds) and '
+            f'{on["ms_per_step"] / off["ms_per_step"]:.2f}x the step time')
   return rows
 
 
