@@ -113,6 +113,9 @@ def test_summary_pools_seeds_and_names_every_row_as_the_issue_asks(tmp_path):
   markdown = (tmp_path / 'docs' / 'table1.md').read_text()
   assert '| RL-CycleGAN (pooled) | 30.0% (180/600;' in markdown
   assert '| CycleGAN (seed 0 only) | 10.0% (30/300;' in markdown
+  assert '| CycleGAN (seed 0) |' not in markdown  # the same figures once, not twice
+  assert '| CycleGAN (seed 1) | not run yet |' in markdown
+  assert '| RL-CycleGAN (seed 0) | 40.0% (120/300;' in markdown
 
 
 def test_plan_lists_each_stage_with_an_estimate(tmp_path):
@@ -268,6 +271,10 @@ def test_a_final_q_on_a_lost_machine_resumes_from_its_published_interim_checkpoi
   assert not final.done  # an interim copy is never a finished stage
 
   shutil.rmtree(tmp_path / 'work')  # the machine is lost
+  fresh = {s.name: s for s in table.stages(['cyclegan_seed0'])}['cyclegan_seed0/final_q']
+  full = table.final_q_steps() / table.scale.final_steps_per_s
+  # the plan counts only the steps still to go from the interim copy
+  assert fresh.estimate_s == pytest.approx(full * (1 - 4000 / table.final_q_steps()))
   extra = final.prepare()
   assert extra == ['--gin_bindings', 'Replay.min_replay_transitions = 8000']  # 2 per step
   with open(os.path.join(root, 'train', 'ckpt', 'ckpt-4000.index')) as f:

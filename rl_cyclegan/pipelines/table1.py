@@ -250,6 +250,10 @@ class Table1:
     if what == 'final_q':
       stage.prepare = lambda: self.adopt_interim(row, root)
       stage.interim = lambda: self.publish_interim(row, root)
+      # A resumed final Q (its own checkpoint, or the interim copy it adopts) has fewer to go.
+      reached = max(_checkpoint_step(os.path.join(root, 'train', 'ckpt')),
+                    _checkpoint_step(self.published(row, INTERIM_DIR, 'train', 'ckpt')))
+      stage.estimate_s *= max(0.0, 1.0 - reached / self.final_q_steps())
     return stage
 
   # ------------------------------------------------------------------ interim checkpoints
@@ -268,7 +272,7 @@ class Table1:
     except OSError as e:  # e.g. the trainer pruned that checkpoint while it was copied
       self._log(f'  {row}/final_q: interim copy skipped ({e}); the next one retries')
       return None
-    step = int(os.path.basename(prefix).rsplit('-', 1)[1])
+    step = _step_of(prefix)
     fileio.write_json_atomic(os.path.join(dst, INTERIM_NOTE), {
         'step': step, 'copied': time.strftime('%Y-%m-%dT%H:%M:%S'), 'source': root,
         'note': 'PARTIAL: the final Q was still training. Not a result; a final-Q stage '
@@ -288,7 +292,7 @@ class Table1:
       return []
     _copy_checkpoint(os.path.dirname(interim), ckpt)
     _copy_files(os.path.join(src, 'eval'), os.path.join(root, 'eval'))
-    step = int(os.path.basename(interim).rsplit('-', 1)[1])
+    step = _step_of(interim)
     refill = max(64, min(ADOPT_REFILL_TRANSITIONS, 2 * step))
     earlier = os.path.join(src, ADOPTED_NOTE)
     fileio.write_json_atomic(os.path.join(root, ADOPTED_NOTE), {
@@ -549,6 +553,17 @@ def _latest_checkpoint(ckpt_dir):
   return None
 
 
+def _step_of(prefix) -> int:
+  """The step in a checkpoint prefix '.../ckpt-<step>'."""
+  return int(os.path.basename(prefix).rsplit('-', 1)[1])
+
+
+def _checkpoint_step(ckpt_dir) -> int:
+  """The step of the newest checkpoint in ``ckpt_dir``, 0 if there is none."""
+  prefix = _latest_checkpoint(ckpt_dir)
+  return 0 if prefix is None else _step_of(prefix)
+
+
 def _copy_file_atomic(src, dst):
   def write(out):
     with open(src, 'rb') as f:
@@ -731,6 +746,8 @@ def table_markdown(summary: dict) -> str:
     base = key.partition('_seed')[0]
     label = ROW_LABELS[base] + (f' (seed {key[-1]})' if key != base else '')
     r = rows.get(key)
+    if key == f'{base}_seed0' and rows.get(base, {}).get('seeds') == [0]:
+      continue  # the row's own line already is seed 0, marked '(seed 0 only)'
     if r is None:
       if key == base or f'{base}_seed0' in rows:
         lines.append(f'| {label} | not run yet | | | | {PAPER_REAL_ROBOT.get(base, "-")}% |'
