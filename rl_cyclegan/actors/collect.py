@@ -142,18 +142,26 @@ def make_policy(name: str, env, seed: int, noise_scale=None):
 
 # ----------------------------------------------------------------------------------- workers
 
-_WORKER = {}  # per process: progress queue and a cached environment
+_WORKER = {}  # per process: progress queue and the current shard's environment
 
 
 def _init_worker(progress_queue):
   _WORKER['queue'] = progress_queue
 
 
-def _worker_env(config, env_factory, seed):
-  key = (config, env_factory)
-  if _WORKER.get('env_key') != key:
-    _WORKER['env'] = env_factory(config, seed)
-    _WORKER['env_key'] = key
+def _shard_env(config, env_factory, seed):
+  """A new environment for each shard (the previous one is closed).
+
+  A shard is then a function of (config, index) alone, whichever shards its worker collected
+  before: pybullet keeps state across resets (body ids, solver caches), and an environment
+  reused across shards once made one shard's physics diverge to NaN on one machine, where the
+  same shard collected alone was fine (docs/results.md, "Table 1", session 15). Building the
+  scene costs about a second per shard.
+  """
+  old = _WORKER.pop('env', None)
+  if old is not None and hasattr(old, 'close'):
+    old.close()
+  _WORKER['env'] = env_factory(config, seed)
   return _WORKER['env']
 
 
@@ -163,7 +171,7 @@ def write_shard(config: CollectConfig, output_dir: str, index: int,
   start = time.time()
   path = config.shard_path(output_dir, index)
   shard_seed = derive_seed(config.seed, index)
-  env = _worker_env(config, env_factory, shard_seed)
+  env = _shard_env(config, env_factory, shard_seed)
   # The one episode runner (actors.rollout) with a policy built per episode from its seed.
   action_fn = policies.ScriptedActionFn(
       lambda env, seed: policy_factory(config.policy, env, seed, noise_scale=config.noise_scale),
