@@ -80,8 +80,12 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
 
 
 def run_training_binary(doc: str, train_eval: Callable[[str], object],
-                        example_binding: str, argv: Optional[Sequence[str]] = None) -> int:
+                        example_binding: str, argv: Optional[Sequence[str]] = None,
+                        process_root_dir: Optional[Callable[[str], str]] = None) -> int:
   """Parses --root_dir / --gin_file / --gin_bindings, then calls ``train_eval(root_dir)``.
+
+  ``process_root_dir`` (after gin is parsed, before anything else): maps --root_dir to this
+  process's own run directory (a multi-worker run's non-chief workers keep theirs under it).
 
   The run directory is locked for the run (``lifecycle.directory_lock``: run.lock with the
   pid and host). Returns the process exit code: 2 for a gin config error (printed, naming the
@@ -100,15 +104,16 @@ def run_training_binary(doc: str, train_eval: Callable[[str], object],
   except (ValueError, TypeError, SyntaxError, IOError) as e:
     print(f'gin config error: {e}', file=sys.stderr)
     return 2
+  root_dir = process_root_dir(args.root_dir) if process_root_dir else args.root_dir
   try:
-    with lifecycle.directory_lock(args.root_dir):  # one owner per run directory
-      train_eval(args.root_dir)
+    with lifecycle.directory_lock(root_dir):  # one owner per run directory
+      train_eval(root_dir)
   except lifecycle.LockHeld as e:
     print(f'error: {e}', file=sys.stderr)
     return 3
   except (KeyboardInterrupt, lifecycle.Terminate):
     # The loop saved a checkpoint and flushed the collected episodes before re-raising.
-    print(f'interrupted: checkpoint saved under {args.root_dir}; run the same command again to '
+    print(f'interrupted: checkpoint saved under {root_dir}; run the same command again to '
           'resume', file=sys.stderr)
     return 130
   return 0

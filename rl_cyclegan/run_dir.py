@@ -55,6 +55,7 @@ SNAPSHOT_SUBDIR = os.path.join(TRAIN_SUBDIR, 'snapshots')
 SIM_REPLAY_SUBDIR = os.path.join('replay', 'sim')
 REVERB_SUBDIR = os.path.join('replay', 'reverb')  # Reverb checkpoints (train/distributed.py)
 ACTORS_SUBDIR = 'actors'  # actor processes' gin config and logs (train/distributed.py)
+WORKERS_SUBDIR = 'workers'  # other learner workers' own run directories (multi-worker runs)
 SPEC_FORMAT = 1
 KINDS = ('qtopt', 'rl_cyclegan')
 # The gin name of each binary's train_eval (its bindings in operative_config.gin).
@@ -178,6 +179,14 @@ class RunSpec:
 
 def checkpoint_dir(root_dir: str) -> str:
   return os.path.join(root_dir, CHECKPOINT_SUBDIR)
+
+
+def worker_dir(root_dir: str, task_id: int) -> str:
+  """The run directory of learner worker ``task_id`` > 0 of a multi-worker run in root_dir
+  (the chief's, task 0, is root_dir itself): <root_dir>/workers/worker-<task_id>."""
+  if task_id < 1:
+    raise ValueError(f'worker_dir: task_id={task_id}; the chief (0) runs in root_dir itself')
+  return os.path.join(root_dir, WORKERS_SUBDIR, f'worker-{task_id}')
 
 
 def find_operative_config(root_dir: str) -> Optional[str]:

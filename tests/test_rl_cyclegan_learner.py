@@ -404,6 +404,7 @@ def test_non_finite_loss_names_the_loss():
     learner.train_step(bad, make_batch(2))
 
 
+@pytest.mark.slow  # ~90 s: traces the joint step over 2 replicas (CI runs it, .ci/run)
 def test_mirrored_strategy_step_over_two_logical_cpus(mirrored_strategy):
   strategy = mirrored_strategy
   learner = make_learner(strategy=strategy)
@@ -417,6 +418,7 @@ def test_mirrored_strategy_step_over_two_logical_cpus(mirrored_strategy):
   assert learner.train_step_counter.numpy() == 1
 
 
+@pytest.mark.slow  # ~52 s: traces the joint step over 2 replicas (CI runs it, .ci/run)
 def test_segmentation_step_under_mirrored_strategy(mirrored_strategy):
   """The labelled crops are split per replica like the transitions (loop.distribute)."""
   from rl_cyclegan.train import loop  # pylint: disable=g-import-not-at-top

@@ -163,7 +163,9 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags):
 
 @pytest.mark.parametrize('gin_file, strategy, replicas, mixed_precision', [
     ('rl_cyclegan_ablation_gan.gin', 'default', 1, 'force'),  # bf16 on any CPU
-    ('rl_cyclegan_ablation_cyclegan.gin', 'mirrored', 2, False),  # conftest: two logical CPUs
+    # conftest: two logical CPUs; ~90 s, so CI runs it after `make test` (.ci/run)
+    pytest.param('rl_cyclegan_ablation_cyclegan.gin', 'mirrored', 2, False,
+                 marks=pytest.mark.slow),
 ], ids=['gan_bfloat16', 'cyclegan_mirrored'])
 def test_ablation_configs_run_a_step(tmp_path, summary_tags, gin_file, strategy, replicas,
                                      mixed_precision):
@@ -318,3 +320,22 @@ def test_critic_warm_start_names_a_missing_checkpoint(tmp_path):
         str(tmp_path / 'run'), real_episode_dir=_real_dir(tmp_path / 'real'), num_train_steps=0,
         critic_init_checkpoint=str(tmp_path / 'nowhere'), eval_policies=(),
         image_summary_interval=0, scene_metrics_interval=0, **SMALL_RUN)
+
+
+def test_a_non_chief_worker_runs_in_its_own_directory_under_the_run():
+  from rl_cyclegan import run_dir  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.train import loop  # pylint: disable=g-import-not-at-top
+  chief, other = loop.WorkerRole(0, 2), loop.WorkerRole(1, 2)
+  assert chief.is_chief and not other.is_chief
+  assert train_rl_cyclegan.worker_root_dir('/runs/a', chief) == '/runs/a'
+  own = train_rl_cyclegan.worker_root_dir('/runs/a', other)
+  assert own == os.path.join('/runs/a', 'workers', 'worker-1')
+  assert train_rl_cyclegan.worker_root_dir(own, other) == own  # idempotent
+  assert loop.worker_role(tf.distribute.get_strategy()) == loop.WorkerRole()
+  gin.clear_config()
+  assert train_rl_cyclegan.worker_root_dir('/runs/a') == '/runs/a'  # strategy not bound
+  gin.parse_config(["train_rl_cyclegan.strategy = 'mirrored'"])
+  assert train_rl_cyclegan.worker_root_dir('/runs/a') == '/runs/a'
+  gin.clear_config()
+  with pytest.raises(ValueError, match='chief'):
+    run_dir.worker_dir('/runs/a', 0)

@@ -22,6 +22,17 @@ real and simulation-to-real data."
                CEM on the test objects: 'Q_sim/sim' (Q_sim in 'sim'), 'Q_real_G/sim' (Q_real
                on G(sim images)) and, since our real world is available, 'Q_real/real'
 
+Across learner workers (``strategy='multi_worker'``, MultiWorkerMirroredStrategy over the
+workers TF_CONFIG names): every worker runs this same loop and the same schedule. Each collects
+its own on-policy episodes (its own seed stream) into its own replay and samples a global batch
+from it, of which its replicas train on their slices; the gradients are all-reduced, so the
+networks stay identical. The chief (task 0) owns ``root_dir``: evaluations, image grids, scene
+metrics and the checkpoints that evaluation and export read. Worker k > 0 keeps its replay and
+checkpoints (written at the same steps) in ``root_dir/workers/worker-k`` and resumes from them;
+a resume checks that every worker restored the same step. The workers wait for each other in
+every step's all-reduce, so they are started and stopped together (a lost worker stalls the
+others; TF's collectives have no timeout by default).
+
 The loop is runner.py's (shared settings: its gin groups Environment.*, Replay.*,
 Exploration.*, Evaluation.*, Checkpointing.*); the run directory's layout is run_dir.py's.
 
@@ -47,6 +58,8 @@ from typing import Optional, Sequence
 import gin
 import tensorflow as tf
 
+from rl_cyclegan import run_dir
+from rl_cyclegan import seeds
 from rl_cyclegan.learners import rl_cyclegan as learner_lib
 from rl_cyclegan.train import loop
 from rl_cyclegan.evaluation import paired_set as paired_set_lib
@@ -63,7 +76,33 @@ EVAL_POLICIES = {
     'Q_real/real': ('real', 'Q_real', False),
 }
 _NON_FINITE_RE = re.compile(r"Loss '(\w+)' is not finite")
+WORKER_SEED_STREAM = 7  # seeds.derive_seed(seed, stream, task): a non-chief worker's collection
 _log = loop.make_logger('train_rl_cyclegan')
+
+
+def worker_root_dir(root_dir: str, worker: Optional[loop.WorkerRole] = None) -> str:
+  """This process's run directory: ``root_dir``, or for learner worker k > 0 of a
+  multi-worker run (``train_rl_cyclegan.strategy = 'multi_worker'``, TF_CONFIG)
+  ``root_dir/workers/worker-k`` (idempotent).
+
+  Without ``worker``, reads the gin binding and, for a multi-worker run, creates the strategy
+  now: the binary calls this first, before any other TensorFlow op, as
+  MultiWorkerMirroredStrategy asks, and to lock the right directory.
+  """
+  if worker is None:
+    try:
+      name = gin.query_parameter('train_rl_cyclegan.strategy')
+    except ValueError:  # not bound: the default strategy
+      return root_dir
+    if name != 'multi_worker':
+      return root_dir
+    worker = loop.worker_role(loop.make_strategy(name))
+  if worker.is_chief:
+    return root_dir
+  tail = os.path.join(run_dir.WORKERS_SUBDIR, f'worker-{worker.task_id}')
+  if os.path.normpath(root_dir).endswith(os.sep + tail):
+    return root_dir  # already this worker's directory
+  return run_dir.worker_dir(root_dir, worker.task_id)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -89,7 +128,7 @@ def train_eval(
     root_dir: str,
     num_train_steps: int = 20_000,
     batch_per_domain: int = 8,  # sim and real transitions per batch each (App. A: 8 + 8)
-    strategy: str = 'default',  # 'default' | 'mirrored' | 'one_device' (see below)
+    strategy: str = 'default',  # 'default' | 'mirrored' | 'one_device' | 'multi_worker'
     # Warm start of Q_sim and Q_real (online and target networks) from a QT-Opt run's
     # checkpoint (key 'q_network'), e.g. Sim-Only's, at a fresh start only. Not in the paper
     # (Section 4: "All RL-CycleGAN neural networks are trained jointly from scratch").
@@ -132,11 +171,14 @@ def train_eval(
   eval_policies = runner.check_names('train_rl_cyclegan.eval_policies', eval_policies,
                                      tuple(EVAL_POLICIES))
   runner.check_names('train_rl_cyclegan.strategy', (strategy,), loop.STRATEGIES)
-  if strategy == 'multi_worker':
-    raise ValueError("train_rl_cyclegan.strategy = 'multi_worker': the joint step runs across "
-                     'workers (RLCycleGANLearner with loop.make_strategy(\'multi_worker\'), '
-                     'tests/smoke/test_multi_worker.py), but this runner does not yet give the chief '
-                     'alone the run directory, collection and evaluation; use mirrored')
+  distribution = loop.make_strategy(strategy)
+  worker = loop.worker_role(distribution)
+  root_dir = worker_root_dir(root_dir, worker)
+  if not worker.is_chief:
+    # Another learner worker: it runs the same schedule (its own collection, replay and
+    # checkpoints at the same steps) in its own directory; the chief's run is the run.
+    eval_policies, image_summary_interval, scene_metrics_interval = (), 0, 0
+    seed = seeds.derive_seed(seed, WORKER_SEED_STREAM, worker.task_id)
   if isinstance(batch_per_domain, bool) or not isinstance(batch_per_domain, int) or (
       batch_per_domain < 1):
     raise TypeError(f'train_rl_cyclegan.batch_per_domain = {batch_per_domain!r}: expected an '
@@ -151,7 +193,6 @@ def train_eval(
   os.makedirs(root_dir, exist_ok=True)
 
   # ------------------------------------------------------------------ learner
-  distribution = loop.make_strategy(strategy)
   replicas = distribution.num_replicas_in_sync
   if batch_per_domain % replicas:
     raise ValueError(f'train_rl_cyclegan.batch_per_domain={batch_per_domain} is not divisible '
@@ -190,6 +231,7 @@ def train_eval(
           segmentation, env.crop_size, batch_per_domain, seed=[seed, result['start_step']])
       _log(f'segmentation set: {len(facts["segmentation"])} labelled sim states from '
            f'{segmentation_path}')
+    loop.check_same_step(distribution, result['start_step'], worker)
     if paired is not None and image_summary_interval > 0:
       grid_x = paired['sim'][:max_images]  # uint8 [b, h, w, 3]: paired held-out sim states
       grid_y = context.real_replay.sample(len(grid_x), env.crop_size,

@@ -16,7 +16,7 @@
 import contextlib
 import os
 import time
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, NamedTuple, Optional, Sequence
 
 import gin
 import numpy as np
@@ -128,6 +128,52 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 
 
 distribute = learner_core.distribute  # a global batch split per replica
+
+
+class WorkerRole(NamedTuple):
+  """This process's place among the learner workers of a multi-worker run."""
+  task_id: int = 0
+  num_workers: int = 1
+
+  @property
+  def is_chief(self) -> bool:
+    return self.task_id == 0
+
+
+def worker_role(strategy: Optional[tf.distribute.Strategy]) -> WorkerRole:
+  """Task id and worker count of a MultiWorkerMirroredStrategy (TF_CONFIG's 'worker' list;
+  task 0 is the chief); WorkerRole() for any other strategy."""
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+    return WorkerRole()
+  workers = resolver.cluster_spec().as_dict().get('worker', [])
+  if resolver.task_type not in (None, 'worker'):
+    raise ValueError(f"TF_CONFIG task type {resolver.task_type!r}: a multi-worker run's "
+                     "learners are all 'worker' tasks (task 0 is the chief)")
+  return WorkerRole(int(resolver.task_id or 0), max(1, len(workers)))
+
+
+def check_same_step(strategy: tf.distribute.Strategy, step: int, role: WorkerRole):
+  """Raises ValueError on every worker when the workers resumed from different train steps.
+
+  Each worker restores its own checkpoint; they are written at the same steps, so the steps
+  agree unless a run directory was lost or edited. The sum of the steps and of their squares
+  over the replicas tells every worker at once (so none is left waiting in a collective).
+  """
+  if role.num_workers == 1:
+    return
+  value = tf.constant([step, step * step], tf.int64)
+  per_replica = strategy.experimental_distribute_values_from_function(lambda ctx: value)
+  total, total_sq = (int(v) for v in
+                     strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None).numpy())
+  n = strategy.num_replicas_in_sync
+  mean = total / n
+  if n * total_sq != total * total:  # n * sum(s^2) == (sum s)^2 iff every s is the same
+    raise ValueError(
+        f'the {role.num_workers} learner workers resumed from different train steps (this '
+        f'worker, task {role.task_id}: step {step}; mean over the workers {mean:.1f}): each '
+        f'worker restores its own run directory (the chief root_dir, the others '
+        f'root_dir/{run_dir.WORKERS_SUBDIR}/worker-<task>); restore them from the same step')
 
 
 # ----------------------------------------------------------------------------- collection
