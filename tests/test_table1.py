@@ -131,6 +131,18 @@ def test_plan_lists_each_stage_with_an_estimate(tmp_path):
   joint = stages[3].argv
   assert '--gin_file' in joint and any('critic_init_checkpoint' in a for a in joint)
   assert any(a.endswith('train_rl_cyclegan.seed = 0') for a in joint)
+  # A collection that stopped part-way is estimated for its missing shards only.
+  sim_log = stages[2]
+  full = table.scale.sim_log_episodes / table.scale.collect_episodes_per_s
+  assert sim_log.estimate_s == pytest.approx(full)
+  num_shards = -(-table.scale.sim_log_episodes // table.scale.episodes_per_shard)
+  os.makedirs(sim_log.directory)
+  for i in range(num_shards // 4):
+    open(os.path.join(sim_log.directory, f'episodes-{i:05d}-of-{num_shards:05d}.tfrecord'),
+         'w').close()
+  open(os.path.join(sim_log.directory, 'episodes-00099-of-00180.tfrecord.tmp-1'), 'w').close()
+  again = {s.name: s for s in table.stages(['rl_cyclegan_seed0'])}['data/sim_mix18']
+  assert again.estimate_s == pytest.approx(full * (1 - (num_shards // 4) / num_shards))
 
 
 def test_the_paper_faithful_row_drops_both_deviations(tmp_path):

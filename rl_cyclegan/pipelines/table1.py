@@ -34,6 +34,7 @@ published rows.
 """
 
 import dataclasses
+import glob
 import json
 import os
 import shutil
@@ -202,6 +203,9 @@ class Table1:
   # ------------------------------------------------------------------ stages
   def _collect(self, name, appearance, episodes, seed) -> Stage:
     out = self.data(name)
+    num_shards = -(-episodes // self.scale.episodes_per_shard)
+    # Complete shards (partial ones are '<name>.tmp-<pid>'): a resumed collection skips them.
+    written = len(glob.glob(os.path.join(out, '*.tfrecord'))) if os.path.isdir(out) else 0
     return Stage(
         f'data/{name}', self.tool('collect') + [
             f'--output_dir={out}', f'--appearance={appearance}', f'--num_episodes={episodes}',
@@ -210,7 +214,7 @@ class Table1:
             '--progress_interval=60'] + (
                 ['--max_steps=3', '--num_objects=2'] if self.scale.name == 'tiny' else []),
         out, os.path.join(out, 'summary.json'),
-        episodes / self.scale.collect_episodes_per_s)
+        episodes * max(0.0, 1 - written / num_shards) / self.scale.collect_episodes_per_s)
 
   def data_stages(self, rows) -> List[Stage]:
     """The logs the requested rows need (each collected once, shared by every row)."""
