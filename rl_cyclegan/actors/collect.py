@@ -153,10 +153,11 @@ def _shard_env(config, env_factory, seed):
   """A new environment for each shard (the previous one is closed).
 
   A shard is then a function of (config, index) alone, whichever shards its worker collected
-  before: pybullet keeps state across resets (body ids, solver caches), and an environment
-  reused across shards once made one shard's physics diverge to NaN on one machine, where the
-  same shard collected alone was fine (docs/results.md, "Table 1", session 15). Building the
-  scene costs about a second per shard.
+  before (pybullet keeps some state across resets, e.g. body ids). In session 15 one shard's
+  physics gave NaN in a 2-worker collection with a reused environment, and the same shard
+  collected alone in a fresh process was fine; that the earlier shards caused it is not
+  established, but with a new environment per shard any such failure reproduces from the
+  shard's index alone. Building the scene costs about a second per shard.
   """
   old = _WORKER.pop('env', None)
   if old is not None and hasattr(old, 'close'):
