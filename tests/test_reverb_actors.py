@@ -4,6 +4,7 @@ Every process a test starts is killed by the test (by pid) or stopped by the lea
 subprocess waits have timeouts.
 """
 
+import math
 import json
 import os
 import re
@@ -390,3 +391,28 @@ def test_the_learner_fails_naming_the_logs_when_every_local_actor_is_gone(
     feed.close()
     gin.clear_config()
   assert _actor_pids(str(tmp_path)) == {}
+
+
+def test_progress_rate_reads_the_training_log():
+  from rl_cyclegan.train import benchmark_actors  # pylint: disable=g-import-not-at-top
+  lines = ['[train_qtopt 23:59:50] step 100/32000 loss 0.3 | 2.00 steps/s ...',
+           'something else', '[train_qtopt 23:59:55] eval step 100 ...',
+           '[train_qtopt 00:00:10] step 160/32000 loss 0.2 | 3.00 steps/s ...']
+  assert benchmark_actors.progress_rate(lines) == (3.0, 100, 160)  # across midnight
+  rate, first, last = benchmark_actors.progress_rate(lines[:2])
+  assert math.isnan(rate) and (first, last) == (-1, -1)
+
+
+@pytest.mark.slow  # ~3 min: two short training runs (CI runs it, .ci/run)
+def test_recipe_rates_runs_the_recipe_in_process_and_with_actors(tmp_path):
+  from rl_cyclegan.train import benchmark_actors  # pylint: disable=g-import-not-at-top
+  bindings = [b for b in TINY if not b.startswith('Actors.')] + [
+      'train_eval.num_train_steps = 100000', 'Checkpointing.log_interval = 5']
+  out = benchmark_actors.recipe_rates([os.path.join(REPO, 'gin', 'qtopt_common.gin')], bindings,
+                                      seconds=75, actor_counts=(0, 1), work_dir=str(tmp_path),
+                                      print_fn=lambda m: None)
+  assert set(out) == {'in-process', '1 actor'}
+  for key, row in out.items():
+    assert row['exit_code'] == 130, (key, row)  # SIGTERM: saved a checkpoint and stopped
+    assert row['train_steps_per_s'] > 0 and row['train_steps'] > row['progress_steps'][0] >= 0
+    assert row['env_steps'] >= row['train_steps']  # 1 env step per train step, or ahead

@@ -5,6 +5,14 @@ they are lower bounds.
   python tools/benchmark_actors.py --seconds=20 --actors=1,2 \
       --gin_bindings='Environment.num_envs = 1'
 
+A training recipe in-process against N actor processes, the same wall time each (issue 21:
+the Sim-Only recipe over 10 minutes; the rows run one after the other):
+
+  python tools/benchmark_actors.py --actors= --sizes= --recipe_minutes=10 \
+      --recipe_gin_file=gin/qtopt_sim_only.gin --recipe_actors=0,2 \
+      --recipe_bindings="Replay.sim_episode_dir = '../runs/table1/data/sim_mix18'" \
+      --recipe_bindings="Environment.render_size = (64, 80)"
+
 See rl_cyclegan/train/benchmark_actors.py.
 """
 import argparse
@@ -28,7 +36,17 @@ def main(argv=None):
   parser.add_argument('--transitions', type=int, default=256, help='inserted per size')
   parser.add_argument('--gin_file', action='append', default=[], help='repeatable')
   parser.add_argument('--gin_bindings', action='append', default=[], help='repeatable')
+  parser.add_argument('--recipe_minutes', type=float, default=0.0,
+                      help='> 0: run the recipe for this long per configuration')
+  parser.add_argument('--recipe_gin_file', action='append', default=[],
+                      help='the recipe (tools/train_qtopt.py gin files); repeatable')
+  parser.add_argument('--recipe_bindings', action='append', default=[], help='repeatable')
+  parser.add_argument('--recipe_actors', default='0,2',
+                      help='actor process counts of the recipe runs (0: in-process)')
+  parser.add_argument('--recipe_dir', default=None, help='their run directories (default: tmp)')
   args = parser.parse_args(argv)
+  if args.recipe_minutes > 0 and not args.recipe_gin_file:
+    parser.error('--recipe_minutes needs --recipe_gin_file (e.g. gin/qtopt_sim_only.gin)')
   gin_utils.parse_gin(args.gin_file, args.gin_bindings)
   counts = [int(n) for n in args.actors.split(',') if n]
   if counts:
@@ -37,4 +55,8 @@ def main(argv=None):
     render, crop = item.split(':')
     benchmark_actors.reverb_rates(tuple(int(v) for v in render.split('x')),
                                   tuple(int(v) for v in crop.split('x')), args.transitions)
+  if args.recipe_minutes > 0:
+    benchmark_actors.recipe_rates(
+        args.recipe_gin_file, args.recipe_bindings, 60.0 * args.recipe_minutes,
+        [int(n) for n in args.recipe_actors.split(',') if n], args.recipe_dir)
   return 0

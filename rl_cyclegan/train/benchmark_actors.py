@@ -7,6 +7,11 @@ Reverb insert / sample rates of transitions at a given render size.
 into a Reverb table (counted from the table's inserts once every actor has inserted, so
 process start-up is left out).
 
+``recipe_rates``: a training recipe (e.g. gin/qtopt_sim_only.gin) run by tools/train_qtopt.py
+for the same wall time in-process and with N local actor processes (``Actors.num_local_actors``),
+one after the other; train steps/s from the run's progress lines after its first one (start-up,
+the log's refill and tracing left out), env steps/s from the checkpoint SIGTERM saves.
+
 ``reverb_rates``: synthetic episodes inserted through ``EpisodeInserter`` and batches sampled
 through ``ReverbReplay`` (crop + conversion included), against the in-process
 ``TransitionReplay`` doing the same.
@@ -15,11 +20,13 @@ Figures only, no asserts; on a shared machine they are lower bounds and the prin
 """
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
-from typing import Callable, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -126,6 +133,84 @@ def collection_rates(settings: runner.Settings, actor_counts: Sequence[int] = (1
     out[key] = actor_rate(settings, n, seconds, log=print_fn)
     print_fn(f'  {key}: {out[key]:.1f} env steps/s (x{out[key] / max(out["in-process"], 1e-9):.2f} '
              'in-process)')
+  return out
+
+
+_PROGRESS_RE = re.compile(r'^\[\w+ (\d\d):(\d\d):(\d\d)\] step (\d+)/\d+ ')
+
+
+def progress_rate(lines: Sequence[str]) -> Tuple[float, int, int]:
+  """(train steps/s, first step, last step) between the first and the last progress line of a
+  training log ('[train_qtopt 12:00:01] step 100/32000 ...'); (nan, -1, -1) with fewer than 2."""
+  points = []
+  for line in lines:
+    m = _PROGRESS_RE.match(line)
+    if m:
+      h, mi, sec, step = (int(v) for v in m.groups())
+      points.append((h * 3600 + mi * 60 + sec, step))
+  if len(points) < 2:
+    return float('nan'), -1, -1
+  (t0, s0), (t1, s1) = points[0], points[-1]
+  elapsed = (t1 - t0) % 86_400  # across midnight
+  return (s1 - s0) / max(elapsed, 1), s0, s1
+
+
+def run_for(argv: Sequence[str], seconds: float, log_path: str, env=None) -> int:
+  """Runs ``argv`` for ``seconds``, then SIGTERM (a training binary saves a checkpoint and
+  exits); output in ``log_path``. Returns the exit code."""
+  with open(log_path, 'wb') as log_file:
+    process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    try:
+      process.wait(seconds)
+    except subprocess.TimeoutExpired:
+      distributed.stop_processes([process], grace_seconds=120.0)
+  return process.returncode
+
+
+def recipe_rates(gin_files: Sequence[str], gin_bindings: Sequence[str], seconds: float,
+                 actor_counts: Sequence[int] = (0, 2), work_dir: Optional[str] = None,
+                 print_fn: Callable[[str], None] = print) -> Dict[str, Dict[str, float]]:
+  """Runs tools/train_qtopt.py with the recipe for ``seconds`` per configuration (0 actors:
+  in-process collection) and prints / returns {config: {train_steps_per_s, env_steps_per_s,
+  train_steps, env_steps}}. The runs' directories stay in ``work_dir`` (default: a temp dir)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  work = work_dir or tempfile.mkdtemp(prefix='bench-recipe-')
+  tool = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__)))), 'tools', 'train_qtopt.py')
+  _note(print_fn)
+  print_fn(f'recipe {" ".join(gin_files)}: {seconds / 60:.1f} min per configuration, run '
+           f'directories in {work}')
+  out = {}
+  for n in actor_counts:
+    key = 'in-process' if n == 0 else f'{n} actor{"s" if n > 1 else ""}'
+    root = os.path.join(work, key.replace(' ', '_'))
+    argv = [sys.executable, tool, f'--root_dir={root}']
+    argv += [a for g in gin_files for a in ('--gin_file', g)]
+    argv += [a for b in list(gin_bindings) + [f'Actors.num_local_actors = {n}']
+             for a in ('--gin_bindings', b)]
+    log_path = os.path.join(work, f'{key.replace(" ", "_")}.log')
+    code = run_for(argv, seconds, log_path, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+    with open(log_path, errors='replace') as f:
+      rate, first, last = progress_rate(f.read().splitlines())
+    ckpt = tf.train.latest_checkpoint(os.path.join(root, 'train', 'ckpt'))
+    env_steps = train_steps = -1
+    if ckpt:
+      reader = tf.train.load_checkpoint(ckpt)
+      names = reader.get_variable_to_shape_map()
+      env_key = next((k for k in names if k.startswith('env_steps/')), None)
+      step_key = next((k for k in names if k.startswith('train_step/')), None)
+      env_steps = int(reader.get_tensor(env_key)) if env_key else -1
+      train_steps = int(reader.get_tensor(step_key)) if step_key else -1
+    out[key] = {'train_steps_per_s': rate, 'train_steps': train_steps, 'env_steps': env_steps,
+                'env_steps_per_s': rate * env_steps / train_steps if train_steps > 0 else
+                float('nan'), 'exit_code': code, 'progress_steps': (first, last)}
+    print_fn(f'  {key}: {rate:.2f} train steps/s over steps {first}-{last}; at the SIGTERM '
+             f'checkpoint {train_steps} train steps, {env_steps} env steps (exit {code}; log '
+             f'{log_path})')
+  base = out.get('in-process', {}).get('train_steps_per_s')
+  for key, row in out.items():
+    if base and key != 'in-process':
+      print_fn(f'  {key} / in-process: x{row["train_steps_per_s"] / base:.2f} train steps/s')
   return out
 
 
