@@ -371,6 +371,9 @@ def test_overfit_one_batch_lowers_losses():
   assert last.rl.numpy() < first.rl.numpy()
 
 
+# ~50 s where bf16 is slow: CI runs it (.ci/run); `make test` runs a bf16 step in
+# test_train_rl_cyclegan.py (gan_bfloat16).
+@pytest.mark.slow
 def test_bfloat16_step_runs_with_float32_variables_and_losses():
   tf.random.set_seed(0)
   learner = make_learner(mixed_precision='force')  # bf16 on any CPU
