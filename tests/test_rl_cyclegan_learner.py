@@ -320,7 +320,7 @@ def test_rl_scene_loss_matches_the_six_reported_q_values():
   # The step runs G and F in training mode, where spectral normalization rewrites each kernel
   # as W / sigma. Converge the power iteration first, so that rewrite is a fixed point and the
   # inference-mode reference below sees the same kernels as the step.
-  for _ in range(30):
+  for _ in range(100):
     g(x['image'], training=True)
     f(y['image'], training=True)
   gx = g(x['image'], training=False)
@@ -329,10 +329,16 @@ def test_rl_scene_loss_matches_the_six_reported_q_values():
          q(qs, x, f(gx, training=False), sim.action), q(qr, y, y['image'], real.action),
          q(qs, y, fy, real.action), q(qr, y, g(fy, training=False), real.action)]
   mse = lambda a, b: np.mean((a - b) ** 2)
-  expected = (mse(six[0], six[1]) + mse(six[0], six[2]) + mse(six[1], six[2]) +
-              mse(six[3], six[4]) + mse(six[3], six[5]) + mse(six[4], six[5]))
+  terms = [mse(six[0], six[1]), mse(six[0], six[2]), mse(six[1], six[2]),
+           mse(six[3], six[4]), mse(six[3], six[5]), mse(six[4], six[5])]
+  expected = sum(terms)
   info = learner.train_step(sim, real)
-  np.testing.assert_allclose(info.rl_scene.numpy(), expected, rtol=1e-3, atol=1e-7)
+  # The step's own power-iteration update moves the kernels slightly off the converged ones
+  # (the weights, and so the convergence, depend on which tests ran before in the process:
+  # 0.13% off once with 30 iterations), hence rtol 0.2%. The Q_sim(x) vs Q_sim(F(G(x))) term
+  # can be smaller than that share of the sum, so this checks the sum; the terms' wiring is
+  # tests/test_losses.py's rl_scene_consistency tests.
+  np.testing.assert_allclose(info.rl_scene.numpy(), expected, rtol=2e-3, atol=1e-7)
   assert info.rl_scene.numpy() > 0
 
 
