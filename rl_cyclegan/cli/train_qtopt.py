@@ -8,6 +8,7 @@ parameter fails at once, naming the binding. Re-running the same command resumes
 checkpoint. See rl_cyclegan/pipelines/train_qtopt.py.
 """
 import os
+import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -19,3 +20,7 @@ from rl_cyclegan.pipelines import train_qtopt  # noqa: E402
 def main(argv=None):
   return gin_utils.run_training_binary(
       __doc__, train_qtopt.train_eval, 'train_eval.num_train_steps = 1000', argv)
+
+
+if __name__ == '__main__':
+  sys.exit(main())

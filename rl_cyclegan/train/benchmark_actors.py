@@ -7,7 +7,7 @@ Reverb insert / sample rates of transitions at a given render size.
 into a Reverb table (counted from the table's inserts once every actor has inserted, so
 process start-up is left out).
 
-``recipe_rates``: a training recipe (e.g. gin/qtopt_sim_only.gin) run by tools/train_qtopt.py
+``recipe_rates``: a training recipe (e.g. gin/qtopt_sim_only.gin) run by the train_qtopt binary
 for the same wall time in-process and with N local actor processes (``Actors.num_local_actors``),
 one after the other; train steps/s from the run's progress lines after its first one (start-up,
 the log's refill and tracing left out), env steps/s from the checkpoint SIGTERM saves.
@@ -170,13 +170,11 @@ def run_for(argv: Sequence[str], seconds: float, log_path: str, env=None) -> int
 def recipe_rates(gin_files: Sequence[str], gin_bindings: Sequence[str], seconds: float,
                  actor_counts: Sequence[int] = (0, 2), work_dir: Optional[str] = None,
                  print_fn: Callable[[str], None] = print) -> Dict[str, Dict[str, float]]:
-  """Runs tools/train_qtopt.py with the recipe for ``seconds`` per configuration (0 actors:
-  in-process collection) and prints / returns {config: {train_steps_per_s, env_steps_per_s,
+  """Runs the train_qtopt binary (python -m rl_cyclegan.cli.train_qtopt) with the recipe for
+  ``seconds`` per configuration (0 actors: in-process collection) and prints / returns {config: {train_steps_per_s, env_steps_per_s,
   train_steps, env_steps}}. The runs' directories stay in ``work_dir`` (default: a temp dir)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   work = work_dir or tempfile.mkdtemp(prefix='bench-recipe-')
-  tool = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-      __file__)))), 'tools', 'train_qtopt.py')
   _note(print_fn)
   print_fn(f'recipe {" ".join(gin_files)}: {seconds / 60:.1f} min per configuration, run '
            f'directories in {work}')
@@ -184,7 +182,7 @@ def recipe_rates(gin_files: Sequence[str], gin_bindings: Sequence[str], seconds:
   for n in actor_counts:
     key = 'in-process' if n == 0 else f'{n} actor{"s" if n > 1 else ""}'
     root = os.path.join(work, key.replace(' ', '_'))
-    argv = [sys.executable, tool, f'--root_dir={root}']
+    argv = [sys.executable, '-m', 'rl_cyclegan.cli.train_qtopt', f'--root_dir={root}']
     argv += [a for g in gin_files for a in ('--gin_file', g)]
     argv += [a for b in list(gin_bindings) + [f'Actors.num_local_actors = {n}']
              for a in ('--gin_bindings', b)]
