@@ -172,7 +172,8 @@ def recipe_rates(gin_files: Sequence[str], gin_bindings: Sequence[str], seconds:
                  print_fn: Callable[[str], None] = print) -> Dict[str, Dict[str, float]]:
   """Runs the train_qtopt binary (python -m rl_cyclegan.cli.train_qtopt) with the recipe for
   ``seconds`` per configuration (0 actors: in-process collection) and prints / returns
-  {config: {train_steps_per_s, env_steps_per_s, train_steps, env_steps}}. The runs' directories stay in ``work_dir`` (default: a temp dir)."""
+  {config: {train_steps_per_s, env_steps_per_s, train_steps, env_steps}}. The runs'
+  directories stay in ``work_dir`` (default: a temp dir)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   work = work_dir or tempfile.mkdtemp(prefix='bench-recipe-')
   _note(print_fn)
