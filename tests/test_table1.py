@@ -181,6 +181,42 @@ def test_published_stages_count_as_done_and_later_stages_read_the_published_g(tm
       'rl_cyclegan_seed0/translate')
 
 
+def test_the_oracle_q_stage_reads_only_published_files_once_the_oracle_is_published(tmp_path):
+  """A generator row's oracle-Q report needs no joint run directory: G, its config and the
+  oracle as committed under results/ (a machine lost after both rows finished)."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  assert table.oracle_q_dir() is None
+  assert 'cyclegan_seed0/oracle_q' not in [s.name for s in table.stages(['cyclegan_seed0'])]
+  oracle = table.published('real_oracle', 'final_q')
+  os.makedirs(oracle)
+  with open(os.path.join(oracle, table1.DONE_FILE), 'w') as f:
+    f.write('{}')
+  assert table.oracle_q_dir() == oracle
+  stages = {s.name: s for s in table.stages(['cyclegan_seed0'])}
+  argv = stages['cyclegan_seed0/oracle_q'].argv
+  assert f"--run_dir={table.published('cyclegan_seed0', 'joint')}" in argv
+  assert f"--generator_checkpoint={table.published('cyclegan_seed0', 'generator')}" in argv
+  assert f'--oracle_run_dir={oracle}' in argv and '--figure_states=0' in argv
+  assert [s for s in table.stages(['cyclegan_seed0']) if s.name.startswith('data/')][1].name == (
+      'data/paired_full')
+  # The summary and docs/table1.md carry the agreement, with the no-G baseline first.
+  agreement = {'value_abs_diff': 0.25, 'q_abs_diff_at_real_action': 0.125,
+               'action_xy_distance': 0.5, 'mean_value_real': 0.75, 'num_states': 64}
+  for seed in table1.EVAL_SEEDS:
+    for what in ('real', 'sim'):
+      _write_eval(table.published('cyclegan_seed0', 'eval', f'{what}_seed{seed}.json'), 1, 2,
+                  seed)
+  with open(table.published('cyclegan_seed0', 'oracle_q_report.json'), 'w') as f:
+    json.dump({'oracle_q': {'generator': agreement,
+                            'identity': dict(agreement, value_abs_diff=0.375)}}, f)
+  summary = table1.summarize(table)
+  assert summary['rows']['cyclegan_seed0']['oracle_q']['generator'] == agreement
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert '| no G (sim x) | 0.375 | 0.125 | 0.500 | 0.750 |' in markdown
+  assert '| CycleGAN (seed 0) | 0.250 | 0.125 | 0.500 | 0.750 |' in markdown
+
+
 def test_publish_copies_a_finished_rows_files(tmp_path):
   table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
                         results_dir=str(tmp_path / 'results'))

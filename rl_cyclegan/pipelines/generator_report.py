@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from rl_cyclegan import checkpoints
 from rl_cyclegan import fileio
 from rl_cyclegan.data import translation
 from rl_cyclegan.evaluation import paired_set as paired_set_lib
@@ -23,16 +24,21 @@ def center_window(h, w, crop_size):
 
 def report(run_dir: str, paired_path: str, crop_size: Sequence[int], key: str = 'G_sim2real',
            generator_dir: Optional[str] = None, figure_path: Optional[str] = None,
-           figure_states: int = 4, oracle_dir: Optional[str] = None) -> dict:
+           figure_states: int = 4, oracle_dir: Optional[str] = None,
+           generator_checkpoint: Optional[str] = None) -> dict:
   """The report dict; also writes G alone to ``generator_dir`` and the figure states.
+
+  G is restored from ``run_dir``'s newest checkpoint, or from ``generator_checkpoint`` (G alone,
+  as ``generator_dir`` holds it: the published copy, once the joint run's directory is gone;
+  it is built from the gin config in force, so parse the joint run's operative config first).
 
   ``oracle_dir``: a QT-Opt run trained in `real` (Table 1's real-trained oracle): adds
   ``oracle_q`` (``oracle_q_agreement`` for G(x) and, as the baseline, for x itself).
   """
-  ckpt_dir = os.path.join(run_dir, 'train', 'ckpt')
+  ckpt_dir = generator_checkpoint or os.path.join(run_dir, 'train', 'ckpt')
   generator = train_qtopt.load_frozen_generator(ckpt_dir, key, crop_size)
-  checkpoint = tf.train.latest_checkpoint(ckpt_dir)
-  step = int(checkpoint.rsplit('-', 1)[-1])
+  checkpoint = checkpoints.resolve(ckpt_dir)
+  step = int(checkpoint.rsplit('-', 1)[-1])  # ckpt-<step> or g-<step>
   data = paired_set_lib.load_paired_set(paired_path)
   sim, real = np.asarray(data['sim']), np.asarray(data['real'])  # [N, H, W, 3] uint8
   h, w = sim.shape[1:3]
@@ -55,7 +61,8 @@ def report(run_dir: str, paired_path: str, crop_size: Sequence[int], key: str = 
         generated, cropped['real'], masks).items()})
     return out
 
-  out = {'run_dir': run_dir, 'step': step, 'generator_fingerprint': translator.fingerprint,
+  out = {'run_dir': run_dir, 'generator_checkpoint': checkpoint, 'step': step,
+         'generator_fingerprint': translator.fingerprint,
          'paired_set': paired_path, 'num_states': int(len(sim)),
          'frame': metrics(frame_view), 'crop': metrics(crop_view),
          'frame_vs_crop': translation.frame_vs_crop_difference(generator, sim, real, crop_size)}
@@ -74,7 +81,7 @@ def report(run_dir: str, paired_path: str, crop_size: Sequence[int], key: str = 
     fileio.write_text_atomic(os.path.join(generator_dir, 'checkpoint'),
                              f'model_checkpoint_path: "g-{step}"\n'
                              f'all_model_checkpoint_paths: "g-{step}"\n')
-  if figure_path:
+  if figure_path and figure_states > 0:
     n = min(figure_states, len(sim))
     fileio.write_atomic(figure_path, lambda f: np.savez_compressed(
         f, sim=cropped['sim'][:n], generated=frame_view[:n], real=cropped['real'][:n]),

@@ -319,6 +319,14 @@ class Table1:
                  self.scale.eval_episodes / self.scale.eval_episodes_per_s,
                  published=self.published(row, 'eval', os.path.basename(out)))
 
+  def oracle_q_dir(self) -> Optional[str]:
+    """The finished real-trained oracle's final Q (published copy first), or None."""
+    for d in (self.published('real_oracle', 'final_q'),
+              os.path.join(self.row_dir('real_oracle'), 'final_q')):
+      if os.path.isfile(os.path.join(d, DONE_FILE)):
+        return d
+    return None
+
   def final_q_steps(self):
     return self.scale.final_steps if self.scale.final_steps is not None else 32_000
 
@@ -372,13 +380,14 @@ class Table1:
       for k in EVAL_SEEDS:  # the joint run's own Q_real, measured in real
         stages.append(self._evaluate(row, 'joint_q_real_real', joint_root, 'real', k,
                                      ['--q_network_key=Q_real']))
-      oracle = os.path.join(self.row_dir('real_oracle'), 'final_q')
-      if os.path.exists(os.path.join(oracle, DONE_FILE)):  # once the oracle exists
+      oracle = self.oracle_q_dir()
+      if oracle:  # once the oracle exists; G and the joint config as published (no joint run)
         out = os.path.join(rdir, 'oracle_q_report.json')
         stages.append(Stage(
             f'{row}/oracle_q', self.tool('generator_report') + [
-                f'--run_dir={joint_root}', f"--paired_set={self.data('paired_full.npz')}",
-                f'--output_json={out}', f'--oracle_run_dir={oracle}'], rdir, out, 60.0,
+                f"--run_dir={self.published(row, 'joint')}", f'--generator_checkpoint={generator}',
+                f"--paired_set={self.data('paired_full.npz')}", f'--output_json={out}',
+                f'--oracle_run_dir={oracle}', '--figure_states=0'], rdir, out, 60.0,
             published=self.published(row, 'oracle_q_report.json'), reads=('data/paired_full',)))
       cache = os.path.join(final_root, 'translated_sim_log')
       stages.append(Stage(
@@ -767,6 +776,7 @@ def table_markdown(summary: dict) -> str:
                  f"{'-' if preservation is None else f'{preservation:.3f}'} | {paper} |")
   lines += ['', 'Re-measure a row: the `evaluate` command of its entry in '
             '`results/table1/summary.json`.', '']
+  lines += oracle_q_markdown(summary)
   resumed = [(k, rows[k]['resumed_from_interim']) for k in all_row_keys()
              if 'resumed_from_interim' in rows.get(k, {})]
   for key, note in resumed:
@@ -779,6 +789,35 @@ def table_markdown(summary: dict) -> str:
   if summary['pending']:
     lines += [f"Rows still to run: {', '.join(summary['pending'])}.", '']
   return '\n'.join(lines)
+
+
+def oracle_q_markdown(summary: dict) -> List[str]:
+  """Does G keep what the task needs? The real-trained oracle Q on G(x) against real(x)."""
+  rows = summary['rows']
+  keys = [k for k in all_row_keys() if (rows.get(k) or {}).get('oracle_q')]
+  if not keys:
+    return []
+  lines = [
+      '## Does G keep what the task needs? The real-trained oracle Q on G(x) and on real(x)', '',
+      'On the held-out paired states (test objects), the oracle (the final Q of the '
+      '`real_oracle` row) picks its greedy CEM action and value on G(x) and on the true '
+      'real render of the same state. Lower is better: 0 means the oracle cannot tell G(x) '
+      'from real(x). `no G` is the sim image itself (what Sim-Only sees). '
+      '`generator_report.oracle_q_agreement`.', '',
+      '| generator | mean abs. value difference | abs. Q difference at the oracle\'s real action '
+      '| distance of the greedy (dx, dy) moves | oracle value on real(x) |', '|---|---|---|---|---|']
+
+  def line(label, r):
+    return (f"| {label} | {r['value_abs_diff']:.3f} | {r['q_abs_diff_at_real_action']:.3f} | "
+            f"{r['action_xy_distance']:.3f} | {r['mean_value_real']:.3f} |")
+
+  lines.append(line('no G (sim x)', rows[keys[0]]['oracle_q']['identity']))
+  for key in keys:
+    base = key.partition('_seed')[0]
+    lines.append(line(ROW_LABELS[base] + (f' (seed {key[-1]})' if '_seed' in key else ''),
+                      rows[key]['oracle_q']['generator']))
+  return lines + ['', f"States: {rows[keys[0]]['oracle_q']['generator']['num_states']}; "
+                  '(dx, dy) in units of the largest step.', '']
 
 
 def render_figure(table: Table1, path: str) -> Optional[str]:

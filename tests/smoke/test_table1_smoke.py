@@ -1,4 +1,5 @@
-"""`make table1` at a tiny size, end to end through the real binaries, killed and resumed.
+"""`make table1` at a tiny size, end to end through the real binaries, killed and resumed; then
+the real-trained oracle and the oracle-Q report of the generator row.
 
 About 4 minutes on 2 cores, so not part of `make test`: .ci/run runs it as its own step
 (`python -m pytest tests/smoke`).
@@ -6,6 +7,7 @@ About 4 minutes on 2 cores, so not part of `make test`: .ci/run runs it as its o
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,7 +62,25 @@ def test_tiny_table1_runs_end_to_end_and_resumes_after_a_kill(tmp_path):
   assert out.returncode == 0, out.stderr[-3000:]
   assert 'grasp success' in out.stdout
 
-  # A third run has nothing left to do.
-  again = subprocess.run(_cmd(tmp_path, row), cwd=REPO, capture_output=True, text=True,
+  # The real-trained oracle; then, with the joint run's directory gone (a lost machine), the
+  # generator row's oracle-Q report is made from the published G, config and oracle alone.
+  out = subprocess.run(_cmd(tmp_path, 'real_oracle'), cwd=REPO, capture_output=True, text=True,
+                       timeout=900)
+  assert out.returncode == 0, out.stderr[-3000:]
+  shutil.rmtree(tmp_path / 'work' / row / 'joint')
+  both = f'{row},real_oracle'
+  out = subprocess.run(_cmd(tmp_path, both), cwd=REPO, capture_output=True, text=True,
+                       timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert f'stage 1/1: {row}/oracle_q' in out.stderr  # nothing else was run again
+  with open(tmp_path / 'results' / 'summary.json') as f:
+    summary = json.load(f)
+  assert summary['rows']['real_oracle']['real']['episodes'] == 6
+  agreement = summary['rows'][row]['oracle_q']
+  assert agreement['generator']['num_states'] == 4 and agreement['identity']['num_states'] == 4
+  assert '| no G (sim x) |' in (tmp_path / 'docs' / 'table1.md').read_text()
+
+  # A further run has nothing left to do.
+  again = subprocess.run(_cmd(tmp_path, both), cwd=REPO, capture_output=True, text=True,
                          timeout=300)
   assert again.returncode == 0 and 'remaining: ~0m00s' in again.stderr
