@@ -23,7 +23,6 @@ import os
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan import configurables  # noqa: E402,F401  (registers the configurables)
-from rl_cyclegan import gin_utils  # noqa: E402
 
 
 def main(argv=None):
@@ -43,14 +42,18 @@ def main(argv=None):
                       help='a Q trained in real (train_qtopt run): also report how its values '
                       'and greedy actions on G(x) agree with those on the true real(x)')
   args = parser.parse_args(argv)
-  config = os.path.join(args.run_dir, 'operative_config.gin')
-  try:
-    gin_utils.parse_gin([config], [], skip_unknown=True)
-  except (ValueError, TypeError, SyntaxError, IOError) as e:
-    parser.error(f'gin config of {args.run_dir!r}: {e}')
-  import gin  # pylint: disable=g-import-not-at-top
+  # As evaluation reads a run: its sizes from its run spec (older runs: inferred from their
+  # config) and only its env, CEM and network bindings, so that a run recorded by older code
+  # (training settings since renamed, e.g. train_rl_cyclegan.action_mode) still reads.
+  from rl_cyclegan import run_dir  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.pipelines import generator_report  # pylint: disable=g-import-not-at-top
-  crop = tuple(gin.query_parameter('Environment.crop_size'))
+  try:
+    crop = tuple(run_dir.read_run_spec(args.run_dir).crop_size)
+    if policy_eval.parse_run_config(args.run_dir) is None:
+      raise FileNotFoundError(f'no operative_config.gin in {args.run_dir!r}')
+  except (ValueError, TypeError, SyntaxError, OSError) as e:
+    parser.error(f'gin config of {args.run_dir!r}: {e}')
   out_dir = os.path.dirname(os.path.abspath(args.output_json))
   try:
     report = generator_report.report(
