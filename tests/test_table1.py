@@ -209,12 +209,14 @@ def test_the_oracle_q_stage_reads_only_published_files_once_the_oracle_is_publis
                   seed)
   with open(table.published('cyclegan_seed0', 'oracle_q_report.json'), 'w') as f:
     json.dump({'oracle_q': {'generator': agreement,
-                            'identity': dict(agreement, value_abs_diff=0.375)}}, f)
+                            'identity': dict(agreement, value_abs_diff=0.375),
+                            'other_state': dict(agreement, action_xy_distance=0.875)}}, f)
   summary = table1.summarize(table)
   assert summary['rows']['cyclegan_seed0']['oracle_q']['generator'] == agreement
   markdown = (tmp_path / 'docs' / 'table1.md').read_text()
   assert '| no G (sim x) | 0.375 | 0.125 | 0.500 | 0.750 |' in markdown
   assert '| CycleGAN (seed 0) | 0.250 | 0.125 | 0.500 | 0.750 |' in markdown
+  assert "| chance: another state's real render | 0.250 | 0.125 | 0.875 | 0.750 |" in markdown
 
 
 def test_publish_copies_a_finished_rows_files(tmp_path):

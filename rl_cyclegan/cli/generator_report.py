@@ -74,8 +74,9 @@ def main(argv=None):
         f"{report['frame_vs_crop']['center']['frame_vs_crop_mae']:.2f} levels -> "
         f"{args.output_json}")
   if 'oracle_q' in report:
-    for what, r in ((k, report['oracle_q'][k]) for k in ('generator', 'identity')):
-      print(f"oracle Q on {'G(x)' if what == 'generator' else 'sim x'} vs real(x): mean "
+    labels = {'generator': 'G(x)', 'identity': 'sim x', 'other_state': 'another real(x\')'}
+    for what, r in ((k, report['oracle_q'][k]) for k in labels):
+      print(f"oracle Q on {labels[what]} vs real(x): mean "
             f"|value diff| {r['value_abs_diff']:.3f}, |Q diff| at the real action "
             f"{r['q_abs_diff_at_real_action']:.3f}, greedy (dx, dy) distance "
             f"{r['action_xy_distance']:.3f}")

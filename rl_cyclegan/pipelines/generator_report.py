@@ -33,7 +33,8 @@ def report(run_dir: str, paired_path: str, crop_size: Sequence[int], key: str = 
   it is built from the gin config in force, so parse the joint run's operative config first).
 
   ``oracle_dir``: a QT-Opt run trained in `real` (Table 1's real-trained oracle): adds
-  ``oracle_q`` (``oracle_q_agreement`` for G(x) and, as the baseline, for x itself).
+  ``oracle_q`` (``oracle_q_agreement`` for G(x); as baselines, for x itself and, as the
+  chance level, for the real render of another state at this state's gripper height).
   """
   ckpt_dir = generator_checkpoint or os.path.join(run_dir, 'train', 'ckpt')
   generator = train_qtopt.load_frozen_generator(ckpt_dir, key, crop_size)
@@ -71,9 +72,13 @@ def report(run_dir: str, paired_path: str, crop_size: Sequence[int], key: str = 
     policy = policy_eval.load_policy_from_checkpoint(oracle_dir, render_size=(h, w), seed=0)
     whole = translator.translate(sim)
     height = np.asarray(data['gripper_height'])
+    # Chance: each state's real render against another state's, at the same gripper height
+    # (only the image differs, as between G(x) and real(x)).
+    other = np.roll(np.arange(len(real)), 1)
     out['oracle_q'] = {'oracle': oracle_dir,
                        'generator': oracle_q_agreement(policy, whole, real, height),
-                       'identity': oracle_q_agreement(policy, sim, real, height)}
+                       'identity': oracle_q_agreement(policy, sim, real, height),
+                       'other_state': oracle_q_agreement(policy, real[other], real, height)}
   if generator_dir:
     ckpt = tf.train.Checkpoint(**{key: generator})
     _ = ckpt.save_counter

@@ -802,7 +802,8 @@ def oracle_q_markdown(summary: dict) -> List[str]:
       'On the held-out paired states (test objects), the oracle (the final Q of the '
       '`real_oracle` row) picks its greedy CEM action and value on G(x) and on the true '
       'real render of the same state. Lower is better: 0 means the oracle cannot tell G(x) '
-      'from real(x). `no G` is the sim image itself (what Sim-Only sees). '
+      'from real(x). `no G` is the sim image itself (what Sim-Only sees); `chance` compares '
+      'each state\'s real render with another state\'s (at the same gripper height). '
       '`generator_report.oracle_q_agreement`.', '',
       '| generator | mean abs. value difference | abs. Q difference at the oracle\'s real action '
       '| distance of the greedy (dx, dy) moves | oracle value on real(x) |', '|---|---|---|---|---|']
@@ -812,6 +813,9 @@ def oracle_q_markdown(summary: dict) -> List[str]:
             f"{r['action_xy_distance']:.3f} | {r['mean_value_real']:.3f} |")
 
   lines.append(line('no G (sim x)', rows[keys[0]]['oracle_q']['identity']))
+  if 'other_state' in rows[keys[0]]['oracle_q']:  # reports written since session 17
+    lines.append(line("chance: another state's real render",
+                      rows[keys[0]]['oracle_q']['other_state']))
   for key in keys:
     base = key.partition('_seed')[0]
     lines.append(line(ROW_LABELS[base] + (f' (seed {key[-1]})' if '_seed' in key else ''),
