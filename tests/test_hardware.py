@@ -1,6 +1,7 @@
 """Tests of rl_cyclegan/hardware.py: native bf16 detection and the precision it selects."""
 
 import logging
+import math
 
 import pytest
 
@@ -134,6 +135,8 @@ def test_native_flags_but_slower_bf16_falls_back_to_float32_naming_the_measureme
 def test_bf16_speedup_is_measured_once_per_process():
   hardware.measure_bf16_speedup.cache_clear()
   speedup = hardware.measure_bf16_speedup()
-  assert 0.05 < speedup < 20
+  # A ratio of two measured times, nothing more: emulated bf16 on a CPU without it has measured
+  # 0.042x (AMD EPYC, CI), so no speed range belongs here (timed assertions are for benchmarks).
+  assert math.isfinite(speedup) and speedup > 0
   assert hardware.measure_bf16_speedup() == speedup
   assert hardware.measure_bf16_speedup.cache_info().hits == 1
