@@ -92,6 +92,33 @@ class CrashingEnvFactory:
     return hash(self.seed)
 
 
+class PhysicsDivergedError(RuntimeError):
+  """Named like envs.grasping's: collection retries a shard on an error of this name."""
+
+
+class DivergingEnvFactory:
+  """The physics diverges at the first step of the episode with seed ``seed``: the first
+  ``times`` times it gets there, counted in files under ``marker_dir`` (across processes)."""
+
+  def __init__(self, seed, marker_dir, times):
+    self.seed, self.marker_dir, self.times = seed, str(marker_dir), times
+
+  def __call__(self, config, seed):
+    env = FakeEnv(config, seed)
+    step = env.step
+
+    def diverging_step(action):
+      if env._seed == self.seed:
+        done = len(os.listdir(self.marker_dir))
+        if done < self.times:
+          open(os.path.join(self.marker_dir, str(done)), 'w').close()
+          raise PhysicsDivergedError(f'fingertip position is [nan, nan, nan] (seed {self.seed})')
+      return step(action)
+
+    env.step = diverging_step
+    return env
+
+
 def _config(**kwargs):
   defaults = dict(appearance='real', policy='scripted', num_episodes=5, episodes_per_shard=2,
                   render_size=TINY, seed=3)
@@ -276,3 +303,34 @@ def test_a_shard_is_the_same_whichever_shards_its_worker_collected_before(tmp_pa
     assert a.metadata['seed'] == b.metadata['seed']
     for field in ('actions', 'rewards', 'gripper_states', 'images'):
       np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+
+
+@pytest.mark.parametrize('num_workers', [0, 2])
+def test_a_shard_whose_physics_diverged_is_collected_again_the_same(tmp_path, num_workers):
+  config = _config(num_episodes=6, episodes_per_shard=2)
+  _fake_collect(tmp_path / 'clean', config)
+  markers = tmp_path / 'markers'
+  markers.mkdir()
+  diverging = collect.derive_seed(collect.derive_seed(3, 1), 1)  # shard 1, its second episode
+  summary, log = _fake_collect(tmp_path / 'retried', config, num_workers=num_workers,
+                               env_factory=DivergingEnvFactory(diverging, markers, times=2))
+  assert len(os.listdir(markers)) == 2  # two failed attempts, the third one wrote the shard
+  assert summary['episodes'] == 6 and summary['shards_written'] == 3
+  for name in _shards(tmp_path / 'clean'):
+    assert (tmp_path / 'retried' / name).read_bytes() == (tmp_path / 'clean' / name).read_bytes()
+  # The failed attempts' episodes are taken back: the last progress line counts 6 of 6.
+  assert '6/6' in log.splitlines()[-2] and '7/6' not in log and '8/6' not in log, log
+
+
+def test_a_shard_that_keeps_diverging_fails_naming_it_and_the_attempts(tmp_path):
+  config = _config(num_episodes=6, episodes_per_shard=2)
+  diverging = collect.derive_seed(collect.derive_seed(3, 1), 1)
+  markers = tmp_path / 'markers'
+  markers.mkdir()
+  with pytest.raises(RuntimeError, match=r'episodes-00001-of-00003.tfrecord failed \(attempt 3 '
+                                         r'of 3\): PhysicsDivergedError: fingertip position'):
+    _fake_collect(tmp_path / 'out', config,
+                  env_factory=DivergingEnvFactory(diverging, markers, times=99))
+  assert len(os.listdir(markers)) == collect.SHARD_ATTEMPTS
+  assert 'episodes-00001-of-00003.tfrecord' not in _shards(tmp_path / 'out')
+  assert not [n for n in os.listdir(tmp_path / 'out') if episodes.TMP_MARKER in n]

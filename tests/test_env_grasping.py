@@ -133,3 +133,14 @@ def test_bad_arguments_and_missing_assets(monkeypatch, tmp_path):
   monkeypatch.setattr(grasping.pybullet_data, 'getDataPath', lambda: str(tmp_path))
   with pytest.raises(FileNotFoundError, match='random_urdfs'):
     grasping.GraspingEnv()
+
+
+def test_a_diverged_simulation_raises_naming_the_seed_episode_and_step(monkeypatch):
+  env = grasping.GraspingEnv(render_size=SIZE, seed=5)
+  env.reset()
+  env.step(np.zeros(specs.ACTION_DIM, np.float32))
+  monkeypatch.setattr(env, '_tip_position', lambda: np.array([0.5, np.nan, np.nan]))
+  with pytest.raises(grasping.PhysicsDivergedError,
+                     match=r'GraspingEnv\(seed=5\): the fingertip position is \[0\.5, nan, nan\] '
+                           r'at step 2 of episode 1'):
+    env.step(np.zeros(specs.ACTION_DIM, np.float32))

@@ -85,6 +85,21 @@ def _write_eval(path, successes, n, seed):
                'ci95_low': low, 'ci95_high': high, 'seed': seed}, f)
 
 
+def test_summary_paths_are_relative_to_the_checkout_holding_the_results(tmp_path):
+  # The runner's code in one worktree, the results in another checkout (session 17).
+  results = tmp_path / 'checkout' / 'results' / 'table1'
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path / 'code'), table1.TINY,
+                        log=lambda m: None, results_dir=str(results),
+                        docs_dir=str(tmp_path / 'docs'))
+  for seed in table1.EVAL_SEEDS:
+    for what in ('real', 'sim'):
+      _write_eval(table.published('cyclegan_seed0', 'eval', f'{what}_seed{seed}.json'), 5, 10,
+                  seed)
+  row = table1.summarize(table)['rows']['cyclegan_seed0']
+  assert row['checkpoint_dir'] == 'results/table1/cyclegan_seed0/final_q'
+  assert '--checkpoint_dir=results/table1/cyclegan_seed0/final_q ' in row['evaluate']
+
+
 def test_summary_pools_seeds_and_names_every_row_as_the_issue_asks(tmp_path):
   work = tmp_path / 'work'
   table = table1.Table1(str(work), str(tmp_path), table1.TINY, log=lambda m: None,

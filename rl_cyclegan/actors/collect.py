@@ -149,15 +149,23 @@ def _init_worker(progress_queue):
   _WORKER['queue'] = progress_queue
 
 
+def _report(episodes: int):
+  """Counts ``episodes`` (negative: taken back) towards the parent's progress line."""
+  _WORKER['reported'] = _WORKER.get('reported', 0) + episodes
+  if _WORKER.get('queue') is not None and episodes:
+    _WORKER['queue'].put(episodes)
+
+
 def _shard_env(config, env_factory, seed):
   """A new environment for each shard (the previous one is closed).
 
   A shard is then a function of (config, index) alone, whichever shards its worker collected
   before (pybullet keeps some state across resets, e.g. body ids). In session 15 one shard's
   physics gave NaN in a 2-worker collection with a reused environment, and the same shard
-  collected alone in a fresh process was fine; that the earlier shards caused it is not
-  established, but with a new environment per shard any such failure reproduces from the
-  shard's index alone. Building the scene costs about a second per shard.
+  collected alone in a fresh process was fine. In session 17, with a new environment per
+  shard, shard 135 of the 18,000-episode real log diverged again (step 1 of an episode) and
+  was fine collected alone: such failures do not reproduce from the index, so
+  ``_write_shard_task`` retries the shard. Building the scene costs about a second per shard.
   """
   old = _WORKER.pop('env', None)
   if old is not None and hasattr(old, 'close'):
@@ -185,8 +193,7 @@ def write_shard(config: CollectConfig, output_dir: str, index: int,
       episode.metadata['episode_id'] = f"{index:05d}-{int(episode.metadata['episode_id']):04d}"
       writer.write(episode)
       successes += int(episode.metadata['success'])
-      if _WORKER.get('queue') is not None:
-        _WORKER['queue'].put(1)
+      _report(1)
 
     rollout.run_episodes([env], action_fn, config.shard_size(index), progress=write,
                          episode_seeds=lambda j: derive_seed(shard_seed, j),
@@ -197,13 +204,32 @@ def write_shard(config: CollectConfig, output_dir: str, index: int,
           'successes': successes, 'seconds': time.time() - start}
 
 
+SHARD_ATTEMPTS = 3  # a shard whose physics diverged is collected again from its start
+
+
+def _retryable(error) -> bool:
+  # By name: the env module is imported lazily, and custom env factories may raise their own.
+  return type(error).__name__ == 'PhysicsDivergedError'
+
+
 def _write_shard_task(args):
+  """``write_shard``, again from the start (a new env, the temp file discarded) when the physics
+  diverged: the same seeds give the same shard, so a retried shard holds what a clean one does.
+  The episodes the failed attempt reported are taken back from the progress count."""
   config, output_dir, index, env_factory, policy_factory = args
-  try:
-    return write_shard(config, output_dir, index, env_factory, policy_factory)
-  except Exception as e:
-    raise RuntimeError(f'collecting shard {config.shard_path(output_dir, index)} failed: '
-                       f'{type(e).__name__}: {e}') from e
+  path = config.shard_path(output_dir, index)
+  for attempt in range(1, SHARD_ATTEMPTS + 1):
+    reported = _WORKER.get('reported', 0)
+    try:
+      return write_shard(config, output_dir, index, env_factory, policy_factory)
+    except Exception as e:  # pylint: disable=broad-except
+      if not _retryable(e) or attempt == SHARD_ATTEMPTS:
+        tries = f' (attempt {attempt} of {SHARD_ATTEMPTS})' if _retryable(e) else ''
+        raise RuntimeError(f'collecting shard {path} failed{tries}: '
+                           f'{type(e).__name__}: {e}') from e
+      sys.stderr.write(f'collect: shard {path}, attempt {attempt} of {SHARD_ATTEMPTS}: '
+                       f'{type(e).__name__}: {e}; collecting it again from its start\n')
+      _report(reported - _WORKER.get('reported', 0))
 
 
 # ----------------------------------------------------------------------------------- collect
@@ -297,11 +323,9 @@ def collect(output_dir, config: CollectConfig, num_workers: int = 2,
         except multiprocessing.TimeoutError:
           pass
         while not queue.empty():
-          queue.get()
-          progress.update(1)
+          progress.update(queue.get())
       while not queue.empty():
-        queue.get()
-        progress.update(1)
+        progress.update(queue.get())
   seconds = time.time() - start
   summary = summarize(output_dir, config)
   summary.update(seconds=round(seconds, 3), shards_total=config.num_shards,

@@ -675,7 +675,10 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
     elif what in ('real', 'sim'):
       return None
   base = row.partition('_seed')[0]
-  rel = os.path.relpath(os.path.join(table.results_dir, row, 'final_q'), table.repo)
+  # Relative to the checkout that holds results_dir (results/table1), which is not the code's
+  # when the runner runs from another worktree (session 17 wrote '../../main/results/...').
+  checkout = os.path.dirname(os.path.dirname(table.results_dir))
+  rel = os.path.relpath(os.path.join(table.results_dir, row, 'final_q'), checkout)
   if base == 'sim_only':
     rel = SIM_ONLY_RESULTS
   out['checkpoint_dir'] = rel
