@@ -281,6 +281,19 @@ def _step_gb(row) -> float:
   return row['step_peak_tensor_gb'] - row['tensors_between_steps_gb']
 
 
+# The CPU allocator that keeps statistics (peak tensor bytes). Without it TensorFlow had none on
+# an AMD EPYC (session 18: "Cannot reset memory stats for device 'CPU:0'") and had them on a
+# Xeon, so run_memory sets it for every row: every machine measures the same allocator.
+ALLOCATOR_ENV = {'TF_CPU_ALLOCATOR_USE_BFC': 'true'}
+
+
+def memory_child_command(**args) -> list:
+  """The command that measures one memory row in a fresh process (env: ALLOCATOR_ENV)."""
+  import json  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  return [sys.executable, '-m', 'rl_cyclegan.cli.benchmark', '--memory_child', json.dumps(args)]
+
+
 def memory_step(crop: int, batch_per_domain: int, recompute: bool, precision: str, steps: int,
                 gin_file: str = 'networks_paper.gin') -> dict:
   """In this process: the joint step of ``gin_file``'s networks at crop x crop, with
@@ -299,7 +312,12 @@ def memory_step(crop: int, batch_per_domain: int, recompute: bool, precision: st
   step().numpy()  # traces
   # TensorFlow's own count of the bytes its CPU allocator holds (tensors: activations kept
   # for the backward pass, gradients, workspaces), without the process's code and graphs.
-  tf.config.experimental.reset_memory_stats('CPU:0')
+  try:
+    tf.config.experimental.reset_memory_stats('CPU:0')
+  except ValueError as e:
+    raise RuntimeError(
+        f'TensorFlow keeps no CPU allocator statistics in this process ({e}); start it with '
+        f'{ALLOCATOR_ENV} set (run_memory does this for every row)') from e
   held_gb = tf.config.experimental.get_memory_info('CPU:0')['current'] / 1e9  # variables
   timing = perf.time_calls(step, steps=steps, warmup=0)
   step_peak_gb = tf.config.experimental.get_memory_info('CPU:0')['peak'] / 1e9
@@ -320,7 +338,6 @@ def run_memory(crops: Sequence[int] = (64, 128, 256), batch_per_domain: int = 1,
   pixel against the smallest crop, and recompute_grad's memory and time against none."""
   import json  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
   print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, CPU {hardware.cpu_info().describe()}')
   print(f'Joint step, {gin_file}, batch {batch_per_domain}+{batch_per_domain}, {precision}, '
         f'{steps} timed steps; each row in a fresh process', flush=True)
@@ -329,9 +346,8 @@ def run_memory(crops: Sequence[int] = (64, 128, 256), batch_per_domain: int = 1,
     for on in recompute:
       args = dict(crop=int(crop), batch_per_domain=batch_per_domain, recompute=bool(on),
                   precision=precision, steps=steps, gin_file=gin_file)
-      proc = subprocess.run([sys.executable, '-m', 'rl_cyclegan.cli.benchmark',
-                             '--memory_child', json.dumps(args)],
-                            capture_output=True, text=True, check=False)
+      proc = subprocess.run(memory_child_command(**args), capture_output=True, text=True,
+                            check=False, env=dict(os.environ, **ALLOCATOR_ENV))
       label = f'  crop {crop:4d} recompute_grad={str(bool(on)):5s}'
       if proc.returncode != 0:
         reason = ('killed by SIGKILL: out of memory?' if proc.returncode == -9 else

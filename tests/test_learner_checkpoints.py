@@ -14,6 +14,8 @@ import tensorflow as tf
 
 import test_qtopt_learner  # noqa: E402  (tests/ is on sys.path under pytest)
 import test_rl_cyclegan_learner  # noqa: E402
+# Its train steps run eagerly here too (the step after the restore; see the fixture).
+from test_rl_cyclegan_learner import eager_unless_traced  # noqa: F401  pylint: disable=unused-import
 
 TESTDATA = os.path.join(os.path.dirname(__file__), 'testdata', 'learner_checkpoints')
 

@@ -25,6 +25,21 @@ TINY_NETS = dict(
 )
 
 
+@pytest.fixture(autouse=True)
+def eager_unless_traced(request):
+  """Runs the train step eagerly, except in the tests marked ``traced``.
+
+  Most tests here check what one step does (which networks change, which values it reports,
+  which errors it raises); the step's code is the same eagerly and as a tf.function, and
+  tracing the joint step costs ~20 s at these sizes against ~1.5 s for an eager step (AMD EPYC,
+  session 18). The tests marked ``traced`` run it as training does: a tf.function, every loss on,
+  over several steps, in bf16 and under MirroredStrategy.
+  """
+  tf.config.run_functions_eagerly(request.node.get_closest_marker('traced') is None)
+  yield
+  tf.config.run_functions_eagerly(False)
+
+
 def make_batch(seed, batch=BATCH, size=SIZE, reward=None):
   """A random transition batch per specs (model observations)."""
   rng = np.random.default_rng(seed)
@@ -219,6 +234,7 @@ def test_mask_head_without_segmentation_loss_changes_nothing(loss, expected):
   assert info.segmentation.numpy() == 0.0
 
 
+@pytest.mark.traced
 def test_overfit_one_segmentation_batch_lowers_the_mask_loss():
   tf.random.set_seed(0)
   learner = make_segmentation_learner(learning_rate=1e-3, **ALL_OFF)
@@ -267,6 +283,7 @@ def test_checkpoint_keys_without_segmentation_have_no_mask_head(tmp_path):
   assert not [n for n, _ in tf.train.list_variables(path) if 'mask' in n]
 
 
+@pytest.mark.traced
 def test_all_losses_update_every_network_and_report_finite_values():
   tf.random.set_seed(0)
   learner = make_learner()
@@ -364,6 +381,7 @@ def test_targets_come_from_lagged_networks():
     np.testing.assert_array_equal(a.numpy(), b.numpy())  # step 2: copied from target 1
 
 
+@pytest.mark.traced
 def test_overfit_one_batch_lowers_losses():
   tf.random.set_seed(0)
   learner = make_learner(learning_rate=1e-3)
@@ -380,6 +398,7 @@ def test_overfit_one_batch_lowers_losses():
 # ~50 s where bf16 is slow: CI runs it (.ci/run); `make test` runs a bf16 step in
 # test_train_rl_cyclegan.py (gan_bfloat16).
 @pytest.mark.slow
+@pytest.mark.traced
 def test_bfloat16_step_runs_with_float32_variables_and_losses():
   tf.random.set_seed(0)
   learner = make_learner(mixed_precision='force')  # bf16 on any CPU
@@ -414,6 +433,7 @@ def test_non_finite_loss_names_the_loss():
 
 
 @pytest.mark.slow  # ~90 s: traces the joint step over 2 replicas (CI runs it, .ci/run)
+@pytest.mark.traced
 def test_mirrored_strategy_step_over_two_logical_cpus(mirrored_strategy):
   strategy = mirrored_strategy
   learner = make_learner(strategy=strategy)
@@ -428,6 +448,7 @@ def test_mirrored_strategy_step_over_two_logical_cpus(mirrored_strategy):
 
 
 @pytest.mark.slow  # ~52 s: traces the joint step over 2 replicas (CI runs it, .ci/run)
+@pytest.mark.traced
 def test_segmentation_step_under_mirrored_strategy(mirrored_strategy):
   """The labelled crops are split per replica like the transitions (loop.distribute)."""
   from rl_cyclegan.train import loop  # pylint: disable=g-import-not-at-top
