@@ -10,12 +10,13 @@ a checkpoint key or to the attribute structure of a network or optimizer fails h
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import test_qtopt_learner  # noqa: E402  (tests/ is on sys.path under pytest)
 import test_rl_cyclegan_learner  # noqa: E402
-# Its train steps run eagerly here too (the step after the restore; see the fixture).
-from test_rl_cyclegan_learner import eager_unless_traced  # noqa: F401  pylint: disable=unused-import
+
+pytestmark = pytest.mark.usefixtures('eager_train_steps')  # the step after the restore
 
 TESTDATA = os.path.join(os.path.dirname(__file__), 'testdata', 'learner_checkpoints')
 

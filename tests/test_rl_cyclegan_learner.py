@@ -25,19 +25,8 @@ TINY_NETS = dict(
 )
 
 
-@pytest.fixture(autouse=True)
-def eager_unless_traced(request):
-  """Runs the train step eagerly, except in the tests marked ``traced``.
-
-  Most tests here check what one step does (which networks change, which values it reports,
-  which errors it raises); the step's code is the same eagerly and as a tf.function, and
-  tracing the joint step costs ~20 s at these sizes against ~1.5 s for an eager step (AMD EPYC,
-  session 18). The tests marked ``traced`` run it as training does: a tf.function, every loss on,
-  over several steps, in bf16 and under MirroredStrategy.
-  """
-  tf.config.run_functions_eagerly(request.node.get_closest_marker('traced') is None)
-  yield
-  tf.config.run_functions_eagerly(False)
+# Steps run eagerly unless a test is marked ``traced`` (tests/conftest.py, eager_train_steps).
+pytestmark = pytest.mark.usefixtures('eager_train_steps')
 
 
 def make_batch(seed, batch=BATCH, size=SIZE, reward=None):

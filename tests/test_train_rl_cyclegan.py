@@ -187,6 +187,7 @@ def test_ablation_configs_run_a_step(tmp_path, summary_tags, gin_file, strategy,
     assert 'images/real2sim' in tags
 
 
+@pytest.mark.usefixtures('eager_train_steps')  # tests/conftest.py
 def test_graspgan_config_runs_with_the_segmentation_set(tmp_path, summary_tags):
   """gin/table1_graspgan.gin at tiny sizes: the GAN row plus G's mask loss for 2 steps."""
   real = _real_dir(tmp_path / 'real')
@@ -228,6 +229,7 @@ def test_bad_real_episode_dir_fails_before_anything_is_built(tmp_path):
   assert not root.exists()  # validated before any directory, network or env was made
 
 
+@pytest.mark.usefixtures('eager_train_steps')  # tests/conftest.py
 def test_non_finite_loss_stops_naming_it_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
   real = _real_dir(tmp_path / 'real')
   root = str(tmp_path / 'run')
@@ -277,6 +279,7 @@ def _critic_source(path, seed):
   return checkpoint.write(str(path)), net
 
 
+@pytest.mark.usefixtures('eager_train_steps')  # tests/conftest.py
 def test_sim_log_and_critic_warm_start(tmp_path, summary_scalars):
   real = _real_dir(tmp_path / 'real')
   sim_log = _real_dir(tmp_path / 'sim_log', num=4)  # 4 episodes x 4 steps = 16 transitions
