@@ -10,6 +10,7 @@ import pytest
 from rl_cyclegan import specs
 from rl_cyclegan.actors import collect
 from rl_cyclegan.data import episodes
+from rl_cyclegan.envs import grasping
 
 TINY = (32, 40)
 NAMES = {'appearance': ('sim', 'real'), 'policy': ('scripted', 'random'),
@@ -92,10 +93,6 @@ class CrashingEnvFactory:
     return hash(self.seed)
 
 
-class PhysicsDivergedError(RuntimeError):
-  """Named like envs.grasping's: collection retries a shard on an error of this name."""
-
-
 class DivergingEnvFactory:
   """The physics diverges at the first step of the episode with seed ``seed``: the first
   ``times`` times it gets there, counted in files under ``marker_dir`` (across processes)."""
@@ -112,7 +109,8 @@ class DivergingEnvFactory:
         done = len(os.listdir(self.marker_dir))
         if done < self.times:
           open(os.path.join(self.marker_dir, str(done)), 'w').close()
-          raise PhysicsDivergedError(f'fingertip position is [nan, nan, nan] (seed {self.seed})')
+          raise grasping.PhysicsDivergedError(
+              f'fingertip position is [nan, nan, nan] (seed {self.seed})')
       return step(action)
 
     env.step = diverging_step

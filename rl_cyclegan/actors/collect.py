@@ -208,8 +208,8 @@ SHARD_ATTEMPTS = 3  # a shard whose physics diverged is collected again from its
 
 
 def _retryable(error) -> bool:
-  # By name: the env module is imported lazily, and custom env factories may raise their own.
-  return type(error).__name__ == 'PhysicsDivergedError'
+  from rl_cyclegan.envs import grasping  # pylint: disable=g-import-not-at-top
+  return isinstance(error, grasping.PhysicsDivergedError)
 
 
 def _write_shard_task(args):
