@@ -1,4 +1,5 @@
 """Shared test setup: quiet TF, small thread pools, clean gin state around every test."""
+import contextlib
 import glob
 import os
 
@@ -24,7 +25,7 @@ def _clear_gin():
 
 @pytest.fixture
 def eager_train_steps(request):
-  """Runs train steps eagerly, except in the tests marked ``traced``.
+  """Runs tf.functions (train steps, CEM) eagerly, except in the tests marked ``traced``.
 
   Most joint-step tests check what one step does (which networks change, which values it
   reports, which errors it raises); the step's code is the same eagerly and as a tf.function, and
@@ -35,6 +36,26 @@ def eager_train_steps(request):
   tf.config.run_functions_eagerly(request.node.get_closest_marker('traced') is None)
   yield
   tf.config.run_functions_eagerly(False)
+
+
+@contextlib.contextmanager
+def _eagerly():
+  tf.config.run_functions_eagerly(True)
+  try:
+    yield
+  finally:
+    tf.config.run_functions_eagerly(False)
+
+
+@pytest.fixture
+def eagerly():
+  """``with eagerly(): ...`` runs tf.functions eagerly inside the block.
+
+  For the second half of a traced test whose tf.functions are already covered by its first half,
+  e.g. a resumed run: a new learner would trace its step again (~10-20 s) to test what resuming
+  does.
+  """
+  return _eagerly
 
 
 @pytest.fixture

@@ -13,6 +13,9 @@ from rl_cyclegan import specs
 from rl_cyclegan.learners import qtopt as qtopt_lib
 from rl_cyclegan.networks import q_network as q_network_lib
 
+# Eager train steps (tests/conftest.py), except in the tests marked traced: a QT-Opt step's
+# trace (CEM over the target networks included) is most of a one-step test's time.
+pytestmark = pytest.mark.usefixtures('eager_train_steps')
 SIZE = (32, 32)
 TINY_Q = functools.partial(
     q_network_lib.GraspingQNetwork, stem_filters=8, tower_filters=(8,),
@@ -52,6 +55,7 @@ def _set_constant_logit(network, bias):
   layer.bias.assign(tf.fill(layer.bias.shape, float(bias)))
 
 
+@pytest.mark.traced
 def test_loss_decreases_on_a_fixed_batch():
   learner = make_learner(learning_rate=3e-3)
   sim = make_batch(1, reward=[1, 0, 1, 0], done=1.0)  # terminal: a stationary target
@@ -264,6 +268,7 @@ def test_bad_mixed_precision_names_the_binding(value):
     make_learner(mixed_precision=value)
 
 
+@pytest.mark.traced
 def test_bfloat16_and_mirrored_strategy(mirrored_strategy):
   learner = make_learner(mixed_precision='force')  # bf16 on any CPU
   assert learner.compute_dtype == 'bfloat16'

@@ -23,9 +23,15 @@ TINY = [
     'GraspingQNetwork.final_filters = (8,)', 'GraspingQNetwork.fc_units = (8,)',
     'GraspingEnv.max_steps = 3',
 ]
+# Eager train steps and CEM (tests/conftest.py), except in the test marked traced: tracing them
+# is most of these tests' time (the module took ~100 s traced, ~36 s eager, on a shared machine).
+pytestmark = pytest.mark.usefixtures('eager_train_steps')
 SMALL_RUN = dict(render_size=(32, 40), crop_size=(32, 32), num_objects=2, num_envs=1,
                  batch_size=4, min_replay_transitions=4, checkpoint_interval=1,
-                 summary_interval=1, log_interval=1)
+                 summary_interval=1, log_interval=1,
+                 # A few hundred transitions: these runs add tens; the defaults (50,000-120,000)
+                 # cost up to ~1 s each to allocate, for nothing.
+                 sim_replay_capacity=512, real_replay_capacity=512, sim_log_capacity=512)
 
 
 def _load_tool(name):
@@ -72,7 +78,9 @@ def test_unknown_gin_binding_fails_before_any_work(tmp_path, capsys):
   assert not root.exists()  # nothing was built or written
 
 
-def test_sim_run_writes_artifacts_resumes_and_evaluates(tmp_path, summary_tags, summary_scalars):
+@pytest.mark.traced  # the binary's path: the train step and CEM as tf.functions
+def test_sim_run_writes_artifacts_resumes_and_evaluates(tmp_path, summary_tags, summary_scalars,
+                                                        eagerly):
   root = str(tmp_path / 'run')
   _bind(['QTOptLearner.learning_rate = 1e-3', 'QTOptLearner.learning_rate_boundaries = (1,)'])
   first = _train(
@@ -98,10 +106,12 @@ def test_sim_run_writes_artifacts_resumes_and_evaluates(tmp_path, summary_tags, 
   assert 'train_eval.num_train_steps = 2' not in config  # passed explicitly, not bound
   assert 'GraspingQNetwork.crop_size = (32, 32)' in config
 
-  # Restart: the step count continues and the sim buffer holds the same transitions.
+  # Restart: the step count continues and the sim buffer holds the same transitions (eagerly:
+  # the first run traced the step).
   _bind()
-  second = _train(root, initial_collect_episodes=1, num_train_steps=3,
-                                  eval_appearances=(), replay_digests=True, **SMALL_RUN)
+  with eagerly():
+    second = _train(root, initial_collect_episodes=1, num_train_steps=3,
+                    eval_appearances=(), replay_digests=True, **SMALL_RUN)
   assert second['resumed'] and second['start_step'] == 2 and second['final_step'] == 3
   assert second['sim_replay_transitions_start'] == first['sim_replay_transitions_end'] > 0
   assert second['sim_replay_digest_start'] == first['sim_replay_digest_end']

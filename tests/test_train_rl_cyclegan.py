@@ -33,10 +33,13 @@ TINY = [
     'GraspingEnv.max_steps = 3',
 ]
 RENDER, CROP = (32, 40), (32, 32)
+# Buffers of a few hundred transitions: these runs add tens. The 50,000-transition defaults
+# cost ~1.4 s each to allocate in an eager test (AMD EPYC, session 19), for nothing.
+SMALL_REPLAY = dict(sim_replay_capacity=512, real_replay_capacity=512, sim_log_capacity=512)
 SMALL_RUN = dict(render_size=RENDER, crop_size=CROP, num_objects=2, num_envs=1,
                  batch_per_domain=2, min_replay_transitions=4, initial_collect_episodes=1,
                  checkpoint_interval=1, summary_interval=1, log_interval=1,
-                 paired_set_num_states=4, num_eval_episodes=2)
+                 paired_set_num_states=4, num_eval_episodes=2, **SMALL_REPLAY)
 
 
 def _load_tool(name):
@@ -74,7 +77,7 @@ def _real_dir(path, size=RENDER, name='episodes-00000-of-00001.tfrecord', num=3)
   return str(path)
 
 
-def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags):
+def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags, eagerly):
   real = _real_dir(tmp_path / 'real')
   root = str(tmp_path / 'run')
   _bind()
@@ -116,11 +119,12 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags):
   assert 'GraspingQNetwork.crop_size = (32, 32)' in config
   assert 'UNetGenerator.filters = (8, 16)' in config
 
-  # Restart: the step count continues.
+  # Restart: the step count continues (eagerly: the first run traced the step).
   _bind()
-  second = _train(
-      root, real_episode_dir=real, num_train_steps=3, eval_policies=(),
-      image_summary_interval=0, scene_metrics_interval=0, **SMALL_RUN)
+  with eagerly():
+    second = _train(
+        root, real_episode_dir=real, num_train_steps=3, eval_policies=(),
+        image_summary_interval=0, scene_metrics_interval=0, **SMALL_RUN)
   assert second['resumed'] and second['start_step'] == 2 and second['final_step'] == 3
 
   # tools/evaluate.py restores Q_real from the run's checkpoint.
@@ -146,7 +150,7 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags):
       real_episode_dir=real, sim_episode_dir=_real_dir(tmp_path / 'sim_log', num=2),
       render_size=RENDER, crop_size=CROP, num_objects=2, num_envs=1, batch_size=4,
       min_replay_transitions=4, initial_collect_episodes=1, num_train_steps=1,
-      eval_interval=1, num_eval_episodes=1, eval_appearances=('sim',))
+      eval_interval=1, num_eval_episodes=1, eval_appearances=('sim',), **SMALL_REPLAY)
   assert final['final_step'] == 1 and final['evals'][1]['sim']['num_episodes'] == 1
   cache = os.path.join(final_root, train_qtopt.TRANSLATED_SIM_LOG_SUBDIR)
   generator = train_qtopt.load_frozen_generator(os.path.join(root, 'train', 'ckpt'),
