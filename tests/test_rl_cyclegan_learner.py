@@ -388,8 +388,9 @@ def test_overfit_one_batch_lowers_losses():
   assert last.rl.numpy() < first.rl.numpy()
 
 
-# ~50 s where bf16 is slow: CI runs it (.ci/run); `make test` runs a bf16 step in
-# test_train_rl_cyclegan.py (gan_bfloat16).
+# ~50 s where bf16 is slow: CI runs it (.ci/run). `make test` runs a joint bf16 step through
+# the binary eagerly (test_train_rl_cyclegan.py, gan_bfloat16) and a traced QT-Opt bf16 step
+# (test_qtopt_learner.py).
 @pytest.mark.slow
 @pytest.mark.traced
 def test_bfloat16_step_runs_with_float32_variables_and_losses():

@@ -32,6 +32,9 @@ TINY = [
     'UNetGenerator.filters = (8, 16)', 'MultiScaleDiscriminator.filters = (8, 16)',
     'GraspingEnv.max_steps = 3',
 ]
+# Eager train steps and CEM (tests/conftest.py), except in the tests marked traced: the
+# end-to-end run and the MirroredStrategy step (the bf16 step traced: test_rl_cyclegan_learner).
+pytestmark = pytest.mark.usefixtures('eager_train_steps')
 RENDER, CROP = (32, 40), (32, 32)
 # Buffers of a few hundred transitions: these runs add tens. The 50,000-transition defaults
 # cost ~1.4 s each to allocate in an eager test (AMD EPYC, session 19), for nothing.
@@ -77,6 +80,7 @@ def _real_dir(path, size=RENDER, name='episodes-00000-of-00001.tfrecord', num=3)
   return str(path)
 
 
+@pytest.mark.traced  # the binaries' path: train steps and CEM as tf.functions
 def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags, eagerly):
   real = _real_dir(tmp_path / 'real')
   root = str(tmp_path / 'run')
@@ -169,7 +173,7 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags, eagerly):
     ('rl_cyclegan_ablation_gan.gin', 'default', 1, 'force'),  # bf16 on any CPU
     # conftest: two logical CPUs; ~90 s, so CI runs it after `make test` (.ci/run)
     pytest.param('rl_cyclegan_ablation_cyclegan.gin', 'mirrored', 2, False,
-                 marks=pytest.mark.slow),
+                 marks=[pytest.mark.slow, pytest.mark.traced]),
 ], ids=['gan_bfloat16', 'cyclegan_mirrored'])
 def test_ablation_configs_run_a_step(tmp_path, summary_tags, gin_file, strategy, replicas,
                                      mixed_precision):
@@ -191,7 +195,6 @@ def test_ablation_configs_run_a_step(tmp_path, summary_tags, gin_file, strategy,
     assert 'images/real2sim' in tags
 
 
-@pytest.mark.usefixtures('eager_train_steps')  # tests/conftest.py
 def test_graspgan_config_runs_with_the_segmentation_set(tmp_path, summary_tags):
   """gin/table1_graspgan.gin at tiny sizes: the GAN row plus G's mask loss for 2 steps."""
   real = _real_dir(tmp_path / 'real')
@@ -233,7 +236,6 @@ def test_bad_real_episode_dir_fails_before_anything_is_built(tmp_path):
   assert not root.exists()  # validated before any directory, network or env was made
 
 
-@pytest.mark.usefixtures('eager_train_steps')  # tests/conftest.py
 def test_non_finite_loss_stops_naming_it_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
   real = _real_dir(tmp_path / 'real')
   root = str(tmp_path / 'run')
@@ -283,7 +285,6 @@ def _critic_source(path, seed):
   return checkpoint.write(str(path)), net
 
 
-@pytest.mark.usefixtures('eager_train_steps')  # tests/conftest.py
 def test_sim_log_and_critic_warm_start(tmp_path, summary_scalars):
   real = _real_dir(tmp_path / 'real')
   sim_log = _real_dir(tmp_path / 'sim_log', num=4)  # 4 episodes x 4 steps = 16 transitions
