@@ -310,6 +310,20 @@ def test_actor_settings_are_checked_naming_the_setting():
     gin.clear_config()
 
 
+def test_the_actors_may_always_fill_the_table_to_what_the_learner_waits_for():
+  # The Sim-Only recipe with actors (2 env steps per train step, pushes every 10 steps, 50 steps
+  # ahead, no initial episodes, 256 transitions before the first step) stood still: the actors
+  # stopped at 120 inserts while the learner waited for 256 (session 19).
+  for step, initial, ratio, interval, ahead, minimum in [
+      (0, 0, 2.0, 10, 50, 256), (0, 12, 1.0, 2, 0, 64), (7, 0, 0.5, 1, 0, 9),
+      (100, 30, 2.0, 10, 50, 256), (0, 0, 2.0, 10, 50, 1)]:
+    limit = distributed.actor_env_step_limit(step, initial, ratio, interval, ahead, minimum)
+    # What ActorFeed.wait(step) needs: (step + 1) x ratio on-policy steps and a table of minimum.
+    assert limit >= initial + math.ceil((step + 1) * ratio) and limit >= minimum
+  assert distributed.actor_env_step_limit(0, 0, 2.0, 10, 50, 256) == 256
+  assert distributed.actor_env_step_limit(100, 30, 2.0, 10, 50, 256) == 30 + 320  # the ratio
+
+
 def test_the_actor_gin_holds_every_setting_and_parses(tmp_path):
   gin.clear_config()
   try:

@@ -12,8 +12,9 @@
     and restarts one that died (``Actors.restart_actors``, at most ``max_restarts``), or goes
     on without it;
   * ``push(step)``: the Q-network's weights, the train step and the env-step limit of the
-    actors (``Actors.max_steps_ahead`` train steps ahead) into the variable table through
-    TF-Agents' ``ReverbVariableContainer``;
+    actors (``Actors.max_steps_ahead`` train steps ahead, and at least
+    ``Replay.min_replay_transitions``: ``actor_env_step_limit``) into the variable table
+    through TF-Agents' ``ReverbVariableContainer``;
   * ``wait(step)``: blocks until the env steps inserted after the initial collection reach
     (step + 1) x ``Exploration.collect_steps_per_train_step`` and the table holds
     ``Replay.min_replay_transitions``: the in-process schedule's rule, with the env steps
@@ -136,6 +137,20 @@ def serve(checkpoint_dir: str, settings, variables, port: int,
     log(f'stopping: checkpoint {server.checkpoint()}')
   finally:
     server.stop()
+
+
+WAIT_LOG_SECONDS = 60.0  # ActorFeed.wait says what it waits for this often
+
+
+def actor_env_step_limit(step: int, initial_env_steps: int, ratio: float, push_interval: int,
+                         max_steps_ahead: int, min_transitions: int) -> int:
+  """The table insert count up to which the actors may collect while the learner is at
+  ``step``: ``max_steps_ahead`` train steps past the next weight push at ``ratio`` env steps per
+  train step, and never less than ``min_transitions``, which the learner waits for before its
+  first step (else a small ratio window and a large ``Replay.min_replay_transitions`` would
+  stop both sides)."""
+  ahead = step + push_interval + max_steps_ahead
+  return max(initial_env_steps + int(math.ceil(ahead * ratio)), int(min_transitions))
 
 
 class ActorFeed:
@@ -272,8 +287,9 @@ class ActorFeed:
   # ---------------------------------------------------------------- weights and counting
 
   def env_step_limit(self, step: int) -> int:
-    ahead = step + self.actors.weight_push_interval + self.actors.max_steps_ahead
-    return int(self.collection.initial_env_steps.numpy()) + int(math.ceil(ahead * self.ratio))
+    return actor_env_step_limit(step, int(self.collection.initial_env_steps.numpy()), self.ratio,
+                                self.actors.weight_push_interval, self.actors.max_steps_ahead,
+                                self.min_transitions)
 
   def push(self, step: int):
     """The Q-network's weights, the train step and the actors' env-step limit."""
@@ -297,14 +313,23 @@ class ActorFeed:
     return inserted
 
   def wait(self, step: int, poll_seconds: float = 0.05):
-    """Blocks until the actors' env steps cover train step ``step``; see the module docstring."""
+    """Blocks until the actors' env steps cover train step ``step``; see the module docstring.
+    Says what it waits for every ``WAIT_LOG_SECONDS``."""
     last, last_change = None, time.time()
+    last_log = time.time()
     while True:
       self.maybe_push(step)
       inserted = self.sync_counters()
       if (self.collection.on_policy_steps >= (step + 1) * self.ratio and
           self.replay.num_transitions >= self.min_transitions):
         return
+      if time.time() - last_log >= WAIT_LOG_SECONDS:
+        last_log = time.time()
+        self._log(f'train step {step} waits for the actors: {self.collection.on_policy_steps} '
+                  f'of {(step + 1) * self.ratio:.0f} on-policy env steps, the table holds '
+                  f'{self.replay.num_transitions} of Replay.min_replay_transitions='
+                  f'{self.min_transitions}; actors may insert up to env step '
+                  f'{self.env_step_limit(step)} ({inserted} so far)')
       if inserted != last:
         last, last_change = inserted, time.time()
       elif time.time() - last_change > self.actors.stall_timeout:
