@@ -24,6 +24,7 @@ issue twice, so bf16 has no more peak than float32 there and loses to its conver
 import dataclasses
 import functools
 import logging
+import os
 import platform
 import time
 from typing import Callable, Optional, Tuple
@@ -178,3 +179,63 @@ def dtype_policy_name(mixed_precision, binding: str, cpu: Optional[CpuInfo] = No
         BF16_MIN_SPEEDUP, binding)
     return None
   return BF16_POLICY
+
+
+# ------------------------------------------------------------ other processes while measuring
+
+# MachineShare.note calls the machine shared above this fraction of its CPU time used by others.
+SHARED_THRESHOLD = 0.05
+
+
+def _busy_cpu_seconds() -> Optional[float]:
+  """CPU seconds every process has used since boot (Linux /proc/stat: user, nice, system, irq,
+  softirq and steal; not idle or iowait), or None where there is no /proc/stat."""
+  try:
+    with open('/proc/stat') as f:
+      fields = f.readline().split()
+  except OSError:
+    return None
+  if not fields or fields[0] != 'cpu':
+    return None
+  ticks = [int(x) for x in fields[1:9]]
+  return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf('SC_CLK_TCK')
+
+
+def _own_cpu_seconds() -> float:
+  """CPU seconds of this process and of its children that it has waited for."""
+  t = os.times()
+  return t.user + t.system + t.children_user + t.children_system
+
+
+class MachineShare:
+  """The share of the machine's CPU time that other processes used since construction.
+
+  A benchmark's rates are only lower bounds on a machine that other work shares; this says
+  which case a figure is, from what was measured instead of from a guess. Own time is this
+  process's and its waited-for children's (os.times), so a child that is still running when
+  ``other_fraction`` is read counts as another process.
+  """
+
+  def __init__(self):
+    self._wall = time.monotonic()
+    self._busy = _busy_cpu_seconds()
+    self._own = _own_cpu_seconds()
+
+  def other_fraction(self) -> Optional[float]:
+    """Other processes' CPU seconds / (wall seconds x cores) since construction; None without
+    /proc/stat."""
+    busy, own, wall = _busy_cpu_seconds(), _own_cpu_seconds(), time.monotonic() - self._wall
+    if busy is None or self._busy is None or wall <= 0:
+      return None
+    other = (busy - self._busy) - (own - self._own)
+    return max(0.0, other / (wall * (os.cpu_count() or 1)))
+
+  def note(self) -> str:
+    """One line for a benchmark's output: the cores, and how much other processes used."""
+    fraction, cores = self.other_fraction(), os.cpu_count()
+    if fraction is None:
+      return f'machine: {cores} cores; what other processes used is unknown (no /proc/stat)'
+    if fraction > SHARED_THRESHOLD:
+      return (f'machine: {cores} cores, shared: other processes used {fraction:.0%} of its CPU '
+              'time while this ran; rates are lower bounds')
+    return f'machine: {cores} cores, other processes used {fraction:.0%} of its CPU time while this ran'

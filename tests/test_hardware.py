@@ -1,5 +1,6 @@
 """Tests of rl_cyclegan/hardware.py: native bf16 detection and the precision it selects."""
 
+import itertools
 import logging
 import math
 
@@ -141,3 +142,46 @@ def test_bf16_speedup_is_measured_once_per_process():
   assert math.isfinite(speedup) and speedup > 0
   assert hardware.measure_bf16_speedup(repeats=1) == speedup
   assert hardware.measure_bf16_speedup.cache_info().hits == 1
+
+
+def _then(start, end):
+  """A reading that is ``start`` once, then ``end`` for ever after."""
+  return itertools.chain([start], itertools.repeat(end))
+
+
+def test_machine_share_counts_what_other_processes_used(monkeypatch):
+  clock = _then(100.0, 110.0)  # 10 s of wall time
+  busy = _then(1000.0, 1012.0)  # the machine: 12 CPU seconds in that time
+  own = _then(50.0, 57.0)  # this process and its waited-for children: 7 of them
+  monkeypatch.setattr(hardware.time, 'monotonic', lambda: next(clock))
+  monkeypatch.setattr(hardware, '_busy_cpu_seconds', lambda: next(busy))
+  monkeypatch.setattr(hardware, '_own_cpu_seconds', lambda: next(own))
+  monkeypatch.setattr(hardware.os, 'cpu_count', lambda: 2)
+  share = hardware.MachineShare()
+  assert share.other_fraction() == pytest.approx(5.0 / 20.0)  # 5 of 2 x 10 CPU seconds
+  assert share.note() == ('machine: 2 cores, shared: other processes used 25% of its CPU time '
+                          'while this ran; rates are lower bounds')
+
+
+def test_machine_share_of_a_quiet_machine_and_without_proc_stat(monkeypatch):
+  clock, busy, own = _then(0.0, 10.0), _then(1000.0, 1000.6), _then(50.0, 50.4)
+  monkeypatch.setattr(hardware.time, 'monotonic', lambda: next(clock))
+  monkeypatch.setattr(hardware, '_busy_cpu_seconds', lambda: next(busy))
+  monkeypatch.setattr(hardware, '_own_cpu_seconds', lambda: next(own))
+  monkeypatch.setattr(hardware.os, 'cpu_count', lambda: 2)
+  share = hardware.MachineShare()
+  assert share.note() == 'machine: 2 cores, other processes used 1% of its CPU time while this ran'
+  monkeypatch.setattr(hardware, '_busy_cpu_seconds', lambda: None)  # no /proc/stat
+  share = hardware.MachineShare()
+  assert share.other_fraction() is None and 'unknown' in share.note()
+
+
+def test_busy_cpu_seconds_reads_proc_stat():
+  first = hardware._busy_cpu_seconds()  # pylint: disable=protected-access
+  if first is None:  # not Linux
+    assert not hardware.os.path.exists('/proc/stat')
+    return
+  deadline = hardware.time.perf_counter() + 0.3
+  while hardware.time.perf_counter() < deadline:  # keep a core busy
+    pass
+  assert hardware._busy_cpu_seconds() > first  # pylint: disable=protected-access

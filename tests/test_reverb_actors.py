@@ -422,10 +422,14 @@ def test_recipe_rates_runs_the_recipe_in_process_and_with_actors(tmp_path):
   from rl_cyclegan.train import benchmark_actors  # pylint: disable=g-import-not-at-top
   bindings = [b for b in TINY if not b.startswith('Actors.')] + [
       'train_eval.num_train_steps = 100000', 'Checkpointing.log_interval = 5']
+  lines = []
   out = benchmark_actors.recipe_rates([os.path.join(REPO, 'gin', 'qtopt_common.gin')], bindings,
-                                      seconds=75, actor_counts=(0, 1), work_dir=str(tmp_path),
-                                      print_fn=lambda m: None)
+                                      seconds=75, actor_counts=(0, 1),
+                                      work_dir=str(tmp_path / 'recipe'),  # made by the benchmark
+                                      print_fn=lines.append)
   assert set(out) == {'in-process', '1 actor'}
+  # Each row says how much of the CPU other processes took while it ran.
+  assert len([m for m in lines if 'other processes used' in m]) == 2, lines
   for key, row in out.items():
     assert row['exit_code'] == 130, (key, row)  # SIGTERM: saved a checkpoint and stopped
     assert row['train_steps_per_s'] > 0 and row['train_steps'] > row['progress_steps'][0] >= 0

@@ -16,7 +16,9 @@ the log's refill and tracing left out), env steps/s from the checkpoint SIGTERM 
 through ``ReverbReplay`` (crop + conversion included), against the in-process
 ``TransitionReplay`` doing the same.
 
-Figures only, no asserts; on a shared machine they are lower bounds and the printout says so.
+Figures only, no asserts. Each section (each recipe row) says how much of the machine's CPU
+time other processes used while it ran (``hardware.MachineShare``): above 5%, its rates are
+lower bounds.
 """
 
 import os
@@ -30,6 +32,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from rl_cyclegan import hardware
 from rl_cyclegan.actors import policies
 from rl_cyclegan.actors import rollout
 from rl_cyclegan.data import episodes as episodes_lib
@@ -38,14 +41,6 @@ from rl_cyclegan.replay import buffers as replay_lib
 from rl_cyclegan.replay import reverb_tables
 from rl_cyclegan.train import distributed
 from rl_cyclegan.train import runner
-
-SHARED_NOTE = ('machine: {cores} cores, shared with other work while measured: the rates are '
-               'lower bounds')
-
-
-def _note(print_fn):
-  print_fn(SHARED_NOTE.format(cores=os.cpu_count()))
-
 
 def _q_network(crop_size):
   q = q_network_lib.GraspingQNetwork(crop_size=crop_size, name='Q')
@@ -123,7 +118,7 @@ def collection_rates(settings: runner.Settings, actor_counts: Sequence[int] = (1
                      seconds: float = 20.0, print_fn: Callable[[str], None] = print):
   """Prints and returns {'in-process': rate, '1 actor': rate, ...} (env steps/s)."""
   env = settings.environment
-  _note(print_fn)
+  share = hardware.MachineShare()
   print_fn(f'collection at {env.render_size[0]}x{env.render_size[1]}, {env.num_envs} env(s) '
            f'per process, {seconds:.0f}s each')
   out = {'in-process': in_process_rate(settings, seconds)}
@@ -133,6 +128,7 @@ def collection_rates(settings: runner.Settings, actor_counts: Sequence[int] = (1
     out[key] = actor_rate(settings, n, seconds, log=print_fn)
     print_fn(f'  {key}: {out[key]:.1f} env steps/s (x{out[key] / max(out["in-process"], 1e-9):.2f} '
              'in-process)')
+  print_fn(f'  {share.note()}')
   return out
 
 
@@ -176,7 +172,7 @@ def recipe_rates(gin_files: Sequence[str], gin_bindings: Sequence[str], seconds:
   directories stay in ``work_dir`` (default: a temp dir)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   work = work_dir or tempfile.mkdtemp(prefix='bench-recipe-')
-  _note(print_fn)
+  os.makedirs(work, exist_ok=True)
   print_fn(f'recipe {" ".join(gin_files)}: {seconds / 60:.1f} min per configuration, run '
            f'directories in {work}')
   out = {}
@@ -188,6 +184,7 @@ def recipe_rates(gin_files: Sequence[str], gin_bindings: Sequence[str], seconds:
     argv += [a for b in list(gin_bindings) + [f'Actors.num_local_actors = {n}']
              for a in ('--gin_bindings', b)]
     log_path = os.path.join(work, f'{key.replace(" ", "_")}.log')
+    share = hardware.MachineShare()
     code = run_for(argv, seconds, log_path, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
     with open(log_path, errors='replace') as f:
       rate, first, last = progress_rate(f.read().splitlines())
@@ -202,10 +199,12 @@ def recipe_rates(gin_files: Sequence[str], gin_bindings: Sequence[str], seconds:
       train_steps = int(reader.get_tensor(step_key)) if step_key else -1
     out[key] = {'train_steps_per_s': rate, 'train_steps': train_steps, 'env_steps': env_steps,
                 'env_steps_per_s': rate * env_steps / train_steps if train_steps > 0 else
-                float('nan'), 'exit_code': code, 'progress_steps': (first, last)}
+                float('nan'), 'exit_code': code, 'progress_steps': (first, last),
+                'other_cpu_fraction': share.other_fraction()}
     print_fn(f'  {key}: {rate:.2f} train steps/s over steps {first}-{last}; at the SIGTERM '
              f'checkpoint {train_steps} train steps, {env_steps} env steps (exit {code}; log '
              f'{log_path})')
+    print_fn(f'    {share.note()}')
   base = out.get('in-process', {}).get('train_steps_per_s')
   for key, row in out.items():
     if base and key != 'in-process':
@@ -225,6 +224,7 @@ def reverb_rates(render_size: Sequence[int], crop_size: Sequence[int], num_trans
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   dummy = [tf.Variable(0.0)]  # the variable table needs a signature; no weights here
   work = tempfile.mkdtemp(prefix='bench-reverb-')
+  share = hardware.MachineShare()
   server = reverb_tables.ReplayServer(os.path.join(work, 'reverb'), render_size,
                                       capacity=n, min_size=1, variables=dummy)
   out = {}
@@ -253,11 +253,11 @@ def reverb_rates(render_size: Sequence[int], crop_size: Sequence[int], num_trans
   for _ in range(num_batches):
     local.sample(batch_size, crop_size)
   out['local_sample'] = num_batches * batch_size / (time.time() - start)
-  _note(print_fn)
   print_fn(f'transitions at {render_size[0]}x{render_size[1]} ({mb:.2f} MiB each, two uint8 '
            f'images), {n} inserted, {num_batches} batches of {batch_size} cropped to '
            f'{crop_size[0]}x{crop_size[1]}:')
   print_fn(f'  Reverb:     insert {out["reverb_insert"]:.0f}/s, sample {out["reverb_sample"]:.0f}'
            f'/s, checkpoint of the table {out["reverb_checkpoint_s"]:.2f}s')
   print_fn(f'  in-process: insert {out["local_insert"]:.0f}/s, sample {out["local_sample"]:.0f}/s')
+  print_fn(f'  {share.note()}')
   return out
