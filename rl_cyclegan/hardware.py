@@ -238,4 +238,5 @@ class MachineShare:
     if fraction > SHARED_THRESHOLD:
       return (f'machine: {cores} cores, shared: other processes used {fraction:.0%} of its CPU '
               'time while this ran; rates are lower bounds')
-    return f'machine: {cores} cores, other processes used {fraction:.0%} of its CPU time while this ran'
+    return (f'machine: {cores} cores, other processes used {fraction:.0%} of its CPU time while '
+            'this ran')
