@@ -398,7 +398,9 @@ class Table1:
               f'--render_size={_size(s.render_size)}', f'--crop_size={_size(s.crop_size)}']
           + [a for b in s.extra_bindings for a in ('--gin_bindings', b)],
           cache, os.path.join(cache, 'summary.json'), s.sim_log_episodes * 5.6 / 250.0,
-          reads=('data/sim_mix18',)))
+          # Only the final Q reads the translated log: once it is published (e.g. on a new
+          # machine), neither the translation nor the sim log is made again.
+          published=self.published(row, 'final_q', DONE_FILE), reads=('data/sim_mix18',)))
       stages.append(self._training(
           f'{row}/final_q', 'train_qtopt', final_root, ['gin/table1_final_q.gin'], 'train_eval',
           s.final_steps, seed_binding + [
