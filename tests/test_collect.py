@@ -3,6 +3,8 @@ import collections
 import io
 import json
 import os
+import queue as queue_lib
+import threading
 
 import numpy as np
 import pytest
@@ -318,6 +320,29 @@ def test_a_shard_whose_physics_diverged_is_collected_again_the_same(tmp_path, nu
     assert (tmp_path / 'retried' / name).read_bytes() == (tmp_path / 'clean' / name).read_bytes()
   # The failed attempts' episodes are taken back: the last progress line counts 6 of 6.
   assert '6/6' in log.splitlines()[-2] and '7/6' not in log and '8/6' not in log, log
+
+
+class _Counts:
+  def __init__(self):
+    self.n = 0
+
+  def update(self, count):
+    self.n += count
+
+
+def test_progress_waits_for_counts_still_in_flight_when_the_shards_are_done():
+  # A worker's last counts can reach the parent's queue after its shard's result (they pass
+  # through the queue's feeder thread): the last progress line read 5/6 once (session 19).
+  q, counts = queue_lib.Queue(), _Counts()
+  q.put(2)
+  assert collect._drain_progress(q, counts) == 2 and counts.n == 2  # what is there now
+  late = threading.Timer(0.3, lambda: [q.put(n) for n in (-1, 1, 1)])  # a take-back, then two
+  late.start()
+  assert collect._drain_progress(q, counts, until=1, timeout=10.0) == 1
+  late.join()
+  assert counts.n == 3
+  # Counts that never come: it gives up after the timeout, keeping what it has.
+  assert collect._drain_progress(q, counts, until=1, timeout=0.1) == 0 and counts.n == 3
 
 
 def test_a_shard_that_keeps_diverging_fails_naming_it_and_the_attempts(tmp_path):

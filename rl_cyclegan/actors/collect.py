@@ -22,6 +22,7 @@ import json
 import math
 import multiprocessing
 import os
+import queue as queue_lib
 import sys
 import time
 from typing import Callable, Dict, Optional, Sequence
@@ -143,6 +144,7 @@ def make_policy(name: str, env, seed: int, noise_scale=None):
 # ----------------------------------------------------------------------------------- workers
 
 _WORKER = {}  # per process: progress queue and the current shard's environment
+PROGRESS_DRAIN_SECONDS = 30.0  # at the end, how long to wait for counts still in flight
 
 
 def _init_worker(progress_queue):
@@ -154,6 +156,28 @@ def _report(episodes: int):
   _WORKER['reported'] = _WORKER.get('reported', 0) + episodes
   if _WORKER.get('queue') is not None and episodes:
     _WORKER['queue'].put(episodes)
+
+
+def _drain_progress(queue, progress, until: Optional[int] = None,
+                    timeout: float = PROGRESS_DRAIN_SECONDS) -> int:
+  """Moves the workers' episode counts from ``queue`` to ``progress``; returns their sum.
+  Without ``until``, takes what is there now; with it, waits (up to ``timeout`` seconds) until
+  the counts taken sum to ``until``."""
+  total, deadline = 0, time.time() + timeout
+  while True:
+    if until is None:
+      if queue.empty():
+        return total
+      count = queue.get()
+    elif total == until:
+      return total
+    else:
+      try:
+        count = queue.get(timeout=max(0.0, deadline - time.time()))
+      except queue_lib.Empty:
+        return total
+    progress.update(count)
+    total += count
 
 
 def _shard_env(config, env_factory, seed):
@@ -315,17 +339,17 @@ def collect(output_dir, config: CollectConfig, num_workers: int = 2,
     with context.Pool(min(num_workers, len(todo)), initializer=_init_worker,
                       initargs=(queue,)) as pool:
       results = pool.imap_unordered(_write_shard_task, tasks, chunksize=1)
-      remaining = len(tasks)
+      remaining, written, counted = len(tasks), 0, 0
       while remaining:
         try:
-          results.next(timeout=0.2)
+          written += results.next(timeout=0.2)['episodes']
           remaining -= 1
         except multiprocessing.TimeoutError:
           pass
-        while not queue.empty():
-          progress.update(queue.get())
-      while not queue.empty():
-        progress.update(queue.get())
+        counted += _drain_progress(queue, progress)
+      # A worker's last counts can still be in its queue's feeder thread when its shard's result
+      # arrives; they sum to the episodes written (failed attempts take theirs back).
+      counted += _drain_progress(queue, progress, until=written - counted)
   seconds = time.time() - start
   summary = summarize(output_dir, config)
   summary.update(seconds=round(seconds, 3), shards_total=config.num_shards,
