@@ -10,6 +10,7 @@ turns each of its refreshes into one plain line.
   make_logger     '[name HH:MM:SS] message' lines on stderr
 """
 
+import math
 import re
 import sys
 import time
@@ -19,7 +20,9 @@ import tqdm
 
 
 def format_seconds(seconds) -> str:
-  """65 -> '1m05s', 3700 -> '1h01m'."""
+  """65 -> '1m05s', 3700 -> '1h01m'; '?' when unknown (inf or nan)."""
+  if not math.isfinite(seconds):
+    return '?'
   seconds = int(max(0, seconds))
   return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600 else (
       f'{seconds // 60}m{seconds % 60:02d}s')

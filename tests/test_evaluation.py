@@ -178,3 +178,28 @@ def test_tool_saved_model_in_fresh_process(tmp_path):
     assert json.load(f)['policy'] == 'saved_model'
   bad = _run_tool(f'--saved_model={saved}', '--num_episodes=1', '--render_size=64x80')
   assert bad.returncode != 0 and 'expects images of 32x40' in bad.stderr
+
+
+def test_a_diverged_episode_is_evaluated_again_on_a_new_env():
+  """The same scenes and the same result as without the divergence (a fixed evaluation set)."""
+  def run(diverge):
+    made = []
+
+    def make_env(appearance, object_split, seed):
+      made.append(seed)
+      if diverge and len(made) == 1:
+        return test_rollout.DivergingEnv(on_reset=2, at_step=1)
+      return test_rollout.SeededLengthEnv()
+
+    result = policy_eval.evaluate(test_rollout.RecordingActionFn(), make_env, num_episodes=7,
+                                 num_envs=2, seed=5, progress_stream=io.StringIO(),
+                                 return_episodes=True)
+    return made, result
+
+  made, diverged = run(True)
+  _, clean = run(False)
+  assert len(made) == 3 and made[2] == made[0]  # env 0 rebuilt with its construction seed
+  assert diverged['num_successes'] == clean['num_successes'] and diverged['num_episodes'] == 7
+  key = lambda e: e.metadata['episode_id']
+  assert test_rollout._summary(sorted(diverged['episodes'], key=key)) == test_rollout._summary(
+      sorted(clean['episodes'], key=key))

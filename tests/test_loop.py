@@ -1,10 +1,12 @@
 """SimCollection's bookkeeping across kills: unique episode seeds and ids, counted episodes."""
 
 import numpy as np
+import tensorflow as tf
 
 from rl_cyclegan.data import episodes as episodes_lib
 from rl_cyclegan.train import loop
 from rl_cyclegan.replay import buffers as replay_lib
+import test_rollout  # noqa: E402  (tests/ is on sys.path under pytest)
 
 RENDER = (16, 20)
 
@@ -97,3 +99,65 @@ def test_a_long_replay_fill_logs_its_progress(tmp_path, monkeypatch, capsys):
   assert collection.replay.num_transitions == 200
   assert any('until it holds 200 transitions' in m for m in messages), messages
   assert 'on-policy replay fill: 200/200 transitions' in capsys.readouterr().err
+
+
+class _RenderedEnv(test_rollout.DivergingEnv):
+  """test_rollout's DivergingEnv with images of the replay's size."""
+
+  def _obs(self):
+    obs = super()._obs()
+    obs['image'] = np.full(RENDER + (3,), obs['image'][0, 0, 0], np.uint8)
+    return obs
+
+
+def test_a_diverged_collection_env_is_replaced_and_training_goes_on(tmp_path):
+  """One diverged episode does not stop a multi-hour run: its env is rebuilt, the episode
+  runs again with its seed, and the log and replay get the usual episodes."""
+  made, messages = [], []
+
+  def make_env(appearance, split, seed):
+    made.append((appearance, split, seed))  # the 1st env diverges at step 1 of its 2nd episode
+    return _RenderedEnv(on_reset=2 if len(made) == 1 else 0)
+
+  collection = loop.SimCollection(str(tmp_path), enabled=True, make_env=make_env,
+                                  appearance='real', num_envs=1, render_size=RENDER,
+                                  replay_capacity=1000, episodes_per_shard=2, seed=0,
+                                  log=messages.append)
+  collection.open(resumed=False)
+  collection.start_envs()
+  steps, _, n, _ = collection.collect(test_rollout.RecordingActionFn(), 3, 'test')
+  collection.flush()
+  assert n == 3 and len(made) == 2 and made[0] == made[1]  # rebuilt like the one it replaces
+  assert collection.envs[0].on_reset == 0  # the live env is the new one
+  assert any('a new environment runs it again' in m for m in messages), messages
+  logged = collection.log.load_newest(100)
+  assert [e.metadata['episode_id'] for e in logged] == [f'sim-{i:08d}' for i in range(3)]
+  assert sum(e.actions.shape[0] for e in logged) == steps == collection.replay.num_transitions
+  assert int(collection.env_steps.numpy()) == steps
+
+
+class _FakeCollection:
+  env_steps = tf.Variable(0, dtype=tf.int64)
+  collect_rate = 4.0
+
+  def success_text(self):
+    return ''
+
+
+def test_the_eta_follows_the_recent_rate_not_a_pause_or_a_catch_up():
+  lines = []
+  logger = loop.ProgressLogger(10_000, 1_000, loop.TrainTimer(), _FakeCollection(), lines.append)
+  logger.last_time = 0.0
+  t, step = 0.0, 1_000
+  for dt in [20] * 2 + [100] * 6 + [3_600] + [100] * 2:  # catch-up; 2 steps/s; a 1 h pause
+    t, step = t + dt, step + 200
+    logger.log(step, f'step {step}', now=t)
+  # 6,800 steps to go at the median recent rate, 2 steps/s: 56 min 40 s (the average since
+  # the start, 2,200 steps in 4,440 s, would say 3 h 48 min).
+  assert lines[-1].endswith('ETA 56m40s'), lines[-1]
+  assert '0.06 steps/s' in lines[8]  # the paused interval's own rate is still shown
+
+
+def test_format_seconds():
+  assert loop.format_seconds(65) == '1m05s' and loop.format_seconds(3700) == '1h01m'
+  assert loop.format_seconds(float('inf')) == '?'

@@ -160,3 +160,86 @@ def test_seeded_episodes_do_not_depend_on_num_envs():
     np.testing.assert_array_equal(a.images, b.images)
     np.testing.assert_array_equal(a.actions, b.actions)
     assert a.metadata['success'] == b.metadata['success']
+
+
+class SeededLengthEnv(CountingEnv):
+  """A CountingEnv whose episode length follows the episode's seed (2 + seed % 2), as a real
+  env's episode follows its scene: any environment runs episode j the same."""
+
+  def __init__(self):
+    super().__init__([1])
+    self.closed = False
+
+  def reset(self):
+    time_step = super().reset()
+    self.length = 2 + self._seed % 2
+    return time_step
+
+  def close(self):
+    self.closed = True
+
+
+class DivergingEnv(SeededLengthEnv):
+  """'Diverges' at step ``at_step`` of its ``on_reset``-th reset (1-based; at_step 0: in that
+  reset itself)."""
+
+  def __init__(self, on_reset, at_step=1):
+    super().__init__()
+    self.on_reset, self.at_step = on_reset, at_step
+
+  def reset(self):
+    time_step = super().reset()
+    if self.resets == self.on_reset and self.at_step == 0:
+      raise grasping.PhysicsDivergedError(f'nan at reset {self.resets}')
+    return time_step
+
+  def step(self, action):
+    if self.resets == self.on_reset and self.t + 1 == self.at_step:
+      raise grasping.PhysicsDivergedError(f'nan at step {self.at_step} of reset {self.resets}')
+    return super().step(action)
+
+
+def _summary(episodes):
+  return [(e.metadata['episode_id'], e.metadata['seed'], e.metadata['success'],
+           e.images[:, 0, 0, 0].tolist(), e.actions.shape[0]) for e in episodes]
+
+
+@pytest.mark.parametrize('at_step', [0, 1, 2])
+def test_a_diverged_env_is_replaced_and_its_episode_runs_again_the_same(at_step):
+  seeds = [10, 11, 12, 13, 14]
+  clean = rollout.run_episodes([SeededLengthEnv(), SeededLengthEnv()], RecordingActionFn(),
+                               5, episode_seeds=seeds)
+  # Env 0 diverges in its 2nd episode (episode 2): at its reset, or at its 1st or 2nd step.
+  envs = [DivergingEnv(on_reset=2, at_step=at_step), SeededLengthEnv()]
+  first = envs[0]
+  made, messages = [], []
+
+  def make_env(i):
+    made.append(i)
+    return SeededLengthEnv()
+
+  episodes = rollout.run_episodes(envs, RecordingActionFn(), 5, episode_seeds=seeds,
+                                  replace_env=rollout.replacing(envs, make_env),
+                                  log=messages.append)
+  assert made == [0] and first.closed and envs[0] is not first  # the caller's list is updated
+  assert len(messages) == 1 and 'episode 2 (seed 12) on env 0' in messages[0], messages
+  # The same episodes (ids, seeds, images, lengths); only the completion order may differ.
+  key = lambda e: e.metadata['episode_id']
+  assert _summary(sorted(episodes, key=key)) == _summary(sorted(clean, key=key))
+
+
+def test_without_replace_env_or_after_max_replacements_divergence_is_raised():
+  with pytest.raises(grasping.PhysicsDivergedError, match='nan at step 1'):
+    rollout.run_episodes([DivergingEnv(on_reset=1)], RecordingActionFn(), 2, episode_seeds=[0, 1])
+  envs = [DivergingEnv(on_reset=1)]
+  made = []
+
+  def always_diverging(i):
+    made.append(i)
+    return DivergingEnv(on_reset=1)
+
+  with pytest.raises(grasping.PhysicsDivergedError, match='nan at step 1'):
+    rollout.run_episodes(envs, RecordingActionFn(), 2, episode_seeds=[0, 1],
+                         replace_env=rollout.replacing(envs, always_diverging),
+                         log=lambda m: None)
+  assert len(made) == rollout.MAX_ENV_REPLACEMENTS

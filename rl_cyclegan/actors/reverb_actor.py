@@ -49,9 +49,12 @@ class ReverbActor:
                render_size: Sequence[int], return_discount: Optional[float] = None,
                pull_interval: int = 1, poll_seconds: float = 0.2,
                log: Callable[[str], None] = print, name: str = 'qtopt_actor',
-               log_every: int = 50):
+               log_every: int = 50, make_env: Optional[Callable[[int], object]] = None):
     self.address = address
-    self.envs = list(envs)
+    self.envs = list(envs)  # the live environments (a diverged one is replaced in place)
+    # make_env(i): a new env i after its simulation diverged (rollout.replacing); None: the
+    # actor process stops on it (and its supervisor restarts it).
+    self._replace_env = rollout.replacing(self.envs, make_env) if make_env else None
     self.policy = policy
     self.schedule = schedule
     self.actor_id = int(actor_id)
@@ -118,7 +121,8 @@ class ReverbActor:
             self.envs, self._action_fn, todo, progress=self._insert,
             episode_seeds=lambda j: seeds.derive_seed(
                 self.seed, ACTOR_EPISODE_STREAM, self.actor_id, incarnation, base + j),
-            metadata={'object_split': 'train', 'actor_id': self.actor_id})
+            metadata={'object_split': 'train', 'actor_id': self.actor_id},
+            replace_env=self._replace_env, log=self._log)
         rounds += 1
     except ServerGone as e:
       self._log(f'actor {self.actor_id}: {e}; stopping after {self.episodes} episodes')

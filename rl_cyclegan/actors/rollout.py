@@ -19,17 +19,27 @@ Episode j (in start order) runs in the first environment free at that time; with
 ``episode_seeds`` its environment is reseeded with ``episode_seeds[j]`` (or
 ``episode_seeds(j)``) first, so the scene of episode j does not depend on K or on the policy.
 The environment steps run one after another in this process (pybullet holds the GIL).
+
+With ``replace_env``, an environment whose simulation diverges (``PhysicsDivergedError`` from
+its reset or step) is replaced by a new one and its episode starts again, with the same index
+and seed, on the new environment: the partial episode is dropped and nothing else changes, so
+a long training run does not stop for one diverged episode (``MAX_ENV_REPLACEMENTS`` per
+episode, then the error is raised). ``replacing(envs, make_env)`` builds such a callable.
 """
 
+import sys
 from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
 from rl_cyclegan import progress as progress_lib
 from rl_cyclegan import specs
+from rl_cyclegan.envs import grasping
 
 # Guard against an environment that never ends an episode (when max_steps is None).
 MAX_EPISODE_STEPS = 1000
+# Diverged environments replaced for one episode before its PhysicsDivergedError is raised.
+MAX_ENV_REPLACEMENTS = 3
 
 
 class _Recorder:
@@ -81,7 +91,9 @@ def run_episodes(envs: Sequence,
                  max_steps: Optional[int] = None,
                  progress: Optional[Callable[[specs.Episode], None]] = None,
                  episode_seeds: Union[None, Sequence[int], Callable[[int], int]] = None,
-                 metadata: Optional[dict] = None) -> List[specs.Episode]:
+                 metadata: Optional[dict] = None,
+                 replace_env: Optional[Callable[[int], object]] = None,
+                 log: Optional[Callable[[str], None]] = None) -> List[specs.Episode]:
   """Runs ``num_episodes`` episodes on ``envs`` in lockstep; see the module docstring.
 
   Args:
@@ -95,6 +107,10 @@ def run_episodes(envs: Sequence,
     episode_seeds: optional per-episode env seeds (sequence or callable j -> seed).
     metadata: extra metadata for every episode (e.g. object_split); it overrides the
       defaults below except success, seed, episode_id, env_index and truncated.
+    replace_env: optional ``replace_env(i) -> env``: a new environment in place of ``envs[i]``
+      after its simulation diverged (the caller closes and forgets the old one; see
+      ``replacing``). None: a ``PhysicsDivergedError`` propagates.
+    log: where replacements are reported (default stderr).
 
   Returns:
     The Episodes in completion order; metadata holds appearance and action_mode (from the
@@ -118,16 +134,37 @@ def run_episodes(envs: Sequence,
   recorders = [None] * len(envs)  # per env: _Recorder of the running episode, or None
   started = 0
   episodes = []
+  replacements = {}  # episode index -> environments replaced for it
+
+  def begin(i, j):
+    seed = _seed_for(episode_seeds, j)
+    while True:
+      try:
+        if seed is not None:
+          envs[i].seed(seed)
+        if begin_episode is not None:
+          begin_episode(i, envs[i], seed)
+        recorders[i] = _Recorder(j, seed, envs[i].reset())
+        return
+      except grasping.PhysicsDivergedError as e:
+        replace(i, j, seed, e)
+
+  def replace(i, j, seed, error):
+    """A new envs[i] for episode j after ``error``, or the error once replacements run out."""
+    n = replacements.get(j, 0) + 1
+    if replace_env is None or n > MAX_ENV_REPLACEMENTS:
+      raise error
+    replacements[j] = n
+    (log or _stderr)(f'rollout: episode {j} (seed {seed}) on env {i}: {error}; a new '
+                     f'environment runs it again from its start (replacement {n} of '
+                     f'{MAX_ENV_REPLACEMENTS})')
+    recorders[i] = None
+    envs[i] = replace_env(i)
 
   def start(i):
     nonlocal started
     j, started = started, started + 1
-    seed = _seed_for(episode_seeds, j)
-    if seed is not None:
-      envs[i].seed(seed)
-    if begin_episode is not None:
-      begin_episode(i, envs[i], seed)
-    recorders[i] = _Recorder(j, seed, envs[i].reset())
+    begin(i, j)
 
   def finish(i, truncated):
     env, rec = envs[i], recorders[i]
@@ -160,7 +197,12 @@ def run_episodes(envs: Sequence,
                        f'expected [{len(active)}, {specs.ACTION_DIM}] for envs {active}')
     for action, i in zip(actions, active):
       rec = recorders[i]
-      rec.add(action, envs[i].step(action))
+      try:
+        rec.add(action, envs[i].step(action))
+      except grasping.PhysicsDivergedError as e:
+        replace(i, rec.index, rec.seed, e)
+        begin(i, rec.index)  # the same episode again; its next step is in the next batch
+        continue
       ended = rec.time_step.is_last()
       if not ended and len(rec.actions) >= limit:
         if max_steps is None:
@@ -174,6 +216,26 @@ def run_episodes(envs: Sequence,
       if started < num_episodes:
         start(i)
   return episodes
+
+
+def replacing(envs: List, make_env: Callable[[int], object]) -> Callable[[int], object]:
+  """A ``replace_env`` for ``run_episodes`` that closes ``envs[i]``, stores
+  ``make_env(i)`` in its place (the caller's list keeps the live environments) and returns it."""
+  def replace(i):
+    close = getattr(envs[i], 'close', None)
+    if close is not None:
+      try:
+        close()
+      except Exception:  # pylint: disable=broad-except
+        pass  # a diverged simulation may not close cleanly; the new env does not depend on it
+    envs[i] = make_env(i)
+    return envs[i]
+  return replace
+
+
+def _stderr(message: str):
+  sys.stderr.write(message + '\n')
+  sys.stderr.flush()
 
 
 Progress = progress_lib.Progress  # the progress callable run_episodes takes

@@ -120,7 +120,8 @@ class PhysicsDivergedError(RuntimeError):
   """The simulation gave a non-finite state (pybullet diverged). Names the env seed, episode and
   step. It has been rare (2 episodes in ~30,000 scripted ones, sessions 15 and 17) and did not
   recur when the same shard was collected again in a fresh process, so collection retries the
-  shard (``actors.collect``)."""
+  shard (``actors.collect``), and training's collection, evaluations and Reverb actors run the
+  episode again on a new environment (``actors.rollout.run_episodes(replace_env=...)``)."""
 
 
 @gin.configurable

@@ -108,16 +108,20 @@ def evaluate(action_fn: Callable,
   num_envs = min(int(num_envs), int(num_episodes))
   envs = []
   try:
+    def new_env(i):  # each env is reseeded per episode; this seed only fixes its construction
+      return make_env(appearance=appearance, object_split=object_split,
+                      seed=seeds.derive_seed(seed, 1_000_000 + i))
+
     for i in range(num_envs):
-      # Each env is reseeded per episode; this seed only fixes its construction.
-      envs.append(make_env(appearance=appearance, object_split=object_split,
-                           seed=seeds.derive_seed(seed, 1_000_000 + i)))
+      envs.append(new_env(i))
     progress = rollout.Progress(num_episodes, label=f'evaluate ({appearance}, {object_split})',
                                 interval=progress_interval, stream=progress_stream)
+    # A diverged episode runs again (same seed) on a new env: the scene set stays fixed.
     episodes = rollout.run_episodes(
         envs, action_fn, num_episodes, max_steps=max_steps, progress=progress,
         episode_seeds=lambda j: seeds.derive_seed(seed, j),
-        metadata={'object_split': object_split})
+        metadata={'object_split': object_split},
+        replace_env=rollout.replacing(envs, new_env))
   finally:
     for env in envs:
       close = getattr(env, 'close', None)

@@ -125,13 +125,15 @@ def run_actor(reverb_address: str, actor_id: int, seed: int = 0,
                               image_transform=crop_transform,
                               allowed_modes=env.allowed_modes, seed=policy_seed)
   envs = [make_env(env.appearance, 'train', s) for s in env_seeds]
+  actor = None
   try:
     actor = reverb_actor.ReverbActor(
         reverb_address, envs, policy, x.at, actor_id, seed, env.render_size,
-        return_discount=return_discount, pull_interval=settings.actors.pull_interval, log=log)
+        return_discount=return_discount, pull_interval=settings.actors.pull_interval, log=log,
+        make_env=lambda i: make_env(env.appearance, 'train', env_seeds[i]))
     return actor.run(max_episodes)
   finally:
-    for e in envs:
+    for e in (actor.envs if actor is not None else envs):  # with any replaced env
       e.close()
 
 

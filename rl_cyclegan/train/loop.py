@@ -13,6 +13,7 @@
   write_loss_info                   every finite LossInfo field as a scalar summary
 """
 
+import collections
 import contextlib
 import os
 import time
@@ -314,9 +315,12 @@ class SimCollection:
 
   def start_envs(self):
     if self.enabled and not self.envs:
-      self.envs = [self._make_env(self.appearance, 'train',
-                                  seeds.derive_seed(self.seed, TRAIN_ENV_STREAM, i))
-                   for i in range(self.num_envs)]
+      self.envs = [self._train_env(i) for i in range(self.num_envs)]
+
+  def _train_env(self, i):
+    """Collection env i (also a diverged one's replacement: the same construction seed)."""
+    return self._make_env(self.appearance, 'train',
+                          seeds.derive_seed(self.seed, TRAIN_ENV_STREAM, i))
 
   def policy_seed(self) -> int:
     """Seed of an on-policy policy built now (depends on the env steps, so resumes differ)."""
@@ -353,7 +357,8 @@ class SimCollection:
         self.envs, action_fn, num_episodes, progress=log_episode,
         episode_seeds=lambda j: seeds.derive_seed(self.seed, COLLECT_EPISODE_STREAM,
                                                         base + j),
-        metadata={'object_split': 'train'})
+        metadata={'object_split': 'train'},
+        replace_env=rollout.replacing(self.envs, self._train_env), log=self._log)
     self.replay.add_episodes(episodes)
     steps = sum(int(e.actions.shape[0]) for e in episodes)
     self.env_steps.assign_add(steps)
@@ -561,7 +566,15 @@ class RateSummaries:
 
 
 class ProgressLogger:
-  """Progress line: '<head> | <rate> steps/s (train .../s, env ... steps/s), env steps N | ETA'."""
+  """Progress line: '<head> | <rate> steps/s (train .../s, env ... steps/s), env steps N | ETA'.
+
+  The ETA uses the median rate of the last ``ETA_WINDOW`` intervals between lines, not the
+  average since the start: a resumed run first trains without collecting (its episodes logged
+  after the checkpoint count), and a paused process (SIGSTOP) makes one interval slow; neither
+  should set the ETA for hours.
+  """
+
+  ETA_WINDOW = 9
 
   def __init__(self, num_train_steps: int, start_step: int, timer: TrainTimer,
                collection: SimCollection, log: Callable[[str], None]):
@@ -569,18 +582,23 @@ class ProgressLogger:
     self.timer = timer
     self.collection = collection
     self._log = log
-    self.start_time = self.last_time = time.time()
-    self.start_step = self.last_step = start_step
+    self.last_time = time.time()
+    self.last_step = start_step
+    self._rates = collections.deque(maxlen=self.ETA_WINDOW)
 
-  def log(self, step: int, head: str):
-    now = time.time()
+  def eta_seconds(self, step: int) -> float:
+    """Seconds to ``num_train_steps`` at the median recent rate (inf before any)."""
+    rate = float(np.median(self._rates)) if self._rates else 0.0
+    return (self.num_train_steps - step) / rate if rate > 0 else float('inf')
+
+  def log(self, step: int, head: str, now: Optional[float] = None):
+    now = time.time() if now is None else now
     rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
-    overall = (step - self.start_step) / max(now - self.start_time, 1e-9)
-    eta = (self.num_train_steps - step) / overall if overall > 0 else float('inf')
+    self._rates.append(rate)
     self._log(f'{head} | {rate:.2f} steps/s (train {self.timer.rate:.1f}/s, env '
               f'{self.collection.collect_rate:.1f} steps/s), env steps '
               f'{int(self.collection.env_steps.numpy())}{self.collection.success_text()} | '
-              f'ETA {format_seconds(eta)}')
+              f'ETA {format_seconds(self.eta_seconds(step))}')
     self.last_time, self.last_step = now, step
 
 
