@@ -379,3 +379,34 @@ def test_run_stage_passes_prepares_arguments_and_publishes_interim_copies(tmp_pa
   with open(st.marker) as f:
     assert json.load(f)['argv'][-1] == '--flag=1'
   assert len(calls) == 2  # once per output line here
+
+
+def _progress_line(step, rate):
+  return (f'[train_qtopt 04:22:57] step {step}/32000 loss 0.6852 Q 0.467 target 0.404 std 0.124 '
+          f'| {rate:.2f} steps/s (train 2.5/s, env 5.0 steps/s), env steps 22800 | ETA 2h19m\n')
+
+
+def test_training_stages_are_estimated_at_the_rate_measured_in_the_work_dir(tmp_path):
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(),
+                        results_dir=str(tmp_path / 'results'))
+  by_name = lambda: {s.name: s for s in table.stages(['cyclegan_seed0', 'real_oracle'])}
+  nominal = by_name()['cyclegan_seed0/final_q']
+  assert nominal.estimate_s == pytest.approx(
+      table.final_q_steps() / table.scale.final_steps_per_s) and not nominal.estimate_note
+  # The oracle's final Q has run here at ~2 steps/s (one interval spanned a SIGSTOP pause).
+  root = os.path.join(table.row_dir('real_oracle'), 'final_q')
+  _fake_checkpoint(os.path.join(root, 'train', 'ckpt'), 12000)
+  os.makedirs(root, exist_ok=True)
+  with open(os.path.join(root, 'table1_stage.log'), 'w') as f:
+    f.write(''.join(_progress_line(10000 + 200 * i, r)
+                    for i, r in enumerate([1.9, 2.1, 0.05, 2.0, 2.0])))
+    f.write('evaluate (real, test): 50/50 episodes, 30.0% success,  2.03 episodes/s\n')
+  stages = by_name()
+  oracle = stages['real_oracle/final_q']
+  assert oracle.estimate_s == pytest.approx(20000 / 2.0)  # its own steps to go, its own rate
+  assert 'at 2.00 steps/s, measured in this work dir' in table.plan(list(stages.values()))
+  # Another final Q that has not run here takes the same machine's rate, for all its steps.
+  assert stages['cyclegan_seed0/final_q'].estimate_s == pytest.approx(32000 / 2.0)
+  # A joint run has no measured rate yet: nominal.
+  assert stages['cyclegan_seed0/joint'].estimate_s == pytest.approx(
+      table.joint_steps() / table.scale.joint_steps_per_s)

@@ -37,6 +37,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -153,6 +154,7 @@ class Stage:
   prepare: Callable[[], List[str]] = lambda: []
   # Runs every INTERIM_INTERVAL_S while the binary runs (``Table1.publish_interim``).
   interim: Optional[Callable[[], None]] = None
+  estimate_note: str = ''  # where estimate_s comes from, when not the nominal Scale rates
 
   @property
   def done(self) -> bool:
@@ -251,14 +253,33 @@ class Table1:
     row, what = name.split('/', 1)
     stage = Stage(name, argv, root, os.path.join(root, DONE_FILE), estimate,
                   published=self.published(row, what, DONE_FILE), reads=tuple(reads))
+    total = self.final_q_steps() if what == 'final_q' else self.joint_steps()
+    reached = _checkpoint_step(os.path.join(root, 'train', 'ckpt'))
     if what == 'final_q':
       stage.prepare = lambda: self.adopt_interim(row, root)
       stage.interim = lambda: self.publish_interim(row, root)
       # A resumed final Q (its own checkpoint, or the interim copy it adopts) has fewer to go.
-      reached = max(_checkpoint_step(os.path.join(root, 'train', 'ckpt')),
+      reached = max(reached,
                     _checkpoint_step(self.published(row, INTERIM_DIR, 'train', 'ckpt')))
-      stage.estimate_s *= max(0.0, 1.0 - reached / self.final_q_steps())
+    stage.estimate_s *= max(0.0, 1.0 - reached / total)
+    rate = self.measured_rate(what, root)
+    if rate:  # this machine's own rate beats the nominal one (machines differ ~3x)
+      stage.estimate_s = max(0, total - reached) / rate
+      stage.estimate_note = f'at {rate:.2f} steps/s, measured in this work dir'
     return stage
+
+  def measured_rate(self, what: str, root: str) -> Optional[float]:
+    """Train steps/s of ``what`` ('final_q' or 'joint') on this machine: the median of the
+    newest progress lines of the stage's own log, or else of the newest log of another such
+    stage in this work dir (the median ignores a paused interval); None if none has run."""
+    own = os.path.join(root, 'table1_stage.log')
+    others = sorted(glob.glob(os.path.join(self.work_dir, '*', what, 'table1_stage.log')),
+                    key=os.path.getmtime, reverse=True)
+    for path in [own] + [p for p in others if p != own]:
+      rates = _progress_rates(path)
+      if rates:
+        return float(sorted(rates)[len(rates) // 2])
+    return None
 
   # ------------------------------------------------------------------ interim checkpoints
   def publish_interim(self, row, root) -> Optional[str]:
@@ -432,9 +453,12 @@ class Table1:
       state = 'done' if st.done else f'~{progress.format_seconds(st.estimate_s)}'
       if not st.done:
         total += st.estimate_s
+        if st.estimate_note:
+          state += f' ({st.estimate_note})'
       lines.append(f'  {i + 1:2d}. {st.name:<42s} {state}')
-    lines.append(f'  remaining: ~{progress.format_seconds(total)} on a 2-core machine like this '
-                 "project's (rates measured there; others differ)")
+    lines.append(f'  remaining: ~{progress.format_seconds(total)}; training stages at the rate '
+                 'measured in this work dir where one has run, the rest at rates of a 2-core '
+                 "machine like this project's (others differ)")
     return '\n'.join(lines)
 
   def run(self, stages: Sequence[Stage]):
@@ -553,6 +577,23 @@ def expand_rows(rows: Sequence[str]) -> List[str]:
 def _read_json(path):
   with open(path) as f:
     return json.load(f)
+
+
+_RATE_LINE = re.compile(r'\] step \d+/\d+ .*\| ([0-9.]+) steps/s')  # loop.ProgressLogger
+RATE_LINES = 20  # the newest progress lines a measured rate is the median of
+
+
+def _progress_rates(log_path, tail_bytes=200_000) -> List[float]:
+  """Train steps/s of the newest ``RATE_LINES`` progress lines in a stage log ([] if none)."""
+  try:
+    with open(log_path, 'rb') as f:
+      f.seek(0, os.SEEK_END)
+      f.seek(max(0, f.tell() - tail_bytes))
+      text = f.read().decode('utf-8', 'replace')
+  except OSError:
+    return []
+  rates = [float(m.group(1)) for m in _RATE_LINE.finditer(text)]
+  return [r for r in rates[-RATE_LINES:] if r > 0]
 
 
 def _latest_checkpoint(ckpt_dir):
