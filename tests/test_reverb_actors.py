@@ -22,6 +22,7 @@ from rl_cyclegan import configurables  # noqa: F401  (registers the configurable
 from rl_cyclegan import fileio
 from rl_cyclegan.actors import policies
 from rl_cyclegan.actors import reverb_actor
+from rl_cyclegan.envs import grasping
 from rl_cyclegan.networks import q_network as q_network_lib
 from rl_cyclegan.pipelines import chaos
 from rl_cyclegan.pipelines import train_qtopt
@@ -247,7 +248,7 @@ def test_an_actor_pulls_the_learners_current_weights(tmp_path):
   learner_q.create_variables()
   server = reverb_tables.ReplayServer(str(tmp_path / 'reverb'), env.render_size, 100, 2,
                                       learner_q.variables)
-  envs = []
+  envs, messages = [], []
   try:
     container = reverb_tables.weight_container(server.address)
 
@@ -260,9 +261,14 @@ def test_an_actor_pulls_the_learners_current_weights(tmp_path):
       policy = policies.CEMPolicy(q, render_size=env.render_size, crop_size=env.crop_size,
                                   allowed_modes=env.allowed_modes, seed=0)
       envs.append(env.make_env('sim', 'train', 1))
+
+      def replacement(i):  # a diverged env's replacement (closed in `finally` too)
+        envs.append(env.make_env('sim', 'train', 1))
+        return envs[-1]
+
       return reverb_actor.ReverbActor(server.address, [envs[-1]], policy,
                                       settings.exploration.at, actor_id, 0, env.render_size,
-                                      log=lambda m: None)
+                                      log=messages.append, make_env=replacement)
 
     push(3)
     first = new_actor(0)
@@ -275,7 +281,15 @@ def test_an_actor_pulls_the_learners_current_weights(tmp_path):
       np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
     assert not np.array_equal(first.policy.q_network.variables[0].numpy(),
                               learner_q.variables[0].numpy())  # the old copy is stale
-    assert restarted.run(max_episodes=1) == 1
+    diverging = restarted.envs[0]
+
+    def diverged(action):
+      raise grasping.PhysicsDivergedError('the fingertip position is [nan, nan, nan]')
+
+    diverging.step = diverged  # its physics diverges at the episode's first step
+    assert restarted.run(max_episodes=1) == 1  # a new env ran the episode again
+    assert restarted.envs[0] is envs[-1] is not diverging
+    assert any('a new environment runs it again' in m for m in messages), messages
     assert reverb_tables.table_info(restarted.client).current_size >= 1
   finally:
     for e in envs:
