@@ -77,12 +77,17 @@ def test_lock_of_a_live_runner_stops_a_second_one_and_a_dead_ones_is_taken_over(
     assert json.load(f)['pid'] == os.getpid()
 
 
-def _write_eval(path, successes, n, seed):
+def _write_eval(path, successes, n, seed, grasp_distance=None):
   low, high = policy_eval.wilson_interval(successes, n)
   os.makedirs(os.path.dirname(path), exist_ok=True)
+  result = {'num_successes': successes, 'num_episodes': n, 'success_rate': successes / n,
+            'ci95_low': low, 'ci95_high': high, 'seed': seed}
+  if grasp_distance is not None:  # (successes, failures) per bin of GRASP_DISTANCE_BINS_CM
+    result['grasp_distance'] = {
+        'bins_cm': [[0.0, 2.0], [2.0, 4.0], [4.0, 7.0], [7.0, None]],
+        'successes': list(grasp_distance[0]), 'failures': list(grasp_distance[1])}
   with open(path, 'w') as f:
-    json.dump({'num_successes': successes, 'num_episodes': n, 'success_rate': successes / n,
-               'ci95_low': low, 'ci95_high': high, 'seed': seed}, f)
+    json.dump(result, f)
 
 
 def test_summary_paths_are_relative_to_the_checkout_holding_the_results(tmp_path):
@@ -410,3 +415,23 @@ def test_training_stages_are_estimated_at_the_rate_measured_in_the_work_dir(tmp_
   # A joint run has no measured rate yet: nominal.
   assert stages['cyclegan_seed0/joint'].estimate_s == pytest.approx(
       table.joint_steps() / table.scale.joint_steps_per_s)
+
+
+def test_the_grasp_distance_tables_are_pooled_over_seeds_and_shown(tmp_path):
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  for row in ('rl_cyclegan_seed0', 'rl_cyclegan_seed1'):
+    for seed in table1.EVAL_SEEDS:
+      # real: 10 grasps per seed, 4 successes: 3 of 4 within 2 cm, 1 of 6 beyond 7 cm
+      _write_eval(table.published(row, 'eval', f'real_seed{seed}.json'), 4, 10, seed,
+                  ((3, 0, 0, 1), (1, 0, 0, 5)))
+      _write_eval(table.published(row, 'eval', f'sim_seed{seed}.json'), 5, 10, seed)
+  rows = table1.summarize(table)['rows']
+  assert rows['rl_cyclegan_seed1']['real']['grasp_distance']['successes'] == [9, 0, 0, 3]
+  pooled = rows['rl_cyclegan']['real']['grasp_distance']
+  assert pooled['successes'] == [18, 0, 0, 6] and pooled['failures'] == [6, 0, 0, 30]
+  assert 'grasp_distance' not in rows['rl_cyclegan']['sim']  # none measured, none made up
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert '| row | world | 0-2 cm | 2-4 cm | 4-7 cm | > 7 cm | within 4 cm |' in markdown
+  assert '| RL-CycleGAN (pooled) | real | 18/24 | 0/0 | 0/0 | 6/36 | 40% |' in markdown
+  assert '| RL-CycleGAN (seed 1) | real | 9/12 | 0/0 | 0/0 | 3/18 | 40% |' in markdown

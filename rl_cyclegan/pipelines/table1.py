@@ -703,8 +703,14 @@ def _pool(results: Sequence[dict]) -> dict:
   k = sum(int(r['num_successes']) for r in results)
   n = sum(int(r['num_episodes']) for r in results)
   low, high = policy_eval.wilson_interval(k, n)
-  return {'successes': k, 'episodes': n, 'success_rate': k / n if n else float('nan'),
-          'ci95': [low, high], 'seeds': [r.get('seed') for r in results]}
+  out = {'successes': k, 'episodes': n, 'success_rate': k / n if n else float('nan'),
+         'ci95': [low, high], 'seeds': [r.get('seed') for r in results]}
+  tables = [r.get('grasp_distance') for r in results]
+  if tables and all(tables) and all(t['bins_cm'] == tables[0]['bins_cm'] for t in tables):
+    out['grasp_distance'] = {  # policy_eval.grasp_distance_table, summed over the seeds
+        'bins_cm': tables[0]['bins_cm'],
+        **{k: [sum(v) for v in zip(*(t[k] for t in tables))] for k in ('successes', 'failures')}}
+  return out
 
 
 def _row_result(table: Table1, row: str) -> Optional[dict]:
@@ -759,7 +765,9 @@ def summarize(table: Table1) -> dict:
       for what in ('real', 'sim', 'joint_q_real_real'):
         if all(what in s for s in seeds):
           pooled[what] = _pool([{'num_successes': s[what]['successes'],
-                                 'num_episodes': s[what]['episodes']} for s in seeds])
+                                 'num_episodes': s[what]['episodes'],
+                                 'grasp_distance': s[what].get('grasp_distance')}
+                                for s in seeds])
       rows[base] = pooled
     elif seeds[0]:  # one seed so far: the table shows it, marked as such
       rows[base] = dict(seeds[0], seeds=[0])
@@ -822,6 +830,7 @@ def table_markdown(summary: dict) -> str:
                  f"{'-' if preservation is None else f'{preservation:.3f}'} | {paper} |")
   lines += ['', 'Re-measure a row: the `evaluate` command of its entry in '
             '`results/table1/summary.json`.', '']
+  lines += grasp_distance_markdown(summary, keys)
   lines += oracle_q_markdown(summary)
   resumed = [(k, rows[k]['resumed_from_interim']) for k in all_row_keys()
              if 'resumed_from_interim' in rows.get(k, {})]
@@ -835,6 +844,43 @@ def table_markdown(summary: dict) -> str:
   if summary['pending']:
     lines += [f"Rows still to run: {', '.join(summary['pending'])}.", '']
   return '\n'.join(lines)
+
+
+def grasp_distance_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
+  """Where each row's grasps land: successes / episodes per distance from the gripper to the
+  nearest object (policy_eval.grasp_distance_table, pooled over the evaluation seeds)."""
+  rows = summary['rows']
+  body, bins = [], None
+  for key in keys:
+    r = rows.get(key, {})
+    base = key.partition('_seed')[0]
+    if key == f'{base}_seed0' and rows.get(base, {}).get('seeds') == [0]:
+      continue  # as in the table above: the row's own line is seed 0, marked so
+    label = ROW_LABELS[base] + (f' (seed {key[-1]})' if key != base else '')
+    if key == base and base in TWO_SEED_ROWS:
+      label += ' (pooled)' if len(r.get('seeds', [])) == 2 else ' (seed 0 only)'
+    for world in ('real', 'sim'):
+      table = (r.get(world) or {}).get('grasp_distance')
+      if not table:
+        continue
+      bins = bins or table['bins_cm']
+      if table['bins_cm'] != bins:
+        continue
+      totals = [a + b for a, b in zip(table['successes'], table['failures'])]
+      near = sum(totals[:2]) / max(1, sum(totals))
+      cells = ' | '.join(f'{k}/{n}' for k, n in zip(table['successes'], totals))
+      body.append(f'| {label} | {world} | {cells} | {100 * near:.0f}% |')
+  if not body:
+    return []
+  heads = ' | '.join(f'{lo:g}-{hi:g} cm' if hi is not None else f'> {lo:g} cm' for lo, hi in bins)
+  near_head = f'within {bins[1][1]:g} cm' if len(bins) > 1 and bins[1][1] else 'near'
+  return ['## Where the grasps land', '',
+          'Distance from the gripper to the nearest object at the grasp, over the same '
+          'evaluation episodes: successes / episodes per bin, and the share of grasps '
+          f'{near_head} of an object (far failures are navigation errors; `sim` is seen '
+          "through the row's G).", '',
+          f'| row | world | {heads} | {near_head} |', '|---|---|' + '---|' * len(bins) + '---|',
+          *body, '']
 
 
 def oracle_q_markdown(summary: dict) -> List[str]:
