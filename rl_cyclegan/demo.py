@@ -51,7 +51,9 @@ class DemoConfig:
 # The committed policies the showcase evaluates: (label, checkpoint dir under the repo).
 SHOWCASE = (('Sim-Only Q (no adaptation)', 'results/sim_only_ratio2'),
             ('CycleGAN final Q', 'results/table1/cyclegan_seed0/final_q'),
-            ('RL-CycleGAN final Q', 'results/table1/rl_cyclegan_seed0/final_q'))
+            ('RL-CycleGAN final Q', 'results/table1/rl_cyclegan_seed0/final_q'),
+            # The same recipe trained in `real`: what a Q can reach in this world (Table 1).
+            ('Real-trained oracle Q (the ceiling)', 'results/table1/real_oracle/final_q'))
 
 
 def _log(message: str):
