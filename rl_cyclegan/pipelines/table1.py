@@ -877,8 +877,8 @@ def grasp_distance_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
   return ['## Where the grasps land', '',
           'Distance from the gripper to the nearest object at the grasp, over the same '
           'evaluation episodes: successes / episodes per bin, and the share of grasps '
-          f'{near_head} of an object (far failures are navigation errors; `sim` is seen '
-          "through the row's G).", '',
+          f'{near_head} of an object (far failures are navigation errors). `sim`: in the '
+          "simulator, through the row's G for a generator row.", '',
           f'| row | world | {heads} | {near_head} |', '|---|---|' + '---|' * len(bins) + '---|',
           *body, '']
 
