@@ -5,17 +5,22 @@ interval rather than a redrawn bar: tqdm does the counting, rate and ETA, ``_Lin
 turns each of its refreshes into one plain line.
 
   Progress        counted work: 'label: 40/100 episodes[, 55.0% success], 2.10 episodes/s,
-                  ETA 00:28'; callable on an episode (counts successes), as rollout expects
+                  ETA 00:28' (recent rate); callable on an episode (counts successes), as
+                  rollout expects
+  RecentRate      the median rate of the last intervals between progress lines, for ETAs that
+                  a pause or a resumed run's catch-up does not distort
   format_seconds  65 -> '1m05s', 3700 -> '1h01m'
   make_logger     '[name HH:MM:SS] message' lines on stderr
 """
 
+import collections
 import math
 import re
 import sys
 import time
 from typing import Callable, Optional
 
+import numpy as np
 import tqdm
 
 
@@ -53,10 +58,62 @@ class _LineStream:
     self._stream.flush()
 
 
+class RecentRate:
+  """Units per second over the last ``window`` intervals between progress lines: the median of
+  their rates, not the average since the start. One slow interval (a stopped process) or a
+  resumed run's fast catch-up then does not set the ETA for hours; a lasting change of speed
+  (a machine shared for a while) takes over after about ``window / 2`` lines."""
+
+  def __init__(self, window: int = 9):
+    self._rates = collections.deque(maxlen=int(window))
+    self._last = None  # (time, count) of the last line
+
+  def add(self, count: float, now: float) -> float:
+    """Records a line at ``now`` with ``count`` units done; returns the interval's rate (0 for
+    the first line, which only starts the clock)."""
+    rate = 0.0
+    if self._last is not None and now > self._last[0]:
+      rate = (count - self._last[1]) / (now - self._last[0])
+      self._rates.append(rate)
+    self._last = (now, count)
+    return rate
+
+  @property
+  def rate(self) -> float:
+    """The median recent rate (0 before any interval)."""
+    return float(np.median(self._rates)) if self._rates else 0.0
+
+  def eta_seconds(self, remaining: float) -> float:
+    """Seconds for ``remaining`` units at the median recent rate (inf before any)."""
+    return remaining / self.rate if self.rate > 0 else float('inf')
+
+
+class _Bar(tqdm.tqdm):
+  """tqdm whose printed rate and ETA are ``RecentRate``'s over its lines."""
+
+  def __init__(self, *args, **kwargs):
+    self.recent = RecentRate()
+    super().__init__(*args, **kwargs)
+    self.recent.add(self.n, self._time())  # starts the clock at the start (or the resume)
+    self._line_n = self.n
+
+  @property
+  def format_dict(self):
+    values = super().format_dict
+    if self._line_n is not None and self.n != self._line_n:  # None: still in tqdm's __init__
+      self._line_n = self.n
+      self.recent.add(self.n, self._time())
+    if self.recent.rate > 0:
+      values['rate'] = self.recent.rate
+    return values
+
+  _line_n = None
+
+
 class Progress:
   """Progress of ``total`` units of work: a line at most every ``interval`` seconds and at the
-  end, with done / total, the rate since the start (``initial`` units were done before it,
-  e.g. by a run that was killed) and the ETA at that rate.
+  end, with done / total, the recent rate (``RecentRate``; ``initial`` units were done before
+  the start, e.g. by a run that was killed) and the ETA at that rate.
 
   Calling it with an episode (``rollout.run_episodes``' progress protocol) counts one unit and
   the episode's success.
@@ -66,7 +123,7 @@ class Progress:
                stream=None, initial: int = 0, unit: str = 'episodes'):
     self.successes = 0
     self._count_successes = False
-    self._bar = tqdm.tqdm(
+    self._bar = _Bar(
         total=int(total), initial=int(initial), desc=label, unit=f' {unit}',
         file=_LineStream(stream or sys.stderr), mininterval=float(interval),
         delay=float(interval), smoothing=0.0, ascii=True, dynamic_ncols=False,

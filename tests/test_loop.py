@@ -146,8 +146,8 @@ class _FakeCollection:
 
 def test_the_eta_follows_the_recent_rate_not_a_pause_or_a_catch_up():
   lines = []
-  logger = loop.ProgressLogger(10_000, 1_000, loop.TrainTimer(), _FakeCollection(), lines.append)
-  logger.last_time = 0.0
+  logger = loop.ProgressLogger(10_000, 1_000, loop.TrainTimer(), _FakeCollection(), lines.append,
+                              now=0.0)
   t, step = 0.0, 1_000
   for dt in [20] * 2 + [100] * 6 + [3_600] + [100] * 2:  # catch-up; 2 steps/s; a 1 h pause
     t, step = t + dt, step + 200
@@ -156,8 +156,3 @@ def test_the_eta_follows_the_recent_rate_not_a_pause_or_a_catch_up():
   # the start, 2,200 steps in 4,440 s, would say 3 h 48 min).
   assert lines[-1].endswith('ETA 56m40s'), lines[-1]
   assert '0.06 steps/s' in lines[8]  # the paused interval's own rate is still shown
-
-
-def test_format_seconds():
-  assert loop.format_seconds(65) == '1m05s' and loop.format_seconds(3700) == '1h01m'
-  assert loop.format_seconds(float('inf')) == '?'

@@ -13,7 +13,6 @@
   write_loss_info                   every finite LossInfo field as a scalar summary
 """
 
-import collections
 import contextlib
 import os
 import time
@@ -568,38 +567,34 @@ class RateSummaries:
 class ProgressLogger:
   """Progress line: '<head> | <rate> steps/s (train .../s, env ... steps/s), env steps N | ETA'.
 
-  The ETA uses the median rate of the last ``ETA_WINDOW`` intervals between lines, not the
-  average since the start: a resumed run first trains without collecting (its episodes logged
-  after the checkpoint count), and a paused process (SIGSTOP) makes one interval slow; neither
-  should set the ETA for hours.
+  The ETA uses ``progress.RecentRate`` over the last ``ETA_WINDOW`` intervals between lines,
+  not the average since the start: a resumed run first trains without collecting (its
+  episodes logged after the checkpoint count), and a paused process (SIGSTOP) makes one
+  interval slow; neither should set the ETA for hours.
   """
 
   ETA_WINDOW = 9
 
   def __init__(self, num_train_steps: int, start_step: int, timer: TrainTimer,
-               collection: SimCollection, log: Callable[[str], None]):
+               collection: SimCollection, log: Callable[[str], None],
+               now: Optional[float] = None):
     self.num_train_steps = num_train_steps
     self.timer = timer
     self.collection = collection
     self._log = log
-    self.last_time = time.time()
-    self.last_step = start_step
-    self._rates = collections.deque(maxlen=self.ETA_WINDOW)
+    self._recent = progress_lib.RecentRate(self.ETA_WINDOW)
+    self._recent.add(start_step, time.time() if now is None else now)
 
   def eta_seconds(self, step: int) -> float:
     """Seconds to ``num_train_steps`` at the median recent rate (inf before any)."""
-    rate = float(np.median(self._rates)) if self._rates else 0.0
-    return (self.num_train_steps - step) / rate if rate > 0 else float('inf')
+    return self._recent.eta_seconds(self.num_train_steps - step)
 
   def log(self, step: int, head: str, now: Optional[float] = None):
-    now = time.time() if now is None else now
-    rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
-    self._rates.append(rate)
+    rate = self._recent.add(step, time.time() if now is None else now)
     self._log(f'{head} | {rate:.2f} steps/s (train {self.timer.rate:.1f}/s, env '
               f'{self.collection.collect_rate:.1f} steps/s), env steps '
               f'{int(self.collection.env_steps.numpy())}{self.collection.success_text()} | '
               f'ETA {format_seconds(self.eta_seconds(step))}')
-    self.last_time, self.last_step = now, step
 
 
 def write_loss_info(info, tag_fn: Callable[[str], str]):
