@@ -1,5 +1,6 @@
 """Collector: sharding, worker processes, resume after deletion/interruption, summaries."""
 import collections
+import dataclasses
 import io
 import json
 import os
@@ -261,6 +262,40 @@ def test_noise_scale_command_line():
       cli.parse_range(bad)
   with pytest.raises(ValueError, match='noise_scale'):
     collect.check_config(_config(noise_scale=('x', 1)))
+
+
+def test_appearance_kwargs_render_the_same_episodes_in_another_world(tmp_path):
+  """--appearance_kwargs (e.g. real_gap) changes the images only: the episodes' actions and
+  outcomes are those of the default world's log with the same seed; the config records it."""
+  base = _config(appearance='real', num_episodes=2, episodes_per_shard=2, render_size=TINY,
+                 seed=7, noise_scale=(0.0, 1.0))
+  half = dataclasses.replace(base, appearance_kwargs={'real_gap': 0.5})
+  assert half.to_json()['appearance_kwargs'] == {'real_gap': 0.5}
+  assert 'appearance_kwargs' not in base.to_json()  # configs of older logs still match
+  logs = {}
+  for name, config in (('default', base), ('half', half)):
+    collect.collect(str(tmp_path / name), config, num_workers=0, stream=io.StringIO())
+    logs[name] = list(episodes.read_episodes(tmp_path / name / _shards(tmp_path / name)[0]))
+  for a, b in zip(logs['default'], logs['half']):
+    np.testing.assert_array_equal(a.actions, b.actions)
+    assert a.metadata['success'] == b.metadata['success']
+    assert np.abs(a.images.astype(int) - b.images.astype(int)).mean() > 2.0  # another look
+  with pytest.raises(ValueError, match='another config'):  # a log is one world
+    collect.collect(str(tmp_path / 'default'), half, num_workers=0, stream=io.StringIO())
+  with pytest.raises(ValueError, match=r"appearance_kwargs \{'real_gap': 2\.0\}.*'real'.*\[0, 1\]"):
+    collect.check_config(dataclasses.replace(base, appearance_kwargs={'real_gap': 2.0}))
+  with pytest.raises(ValueError, match=r"appearance_kwargs.*'sim'"):
+    collect.check_config(dataclasses.replace(base, appearance='sim',
+                                             appearance_kwargs={'real_gap': 0.5}))
+
+
+def test_json_object_command_line():
+  from rl_cyclegan import cli  # pylint: disable=g-import-not-at-top
+  import argparse  # pylint: disable=g-import-not-at-top
+  assert cli.parse_json_object('{"real_gap": 0.5}') == {'real_gap': 0.5}
+  for bad in ('real_gap=0.5', '[0.5]'):
+    with pytest.raises(argparse.ArgumentTypeError, match='expected a JSON object'):
+      cli.parse_json_object(bad)
 
 
 def test_a_collected_episode_replays_from_its_seed_through_the_one_episode_runner(tmp_path):

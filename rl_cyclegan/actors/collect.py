@@ -25,7 +25,7 @@ import os
 import queue as queue_lib
 import sys
 import time
-from typing import Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from rl_cyclegan import fileio
 from rl_cyclegan import progress as progress_lib
@@ -58,18 +58,24 @@ class CollectConfig:
   # (low, high): per-episode factor on the scripted policy's noise (ScriptedGraspPolicy);
   # None: the policy's fixed noise.
   noise_scale: Optional[Sequence[float]] = None
+  # Keyword arguments of the appearance (envs/appearance.make_appearance), e.g.
+  # {'real_gap': 0.5} for a pseudo-real world halfway from sim; None: the appearance's defaults.
+  appearance_kwargs: Optional[Dict[str, Any]] = None
 
   def __post_init__(self):
     object.__setattr__(self, 'render_size', tuple(int(v) for v in self.render_size))
     if self.noise_scale is not None:
       object.__setattr__(self, 'noise_scale', tuple(self.noise_scale))  # checked in check_config
+    if self.appearance_kwargs is not None:
+      object.__setattr__(self, 'appearance_kwargs', dict(sorted(self.appearance_kwargs.items())))
 
   def to_json(self):
     d = dataclasses.asdict(self)
     d['render_size'] = list(self.render_size)
-    if self.noise_scale is None:
-      del d['noise_scale']  # the config files of logs written before the option match
-    else:
+    for field in ('noise_scale', 'appearance_kwargs'):  # unset: the config files of logs
+      if d[field] is None:                              # written before the option match
+        del d[field]
+    if self.noise_scale is not None:
       d['noise_scale'] = list(self.noise_scale)
     return d
 
@@ -112,6 +118,13 @@ def check_config(config: CollectConfig, names=None):
       raise ValueError(f'noise_scale applies to the scripted policy only, got policy '
                        f'{config.policy!r}')
     scripted.check_noise_scale(config.noise_scale)
+  if config.appearance_kwargs is not None:
+    from rl_cyclegan.envs import appearance as appearance_lib  # pylint: disable=g-import-not-at-top
+    try:
+      appearance_lib.make_appearance(config.appearance, **config.appearance_kwargs)
+    except (TypeError, ValueError) as e:
+      raise ValueError(f'appearance_kwargs {config.appearance_kwargs!r} do not fit the '
+                       f'{config.appearance!r} appearance: {e}') from None
   if config.image_format not in episodes_lib.IMAGE_FORMATS:
     raise ValueError(f'unknown image_format {config.image_format!r}; valid values: '
                      f'{", ".join(episodes_lib.IMAGE_FORMATS)}')
@@ -125,7 +138,7 @@ def make_env(config: CollectConfig, seed: int):
   from rl_cyclegan.envs import grasping  # pylint: disable=g-import-not-at-top
   kwargs = dict(appearance=config.appearance, seed=seed, render_size=tuple(config.render_size),
                 action_mode=config.action_mode, object_split=config.object_split,
-                max_steps=config.max_steps)
+                max_steps=config.max_steps, appearance_kwargs=config.appearance_kwargs)
   if config.num_objects is not None:
     kwargs['num_objects'] = config.num_objects
   return grasping.GraspingEnv(**kwargs)

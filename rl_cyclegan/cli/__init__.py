@@ -5,6 +5,7 @@ the console script ``rl-cyclegan-<name>`` (pyproject.toml) and as ``python tools
 few-line entry point that calls ``check_checkout`` and then the same ``main``.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -36,6 +37,17 @@ def parse_size(text: str):
   except ValueError:
     pass
   raise argparse.ArgumentTypeError(f'expected HxW with positive ints (e.g. 64x80), got {text!r}')
+
+
+def parse_json_object(text: str):
+  """'{"real_gap": 0.5}' -> {'real_gap': 0.5}; an argparse type for keyword-argument flags."""
+  try:
+    value = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise argparse.ArgumentTypeError(f'expected a JSON object, got {text!r} ({e})') from None
+  if not isinstance(value, dict):
+    raise argparse.ArgumentTypeError(f'expected a JSON object ({{"name": value}}), got {text!r}')
+  return value
 
 
 def parse_range(text: str):

@@ -2,7 +2,8 @@ r"""Collects off-policy grasping episodes into sharded TFRecords (resumable).
 
   python tools/collect.py --appearance=real --policy=scripted --num_episodes=100 \
       --output_dir=/tmp/real_episodes [--episodes_per_shard=10 --num_workers=2 \
-      --render_size=64x80 --action_mode=auto_descend --object_split=train --seed=0 --max_steps=5]
+      --render_size=64x80 --action_mode=auto_descend --object_split=train --seed=0 --max_steps=5 \
+      --appearance_kwargs='{"real_gap": 0.5}']
 
 Re-running the same command skips complete shards and fills in missing ones. See
 rl_cyclegan/actors/collect.py and docs/episode_format.md.
@@ -15,7 +16,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan import specs  # noqa: E402
 from rl_cyclegan.actors import collect  # noqa: E402
-from rl_cyclegan.cli import parse_range, parse_size  # noqa: E402
+from rl_cyclegan.cli import parse_json_object, parse_range, parse_size  # noqa: E402
 
 
 def main(argv=None):
@@ -38,6 +39,9 @@ def main(argv=None):
   parser.add_argument('--noise_scale', type=parse_range, default=None,
                       help="'low,high': per-episode factor on the scripted policy's noise "
                       "(e.g. '0,1': from noise-free to the default noise); default: fixed noise")
+  parser.add_argument('--appearance_kwargs', type=parse_json_object, default=None,
+                      help='JSON object of appearance arguments, e.g. \'{"real_gap": 0.5}\' '
+                      '(envs/appearance.py); default: the appearance\'s own')
   parser.add_argument('--progress_interval', type=float, default=5.0, help='seconds')
   args = parser.parse_args(argv)
   config = collect.CollectConfig(
@@ -45,7 +49,7 @@ def main(argv=None):
       episodes_per_shard=args.episodes_per_shard, render_size=args.render_size,
       action_mode=args.action_mode, object_split=args.object_split, seed=args.seed,
       max_steps=args.max_steps, num_objects=args.num_objects, image_format=args.image_format,
-      noise_scale=args.noise_scale)
+      noise_scale=args.noise_scale, appearance_kwargs=args.appearance_kwargs)
   try:
     collect.check_config(config)
   except ValueError as e:

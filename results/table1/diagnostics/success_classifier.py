@@ -17,7 +17,8 @@ AUC is far below, the world hides what the task needs at this resolution.
 Usage:
   python results/table1/diagnostics/success_classifier.py --output=<json> \
       sim=<work>/data/sim_mix18 real=<work>/data/real_mix18 [--train=3000 --test=1000 --epochs=15]
-Each log: the first train + test episodes of its shards in order; test = the last `test` of them.
+Each log: the first train + test episodes of the shards that every log has (a log still being
+collected can be used), in shard order; test = the last `test` of them.
 """
 import argparse
 import glob
@@ -35,12 +36,19 @@ from rl_cyclegan.data import preprocessing
 from rl_cyclegan.networks import q_network as q_network_lib
 
 
-def last_steps(log_dir, count):
+def _shards(log_dir):
+  """{shard index: path} of the log's complete shards."""
+  paths = glob.glob(os.path.join(log_dir, 'episodes-*.tfrecord'))
+  return {int(os.path.basename(p).split('-')[1]): p for p in paths}
+
+
+def last_steps(log_dir, count, shard_indices):
   """(images uint8 [N,H,W,3], gripper [N,2], actions [N,8], labels [N], episode ids) of the
-  last step of the first ``count`` episodes of the log's shards."""
+  last step of the first ``count`` episodes of the given shards of the log."""
   images, grippers, actions, labels, ids = [], [], [], [], []
-  for path in sorted(glob.glob(os.path.join(log_dir, 'episodes-*.tfrecord'))):
-    for ep in episodes_lib.read_episodes(path):
+  shards = _shards(log_dir)
+  for index in shard_indices:
+    for ep in episodes_lib.read_episodes(shards[index]):
       t = len(ep.actions) - 1
       images.append(ep.images[t])
       grippers.append(ep.gripper_states[t])
@@ -50,7 +58,8 @@ def last_steps(log_dir, count):
       if len(labels) == count:
         return (np.stack(images), np.stack(grippers).astype(np.float32),
                 np.stack(actions).astype(np.float32), np.asarray(labels, np.float32), ids)
-  raise ValueError(f'{log_dir}: only {len(labels)} complete episodes, expected {count}')
+  raise ValueError(f'{log_dir}: only {len(labels)} episodes in the shards every log has '
+                   f'({len(shard_indices)}), expected {count}')
 
 
 def auc(scores, labels):
@@ -128,17 +137,16 @@ def main():
   gin_utils.parse_gin(['gin/networks_spatial.gin'], [], skip_unknown=True)
   out = {'train_episodes': args.train, 'test_episodes': args.test, 'epochs': args.epochs,
          'seed': args.seed, 'network': 'gin/networks_spatial.gin', 'logs': {}}
-  loaded = {}
-  for spec in args.logs:
-    name, log_dir = spec.split('=', 1)
-    loaded[name] = last_steps(log_dir, args.train + args.test)
+  logs = dict(spec.split('=', 1) for spec in args.logs)
+  common = sorted(set.intersection(*(set(_shards(d)) for d in logs.values())))
+  loaded = {name: last_steps(d, args.train + args.test, common) for name, d in logs.items()}
   first = next(iter(loaded.values()))
   for name, data in loaded.items():
     same = np.mean([a == b for a, b in zip(data[4], first[4])])
     start = time.time()
     result = train_and_test(data, args.train, args.epochs, args.batch_size, args.seed)
     result.update(
-        log=dict(a.split('=', 1) for a in args.logs)[name],
+        log=logs[name],
         success_rate_test=float(data[3][args.train:].mean()),
         same_episode_ids_as_first=float(same),
         same_labels_as_first=float(np.mean(data[3] == first[3])),
