@@ -180,6 +180,28 @@ def test_the_paper_faithful_row_drops_both_deviations(tmp_path):
   assert table1.expand_rows(['rl_cyclegan_scratch']) == ['rl_cyclegan_scratch']
 
 
+def test_the_random_floor_is_evaluated_on_the_same_episodes_without_a_q(tmp_path):
+  """The floor row: 'tools/evaluate.py --policy=random' at every evaluation seed, in both
+  worlds; no data, no training; shown in the table with its re-measure command."""
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  stages = table.stages(['random'])
+  assert [s.name for s in stages] == [f'random/eval/{w}_seed{k}' for k in table1.EVAL_SEEDS
+                                      for w in ('real', 'sim')]
+  for stage in stages:
+    assert '--policy=random' in stage.argv
+    assert not [a for a in stage.argv if a.startswith(('--checkpoint_dir', '--generator_key'))]
+  assert '--seed=2' in stages[-1].argv and '--appearance=sim' in stages[-1].argv
+  for seed in table1.EVAL_SEEDS:
+    for what in ('real', 'sim'):
+      _write_eval(table.published('random', 'eval', f'{what}_seed{seed}.json'), 25, 100, seed)
+  row = table1.summarize(table)['rows']['random']
+  assert row['real']['successes'] == 75 and 'checkpoint_dir' not in row
+  assert row['evaluate'].startswith('python tools/evaluate.py --policy=random --appearance=real')
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert '| Random policy (the floor) | 25.0% (75/300;' in markdown
+
+
 def test_published_stages_count_as_done_and_later_stages_read_the_published_g(tmp_path):
   """A machine lost after the joint run: the committed G and markers are enough."""
   table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
@@ -237,6 +259,17 @@ def test_the_oracle_q_stage_reads_only_published_files_once_the_oracle_is_publis
   assert '| no G (sim x) | 0.375 | 0.125 | 0.500 | 0.750 |' in markdown
   assert '| CycleGAN (seed 0) | 0.250 | 0.125 | 0.500 | 0.750 |' in markdown
   assert "| chance: another state's real render | 0.250 | 0.125 | 0.875 | 0.750 |" in markdown
+  assert 'does not respond to the image' not in markdown
+  # An oracle that ignores the image (another state moves its action no more than G does):
+  # the table says that the metric cannot rank the generators, and shows tiny differences.
+  with open(table.published('cyclegan_seed0', 'oracle_q_report.json'), 'w') as f:
+    json.dump({'oracle_q': {'generator': dict(agreement, value_abs_diff=1.4e-4),
+                            'identity': agreement,
+                            'other_state': dict(agreement, action_xy_distance=0.003)}}, f)
+  table1.summarize(table)
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert '| CycleGAN (seed 0) | 1.4e-04 | 0.125 | 0.500 | 0.750 |' in markdown
+  assert 'cannot rank the generators here: the oracle does not respond to the image' in markdown
 
 
 def test_publish_copies_a_finished_rows_files(tmp_path):
