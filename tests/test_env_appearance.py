@@ -70,6 +70,35 @@ def test_real_gap_knob_scales_the_difference():
   assert diffs[0] < 2.0 and diffs[0] < diffs[1] < diffs[2], diffs
 
 
+def test_a_gin_binding_moves_every_real_render_of_the_process_to_another_world():
+  """RealAppearance.real_gap (gin) sets the world of envs that do not name one, paired
+  renders included; explicit appearance_kwargs still win; sim is untouched."""
+  import gin  # pylint: disable=g-import-not-at-top
+
+  def first_images(**kwargs):
+    env = grasping.GraspingEnv(render_size=SIZE, seed=3, **kwargs)
+    image = env.reset().observation['image']
+    return image, env.render_paired(('real',))['real']
+
+  half, _ = first_images(appearance='real', appearance_kwargs={'real_gap': 0.5})
+  default, _ = first_images(appearance='real')
+  sim, paired_default = first_images(appearance='sim')
+  with gin.unlock_config():
+    gin.bind_parameter('RealAppearance.real_gap', 0.5)
+  try:
+    bound, _ = first_images(appearance='real')
+    _, paired_bound = first_images(appearance='sim')
+    explicit, _ = first_images(appearance='real', appearance_kwargs={'real_gap': 1.0})
+    sim_bound, _ = first_images(appearance='sim')
+  finally:
+    gin.clear_config()
+  np.testing.assert_array_equal(bound, half)
+  np.testing.assert_array_equal(explicit, default)
+  np.testing.assert_array_equal(sim_bound, sim)
+  assert np.abs(paired_bound.astype(int) - paired_default.astype(int)).mean() > 5.0
+  assert np.abs(half.astype(int) - default.astype(int)).mean() > 5.0
+
+
 def test_randomized_varies_across_episodes_and_excludes_real_palette():
   env = grasping.GraspingEnv(appearance='randomized', render_size=SIZE, seed=0, num_objects=2)
   first = env.reset().observation['image'].astype(np.float32)

@@ -202,6 +202,52 @@ def test_the_random_floor_is_evaluated_on_the_same_episodes_without_a_q(tmp_path
   assert '| Random policy (the floor) | 25.0% (75/300;' in markdown
 
 
+def test_another_pseudo_real_world_reaches_every_real_render_and_never_mixes(tmp_path):
+  """--real_gap: real logs are collected, runs trained and evaluations rendered in that world;
+  sim logs are not touched; world.json keeps two worlds' results apart."""
+  table = table1.Table1(str(tmp_path / 'gap'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results_gap'),
+                        docs_dir=str(tmp_path / 'docs'), real_gap=0.75)
+  binding = ['--gin_bindings', 'RealAppearance.real_gap = 0.75']
+  stages = {s.name: s for s in table.stages(['rl_cyclegan_seed0', 'real_oracle'])}
+  flag = '--appearance_kwargs={"real_gap": 0.75}'
+  for name in ('data/real_log5k', 'data/real_mix18'):
+    assert flag in stages[name].argv, name
+  assert not [a for a in stages['data/sim_mix18'].argv if 'real_gap' in a]
+  def has_binding(argv):
+    return any(argv[i:i + 2] == binding for i in range(len(argv) - 1))
+  for name in ('data/paired_full', 'rl_cyclegan_seed0/joint', 'rl_cyclegan_seed0/final_q',
+               'real_oracle/final_q', 'rl_cyclegan_seed0/eval/real_seed0',
+               'rl_cyclegan_seed0/eval/sim_seed0', 'rl_cyclegan_seed0/eval/joint_q_real_real_seed0'):
+    assert has_binding(stages[name].argv), name
+  table.check_world()
+  for directory in ('gap', 'results_gap'):
+    with open(tmp_path / directory / table1.WORLD_FILE) as f:
+      assert json.load(f) == {'appearance': 'real', 'real_gap': 0.75}
+  table.check_world()  # the same world again: fine
+  # The project's world in a directory that already holds runs (written before world.json):
+  old = tmp_path / 'old'
+  (old / 'data').mkdir(parents=True)
+  other = table1.Table1(str(old), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results_old'), real_gap=0.75)
+  with pytest.raises(ValueError, match=r"old holds the runs of the pseudo-real world .*'real_gap': 1\.0"):
+    other.check_world()
+  default = table1.Table1(str(old), str(tmp_path), table1.TINY, log=lambda m: None,
+                          results_dir=str(tmp_path / 'results_old'))
+  assert default.real_gap is None and default.doc_name == 'table1'
+  assert not [a for s in default.stages(['real_oracle']) for a in s.argv if 'real_gap' in a]
+  default.check_world()
+  with pytest.raises(ValueError, match='results_gap holds the runs'):
+    table1.Table1(str(tmp_path / 'new'), str(tmp_path), table1.TINY, log=lambda m: None,
+                  results_dir=str(tmp_path / 'results_gap')).check_world()
+  with pytest.raises(ValueError, match=r'real_gap must lie in \[0, 1\]'):
+    table1.Table1(str(tmp_path / 'x'), str(tmp_path), real_gap=1.5)
+  table1.summarize(table)
+  markdown = (tmp_path / 'docs' / 'table1_real_gap0.75.md').read_text()
+  assert markdown.startswith('# Table 1 in the pseudo-real world at real_gap 0.75')
+  assert '`tools/table1.py --real_gap=0.75`' in markdown
+
+
 def test_published_stages_count_as_done_and_later_stages_read_the_published_g(tmp_path):
   """A machine lost after the joint run: the committed G and markers are enough."""
   table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,

@@ -2,7 +2,11 @@ r"""Builds the fixed held-out set of paired sim/real renders (EVALUATION ONLY) a
 
   python tools/make_paired_set.py --output=/tmp/paired_set.npz --num_states=64 \
       --render_size=64x80 --crop_size=64x64 --seed=0 [--object_split=test \
-      --action_mode=auto_descend --steps_per_state=3 --policy=scripted]
+      --action_mode=auto_descend --steps_per_state=3 --policy=scripted \
+      --gin_bindings="RealAppearance.real_gap = 0.75"]
+
+--gin_bindings set the environment's configurables, e.g. the pseudo-real world the 'real'
+renders come from (envs/appearance.py); default: the project's world.
 
 Prints the identity-baseline scene metrics (sim vs true real). See
 rl_cyclegan/evaluation/paired_set.py and rl_cyclegan/evaluation/scene_metrics.py.
@@ -14,6 +18,8 @@ import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+from rl_cyclegan import gin_utils  # noqa: E402
+from rl_cyclegan.envs import grasping  # noqa: E402,F401  (registers the env's configurables)
 from rl_cyclegan.evaluation import paired_set  # noqa: E402
 from rl_cyclegan.evaluation import scene_metrics  # noqa: E402
 from rl_cyclegan.cli import parse_size  # noqa: E402
@@ -31,7 +37,13 @@ def main(argv=None):
   parser.add_argument('--action_mode', default='auto_descend', help="'auto_descend' or 'full'")
   parser.add_argument('--steps_per_state', type=int, default=3)
   parser.add_argument('--policy', default='scripted', help="'scripted' or 'random'")
+  parser.add_argument('--gin_bindings', action='append', default=[],
+                      help="e.g. 'RealAppearance.real_gap = 0.75'")
   args = parser.parse_args(argv)
+  try:
+    gin_utils.parse_gin([], args.gin_bindings)
+  except ValueError as e:
+    parser.error(str(e))
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
   data = paired_set.make_paired_set(
       args.num_states, render_size=args.render_size, crop_size=args.crop_size, seed=args.seed,

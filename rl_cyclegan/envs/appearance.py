@@ -16,6 +16,10 @@ pixel-aligned (identical depth and segmentation), which ``GraspingEnv.render_pai
   1.0, strong) scales the distance from sim: every color and texture is
   ``lerp(sim, real, real_gap)``; light coefficients, grading, blur sigma and noise std are
   scaled by it; shadows are on for ``real_gap >= 0.25``. ``real_gap=0`` renders like sim.
+  The defaults are gin-configurable: ``RealAppearance.real_gap = 0.75`` moves every 'real'
+  render of a process (training, evaluation, paired renders) to another pseudo-real world;
+  explicit ``appearance_kwargs`` override it. Collection workers are separate processes: give
+  them ``tools/collect.py --appearance_kwargs``.
 * ``randomized`` -- domain randomization (the "Randomized Sim" baseline). Each episode draws:
   floor/table/tray surfaces from the pybullet_data texture images (tinted) or flat colors;
   robot, gripper, object and surface colors with HSV saturation in [0.55, 1] and value in
@@ -32,6 +36,7 @@ import hashlib
 import os
 import tempfile
 
+import gin
 import numpy as np
 import pybullet_data
 
@@ -206,6 +211,7 @@ def _gaussian_blur(image, sigma):
   return sum(w * padded[:, i:i + image.shape[1]] for i, w in enumerate(k))
 
 
+@gin.configurable
 class RealAppearance(Appearance):
   """The pseudo-real world; see the module docstring. Deterministic given ``real_seed``."""
 

@@ -31,6 +31,12 @@ is there is finished even when the run directory is gone (a lost machine), and t
 after the joint training read G from there, so a committed G is never trained again.
 ``summarize`` writes results/table1/summary.json, docs/table1.md and docs/table1.png from the
 published rows.
+
+The pseudo-real world is the project's ('real', ``real_gap`` 1.0) unless ``real_gap`` is given:
+then every 'real' log is collected, every run trains and every evaluation renders in that world
+(``RealAppearance.real_gap``), and its docs are docs/table1_real_gap<G>.md. A world is written
+to ``world.json`` in the work and results directories at the first run, and a runner of another
+world refuses them, so two worlds' results never mix.
 """
 
 import dataclasses
@@ -50,6 +56,8 @@ from rl_cyclegan import progress
 from rl_cyclegan import run_dir
 
 DONE_FILE = 'table1_stage.json'
+WORLD_FILE = 'world.json'
+DEFAULT_REAL_GAP = 1.0  # envs/appearance.RealAppearance: the project's pseudo-real world
 LOCK_FILE = 'table1_stage.lock'
 EVAL_SEEDS = (0, 1, 2)
 # Rows in table order; a row with two training seeds is reported pooled under its own key.
@@ -174,7 +182,10 @@ class Table1:
   def __init__(self, work_dir: str, repo_dir: str, scale: Scale = FULL,
                results_dir: Optional[str] = None, docs_dir: Optional[str] = None,
                critic_init: Optional[str] = None, python: str = sys.executable,
-               log: Callable[[str], None] = None):
+               log: Callable[[str], None] = None, real_gap: Optional[float] = None):
+    if real_gap is not None and not 0.0 <= real_gap <= 1.0:
+      raise ValueError(f'real_gap must lie in [0, 1], got {real_gap}')
+    self.real_gap = None if real_gap is None or real_gap == DEFAULT_REAL_GAP else float(real_gap)
     self.work_dir = os.path.abspath(work_dir)
     self.repo = os.path.abspath(repo_dir)
     self.scale = scale
@@ -199,10 +210,46 @@ class Table1:
   def gin(self, name):
     return os.path.join(self.repo, name)
 
+  @property
+  def world(self) -> dict:
+    """The pseudo-real world of this table (world.json)."""
+    return {'appearance': 'real',
+            'real_gap': DEFAULT_REAL_GAP if self.real_gap is None else self.real_gap}
+
+  @property
+  def doc_name(self) -> str:
+    """'table1' in the project's world, 'table1_real_gap0.75' in another."""
+    return 'table1' if self.real_gap is None else f'table1_real_gap{self.real_gap:g}'
+
+  def _world_bindings(self) -> List[str]:
+    """--gin_bindings that put every 'real' render of a binary in this table's world."""
+    if self.real_gap is None:
+      return []
+    return ['--gin_bindings', f'RealAppearance.real_gap = {self.real_gap!r}']
+
+  def check_world(self):
+    """Writes world.json to the work and results directories, or raises ValueError if one
+    holds another world's runs (a directory without it holds the project's world)."""
+    for directory in (self.work_dir, self.results_dir):
+      path = os.path.join(directory, WORLD_FILE)
+      if os.path.isfile(path):
+        found = _read_json(path)
+      elif os.path.isdir(directory) and os.listdir(directory):
+        found = {'appearance': 'real', 'real_gap': DEFAULT_REAL_GAP}  # written before world.json
+      else:
+        found = None
+      if found is not None and found != self.world:
+        raise ValueError(
+            f'{directory} holds the runs of the pseudo-real world {found}, not {self.world}: '
+            f'give this world its own --work_dir and --results_dir')
+      os.makedirs(directory, exist_ok=True)
+      if not os.path.isfile(path):
+        fileio.write_json_atomic(path, self.world)
+
   def _bindings(self, prefix, steps, extra):
     out = [f'{prefix}.num_train_steps = {steps}'] if steps is not None else []
     out += list(self.scale.extra_bindings) + list(extra)
-    return [a for b in out for a in ('--gin_bindings', b)]
+    return [a for b in out for a in ('--gin_bindings', b)] + self._world_bindings()
 
   # ------------------------------------------------------------------ stages
   def _collect(self, name, appearance, episodes, seed) -> Stage:
@@ -216,7 +263,9 @@ class Table1:
             f'--episodes_per_shard={self.scale.episodes_per_shard}', f'--seed={seed}',
             '--noise_scale=0,1', f'--render_size={_size(self.scale.render_size)}',
             '--progress_interval=60'] + (
-                ['--max_steps=3', '--num_objects=2'] if self.scale.name == 'tiny' else []),
+                ['--max_steps=3', '--num_objects=2'] if self.scale.name == 'tiny' else []) + (
+                [f'--appearance_kwargs={json.dumps({"real_gap": self.real_gap})}']
+                if appearance == 'real' and self.real_gap is not None else []),
         out, os.path.join(out, 'summary.json'),
         episodes * max(0.0, 1 - written / num_shards) / self.scale.collect_episodes_per_s)
 
@@ -235,7 +284,7 @@ class Table1:
           'data/paired_full', self.tool('make_paired_set') + [
               f'--output={paired}', f'--num_states={s.paired_states}',
               f'--render_size={_size(s.render_size)}', f'--crop_size={_size(s.render_size)}',
-              '--seed=1000'], self.data(''), paired, 60.0))
+              '--seed=1000'] + self._world_bindings(), self.data(''), paired, 60.0))
     if needs_sim_log:
       stages.append(self._collect('sim_mix18', 'sim', s.sim_log_episodes, 300))
     if 'randomized_sim' in rows:
@@ -340,7 +389,7 @@ class Table1:
         f'--appearance={appearance}',
         f'--num_episodes={self.scale.eval_episodes}', f'--seed={seed}',
         f'--render_size={_size(self.scale.render_size)}', f'--output_json={out}',
-        '--progress_interval=60'] + list(extra)
+        '--progress_interval=60'] + list(extra) + self._world_bindings()
     return Stage(f'{row}/eval/{what}_seed{seed}', argv, os.path.dirname(out), out,
                  self.scale.eval_episodes / self.scale.eval_episodes_per_s,
                  published=self.published(row, 'eval', os.path.basename(out)))
@@ -781,12 +830,13 @@ def summarize(table: Table1) -> dict:
       rows[base] = pooled
     elif seeds[0]:  # one seed so far: the table shows it, marked as such
       rows[base] = dict(seeds[0], seeds=[0])
-  summary = {'protocol': 'issue 18 / docs/table1.md', 'scale': table.scale.name,
-             'eval_seeds': list(EVAL_SEEDS), 'episodes_per_seed': table.scale.eval_episodes,
-             'rows': rows, 'pending': pending}
+  summary = {'protocol': f'issue 18 / docs/{table.doc_name}.md', 'scale': table.scale.name,
+             'world': table.world, 'eval_seeds': list(EVAL_SEEDS),
+             'episodes_per_seed': table.scale.eval_episodes, 'rows': rows, 'pending': pending}
   fileio.write_json_atomic(os.path.join(table.results_dir, 'summary.json'), summary)
-  fileio.write_text_atomic(os.path.join(table.docs_dir, 'table1.md'), table_markdown(summary))
-  figure = os.path.join(table.docs_dir, 'table1.png')
+  fileio.write_text_atomic(os.path.join(table.docs_dir, f'{table.doc_name}.md'),
+                           table_markdown(summary))
+  figure = os.path.join(table.docs_dir, f'{table.doc_name}.png')
   if render_figure(table, figure) is None and os.path.exists(figure):
     pass  # no generator has a report yet: an older figure stays
   return summary
@@ -802,11 +852,17 @@ def _pct(r):
 
 def table_markdown(summary: dict) -> str:
   rows = summary['rows']
+  gap = summary.get('world', {}).get('real_gap', DEFAULT_REAL_GAP)
   lines = [
-      '# Table 1 in the pseudo-real world', '',
+      '# Table 1 in the pseudo-real world' + (
+          '' if gap == DEFAULT_REAL_GAP else f' at real_gap {gap:g}'), '',
       'Generated by `make table1` (`tools/table1.py`, rl_cyclegan/pipelines/table1.py) from '
       '`results/table1/summary.json`; do not edit by hand. How each row is made, the '
       'deviations from the paper and the analysis are in docs/results.md ("Table 1").', '',
+      *([] if gap == DEFAULT_REAL_GAP else [
+          f'A second pseudo-real world, closer to sim: `real_gap` {gap:g} instead of the '
+          f"project's {DEFAULT_REAL_GAP:g} (`tools/table1.py --real_gap={gap:g}`). Every real "
+          'log, training run and evaluation here renders `real` in it.', '']),
       f"Success on the unseen test objects, {summary['episodes_per_seed']} episodes at each "
       f"evaluation seed {', '.join(map(str, summary['eval_seeds']))}, pooled, with the 95% "
       'Wilson interval. `real`: the final Q in the pseudo-real world. `sim`: in the simulator, '
