@@ -242,10 +242,17 @@ def test_another_pseudo_real_world_reaches_every_real_render_and_never_mixes(tmp
                   results_dir=str(tmp_path / 'results_gap')).check_world()
   with pytest.raises(ValueError, match=r'real_gap must lie in \[0, 1\]'):
     table1.Table1(str(tmp_path / 'x'), str(tmp_path), real_gap=1.5)
-  table1.summarize(table)
+  for seed in table1.EVAL_SEEDS:
+    for what in ('real', 'sim'):
+      _write_eval(table.published('sim_only', 'eval', f'{what}_seed{seed}.json'), 1, 2, seed)
+  summary = table1.summarize(table)
+  assert summary['world'] == {'appearance': 'real', 'real_gap': 0.75}
+  assert ('--appearance=real --gin_bindings="RealAppearance.real_gap = 0.75"'  # re-measure
+          in summary['rows']['sim_only']['evaluate'])
   markdown = (tmp_path / 'docs' / 'table1_real_gap0.75.md').read_text()
   assert markdown.startswith('# Table 1 in the pseudo-real world at real_gap 0.75')
   assert '`tools/table1.py --real_gap=0.75`' in markdown
+  assert 'results_gap/summary.json`; do not edit' in markdown  # this world's, not the project's
 
 
 def test_published_stages_count_as_done_and_later_stages_read_the_published_g(tmp_path):

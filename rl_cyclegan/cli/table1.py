@@ -76,5 +76,5 @@ def main(argv=None):
       table1.publish_row(table, row)
     table1.summarize(table)
   print(f'summary: {os.path.join(table.results_dir, "summary.json")}; '
-        f'{os.path.join(table.docs_dir, "table1.md")}')
+        f"{os.path.join(table.docs_dir, table.doc_name + '.md')}")
   return 0
