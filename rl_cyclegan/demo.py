@@ -52,8 +52,10 @@ class DemoConfig:
 SHOWCASE = (('Sim-Only Q (no adaptation)', 'results/sim_only_ratio2'),
             ('CycleGAN final Q', 'results/table1/cyclegan_seed0/final_q'),
             ('RL-CycleGAN final Q', 'results/table1/rl_cyclegan_seed0/final_q'),
-            # The same recipe trained in `real`: what a Q can reach in this world (Table 1).
-            ('Real-trained oracle Q (the ceiling)', 'results/table1/real_oracle/final_q'))
+            # The same recipe trained in `real` (Table 1). In this world it learns nothing
+            # from the image: it scores at the random floor (docs/results.md, Table 1).
+            ('Real-trained oracle Q (the same recipe in real)',
+             'results/table1/real_oracle/final_q'))
 
 
 def _log(message: str):

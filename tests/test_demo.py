@@ -31,7 +31,7 @@ def test_showcase_evaluates_only_finished_policies_on_fresh_scenes(tmp_path, mon
   assert results['CycleGAN final Q'] is None  # only an interim copy: never shown as a result
   assert results['RL-CycleGAN final Q']['success_rate'] == 0.5
   assert results['Sim-Only Q (no adaptation)'] is not None
-  assert results['Real-trained oracle Q (the ceiling)'] is None  # not in results/ at all
+  assert results['Real-trained oracle Q (the same recipe in real)'] is None  # not in results/ at all
   assert len(calls) == 2 and all('--appearance=real' in a for a in calls)
   assert all(f'--seed={config.showcase_seed}' in a for a in calls)
   assert config.showcase_seed not in table1.EVAL_SEEDS  # fresh scenes, not the table's
