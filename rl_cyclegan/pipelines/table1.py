@@ -176,6 +176,10 @@ def _size(hw):
   return f'{hw[0]}x{hw[1]}'
 
 
+def _world(real_gap: float) -> dict:
+  return {'appearance': 'real', 'real_gap': real_gap}
+
+
 class Table1:
   """Builds the stages of the requested rows and runs them; see the module docstring."""
 
@@ -213,8 +217,7 @@ class Table1:
   @property
   def world(self) -> dict:
     """The pseudo-real world of this table (world.json)."""
-    return {'appearance': 'real',
-            'real_gap': DEFAULT_REAL_GAP if self.real_gap is None else self.real_gap}
+    return _world(DEFAULT_REAL_GAP if self.real_gap is None else self.real_gap)
 
   @property
   def doc_name(self) -> str:
@@ -235,7 +238,7 @@ class Table1:
       if os.path.isfile(path):
         found = _read_json(path)
       elif os.path.isdir(directory) and os.listdir(directory):
-        found = {'appearance': 'real', 'real_gap': DEFAULT_REAL_GAP}  # written before world.json
+        found = _world(DEFAULT_REAL_GAP)  # written before world.json existed
       else:
         found = None
       if found is not None and found != self.world:
