@@ -49,6 +49,32 @@ def test_format_result():
                 appearance='real', object_split='test')
   assert policy_eval.format_result(result) == (
       'grasp success: 73.5% (95% CI 64.1-81.2%, n=100) in real on test objects')
+  result['world'] = {'real_gap': 1.0, 'real_seed': 2020}  # the project's world: not named
+  assert policy_eval.format_result(result).endswith('in real on test objects')
+  result['world'] = {'real_gap': 0.75, 'real_seed': 2020}
+  assert policy_eval.format_result(result).endswith('in real (real_gap 0.75) on test objects')
+
+
+def test_other_world_note_names_the_run_world_and_the_binding(tmp_path):
+  config = str(tmp_path / 'operative_config.gin')
+  with open(config, 'w') as f:
+    f.write('RealAppearance.real_gap = 0.75\nGraspingEnv.max_steps = 20\n')
+  gin.clear_config()
+  note = policy_eval.other_world_note(config, 'real')
+  assert 'real_gap 0.75' in note and 'real_gap 1.0' in note
+  assert '--gin_bindings="RealAppearance.real_gap = 0.75"' in note
+  assert policy_eval.other_world_note(config, 'sim') is None  # sim renders are not moved
+  assert policy_eval.other_world_note(None, 'real') is None
+  try:
+    gin.bind_parameter('RealAppearance.real_gap', 0.75)  # measured in the run's own world
+    assert policy_eval.other_world_note(config, 'real') is None
+    gin.bind_parameter('RealAppearance.real_gap', 0.5)
+    assert 'real_gap 0.5' in policy_eval.other_world_note(config, 'real')
+  finally:
+    gin.clear_config()
+  with open(config, 'w') as f:  # a run of the project's world, or one that never rendered real
+    f.write('GraspingEnv.max_steps = 20\n')
+  assert policy_eval.other_world_note(config, 'real') is None
 
 
 def test_grasp_distance_table_bins_successes_and_failures():
@@ -158,6 +184,7 @@ def test_tool_random_policy_writes_json(tmp_path):
   assert result['num_episodes'] == 2 and result['policy'] == 'random'
   assert result['object_split'] == 'test' and 0.0 <= result['ci95_low'] <= result['ci95_high']
   assert sum(result['grasp_distance']['successes'] + result['grasp_distance']['failures']) == 2
+  assert 'world' not in result  # measured in sim
   assert 'grasp distance to the nearest object: 0-2 cm' in proc.stdout
   assert not [p for p in os.listdir(tmp_path / 'sub') if p != 'result.json']  # no tmp left
 
@@ -175,7 +202,19 @@ def test_tool_saved_model_in_fresh_process(tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert 'in real on test objects' in proc.stdout
   with open(out) as f:
-    assert json.load(f)['policy'] == 'saved_model'
+    result = json.load(f)
+  assert result['policy'] == 'saved_model' and result['world']['real_gap'] == 1.0
+  # --gin_bindings move a SavedModel's evaluation to another world too (they were once ignored).
+  other = _run_tool(f'--saved_model={saved}', '--num_episodes=1', '--render_size=32x40',
+                    '--appearance=real', '--gin_bindings=RealAppearance.real_gap = 0.5',
+                    f'--output_json={out}')
+  assert other.returncode == 0, other.stderr[-3000:]
+  assert 'in real (real_gap 0.5) on test objects' in other.stdout
+  with open(out) as f:
+    assert json.load(f)['world']['real_gap'] == 0.5
+  typo = _run_tool('--policy=random', '--num_episodes=1', '--render_size=32x40',
+                   '--gin_bindings=RealAppearance.real_gapp = 0.5')
+  assert typo.returncode != 0 and "--gin_bindings 'RealAppearance.real_gapp = 0.5'" in typo.stderr
   bad = _run_tool(f'--saved_model={saved}', '--num_episodes=1', '--render_size=64x80')
   assert bad.returncode != 0 and 'expects images of 32x40' in bad.stderr
 

@@ -253,6 +253,18 @@ def test_another_pseudo_real_world_reaches_every_real_render_and_never_mixes(tmp
   assert markdown.startswith('# Table 1 in the pseudo-real world at real_gap 0.75')
   assert '`tools/table1.py --real_gap=0.75`' in markdown
   assert 'results_gap/summary.json`; do not edit' in markdown  # this world's, not the project's
+  # An evaluation that records another world (tools/evaluate.py writes 'world') is refused.
+  path = table.published('sim_only', 'eval', 'real_seed1.json')
+  with open(path) as f:
+    result = json.load(f)
+  with open(path, 'w') as f:
+    json.dump(dict(result, world={'real_gap': 1.0, 'real_seed': 2020}), f)
+  with pytest.raises(ValueError, match=r"real_seed1\.json was measured in the pseudo-real "
+                     r"world .*'real_gap': 1\.0.*this table's is .*'real_gap': 0\.75"):
+    table1.summarize(table)
+  with open(path, 'w') as f:
+    json.dump(dict(result, world={'real_gap': 0.75, 'real_seed': 2020}), f)
+  assert table1.summarize(table)['rows']['sim_only']['real']['successes'] == 3
 
 
 def test_published_stages_count_as_done_and_later_stages_read_the_published_g(tmp_path):

@@ -76,7 +76,20 @@ def build_action_fn(args, parser):
   except (FileNotFoundError, ValueError) as e:
     parser.error(str(e))
   args.render_size, args.action_mode = loaded.spec.render_size, loaded.spec.action_mode
+  args.run_config = loaded.config
   return policies.greedy_action_fn(loaded.policy, name='qtopt')
+
+
+def parse_gin_bindings(bindings, parser):
+  """Binds --gin_bindings for a SavedModel or scripted policy (a run's evaluation binds them
+  after the run's own config, in ``policy_eval.parse_run_config``)."""
+  import gin  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.envs import grasping  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  for binding in bindings:
+    try:
+      gin.parse_config(binding)
+    except (ValueError, SyntaxError) as e:
+      parser.error(f'--gin_bindings {binding!r}: {e}')
 
 
 def main(argv=None):
@@ -91,7 +104,9 @@ def main(argv=None):
   parser.add_argument('--policy', default=None, help="'scripted' or 'random' (floors)")
   parser.add_argument('--gin_file', default=None,
                       help="with --checkpoint_dir: instead of the run's operative_config.gin")
-  parser.add_argument('--gin_bindings', action='append', default=[])
+  parser.add_argument('--gin_bindings', action='append', default=[],
+                      help='e.g. "RealAppearance.real_gap = 0.75" (another pseudo-real world); '
+                      "with --checkpoint_dir: after the run's config")
   parser.add_argument('--q_network_key', default=None,
                       help="with --checkpoint_dir: the Q-network's checkpoint key (default: the "
                       "run's policy Q, 'q_network' or an RL-CycleGAN run's 'Q_real')")
@@ -127,8 +142,14 @@ def main(argv=None):
   if args.num_episodes < 1 or args.num_envs < 1:
     parser.error('--num_episodes and --num_envs must be >= 1')
 
+  args.run_config = None
   action_fn = build_action_fn(args, parser)
   args.action_mode = args.action_mode or 'auto_descend'
+  if not args.checkpoint_dir:
+    parse_gin_bindings(args.gin_bindings, parser)
+  note = policy_eval.other_world_note(args.run_config, args.appearance)
+  if note:
+    print(note, file=sys.stderr)
 
   def make_env(**kwargs):
     return policy_eval.default_make_env(render_size=args.render_size,
@@ -141,6 +162,8 @@ def main(argv=None):
       progress_interval=args.progress_interval)
   result.update(render_size=list(args.render_size), action_mode=args.action_mode,
                 source=args.saved_model or args.checkpoint_dir or args.policy)
+  if args.appearance == 'real':  # which pseudo-real world the rate was measured in
+    result['world'] = appearance_lib.configured_real_world()
   print(policy_eval.format_result(result))
   if result.get('grasp_distance'):
     print(policy_eval.format_grasp_distances(result['grasp_distance']))

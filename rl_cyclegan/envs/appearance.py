@@ -211,6 +211,22 @@ def _gaussian_blur(image, sigma):
   return sum(w * padded[:, i:i + image.shape[1]] for i, w in enumerate(k))
 
 
+DEFAULT_REAL_GAP = 1.0  # the project's pseudo-real world
+DEFAULT_REAL_SEED = 2020
+
+
+def configured_real_world():
+  """{'real_gap', 'real_seed'} of a 'real' render in this process: gin's bindings of
+  ``RealAppearance`` (e.g. from ``--gin_bindings``), else the defaults."""
+  world = {}
+  for name, default in (('real_gap', DEFAULT_REAL_GAP), ('real_seed', DEFAULT_REAL_SEED)):
+    try:
+      world[name] = gin.query_parameter(f'RealAppearance.{name}')
+    except ValueError:  # not bound
+      world[name] = default
+  return world
+
+
 @gin.configurable
 class RealAppearance(Appearance):
   """The pseudo-real world; see the module docstring. Deterministic given ``real_seed``."""
@@ -230,7 +246,7 @@ class RealAppearance(Appearance):
   BLUR_SIGMA = 0.8  # px at 80 px width; scaled with the render width
   NOISE_STD = 8.0 / 255.0
 
-  def __init__(self, real_gap=1.0, real_seed=2020):
+  def __init__(self, real_gap=DEFAULT_REAL_GAP, real_seed=DEFAULT_REAL_SEED):
     super().__init__()
     if not 0.0 <= real_gap <= 1.0:
       raise ValueError(f'real_gap must lie in [0, 1], got {real_gap}')

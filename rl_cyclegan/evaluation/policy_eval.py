@@ -179,11 +179,18 @@ def format_grasp_distances(table) -> str:
 
 
 def format_result(result: dict) -> str:
-  """'grasp success: 73.5% (95% CI 64.1-81.2%, n=100) in real on test objects'."""
+  """'grasp success: 73.5% (95% CI 64.1-81.2%, n=100) in real on test objects'; another
+  pseudo-real world than the project's (``result['world']``) is named: 'in real (real_gap 0.75)'.
+  """
+  from rl_cyclegan.envs import appearance as appearance_lib  # pylint: disable=g-import-not-at-top
+  defaults = {'real_gap': appearance_lib.DEFAULT_REAL_GAP,
+              'real_seed': appearance_lib.DEFAULT_REAL_SEED}
+  world = ', '.join(f'{k} {v:g}' for k, v in sorted(result.get('world', {}).items())
+                    if k in defaults and v != defaults[k])
   return (f"grasp success: {100 * result['success_rate']:.1f}% (95% CI "
           f"{100 * result['ci95_low']:.1f}-{100 * result['ci95_high']:.1f}%, "
-          f"n={result['num_episodes']}) in {result['appearance']} on "
-          f"{result['object_split']} objects")
+          f"n={result['num_episodes']}) in {result['appearance']}"
+          f"{f' ({world})' if world else ''} on {result['object_split']} objects")
 
 
 # ------------------------------------------------------------------------ checkpoint loading
@@ -239,6 +246,35 @@ def parse_run_config(root_dir: str, gin_file: Optional[str] = None,
         gin.bind_parameter(key, value)
     gin.parse_config(list(gin_bindings), skip_unknown=True)
   return config
+
+
+def other_world_note(config: Optional[str], appearance: str) -> Optional[str]:
+  """A note when a run's gin ``config`` binds a pseudo-real world (``RealAppearance.*``) other
+  than the one this process renders 'real' in, or None.
+
+  The world is where a policy is measured, not part of the policy, so ``parse_run_config``
+  does not take it from the run; a run trained at ``real_gap`` 0.75 and evaluated without
+  ``--gin_bindings="RealAppearance.real_gap = 0.75"`` is measured in the project's world.
+  That may be intended (transfer), so this is a note, not an error.
+  """
+  from rl_cyclegan.envs import appearance as appearance_lib  # pylint: disable=g-import-not-at-top
+  if appearance != 'real' or config is None or not os.path.isfile(config):
+    return None
+  from rl_cyclegan import gin_utils  # pylint: disable=g-import-not-at-top
+  bindings = run_dir.parse_gin_bindings(config, search_paths=(gin_utils.GIN_DIR,))
+  here = appearance_lib.configured_real_world()
+  trained = dict(here)
+  for k in here:  # a macro or reference stays unresolved: not compared
+    v = bindings.get(f'RealAppearance.{k}')
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+      trained[k] = v
+  if all(float(trained[k]) == float(here[k]) for k in here):
+    return None
+  fmt = lambda w: ', '.join(f'{k} {w[k]}' for k in sorted(w))  # noqa: E731
+  return (f'note: {config} binds the pseudo-real world {fmt(trained)}, but this evaluation '
+          f"renders 'real' at {fmt(here)}; to measure it in its own world, pass "
+          + ' '.join(f'--gin_bindings="RealAppearance.{k} = {v}"'
+                     for k, v in sorted(trained.items()) if v != here[k]))
 
 
 def load_run_policy(root_dir: str,

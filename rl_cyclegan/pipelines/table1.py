@@ -54,10 +54,10 @@ from rl_cyclegan import fileio
 from rl_cyclegan import lifecycle
 from rl_cyclegan import progress
 from rl_cyclegan import run_dir
+from rl_cyclegan.envs.appearance import DEFAULT_REAL_GAP  # the project's pseudo-real world
 
 DONE_FILE = 'table1_stage.json'
 WORLD_FILE = 'world.json'
-DEFAULT_REAL_GAP = 1.0  # envs/appearance.RealAppearance: the project's pseudo-real world
 LOCK_FILE = 'table1_stage.lock'
 EVAL_SEEDS = (0, 1, 2)
 # Rows in table order; a row with two training seeds is reported pooled under its own key.
@@ -780,7 +780,13 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
   for what in ('real', 'sim', 'joint_q_real_real'):
     paths = [os.path.join(eval_dir, f'{what}_seed{k}.json') for k in EVAL_SEEDS]
     if all(os.path.isfile(p) for p in paths):
-      out[what] = _pool([_read_json(p) for p in paths])
+      results = [_read_json(p) for p in paths]
+      for path, r in zip(paths, results):  # tools/evaluate.py records it since session 22
+        if 'world' in r and float(r['world'].get('real_gap', -1)) != table.world['real_gap']:
+          raise ValueError(f"{path} was measured in the pseudo-real world {r['world']}, but "
+                           f"this table's is {table.world} ({WORLD_FILE}); re-measure it with "
+                           'the summary\'s "evaluate" command')
+      out[what] = _pool(results)
     elif what in ('real', 'sim'):
       return None
   base = row.partition('_seed')[0]
