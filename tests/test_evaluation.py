@@ -167,6 +167,21 @@ def test_load_policy_from_checkpoint_errors_name_the_file(tmp_path):
     policy_eval.load_policy_from_checkpoint(root)
 
 
+def test_frame_recorder_keeps_the_first_frames_and_forwards_the_rest():
+  calls, frames = [], []
+  def action_fn(observations, env_ids=None, time_steps=None):
+    calls.append(env_ids)
+    return np.zeros((len(observations['image']), 8), np.float32)
+  action_fn.begin_episode = lambda *a: 'began'
+  recorder = policy_eval.FrameRecorder(action_fn, frames, limit=5)
+  for i in range(3):
+    obs = {'image': np.full((2, 4, 4, 3), i, np.uint8)}
+    assert recorder(obs, env_ids=[0, 1]).shape == (2, 8)
+  assert calls == [[0, 1]] * 3 and recorder.begin_episode() == 'began'
+  kept = np.concatenate(frames)
+  assert len(kept) == 5 and list(kept[:, 0, 0, 0]) == [0, 0, 1, 1, 2]
+
+
 def _run_tool(*flags):
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
   return subprocess.run([sys.executable, os.path.join(REPO, 'tools', 'evaluate.py'), *flags],
@@ -187,6 +202,26 @@ def test_tool_random_policy_writes_json(tmp_path):
   assert 'world' not in result  # measured in sim
   assert 'grasp distance to the nearest object: 0-2 cm' in proc.stdout
   assert not [p for p in os.listdir(tmp_path / 'sub') if p != 'result.json']  # no tmp left
+
+
+def test_tool_checkpoint_dir_reports_spread_and_a_run_of_another_world(tmp_path):
+  gin.parse_config_file(SMALL_GIN, skip_unknown=True)
+  net = q_network_lib.GraspingQNetwork()
+  net.create_variables()
+  gin.clear_config()
+  root = str(tmp_path / 'run')
+  with open(SMALL_GIN) as f:
+    _write_run(root, f.read() + '\nRealAppearance.real_gap = 0.75\n', net)
+  out = str(tmp_path / 'result.json')
+  proc = _run_tool(f'--checkpoint_dir={root}', '--appearance=real', '--num_episodes=1',
+                   '--num_envs=1', f'--output_json={out}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'binds the pseudo-real world real_gap 0.75' in proc.stderr
+  assert 'in real on test objects' in proc.stdout  # measured in the project's world, as asked
+  assert 'image embedding spread: ' in proc.stdout
+  with open(out) as f:
+    result = json.load(f)
+  assert result['embedding_spread'] > 0.0 and result['world']['real_gap'] == 1.0
 
 
 def test_tool_saved_model_in_fresh_process(tmp_path):

@@ -187,6 +187,24 @@ def test_center_crop_before_q():
   np.testing.assert_array_equal(a(obs), b(border))
 
 
+def test_embedding_spread_tells_a_q_that_sees_from_an_image_blind_one():
+  net = q_network_lib.GraspingQNetwork(crop_size=CROP, **q_network_lib.small_config())
+  policy = policies.CEMPolicy(net, RENDER, CROP, seed=0)
+  frames = _observations(batch=8)['image']
+  seeing = policy.embedding_spread(frames)
+  assert seeing > 1e-4
+  assert policy.embedding_spread(frames, batch_size=3) == pytest.approx(seeing, rel=1e-4)
+  assert policy.embedding_spread(np.repeat(frames[:1], 4, 0)) == pytest.approx(0.0, abs=1e-7)
+  border = frames.copy()  # only the center crop counts, as for the Q
+  border[:, :, :4] = 255 - border[:, :, :4]
+  assert policy.embedding_spread(border) == pytest.approx(seeing, rel=1e-5)
+  stem = net._tower[0]  # pylint: disable=protected-access
+  stem.kernel.assign(tf.zeros_like(stem.kernel))  # every image gives the same features
+  assert policy.embedding_spread(frames) == pytest.approx(0.0, abs=1e-7)
+  with pytest.raises(ValueError, match='at least 2 frames, got 1'):
+    policy.embedding_spread(frames[:1])
+
+
 class LeftColumnQ(FakeQ):
   """FakeQ(gain=1) whose embedding is the mean of each crop's left column."""
 

@@ -214,11 +214,11 @@ class CEMPolicy(tf_policy.TFPolicy):
 
   # ------------------------------------------------------------------------------ acting
 
-  def _cem(self, observation, seed):
-    """Greedy CEM action and its logit for a batch of env observations."""
-    k = self._num_test_crops
-    batch_size = tf.shape(observation['image'])[0]
-    image = observation['image']  # [B, H, W, 3] uint8
+  def model_images(self, image, num_crops=None):
+    """What the Q-network sees of env frames [B, H, W, 3] uint8: the frame transform, the
+    crops (``num_crops``, default the policy's test crops; 1 = the center crop), [-1, 1], the
+    image transform. [K * B, h, w, 3] float32."""
+    k = self._num_test_crops if num_crops is None else num_crops
     if self._frame_transform is not None:
       image = self._frame_transform(image)  # [B, H, W, 3] uint8
     image = preprocessing.spread_crops(image, self._crop_size,
@@ -226,6 +226,29 @@ class CEMPolicy(tf_policy.TFPolicy):
     image = specs.to_float_image(image)  # [K * B, h, w, 3] in [-1, 1]
     if self._image_transform is not None:
       image = tf.cast(_call_transform(self._image_transform, image), tf.float32)
+    return image
+
+  def embedding_spread(self, images, batch_size=64) -> float:
+    """Does the Q-network's image tower still tell these frames apart? The standard deviation
+    across env frames ``images`` [N, H, W, 3] uint8 (N >= 2; center crops) of its embedding's
+    C feature channels, averaged over cells and channels. Near 0 when the tower outputs the
+    same features for every image: the Q then acts the same whatever the scene (a collapse
+    seen when the objects are hard to see; docs/results.md, Table 1). Deterministic."""
+    images = np.asarray(images)
+    if len(images) < 2:
+      raise ValueError(f'embedding_spread needs at least 2 frames, got {len(images)}')
+    channels = self._q_network.feature_channels
+    features = np.concatenate([
+        self._q_network.embed_image(self.model_images(
+            tf.constant(images[i:i + batch_size]), num_crops=1)).numpy()[..., :channels]
+        for i in range(0, len(images), batch_size)])  # [N, e_h, e_w, C]
+    return float(np.mean(features.std(axis=0)))
+
+  def _cem(self, observation, seed):
+    """Greedy CEM action and its logit for a batch of env observations."""
+    k = self._num_test_crops
+    batch_size = tf.shape(observation['image'])[0]
+    image = self.model_images(observation['image'])  # [K * B, h, w, 3] in [-1, 1]
     gripper_state = tf.tile(tf.cast(observation['gripper_state'], tf.float32),
                             [k, 1])  # [K * B, 2]
     embedding = self._q_network.embed_image(image, training=False)  # [K * B, e_h, e_w, C]

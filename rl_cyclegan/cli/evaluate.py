@@ -17,6 +17,8 @@ import argparse
 import os
 import sys
 
+import numpy as np
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan import fileio  # noqa: E402
@@ -76,7 +78,7 @@ def build_action_fn(args, parser):
   except (FileNotFoundError, ValueError) as e:
     parser.error(str(e))
   args.render_size, args.action_mode = loaded.spec.render_size, loaded.spec.action_mode
-  args.run_config = loaded.config
+  args.run_config, args.cem_policy = loaded.config, loaded.policy
   return policies.greedy_action_fn(loaded.policy, name='qtopt')
 
 
@@ -142,8 +144,11 @@ def main(argv=None):
   if args.num_episodes < 1 or args.num_envs < 1:
     parser.error('--num_episodes and --num_envs must be >= 1')
 
-  args.run_config = None
+  args.run_config = args.cem_policy = None
   action_fn = build_action_fn(args, parser)
+  frames = []
+  if args.cem_policy is not None:  # a run's Q: does it still tell the frames apart?
+    action_fn = policy_eval.FrameRecorder(action_fn, frames, policy_eval.SPREAD_FRAMES)
   args.action_mode = args.action_mode or 'auto_descend'
   if not args.checkpoint_dir:
     parse_gin_bindings(args.gin_bindings, parser)
@@ -165,6 +170,10 @@ def main(argv=None):
   if args.appearance == 'real':  # which pseudo-real world the rate was measured in
     result['world'] = appearance_lib.configured_real_world()
   print(policy_eval.format_result(result))
+  if len(frames) >= 2:
+    result['embedding_spread'] = args.cem_policy.embedding_spread(np.concatenate(frames))
+    print(f"image embedding spread: {result['embedding_spread']:.4f} over the first "
+          f'{sum(map(len, frames))} frames (near 0: the Q ignores the image)')
   if result.get('grasp_distance'):
     print(policy_eval.format_grasp_distances(result['grasp_distance']))
   if args.output_json:

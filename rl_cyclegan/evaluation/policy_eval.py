@@ -21,6 +21,8 @@ import os
 import time
 from typing import Callable, NamedTuple, Optional, Sequence, Tuple
 
+import numpy as np
+
 from rl_cyclegan import run_dir
 from rl_cyclegan import seeds
 from rl_cyclegan.actors import rollout
@@ -176,6 +178,27 @@ def format_grasp_distances(table) -> str:
     label = f'{lo:g}-{hi:g} cm' if hi is not None else f'>={lo:g} cm'
     parts.append(f'{label} {ok}/{ok + bad} ok')
   return 'grasp distance to the nearest object: ' + ', '.join(parts)
+
+
+SPREAD_FRAMES = 256  # evaluation frames an embedding spread (CEMPolicy.embedding_spread) uses
+
+
+class FrameRecorder:
+  """An action function that also keeps the first ``limit`` image frames it is given (in
+  ``frames``, a list of [k, H, W, 3] arrays), e.g. for ``CEMPolicy.embedding_spread``."""
+
+  def __init__(self, action_fn: Callable, frames: list, limit: int):
+    self._action_fn, self._frames, self._left = action_fn, frames, limit
+
+  def __call__(self, observations, *args, **kwargs):
+    if self._left > 0:
+      kept = np.asarray(observations['image'])[:self._left]
+      self._frames.append(kept)
+      self._left -= len(kept)
+    return self._action_fn(observations, *args, **kwargs)
+
+  def __getattr__(self, name):  # begin_episode, name, ... of the wrapped function
+    return getattr(self._action_fn, name)
 
 
 def format_result(result: dict) -> str:

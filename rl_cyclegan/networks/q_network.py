@@ -197,6 +197,11 @@ class GraspingQNetwork(network.Network):
   def crop_size(self) -> Tuple[int, int]:
     return self._crop_size
 
+  @property
+  def feature_channels(self) -> int:
+    """C: the embedding's first C channels are the tower's features (then any keypoints)."""
+    return self._feature_channels
+
   def _check_image(self, image):
     specs.check_tensor(image, self._observation_spec['image'],
                        f'{self.name} observation["image"]')

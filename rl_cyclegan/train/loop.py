@@ -443,8 +443,13 @@ class Evaluator:
   """Greedy evaluations on the test objects: eval/ summaries and eval/eval_<step>.json.
 
   Each entry is ``name -> (appearance, action_fn)``; with name == appearance (train_qtopt)
-  the tags are ``success_rate/<appearance>`` etc.
+  the tags are ``success_rate/<appearance>`` etc. An entry added with its ``CEMPolicy`` also
+  reports the embedding spread of the policy's Q over the first ``SPREAD_FRAMES`` frames it
+  saw (``CEMPolicy.embedding_spread``; ``embedding_spread/<name>``): near 0, the Q ignores the
+  image.
   """
+
+  SPREAD_FRAMES = policy_eval.SPREAD_FRAMES
 
   def __init__(self, eval_dir: str, writer, make_env: Callable, num_episodes: int,
                num_envs: int, seed: int, env_steps: tf.Variable, log: Callable[[str], None]):
@@ -458,8 +463,8 @@ class Evaluator:
     self._log = log
     self.entries = {}
 
-  def add(self, name: str, appearance: str, action_fn):
-    self.entries[name] = (appearance, action_fn)
+  def add(self, name: str, appearance: str, action_fn, policy=None):
+    self.entries[name] = (appearance, action_fn, policy)
 
   def __bool__(self):
     return bool(self.entries)
@@ -470,18 +475,27 @@ class Evaluator:
 
   def run(self, step: int):
     results = {}
-    for name, (appearance, action_fn) in self.entries.items():
+    for name, (appearance, action_fn, policy) in self.entries.items():
+      frames = []
+      if policy is not None:
+        action_fn = policy_eval.FrameRecorder(action_fn, frames, self.SPREAD_FRAMES)
       r = policy_eval.evaluate(action_fn, self.make_env, num_episodes=self.num_episodes,
                               num_envs=self.num_envs, appearance=appearance,
                               object_split='test', seed=self.seed, progress_interval=60.0)
+      spread = ''
+      if len(frames) >= 2:
+        r['embedding_spread'] = policy.embedding_spread(np.concatenate(frames))
+        spread = f'; embedding spread {r["embedding_spread"]:.4f}'
       results[name] = r
       with self.writer.as_default(step=step):
         tf.summary.scalar(f'success_rate/{name}', r['success_rate'])
         tf.summary.scalar(f'success_ci95_low/{name}', r['ci95_low'])
         tf.summary.scalar(f'success_ci95_high/{name}', r['ci95_high'])
+        if 'embedding_spread' in r:
+          tf.summary.scalar(f'embedding_spread/{name}', r['embedding_spread'])
       label = '' if name == appearance else f' [{name}]'
       self._log(f'eval step {step}{label}: {policy_eval.format_result(r)} '
-                f'({r["seconds"]:.0f}s)')
+                f'({r["seconds"]:.0f}s){spread}')
     self.writer.flush()
     fileio.write_json_atomic(self.path(step),
                              {'step': step, 'env_steps': int(self.env_steps.numpy()),

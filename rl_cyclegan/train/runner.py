@@ -501,10 +501,10 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
                              num_envs=env.num_envs, seed=ev.eval_seed,
                              env_steps=collection.env_steps, log=log)
   for name, (appearance, q_network, transform) in pipeline.eval_policies.items():
-    evaluator.add(name, appearance, policies.greedy_action_fn(policies.CEMPolicy(
+    policy = policies.CEMPolicy(
         q_network, render_size=env.render_size, crop_size=env.crop_size,
-        image_transform=transform, allowed_modes=env.allowed_modes, seed=ev.eval_seed),
-        name=name))
+        image_transform=transform, allowed_modes=env.allowed_modes, seed=ev.eval_seed)
+    evaluator.add(name, appearance, policies.greedy_action_fn(policy, name=name), policy)
 
   # ------------------------------------------------------------------ what the run is
   explicit = dict({'GraspingQNetwork.crop_size': env.crop_size,
