@@ -130,14 +130,20 @@ def _write_run(root, gin_text, net):
   tf.train.Checkpoint(q_network=net).save(os.path.join(root, 'train', 'ckpt', 'ckpt'))
 
 
-def test_load_policy_from_checkpoint(tmp_path):
+def _write_small_run(root, extra_gin):
+  """A run of the small network (gin/networks_small.gin plus ``extra_gin``); returns it."""
   gin.parse_config_file(SMALL_GIN, skip_unknown=True)
   net = q_network_lib.GraspingQNetwork()
   net.create_variables()
   gin.clear_config()
-  root = str(tmp_path / 'run')
   with open(SMALL_GIN) as f:
-    _write_run(root, f.read() + '\ntrain_eval.auto_descend_terminate = True\n', net)
+    _write_run(root, f.read() + '\n' + extra_gin + '\n', net)
+  return net
+
+
+def test_load_policy_from_checkpoint(tmp_path):
+  root = str(tmp_path / 'run')
+  net = _write_small_run(root, 'train_eval.auto_descend_terminate = True')
   policy = policy_eval.load_policy_from_checkpoint(root, render_size=(64, 80), seed=0)
   assert isinstance(policy, policies.CEMPolicy) and policy.crop_size == (64, 64)
   assert policy.allowed_modes == policies.AUTO_DESCEND_MODES  # as training chose them
@@ -205,13 +211,8 @@ def test_tool_random_policy_writes_json(tmp_path):
 
 
 def test_tool_checkpoint_dir_reports_spread_and_a_run_of_another_world(tmp_path):
-  gin.parse_config_file(SMALL_GIN, skip_unknown=True)
-  net = q_network_lib.GraspingQNetwork()
-  net.create_variables()
-  gin.clear_config()
   root = str(tmp_path / 'run')
-  with open(SMALL_GIN) as f:
-    _write_run(root, f.read() + '\nRealAppearance.real_gap = 0.75\n', net)
+  _write_small_run(root, 'RealAppearance.real_gap = 0.75')
   out = str(tmp_path / 'result.json')
   proc = _run_tool(f'--checkpoint_dir={root}', '--appearance=real', '--num_episodes=1',
                    '--num_envs=1', f'--output_json={out}')
