@@ -326,3 +326,30 @@ def test_export_without_what_exports_what_the_run_has(run_dir, tmp_path):
   results = sm.export_from_checkpoint(str(run_dir['root']), str(tmp_path / 'exports'))
   assert set(results) == {'q_function', 'policy'}
   assert not (tmp_path / 'exports' / 'generator').exists()
+
+
+def test_export_from_checkpoint_keeps_batch_norm_statistics(tmp_path):
+  """A run with QT-Opt's batch norm (GraspingQNetwork.normalization = 'batch' in its config):
+  the exported Q-function computes what the network computes in inference, with the moving
+  statistics the checkpoint holds."""
+  tf.keras.utils.set_random_seed(5)
+  q_net = q_network_lib.GraspingQNetwork(crop_size=CROP, normalization='batch', **Q_KWARGS)
+  q_net.create_variables()
+  x = _inputs(batch=2)
+  obs = {'image': specs.to_float_image(x['crops']), 'gripper_state': x['gripper']}
+  for _ in range(3):  # training calls move the moving statistics away from (0, 1)
+    q_net((obs, x['action']), training=True)
+  means = [v.numpy() for v in q_net.variables if 'moving_mean' in v.name]
+  assert means and all(np.any(m != 0.0) for m in means)
+  (tmp_path / 'operative_config.gin').write_text(
+      _RUN_CONFIG + "GraspingQNetwork.normalization = 'batch'\n")
+  tf.train.CheckpointManager(
+      tf.train.Checkpoint(q_network=q_net, train_step=tf.Variable(3, dtype=tf.int64)),
+      str(tmp_path / 'train' / 'ckpt'), max_to_keep=1).save()
+  sm.export_from_checkpoint(str(tmp_path), str(tmp_path / 'exports'), what=('q_function',))
+  q = tf.saved_model.load(str(tmp_path / 'exports' / 'q_function'))
+  got = q.signatures['serving_default'](image=x['frames'], gripper_state=x['gripper'],
+                                        action=x['action'])['q_value'].numpy()
+  np.testing.assert_allclose(got, q_net.q_values(obs, x['action']).numpy(), atol=1e-5)
+  assert not np.allclose(got, q_net.q_values(obs, x['action'], training=True).numpy(),
+                         atol=1e-5)  # batch statistics would give another value

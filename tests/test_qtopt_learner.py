@@ -286,3 +286,38 @@ def test_bfloat16_and_mirrored_strategy(mirrored_strategy):
   assert learner.train_step_counter.numpy() == 1
   assert any(not np.array_equal(a, b.numpy())
              for a, b in zip(before, learner.q_network.trainable_variables))
+
+
+def _moving_means(network):
+  return np.concatenate([v.numpy().ravel() for v in network.variables
+                         if 'moving_mean' in v.name])
+
+
+def test_batch_norm_statistics_reach_the_target_networks():
+  """QT-Opt's batch norm (GraspingQNetwork.normalization='batch'): a train step updates the
+  online network's moving statistics, and the Polyak update carries them into target 1, whose
+  inference calls (the CEM target) read them."""
+  gin.parse_config(['QTOptCritic.target_update_tau = 0.5'])
+  learner = make_learner(q_network_fn=functools.partial(TINY_Q, normalization='batch'))
+  online, target_1 = learner.critic.network, learner.critic.target_1
+  assert np.all(_moving_means(online) == 0.0) and np.all(_moving_means(target_1) == 0.0)
+  info = learner.train_step(make_batch(1), make_batch(2))
+  assert np.isfinite(info.loss.numpy())
+  assert np.any(_moving_means(online) != 0.0)
+  np.testing.assert_allclose(_moving_means(target_1), 0.5 * _moving_means(online), rtol=1e-5,
+                             atol=1e-7)
+
+
+@pytest.mark.traced
+def test_normalized_q_network_trains_in_bfloat16_under_mirrored_strategy(mirrored_strategy):
+  """Layer norm in bf16, and batch norm synchronized across the two replicas."""
+  learner = make_learner(q_network_fn=functools.partial(TINY_Q, normalization='layer'),
+                         mixed_precision='force')
+  info = learner.train_step(make_batch(1), make_batch(2))
+  assert info.loss.dtype == tf.float32 and np.isfinite(info.loss.numpy())
+  learner = make_learner(q_network_fn=functools.partial(TINY_Q, normalization='batch'),
+                         strategy=mirrored_strategy)
+  info = learner.train_step(learner.distribute(make_batch(1, batch=8)),
+                            learner.distribute(make_batch(2, batch=4)))
+  assert np.isfinite(info.loss.numpy())
+  assert np.any(_moving_means(learner.q_network) != 0.0)

@@ -13,9 +13,18 @@
   Q = sigmoid(logit)                                                   (``q_values``)
 
 All convs 'same' padded with ReLU; pooling is max pooling with stride = pool size ('same').
-QT-Opt's batch norm is left out (the learner trains jointly and may be distributed); there is
-no normalization layer. Defaults are QT-Opt's widths (64-channel convs, 6 + 6 + 3 of them,
-FC 256 -> 64 for the state-action branch and FC 64, 64 at the head).
+Defaults are QT-Opt's widths (64-channel convs, 6 + 6 + 3 of them, FC 256 -> 64 for the
+state-action branch and FC 64, 64 at the head).
+
+Normalization (``normalization``): none by default, as every run of this project so far.
+QT-Opt puts batch norm between each conv and its ReLU; ``'batch'`` does that (synchronized
+across replicas under tf.distribute; moving statistics in inference calls, so CEM and the
+target networks read them). ``'layer'`` normalizes each conv's output per image over (h, w, C)
+instead (``GroupNormalization(groups=1)``, Wu & He 2018): no batch statistics, so a call on a
+batch mixing domains or CEM candidates treats each image alone, and training and inference
+compute the same function. Either way the convs' output scale no longer follows their weights,
+which is what an image tower that collapses to constant features (docs/results.md, Table 1,
+"Session 22") needs: weights that shrink or drift cannot silence a normalized layer.
 
 The image tower does not depend on the action, so CEM calls ``embed_image`` once per state and
 ``logits_from_embedding`` with all N candidate actions; only the layers after the merge run
@@ -39,7 +48,7 @@ instead of keeping them. Same values, gradients and variables.
 """
 
 import functools
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import gin
 import tensorflow as tf
@@ -56,9 +65,23 @@ def small_config():
       merged_filters=(32, 32), final_filters=(32,), fc_units=(32,))
 
 
-def _conv(filters, kernel_size, strides, name):
-  return tf.keras.layers.Conv2D(filters, kernel_size, strides=strides, padding='same',
-                                activation='relu', name=name)
+NORMALIZATIONS = (None, 'layer', 'batch')
+
+
+def _conv(filters, kernel_size, strides, name, normalization=None):
+  """A 'same' conv and its ReLU, as a list of layers: [conv(relu)] without normalization (the
+  layer names of every earlier checkpoint), [conv(no bias), norm, relu] with it."""
+  if normalization is None:
+    return [tf.keras.layers.Conv2D(filters, kernel_size, strides=strides, padding='same',
+                                   activation='relu', name=name)]
+  conv = tf.keras.layers.Conv2D(filters, kernel_size, strides=strides, padding='same',
+                                use_bias=False, name=name)  # the norm's beta is the bias
+  if normalization == 'layer':
+    norm = tf.keras.layers.GroupNormalization(groups=1, epsilon=1e-3, name=f'{name}_norm')
+  else:  # 'batch'
+    norm = tf.keras.layers.BatchNormalization(epsilon=1e-3, synchronized=True,
+                                              name=f'{name}_norm')
+  return [conv, norm, tf.keras.layers.ReLU(name=f'{name}_relu')]
 
 
 def _pool(pool_size, name):
@@ -114,6 +137,7 @@ class GraspingQNetwork(network.Network):
                num_keypoints: int = 0,
                head_pooling: str = 'flatten',
                recompute_grad: bool = False,
+               normalization: Optional[str] = None,
                name: str = 'GraspingQNetwork'):
     """Creates the network.
 
@@ -145,6 +169,10 @@ class GraspingQNetwork(network.Network):
       head_pooling: 'flatten' (QT-Opt) or 'global_max' (max over the head's spatial cells).
       recompute_grad: gradient checkpointing of the conv stacks in training calls (see the
         module docstring): less memory for about one more forward pass of them.
+      normalization: None (no normalization layer), 'layer' (per-image normalization after
+        every conv) or 'batch' (QT-Opt's batch norm after every conv); see the module
+        docstring. 'batch' cannot be combined with recompute_grad (the recomputed forward pass
+        would update the moving statistics twice).
       name: network name.
     """
     crop_size = specs._check_size(crop_size, 'crop_size')  # pylint: disable=protected-access
@@ -157,20 +185,27 @@ class GraspingQNetwork(network.Network):
     self._feature_channels = int(tower_filters[-1]) if tower_filters else int(stem_filters)
     if head_pooling not in ('flatten', 'global_max'):
       raise ValueError(f"head_pooling must be 'flatten' or 'global_max', got {head_pooling!r}")
+    if normalization not in NORMALIZATIONS:
+      raise ValueError(f'normalization must be one of {NORMALIZATIONS}, got {normalization!r}')
+    if normalization == 'batch' and recompute_grad:
+      raise ValueError("normalization='batch' cannot be combined with recompute_grad=True: "
+                       'the recomputed forward pass would update the moving statistics twice')
     if num_keypoints < 0:
       raise ValueError(f'num_keypoints must be >= 0, got {num_keypoints}')
     self._coord_channels = bool(coord_channels)
     self._num_keypoints = int(num_keypoints)
     self._head_pooling = head_pooling
     self._recompute_grad = bool(recompute_grad)
+    self._normalization = normalization
     # The embedding packs the spatial features [h, w, C] and, with keypoints, their 2K
     # coordinates tiled over h, w: [h, w, C + 2K]. Callers treat it as opaque.
     self._embedding_channels = self._feature_channels + 2 * self._num_keypoints
 
-    self._tower = [_conv(stem_filters, stem_kernel_size, stem_strides, 'stem_conv'),
-                   _pool(stem_pool_size, 'stem_pool')]
-    self._tower += [_conv(f, tower_kernel_size, 1, f'tower_conv{i}')
-                    for i, f in enumerate(tower_filters)]
+    conv = functools.partial(_conv, normalization=normalization)
+    self._tower = conv(stem_filters, stem_kernel_size, stem_strides, 'stem_conv')
+    self._tower.append(_pool(stem_pool_size, 'stem_pool'))
+    for i, f in enumerate(tower_filters):
+      self._tower += conv(f, tower_kernel_size, 1, f'tower_conv{i}')
     self._tower.append(_pool(tower_pool_size, 'tower_pool'))
     self._coord_projection = (
         tf.keras.layers.Conv2D(self._feature_channels, 1, activation='relu',
@@ -184,11 +219,12 @@ class GraspingQNetwork(network.Network):
     self._state_action_fc.append(
         tf.keras.layers.Dense(self._feature_channels, name='sa_projection'))
 
-    self._head = [_conv(f, merged_kernel_size, 1, f'merged_conv{i}')
-                  for i, f in enumerate(merged_filters)]
+    self._head = []
+    for i, f in enumerate(merged_filters):
+      self._head += conv(f, merged_kernel_size, 1, f'merged_conv{i}')
     self._head.append(_pool(merged_pool_size, 'merged_pool'))
-    self._head += [_conv(f, final_kernel_size, 1, f'final_conv{i}')
-                   for i, f in enumerate(final_filters)]
+    for i, f in enumerate(final_filters):
+      self._head += conv(f, final_kernel_size, 1, f'final_conv{i}')
     self._fc = [tf.keras.layers.Dense(u, activation='relu', name=f'fc{i}')
                 for i, u in enumerate(fc_units)]
     self._fc.append(tf.keras.layers.Dense(1, name='logit'))
@@ -196,6 +232,11 @@ class GraspingQNetwork(network.Network):
   @property
   def crop_size(self) -> Tuple[int, int]:
     return self._crop_size
+
+  @property
+  def normalization(self) -> Optional[str]:
+    """None, 'layer' or 'batch' (the constructor argument)."""
+    return self._normalization
 
   @property
   def feature_channels(self) -> int:

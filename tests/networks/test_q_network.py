@@ -229,10 +229,11 @@ def test_bf16_policy_float32_outputs_close_to_float32(bf16_policy):
   np.testing.assert_allclose(logits16.numpy(), logits32.numpy(), atol=0.05)
 
 
+@pytest.mark.parametrize('normalization', [None, 'layer', 'batch'])
 @pytest.mark.parametrize('cfg', [SMALL, SPATIAL], ids=['small', 'spatial'])
-def test_overfits_one_batch(cfg):
+def test_overfits_one_batch(cfg, normalization):
   """A few Adam steps on fixed labels lower the cross-entropy (Q = sigmoid(logit))."""
-  net = q_network.GraspingQNetwork(crop_size=(32, 32), **cfg)
+  net = q_network.GraspingQNetwork(crop_size=(32, 32), normalization=normalization, **cfg)
   observation, action = _inputs(8, 32, 32, seed=7)
   labels = tf.constant([1., 0., 1., 1., 0., 0., 1., 0.])
   opt = tf.keras.optimizers.Adam(3e-3)
@@ -319,3 +320,91 @@ def test_spatial_variant_embedding_and_logits():
 def test_spatial_options_validated(kwargs, match):
   with pytest.raises(ValueError, match=match):
     q_network.GraspingQNetwork(crop_size=(64, 64), **dict(SMALL, **kwargs))
+
+
+def _normalized_filters(cfg):
+  """Sum of the widths of the convs that ``normalization`` follows (tower and head)."""
+  cfg = dict(DEFAULTS, **cfg)
+  return (cfg['stem_filters'] + sum(cfg['tower_filters']) + sum(cfg['merged_filters'])
+          + sum(cfg['final_filters']))
+
+
+@pytest.mark.parametrize('normalization', ['layer', 'batch'])
+@pytest.mark.parametrize('cfg', [SMALL, SPATIAL], ids=['small', 'spatial'])
+def test_normalized_network_variables_copy_and_embedding_reuse(cfg, normalization):
+  plain = q_network.GraspingQNetwork(crop_size=(64, 64), **cfg)
+  net = q_network.GraspingQNetwork(crop_size=(64, 64), normalization=normalization, **cfg)
+  for n in (plain, net):
+    n.create_variables()
+  assert plain.normalization is None and net.normalization == normalization
+  filters = _normalized_filters(cfg)
+  # Each normalized conv drops its bias (the norm's beta replaces it) and adds gamma and beta;
+  # batch norm adds a moving mean and variance per channel, not trained.
+  assert _num_params(net.trainable_variables) == _num_params(plain.trainable_variables) + filters
+  moving = _num_params(net.variables) - _num_params(net.trainable_variables)
+  assert moving == (2 * filters if normalization == 'batch' else 0)
+  target = net.copy(name='target')
+  target.create_variables()
+  assert _num_params(target.variables) == _num_params(net.variables)
+  observation, action = _inputs(3)
+  embedding = net.embed_image(observation['image'])
+  reused = net.logits_from_embedding(embedding, observation['gripper_state'], action[:, None])
+  logits, _ = net((observation, action))
+  np.testing.assert_allclose(reused[:, 0].numpy(), logits.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('normalization,ratio', [(None, 0.125), ('layer', 1.0)])
+def test_layer_norm_keeps_the_tower_output_when_its_weights_shrink(normalization, ratio):
+  """The collapse mode of docs/results.md ("Session 22"): without normalization the image
+  tower's output follows its weights' scale (ReLU convs with zero biases at initialization are
+  homogeneous: halving the 3 kernels of the small tower scales it by 1/8); normalized, it does
+  not."""
+  net = q_network.GraspingQNetwork(crop_size=(64, 64), normalization=normalization, **SMALL)
+  net.create_variables()
+  image = _inputs(4)[0]['image']
+  before = net.embed_image(image).numpy()
+  kernels = [layer.kernel for layer in net._tower if isinstance(layer, tf.keras.layers.Conv2D)]
+  assert len(kernels) == 3
+  for kernel in kernels:
+    kernel.assign(kernel * 0.5)
+  after = net.embed_image(image).numpy()
+  np.testing.assert_allclose(np.linalg.norm(after) / np.linalg.norm(before), ratio, rtol=0.02)
+
+
+def test_layer_norm_treats_each_image_alone_and_batch_norm_uses_the_batch():
+  images = _inputs(4)[0]['image']
+  layer_net = q_network.GraspingQNetwork(crop_size=(64, 64), normalization='layer', **SMALL)
+  alone = layer_net.embed_image(images[:1], training=True).numpy()
+  np.testing.assert_allclose(layer_net.embed_image(images, training=True)[:1].numpy(), alone,
+                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(layer_net.embed_image(images[:1], training=False).numpy(), alone,
+                             rtol=1e-4, atol=1e-5)  # training and inference: one function
+
+  batch_net = q_network.GraspingQNetwork(crop_size=(64, 64), normalization='batch', **SMALL)
+  batch_net.create_variables()
+  moving_mean = batch_net.get_layer('stem_conv_norm').moving_mean
+  assert np.all(moving_mean.numpy() == 0.0)
+  alone = batch_net.embed_image(images[:1], training=True).numpy()
+  in_batch = batch_net.embed_image(images, training=True)[:1].numpy()
+  assert not np.allclose(alone, in_batch, atol=1e-3)  # batch statistics
+  assert np.any(moving_mean.numpy() != 0.0)  # training calls update the moving statistics
+  inference_alone = batch_net.embed_image(images[:1], training=False).numpy()
+  np.testing.assert_allclose(batch_net.embed_image(images, training=False)[:1].numpy(),
+                             inference_alone, rtol=1e-4, atol=1e-5)
+  assert batch_net.embed_image(images, training=False).numpy().std() > 0.0
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(normalization='group'), r"normalization must be one of \(None, 'layer', 'batch'\)"),
+    (dict(normalization='batch', recompute_grad=True), 'recompute_grad')])
+def test_normalization_validated(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    q_network.GraspingQNetwork(crop_size=(64, 64), **dict(SMALL, **kwargs))
+
+
+def test_normalization_from_gin_survives_copy():
+  gin.parse_config(["GraspingQNetwork.normalization = 'layer'"])
+  net = q_network.GraspingQNetwork(crop_size=(32, 32), **SMALL)
+  target = net.copy(name='target')
+  assert net.normalization == target.normalization == 'layer'
+  assert layers.constructor_config(net)['normalization'] == 'layer'
