@@ -174,18 +174,37 @@ def test_load_policy_from_checkpoint_errors_name_the_file(tmp_path):
 
 
 def test_frame_recorder_keeps_the_first_frames_and_forwards_the_rest():
-  calls, frames = [], []
+  calls = []
   def action_fn(observations, env_ids=None, time_steps=None):
     calls.append(env_ids)
     return np.zeros((len(observations['image']), 8), np.float32)
   action_fn.begin_episode = lambda *a: 'began'
-  recorder = policy_eval.FrameRecorder(action_fn, frames, limit=5)
+  recorder = policy_eval.FrameRecorder(action_fn, limit=5)
   for i in range(3):
-    obs = {'image': np.full((2, 4, 4, 3), i, np.uint8)}
+    obs = {'image': np.full((2, 4, 4, 3), i, np.uint8),
+           'gripper_state': np.full((2, 2), i, np.float32)}
     assert recorder(obs, env_ids=[0, 1]).shape == (2, 8)
   assert calls == [[0, 1]] * 3 and recorder.begin_episode() == 'began'
-  kept = np.concatenate(frames)
-  assert len(kept) == 5 and list(kept[:, 0, 0, 0]) == [0, 0, 1, 1, 2]
+  assert recorder.num_frames == 5
+
+  class Measured:  # records what image_use hands the policy's measures
+    def embedding_spread(self, images):
+      self.images = images
+      return 0.5
+
+    def action_change(self, images, gripper_states):
+      assert images is self.images
+      self.gripper_states = gripper_states
+      return 0.25
+
+  policy = Measured()
+  assert recorder.image_use(policy) == {'embedding_spread': 0.5, 'action_change': 0.25}
+  assert list(policy.images[:, 0, 0, 0]) == [0, 0, 1, 1, 2]
+  assert list(policy.gripper_states[:, 0]) == [0, 0, 1, 1, 2]
+  assert policy_eval.FrameRecorder.format(recorder.image_use(policy)) == (
+      'embedding spread 0.5000, action change 0.25')
+  assert policy_eval.FrameRecorder(action_fn).image_use(policy) == {}  # no frames yet
+  assert policy_eval.FrameRecorder.format({}) == ''
 
 
 def _run_tool(*flags):
@@ -219,10 +238,11 @@ def test_tool_checkpoint_dir_reports_spread_and_a_run_of_another_world(tmp_path)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert 'binds the pseudo-real world real_gap 0.75' in proc.stderr
   assert 'in real on test objects' in proc.stdout  # measured in the project's world, as asked
-  assert 'image embedding spread: ' in proc.stdout
+  assert 'image use: embedding spread ' in proc.stdout and ', action change ' in proc.stdout
   with open(out) as f:
     result = json.load(f)
   assert result['embedding_spread'] > 0.0 and result['world']['real_gap'] == 1.0
+  assert result['action_change'] >= 0.0
 
 
 def test_tool_saved_model_in_fresh_process(tmp_path):

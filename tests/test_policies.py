@@ -205,6 +205,24 @@ def test_embedding_spread_tells_a_q_that_sees_from_an_image_blind_one():
     policy.embedding_spread(frames[:1])
 
 
+def test_action_change_tells_a_q_that_reads_the_scene_from_an_image_blind_one():
+  net = q_network_lib.GraspingQNetwork(crop_size=CROP, **q_network_lib.small_config())
+  policy = policies.CEMPolicy(net, RENDER, CROP, num_samples=16, seed=0)
+  observations = _observations(batch=6)
+  frames, gripper = observations['image'], observations['gripper_state']
+  rng_state = policy._rng.state.numpy().copy()  # pylint: disable=protected-access
+  seeing = policy.action_change(frames, gripper)
+  assert seeing > 0.05  # a fresh network's greedy move follows the image
+  assert policy.action_change(frames, gripper) == seeing  # deterministic
+  np.testing.assert_array_equal(policy._rng.state.numpy(), rng_state)  # no random stream used
+  assert policy.action_change(np.repeat(frames[:1], 6, 0), gripper) == 0.0  # one scene
+  stem = net._tower[0]  # pylint: disable=protected-access
+  stem.kernel.assign(tf.zeros_like(stem.kernel))  # every image gives the same features
+  assert policy.action_change(frames, gripper) == 0.0
+  with pytest.raises(ValueError, match='at least 2 frames and one gripper state per frame'):
+    policy.action_change(frames, gripper[:5])
+
+
 class LeftColumnQ(FakeQ):
   """FakeQ(gain=1) whose embedding is the mean of each crop's left column."""
 

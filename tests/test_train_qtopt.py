@@ -101,7 +101,9 @@ def test_sim_run_writes_artifacts_resumes_and_evaluates(tmp_path, summary_tags, 
     result = json.load(f)
   assert result['step'] == 2 and 0.0 <= result['results']['sim']['success_rate'] <= 1.0
   assert result['results']['sim']['embedding_spread'] > 0.0  # a fresh tower tells frames apart
-  assert 'embedding_spread/sim' in summary_tags(os.path.join(root, 'eval'))
+  assert result['results']['sim']['action_change'] >= 0.0
+  assert {'embedding_spread/sim', 'action_change/sim'} <= set(
+      summary_tags(os.path.join(root, 'eval')))
   assert glob.glob(os.path.join(root, 'replay', 'sim', 'sim-*.tfrecord'))
   with open(os.path.join(root, 'operative_config.gin')) as f:
     config = f.read()

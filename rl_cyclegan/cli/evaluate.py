@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -146,9 +145,9 @@ def main(argv=None):
 
   args.run_config = args.cem_policy = None
   action_fn = build_action_fn(args, parser)
-  frames = []
-  if args.cem_policy is not None:  # a run's Q: does it still tell the frames apart?
-    action_fn = policy_eval.FrameRecorder(action_fn, frames, policy_eval.SPREAD_FRAMES)
+  recorder = None
+  if args.cem_policy is not None:  # a run's Q: does it still use the image?
+    action_fn = recorder = policy_eval.FrameRecorder(action_fn)
   args.action_mode = args.action_mode or 'auto_descend'
   if not args.checkpoint_dir:
     parse_gin_bindings(args.gin_bindings, parser)
@@ -170,10 +169,11 @@ def main(argv=None):
   if args.appearance == 'real':  # which pseudo-real world the rate was measured in
     result['world'] = appearance_lib.configured_real_world()
   print(policy_eval.format_result(result))
-  if len(frames) >= 2:
-    result['embedding_spread'] = args.cem_policy.embedding_spread(np.concatenate(frames))
-    print(f"image embedding spread: {result['embedding_spread']:.4f} over the first "
-          f'{sum(map(len, frames))} frames (near 0: the Q ignores the image)')
+  image_use = recorder.image_use(args.cem_policy) if recorder is not None else {}
+  if image_use:
+    result.update(image_use)
+    print(f'image use: {policy_eval.FrameRecorder.format(image_use)} over the first '
+          f'{recorder.num_frames} frames (both near 0: the Q ignores the image)')
   if result.get('grasp_distance'):
     print(policy_eval.format_grasp_distances(result['grasp_distance']))
   if args.output_json:

@@ -180,22 +180,45 @@ def format_grasp_distances(table) -> str:
   return 'grasp distance to the nearest object: ' + ', '.join(parts)
 
 
-SPREAD_FRAMES = 256  # evaluation frames an embedding spread (CEMPolicy.embedding_spread) uses
+SPREAD_FRAMES = 256  # evaluation frames the image-use measures (FrameRecorder) use
 
 
 class FrameRecorder:
-  """An action function that also keeps the first ``limit`` image frames it is given (in
-  ``frames``, a list of [k, H, W, 3] arrays), e.g. for ``CEMPolicy.embedding_spread``."""
+  """An action function that also keeps the first ``limit`` frames it is given (their images
+  and gripper states), for the image-use measures of a CEM policy (``image_use``)."""
 
-  def __init__(self, action_fn: Callable, frames: list, limit: int):
-    self._action_fn, self._frames, self._left = action_fn, frames, limit
+  def __init__(self, action_fn: Callable, limit: int = SPREAD_FRAMES):
+    self._action_fn, self._left = action_fn, limit
+    self._images, self._gripper_states = [], []
 
   def __call__(self, observations, *args, **kwargs):
     if self._left > 0:
-      kept = np.asarray(observations['image'])[:self._left]
-      self._frames.append(kept)
-      self._left -= len(kept)
+      self._images.append(np.asarray(observations['image'])[:self._left])
+      self._gripper_states.append(np.asarray(observations['gripper_state'])[:self._left])
+      self._left -= len(self._images[-1])
     return self._action_fn(observations, *args, **kwargs)
+
+  @property
+  def num_frames(self) -> int:
+    return sum(map(len, self._images))
+
+  def image_use(self, policy) -> dict:
+    """Does ``policy``'s Q (a ``CEMPolicy``) still use the image, on the frames kept?
+    ``embedding_spread`` (its image tower's features vary across frames) and ``action_change``
+    (its greedy move follows the scene); {} with fewer than 2 frames."""
+    if self.num_frames < 2:
+      return {}
+    images = np.concatenate(self._images)
+    return {'embedding_spread': policy.embedding_spread(images),
+            'action_change': policy.action_change(images, np.concatenate(self._gripper_states))}
+
+  @staticmethod
+  def format(measures: dict) -> str:
+    """'embedding spread 0.0337, action change 0.56' ('' without measures)."""
+    if not measures:
+      return ''
+    return (f"embedding spread {measures['embedding_spread']:.4f}, action change "
+            f"{measures['action_change']:.2f}")
 
   def __getattr__(self, name):  # begin_episode, name, ... of the wrapped function
     return getattr(self._action_fn, name)

@@ -444,9 +444,9 @@ class Evaluator:
 
   Each entry is ``name -> (appearance, action_fn)``; with name == appearance (train_qtopt)
   the tags are ``success_rate/<appearance>`` etc. An entry added with its ``CEMPolicy`` also
-  reports the embedding spread of the policy's Q over the first ``SPREAD_FRAMES`` frames it
-  saw (``CEMPolicy.embedding_spread``; ``embedding_spread/<name>``): near 0, the Q ignores the
-  image.
+  reports whether the policy's Q still uses the image, over the first ``SPREAD_FRAMES`` frames
+  it saw (``policy_eval.FrameRecorder.image_use``): ``embedding_spread/<name>`` and
+  ``action_change/<name>``, both near 0 when the Q ignores the image.
   """
 
   SPREAD_FRAMES = policy_eval.SPREAD_FRAMES
@@ -476,26 +476,24 @@ class Evaluator:
   def run(self, step: int):
     results = {}
     for name, (appearance, action_fn, policy) in self.entries.items():
-      frames = []
       if policy is not None:
-        action_fn = policy_eval.FrameRecorder(action_fn, frames, self.SPREAD_FRAMES)
+        action_fn = policy_eval.FrameRecorder(action_fn, self.SPREAD_FRAMES)
       r = policy_eval.evaluate(action_fn, self.make_env, num_episodes=self.num_episodes,
                               num_envs=self.num_envs, appearance=appearance,
                               object_split='test', seed=self.seed, progress_interval=60.0)
-      spread = ''
-      if len(frames) >= 2:
-        r['embedding_spread'] = policy.embedding_spread(np.concatenate(frames))
-        spread = f'; embedding spread {r["embedding_spread"]:.4f}'
+      image_use = action_fn.image_use(policy) if policy is not None else {}
+      r.update(image_use)
       results[name] = r
       with self.writer.as_default(step=step):
         tf.summary.scalar(f'success_rate/{name}', r['success_rate'])
         tf.summary.scalar(f'success_ci95_low/{name}', r['ci95_low'])
         tf.summary.scalar(f'success_ci95_high/{name}', r['ci95_high'])
-        if 'embedding_spread' in r:
-          tf.summary.scalar(f'embedding_spread/{name}', r['embedding_spread'])
+        for measure, value in image_use.items():
+          tf.summary.scalar(f'{measure}/{name}', value)
       label = '' if name == appearance else f' [{name}]'
+      measures = policy_eval.FrameRecorder.format(image_use)
       self._log(f'eval step {step}{label}: {policy_eval.format_result(r)} '
-                f'({r["seconds"]:.0f}s){spread}')
+                f'({r["seconds"]:.0f}s){"; " + measures if measures else ""}')
     self.writer.flush()
     fileio.write_json_atomic(self.path(step),
                              {'step': step, 'env_steps': int(self.env_steps.numpy()),
