@@ -267,6 +267,73 @@ def test_another_pseudo_real_world_reaches_every_real_render_and_never_mixes(tmp
   assert table1.summarize(table)['rows']['sim_only']['real']['successes'] == 3
 
 
+def test_a_q_network_variant_reaches_every_q_retrains_sim_only_first_and_never_mixes(tmp_path):
+  """--q_normalization: every training stage builds its Q-functions with it, the Sim-Only row
+  trains again here before the joint runs whose critics start from it, and world.json keeps
+  the variant's results apart from the plain table's."""
+  from rl_cyclegan.networks import q_network  # pylint: disable=g-import-not-at-top
+  assert table1.Q_NORMALIZATIONS == tuple(n for n in q_network.NORMALIZATIONS if n)
+  results = tmp_path / 'results_q'
+  table = table1.Table1(str(tmp_path / 'q'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(results), docs_dir=str(tmp_path / 'docs'),
+                        q_normalization='layer')
+  binding = ['--gin_bindings', "GraspingQNetwork.normalization = 'layer'"]
+  def has_binding(argv):
+    return any(argv[i:i + 2] == binding for i in range(len(argv) - 1))
+  names = [st.name for st in table.stages(['rl_cyclegan_seed0', 'real_oracle'])]
+  assert names.index('sim_only/final_q') < names.index('rl_cyclegan_seed0/joint')
+  assert 'sim_only/eval/real_seed0' not in names  # only what the joint run needs
+  stages = {st.name: st for st in table.stages(['rl_cyclegan_seed0', 'real_oracle', 'sim_only'])}
+  assert list(stages).index('sim_only/eval/real_seed0') < list(stages).index(
+      'rl_cyclegan_seed0/joint')  # the Sim-Only row first, as asked or not
+  for name in ('sim_only/final_q', 'rl_cyclegan_seed0/joint', 'rl_cyclegan_seed0/final_q',
+               'real_oracle/final_q'):
+    assert has_binding(stages[name].argv), name
+  sim_only = stages['sim_only/final_q'].argv
+  assert "Environment.appearance = 'sim'" in sim_only and 'gin/qtopt_sim_only.gin' in ' '.join(
+      sim_only)
+  assert any(a.startswith('Replay.sim_episode_dir') and 'sim_mix18' in a for a in sim_only)
+  critic_init = os.path.join(str(results), 'sim_only', 'final_q', 'train', 'ckpt')
+  assert f"train_rl_cyclegan.critic_init_checkpoint = '{critic_init}'" in stages[
+      'rl_cyclegan_seed0/joint'].argv
+  assert 'data/sim_mix18' in {st.name for st in table.stages(['sim_only'])}
+  assert 'sim_only/final_q' not in {st.name for st in table.stages(['rl_cyclegan_scratch'])}
+  assert table.doc_name == 'table1_qlayer'
+  table.check_world()
+  with open(results / table1.WORLD_FILE) as f:
+    assert json.load(f) == {'appearance': 'real', 'real_gap': 1.0, 'q_normalization': 'layer'}
+  with pytest.raises(ValueError, match=r"results_q holds the runs of .*'q_normalization': "
+                     r"'layer'"):
+    table1.Table1(str(tmp_path / 'plain'), os.getcwd(), results_dir=str(results)).check_world()
+  plain = table1.Table1(str(tmp_path / 'plain'), os.getcwd())
+  assert not [a for st in plain.stages(['rl_cyclegan_seed0']) for a in st.argv
+              if 'normalization' in a]
+  with pytest.raises(ValueError, match=r"q_normalization must be one of \('layer', 'batch'\)"):
+    table1.Table1(str(tmp_path / 'x'), os.getcwd(), q_normalization='group')
+  # The plain table's logs serve the variant (--data_dir), not another world's.
+  (tmp_path / 'plain' / 'data' / 'sim_mix18').mkdir(parents=True)
+  lent = table1.Table1(str(tmp_path / 'q2'), os.getcwd(), results_dir=str(tmp_path / 'r2'),
+                       q_normalization='layer', data_dir=str(tmp_path / 'plain' / 'data'))
+  assert any(str(tmp_path / 'plain' / 'data' / 'sim_mix18') in a
+             for a in {st.name: st for st in lent.stages(['sim_only'])}['sim_only/final_q'].argv)
+  lent.check_world()
+  with open(tmp_path / 'plain' / 'data' / table1.WORLD_FILE) as f:
+    assert json.load(f) == {'appearance': 'real', 'real_gap': 1.0}
+  with pytest.raises(ValueError, match=r'the data directory .*plain/data holds logs of the '
+                     r"pseudo-real world .*'real_gap': 1\.0.*not .*'real_gap': 0\.75"):
+    table1.Table1(str(tmp_path / 'q3'), os.getcwd(), results_dir=str(tmp_path / 'r3'),
+                  real_gap=0.75, data_dir=str(tmp_path / 'plain' / 'data')).check_world()
+  for seed in table1.EVAL_SEEDS:
+    for what in ('real', 'sim'):
+      _write_eval(table.published('sim_only', 'eval', f'{what}_seed{seed}.json'), 1, 2, seed)
+  summary = table1.summarize(table)
+  assert summary['world']['q_normalization'] == 'layer'
+  assert 'results_q/sim_only/final_q --appearance=real' in summary['rows']['sim_only']['evaluate']
+  markdown = (tmp_path / 'docs' / 'table1_qlayer.md').read_text()
+  assert markdown.startswith('# Table 1 in the pseudo-real world, Q-networks with layer norm')
+  assert '`tools/table1.py --q_normalization=layer`' in markdown
+
+
 def test_published_stages_count_as_done_and_later_stages_read_the_published_g(tmp_path):
   """A machine lost after the joint run: the committed G and markers are enough."""
   table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,

@@ -6,6 +6,10 @@ r"""Paper Table 1 in the pseudo-real world, every row as resumable stages (``mak
                                                # results/table1/summary.json, docs/table1.{md,png}
   python tools/table1.py --real_gap=0.75 --work_dir=../runs/table1_gap075 \
       --results_dir=results/table1_real_gap0.75   # the table in another pseudo-real world
+  python tools/table1.py --q_normalization=layer --work_dir=../runs/table1_qlayer \
+      --results_dir=results/table1_qlayer --data_dir=../runs/table1/data
+                                       # every Q-function with layer norm (a variant), on the
+                                       # logs of the plain table
 
 Prints the plan (each stage with its estimated time; finished stages are skipped), then runs
 the stages: data, joint training, generator report, translation, final Q, evaluation. A killed
@@ -38,6 +42,13 @@ def main(argv=None):
   parser.add_argument('--real_gap', type=float, default=None,
                       help="another pseudo-real world (envs/appearance.py); default: the "
                       "project's, 1.0. Needs its own --work_dir and --results_dir")
+  parser.add_argument('--q_normalization', default=None, choices=table1.Q_NORMALIZATIONS,
+                      help='a Q-network variant: GraspingQNetwork.normalization for every '
+                      'Q-function of the table (Sim-Only is trained again with it). Needs its '
+                      'own --work_dir and --results_dir')
+  parser.add_argument('--data_dir', default=None,
+                      help='the logs and paired set (default: <work_dir>/data); another table '
+                      "of the same world can lend its own, e.g. ../runs/table1/data")
   parser.add_argument('--dry_run', action='store_true', help='print the plan only')
   parser.add_argument('--summarize_only', action='store_true',
                       help="copy the rows' finished files to results/ and write the summary")
@@ -45,7 +56,8 @@ def main(argv=None):
   try:
     table = table1.Table1(args.work_dir, REPO, table1.SCALES[args.scale],
                           results_dir=args.results_dir, docs_dir=args.docs_dir,
-                          real_gap=args.real_gap)
+                          real_gap=args.real_gap, q_normalization=args.q_normalization,
+                          data_dir=args.data_dir)
     rows = table1.expand_rows([r for r in args.rows.split(',') if r])
     stages = table.stages(rows)
     if not args.dry_run:

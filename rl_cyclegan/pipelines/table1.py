@@ -37,6 +37,12 @@ then every 'real' log is collected, every run trains and every evaluation render
 (``RealAppearance.real_gap``), and its docs are docs/table1_real_gap<G>.md. A world is written
 to ``world.json`` in the work and results directories at the first run, and a runner of another
 world refuses them, so two worlds' results never mix.
+
+A Q-network variant (``q_normalization``: 'layer' or 'batch', ``GraspingQNetwork.normalization``)
+is a table of its own in the same way: every Q-function of it (the joint runs' critics, every
+final Q, the oracle's) has that normalization, the Sim-Only row is trained again with it in the
+work directory (so the rows compare like with like, and the joint critics start from it), it is
+recorded in ``world.json`` beside the world, and its docs are docs/table1[_real_gap<G>]_q<N>.md.
 """
 
 import dataclasses
@@ -87,6 +93,9 @@ PAPER_REAL_ROBOT = {'sim_only': 21, 'randomized_sim': 37, 'gan': 29, 'cyclegan':
                     'graspgan': 63, 'rl_cyclegan': 70,
                     'rl_cyclegan_scratch': 70}  # % (paper Table 1, Robot 1)
 SIM_ONLY_RESULTS = 'results/sim_only_ratio2'  # the Sim-Only row as it is (issue 18)
+# GraspingQNetwork.normalization values of a Q-network variant (q_network.NORMALIZATIONS but
+# None; not imported, so that planning a table needs no TensorFlow).
+Q_NORMALIZATIONS = ('layer', 'batch')
 FIGURE_STATES = 4
 # While a final Q trains, its newest checkpoint is copied to results/table1/<row>/<INTERIM_DIR>
 # every INTERIM_INTERVAL_S (committed by hand: a machine lost mid-run then costs at most that
@@ -176,8 +185,12 @@ def _size(hw):
   return f'{hw[0]}x{hw[1]}'
 
 
-def _world(real_gap: float) -> dict:
-  return {'appearance': 'real', 'real_gap': real_gap}
+def _world(real_gap: float, q_normalization: Optional[str] = None) -> dict:
+  """The table's world.json: its pseudo-real world and any Q-network variant."""
+  world = {'appearance': 'real', 'real_gap': real_gap}
+  if q_normalization is not None:
+    world['q_normalization'] = q_normalization
+  return world
 
 
 class Table1:
@@ -186,24 +199,34 @@ class Table1:
   def __init__(self, work_dir: str, repo_dir: str, scale: Scale = FULL,
                results_dir: Optional[str] = None, docs_dir: Optional[str] = None,
                critic_init: Optional[str] = None, python: str = sys.executable,
-               log: Callable[[str], None] = None, real_gap: Optional[float] = None):
+               log: Callable[[str], None] = None, real_gap: Optional[float] = None,
+               q_normalization: Optional[str] = None, data_dir: Optional[str] = None):
     if real_gap is not None and not 0.0 <= real_gap <= 1.0:
       raise ValueError(f'real_gap must lie in [0, 1], got {real_gap}')
+    if q_normalization is not None and q_normalization not in Q_NORMALIZATIONS:
+      raise ValueError(f'q_normalization must be one of {Q_NORMALIZATIONS} (or none), got '
+                       f'{q_normalization!r}')
+    self.q_normalization = q_normalization
     self.real_gap = None if real_gap is None or real_gap == DEFAULT_REAL_GAP else float(real_gap)
     self.work_dir = os.path.abspath(work_dir)
+    # The logs and the paired set (their own world, no Q-network in them): another table's of
+    # the same world can serve, e.g. the plain table's for a Q-network variant.
+    self.data_dir = os.path.abspath(data_dir or os.path.join(self.work_dir, 'data'))
     self.repo = os.path.abspath(repo_dir)
     self.scale = scale
     self.results_dir = os.path.abspath(results_dir or os.path.join(self.repo, 'results',
                                                                    'table1'))
     self.docs_dir = os.path.abspath(docs_dir or os.path.join(self.repo, 'docs'))
     self.critic_init = os.path.join(self.repo, critic_init or SIM_ONLY_RESULTS, 'train', 'ckpt')
+    if q_normalization is not None and critic_init is None:  # this table's own Sim-Only Q
+      self.critic_init = self.published('sim_only', 'final_q', 'train', 'ckpt')
     self.python = python
     self._log = log or (lambda m: print(f'[table1 {time.strftime("%H:%M:%S")}] {m}',
                                         file=sys.stderr, flush=True))
 
   # ------------------------------------------------------------------ paths
   def data(self, name):
-    return os.path.join(self.work_dir, 'data', name)
+    return os.path.join(self.data_dir, name)
 
   def row_dir(self, row):
     return os.path.join(self.work_dir, row)
@@ -216,13 +239,22 @@ class Table1:
 
   @property
   def world(self) -> dict:
-    """The pseudo-real world of this table (world.json)."""
-    return _world(DEFAULT_REAL_GAP if self.real_gap is None else self.real_gap)
+    """The pseudo-real world of this table and its Q-network variant (world.json)."""
+    return _world(DEFAULT_REAL_GAP if self.real_gap is None else self.real_gap,
+                  self.q_normalization)
 
   @property
   def doc_name(self) -> str:
-    """'table1' in the project's world, 'table1_real_gap0.75' in another."""
-    return 'table1' if self.real_gap is None else f'table1_real_gap{self.real_gap:g}'
+    """'table1' in the project's world, 'table1_real_gap0.75' in another; '_qlayer' after it
+    for the Q-network variant with layer norm."""
+    name = 'table1' if self.real_gap is None else f'table1_real_gap{self.real_gap:g}'
+    return name + (f'_q{self.q_normalization}' if self.q_normalization else '')
+
+  @property
+  def own_sim_only(self) -> bool:
+    """Whether the Sim-Only row trains here (a Q-network variant) rather than being
+    results/sim_only_ratio2 as it is."""
+    return self.q_normalization is not None
 
   def _world_bindings(self) -> List[str]:
     """--gin_bindings that put every 'real' render of a binary in this table's world."""
@@ -244,14 +276,38 @@ class Table1:
       if found is not None and found != self.world:
         raise ValueError(
             f'{directory} holds the runs of the pseudo-real world {found}, not {self.world}: '
-            f'give this world its own --work_dir and --results_dir')
+            f'give this world (and Q-network variant) its own --work_dir and --results_dir')
       os.makedirs(directory, exist_ok=True)
       if not os.path.isfile(path):
         fileio.write_json_atomic(path, self.world)
+    self._check_data_world()
+
+  def _check_data_world(self):
+    """The data directory's world.json (its real logs' world; no Q-network variant): written
+    at the first run, and a data directory of another world is refused. One without it takes
+    the world of the work directory that holds it (or else the project's)."""
+    data_world = _world(self.world['real_gap'])
+    path = os.path.join(self.data_dir, WORLD_FILE)
+    if os.path.isfile(path):
+      found = _read_json(path)
+    elif os.path.isdir(self.data_dir) and os.listdir(self.data_dir):
+      parent = os.path.join(os.path.dirname(self.data_dir), WORLD_FILE)
+      found = (_world(_read_json(parent)['real_gap']) if os.path.isfile(parent)
+               else _world(DEFAULT_REAL_GAP))
+    else:
+      found = None
+    if found is not None and found != data_world:
+      raise ValueError(f'the data directory {self.data_dir} holds logs of the pseudo-real world '
+                       f'{found}, not {data_world}: give this world its own --data_dir')
+    os.makedirs(self.data_dir, exist_ok=True)
+    if not os.path.isfile(path):
+      fileio.write_json_atomic(path, data_world)
 
   def _bindings(self, prefix, steps, extra):
     out = [f'{prefix}.num_train_steps = {steps}'] if steps is not None else []
     out += list(self.scale.extra_bindings) + list(extra)
+    if self.q_normalization is not None:
+      out.append(f"GraspingQNetwork.normalization = '{self.q_normalization}'")
     return [a for b in out for a in ('--gin_bindings', b)] + self._world_bindings()
 
   # ------------------------------------------------------------------ stages
@@ -277,7 +333,7 @@ class Table1:
     s = self.scale
     stages = []
     needs_sim_log = any(r not in ('sim_only', 'randomized_sim', 'real_oracle', 'random')
-                        for r in rows)
+                        or (r == 'sim_only' and self.own_sim_only) for r in rows)
     if any(r.split('_seed')[0] in GENERATOR_ROWS for r in rows):
       # Seeds: the real log 400; the three Sim-Only-recipe logs share seed 300 (same states
       # in their own appearance; the sim one is results/sim_only_ratio2's log).
@@ -421,13 +477,14 @@ class Table1:
     stages = []
     seed_binding = [f'train_eval.seed = {seed}']
     extra = []
-    if base == 'sim_only':
+    if base == 'sim_only' and not self.own_sim_only:
       final_root = os.path.join(self.repo, SIM_ONLY_RESULTS)
     elif base == 'random':
       final_root, extra = None, ['--policy=random']
-    elif base in ('randomized_sim', 'real_oracle'):
-      appearance, log = (('randomized', 'randomized_mix18') if base == 'randomized_sim'
-                         else ('real', 'real_mix18'))
+    elif base in ('sim_only', 'randomized_sim', 'real_oracle'):
+      appearance, log = {'sim_only': ('sim', 'sim_mix18'),
+                         'randomized_sim': ('randomized', 'randomized_mix18'),
+                         'real_oracle': ('real', 'real_mix18')}[base]
       stages.append(self._training(
           f'{row}/final_q', 'train_qtopt', final_root, ['gin/qtopt_sim_only.gin'], 'train_eval',
           s.final_steps, seed_binding + [
@@ -501,6 +558,14 @@ class Table1:
     """The rows' stages, after the data stages that an unfinished one still reads."""
     rows = expand_rows(rows)
     out = []
+    if self.own_sim_only and self.scale.critic_init and any(
+        r.partition('_seed')[0] in GENERATOR_ROWS
+        and r.partition('_seed')[0] not in PAPER_FAITHFUL_ROWS for r in rows):
+      # The joint critics start from this table's Sim-Only Q: it trains first.
+      if 'sim_only' in rows:
+        rows = ['sim_only'] + [r for r in rows if r != 'sim_only']
+      else:
+        out += [st for st in self.row_stages('sim_only') if st.name == 'sim_only/final_q']
     for row in rows:
       out += self.row_stages(row)
     needed = {d for st in out if not st.done for d in st.reads}
@@ -794,7 +859,7 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
   # when the runner runs from another worktree (session 17 wrote '../../main/results/...').
   checkout = os.path.dirname(os.path.dirname(table.results_dir))
   rel = os.path.relpath(os.path.join(table.results_dir, row, 'final_q'), checkout)
-  if base == 'sim_only':
+  if base == 'sim_only' and not table.own_sim_only:
     rel = SIM_ONLY_RESULTS
   source = '--policy=random' if base == 'random' else f'--checkpoint_dir={rel}'
   if base != 'random':
@@ -867,10 +932,12 @@ def _pct(r):
 def table_markdown(summary: dict) -> str:
   rows = summary['rows']
   gap = summary.get('world', {}).get('real_gap', DEFAULT_REAL_GAP)
+  normalization = summary.get('world', {}).get('q_normalization')
   summary_file = summary.get('summary_file', 'results/table1/summary.json')
   lines = [
       '# Table 1 in the pseudo-real world' + (
-          '' if gap == DEFAULT_REAL_GAP else f' at real_gap {gap:g}'), '',
+          '' if gap == DEFAULT_REAL_GAP else f' at real_gap {gap:g}') + (
+          f', Q-networks with {normalization} norm' if normalization else ''), '',
       'Generated by `make table1` (`tools/table1.py`, rl_cyclegan/pipelines/table1.py) from '
       f'`{summary_file}`; do not edit by hand. How each row is made, the '
       'deviations from the paper and the analysis are in docs/results.md ("Table 1").', '',
@@ -878,6 +945,12 @@ def table_markdown(summary: dict) -> str:
           f'A second pseudo-real world, closer to sim: `real_gap` {gap:g} instead of the '
           f"project's {DEFAULT_REAL_GAP:g} (`tools/table1.py --real_gap={gap:g}`). Every real "
           'log, training run and evaluation here renders `real` in it.', '']),
+      *([] if not normalization else [
+          f"A Q-network variant: every Q-function of this table (the joint runs' critics, every "
+          f"final Q, the oracle's) has `GraspingQNetwork.normalization = '{normalization}'` "
+          f'(`tools/table1.py --q_normalization={normalization}`), against the collapse of the '
+          "image tower (docs/results.md, Table 1). The Sim-Only row is trained again with it, and "
+          "the joint critics start from that Sim-Only Q.", '']),
       f"Success on the unseen test objects, {summary['episodes_per_seed']} episodes at each "
       f"evaluation seed {', '.join(map(str, summary['eval_seeds']))}, pooled, with the 95% "
       'Wilson interval. `real`: the final Q in the pseudo-real world. `sim`: in the simulator, '
