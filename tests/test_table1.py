@@ -577,6 +577,13 @@ def test_training_stages_are_estimated_at_the_rate_measured_in_the_work_dir(tmp_
   assert 'at 2.00 steps/s, measured in this work dir' in table.plan(list(stages.values()))
   # Another final Q that has not run here takes the same machine's rate, for all its steps.
   assert stages['cyclegan_seed0/final_q'].estimate_s == pytest.approx(32000 / 2.0)
+  # A table that borrows this one's data dir (a Q-network variant) takes its rates too.
+  variant = table1.Table1(str(tmp_path / 'variant'), os.getcwd(), q_normalization='layer',
+                          results_dir=str(tmp_path / 'results_variant'),
+                          data_dir=os.path.join(table.work_dir, 'data'))
+  borrowed = {s.name: s for s in variant.stages(['real_oracle'])}['real_oracle/final_q']
+  assert borrowed.estimate_s == pytest.approx(32000 / 2.0)
+  assert borrowed.estimate_note == f'at 2.00 steps/s, measured in {table.work_dir}'
   # A joint run has no measured rate yet: nominal.
   assert stages['cyclegan_seed0/joint'].estimate_s == pytest.approx(
       table.joint_steps() / table.scale.joint_steps_per_s)

@@ -373,24 +373,28 @@ class Table1:
       reached = max(reached,
                     _checkpoint_step(self.published(row, INTERIM_DIR, 'train', 'ckpt')))
     stage.estimate_s *= max(0.0, 1.0 - reached / total)
-    rate = self.measured_rate(what, root)
+    rate, where = self.measured_rate(what, root)
     if rate:  # this machine's own rate beats the nominal one (machines differ ~3x)
       stage.estimate_s = max(0, total - reached) / rate
-      stage.estimate_note = f'at {rate:.2f} steps/s, measured in this work dir'
+      stage.estimate_note = f'at {rate:.2f} steps/s, measured in {where}'
     return stage
 
-  def measured_rate(self, what: str, root: str) -> Optional[float]:
-    """Train steps/s of ``what`` ('final_q' or 'joint') on this machine: the median of the
-    newest progress lines of the stage's own log, or else of the newest log of another such
-    stage in this work dir (the median ignores a paused interval); None if none has run."""
+  def measured_rate(self, what: str, root: str) -> Tuple[Optional[float], str]:
+    """Train steps/s of ``what`` ('final_q' or 'joint') on this machine and where it was
+    measured: the median of the newest progress lines of the stage's own log, or else of the
+    newest log of another such stage in this work dir, or else in the work dir that lends its
+    data dir (the median ignores a paused interval); (None, '') if none has run."""
     own = os.path.join(root, 'table1_stage.log')
-    others = sorted(glob.glob(os.path.join(self.work_dir, '*', what, 'table1_stage.log')),
-                    key=os.path.getmtime, reverse=True)
-    for path in [own] + [p for p in others if p != own]:
-      rates = _progress_rates(path)
-      if rates:
-        return float(sorted(rates)[len(rates) // 2])
-    return None
+    lender = os.path.dirname(self.data_dir)
+    for directory in dict.fromkeys([self.work_dir, lender]):
+      others = sorted(glob.glob(os.path.join(directory, '*', what, 'table1_stage.log')),
+                      key=os.path.getmtime, reverse=True)
+      for path in [own] * (directory == self.work_dir) + [p for p in others if p != own]:
+        rates = _progress_rates(path)
+        if rates:
+          return (float(sorted(rates)[len(rates) // 2]),
+                  'this work dir' if directory == self.work_dir else directory)
+    return None, ''
 
   # ------------------------------------------------------------------ interim checkpoints
   def publish_interim(self, row, root) -> Optional[str]:
