@@ -149,7 +149,7 @@ def run(config_names: Sequence[str] = ('small', 'paper'),
 
 def benchmark_qtopt_step(gin_file: str, crop_size: Sequence[int], batch: int,
                          done_fraction: float, skip_terminal_targets: bool, peak_gflops: float,
-                         steps: int = 20) -> dict:
+                         steps: int = 20, bindings: Sequence[str] = ()) -> dict:
   """Times ``QTOptLearner.train_step`` on a fixed random sim batch (Sim-Only: no real batch).
 
   ``done_fraction`` of the transitions are terminal (1/5 in 5-step ``auto_descend`` episodes).
@@ -160,7 +160,8 @@ def benchmark_qtopt_step(gin_file: str, crop_size: Sequence[int], batch: int,
     raise ValueError(f'done_fraction must be in [0, 1], got {done_fraction}')
   gin.clear_config()
   gin_utils.parse_gin([os.path.join(GIN_DIR, gin_file)],
-                      [f'QTOptCritic.skip_terminal_targets = {skip_terminal_targets}'])
+                      [f'QTOptCritic.skip_terminal_targets = {skip_terminal_targets}',
+                       *bindings])
   tf.random.set_seed(0)
   learner = qtopt_learner.QTOptLearner(crop_size=crop_size)
   sim = random_batch(batch, crop_size, 1)
@@ -201,6 +202,37 @@ def run_qtopt(gin_file: str = 'networks_spatial.gin', crop_size: Sequence[int] =
     print(f'  batch {batch:4d}: skipping terminal targets is '
           f'{pair[0]["ms_per_step"] / pair[1]["ms_per_step"]:.2f}x faster', flush=True)
     rows.extend(pair)
+  return rows
+
+
+NORMALIZATION_VARIANTS = {  # name -> GraspingQNetwork bindings (normalization, normalize_head)
+    'none': (None, False), 'layer': ('layer', False), 'batch': ('batch', False),
+    'layer_all': ('layer', True), 'batch_all': ('batch', True)}
+
+
+def run_normalizations(gin_file: str = 'networks_spatial.gin',
+                       crop_size: Sequence[int] = (64, 64), batch: int = 32,
+                       done_fraction: float = 0.2, steps: int = 20,
+                       variants: Sequence[str] = tuple(NORMALIZATION_VARIANTS)) -> List[dict]:
+  """Prints ms/step of the QT-Opt step (terminal targets skipped, as training runs) with each
+  Q-network normalization of ``NORMALIZATION_VARIANTS`` ('_all': the head's convs too), and
+  each one's time against the first variant's, measured in this process."""
+  print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs; QT-Opt step, {gin_file}, crop '
+        f'{"x".join(map(str, crop_size))}, batch {batch}, {100 * done_fraction:.0f}% terminal')
+  peak = perf.matmul_peak_gflops(tf.float32)
+  rows = []
+  for name in variants:
+    normalization, head = NORMALIZATION_VARIANTS[name]
+    row = benchmark_qtopt_step(gin_file, crop_size, batch, done_fraction, True, peak, steps,
+                               [f'GraspingQNetwork.normalization = {normalization!r}',
+                                f'GraspingQNetwork.normalize_head = {head}'])
+    row['normalization'] = name
+    rows.append(row)
+    line = (f'  {name:9s}: {row["ms_per_step"]:8.1f} ms/step, '
+            f'{1e3 / row["ms_per_step"]:5.2f} steps/s')
+    if len(rows) > 1:
+      line += f', {row["ms_per_step"] / rows[0]["ms_per_step"]:.2f}x the time of {variants[0]}'
+    print(line, flush=True)
   return rows
 
 

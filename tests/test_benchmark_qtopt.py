@@ -96,3 +96,28 @@ def test_op_profile_times_the_kernels_that_ran(tmp_path):
   assert all(o['calls_per_step'] == 1 for k, o in ops.items()
              if benchmark.kernel_family(k) in ('Conv2D', 'Conv2DBackpropFilter'))
   assert abs(sum(o['share'] for o in ops.values()) - 1) < 1e-6
+
+
+def test_normalization_rows_build_each_variant_and_unknown_ones_are_named(capsys, monkeypatch):
+  built = []
+  real_step = benchmark.benchmark_qtopt_step
+
+  def step(*args, **kwargs):
+    row = real_step(*args, **kwargs)
+    import gin  # pylint: disable=g-import-not-at-top
+    built.append((gin.query_parameter('GraspingQNetwork.normalization'),
+                  gin.query_parameter('GraspingQNetwork.normalize_head')))
+    return row
+
+  monkeypatch.setattr(benchmark, 'benchmark_qtopt_step', step)
+  monkeypatch.setattr(benchmark.perf, 'matmul_peak_gflops', lambda dtype: 100.0)
+  rows = benchmark.run_normalizations('networks_small.gin', (32, 32), batch=4, steps=1,
+                                      variants=('none', 'layer', 'batch_all'))
+  assert [r['normalization'] for r in rows] == ['none', 'layer', 'batch_all']
+  assert built == [(None, False), ('layer', False), ('batch', True)]
+  assert 'x the time of none' in capsys.readouterr().out
+  from rl_cyclegan.cli import benchmark_qtopt as cli  # pylint: disable=g-import-not-at-top
+  with pytest.raises(SystemExit):
+    cli.main(['--normalizations=none,group'])
+  assert 'unknown group; valid: none, layer, batch, layer_all, batch_all' in (
+      capsys.readouterr().err)

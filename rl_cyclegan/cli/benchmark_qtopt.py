@@ -3,6 +3,7 @@
   python tools/benchmark_qtopt.py                          # spatial Q, 64x64, batch 32 and 64
   python tools/benchmark_qtopt.py --batches=32 --done_fraction=0.125 --steps=50
   python tools/benchmark_qtopt.py --final_q    # Sim-Only vs final Q with cached G vs G per step
+  python tools/benchmark_qtopt.py --normalizations=none,layer,batch,layer_all   # Q norms
 """
 import argparse
 import os
@@ -25,11 +26,25 @@ def main(argv=None):
   parser.add_argument('--final_q', action='store_true',
                       help='time replay sample + train step of Sim-Only, the final Q with the '
                       'cached G and the final Q with G in every step (first --batches value)')
+  parser.add_argument('--normalizations', default=None,
+                      help='comma list of Q-network normalizations (none, layer, batch, '
+                      "layer_all, batch_all; '_all': the head's convs too): time the step with "
+                      'each (first --batches value)')
   args = parser.parse_args(argv)
   try:
     batches = [int(b) for b in args.batches.split(',')]
   except ValueError:
     parser.error(f'--batches must be a comma list of ints, got {args.batches!r}')
+  if args.normalizations:
+    names = [n.strip() for n in args.normalizations.split(',')]
+    bad = [n for n in names if n not in benchmark.NORMALIZATION_VARIANTS]
+    if bad:
+      parser.error(f'--normalizations: unknown {", ".join(bad)}; valid: '
+                   f'{", ".join(benchmark.NORMALIZATION_VARIANTS)}')
+    benchmark.run_normalizations(args.gin_file, args.crop, batch=batches[0],
+                                 done_fraction=args.done_fraction, steps=args.steps,
+                                 variants=names)
+    return
   if args.final_q:
     benchmark.run_final_q(args.gin_file, args.crop, batch=batches[0], steps=args.steps)
     return

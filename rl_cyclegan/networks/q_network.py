@@ -22,9 +22,12 @@ across replicas under tf.distribute; moving statistics in inference calls, so CE
 target networks read them). ``'layer'`` normalizes each conv's output per image over (h, w, C)
 instead (``GroupNormalization(groups=1)``, Wu & He 2018): no batch statistics, so a call on a
 batch mixing domains or CEM candidates treats each image alone, and training and inference
-compute the same function. Either way the convs' output scale no longer follows their weights,
-which is what an image tower that collapses to constant features (docs/results.md, Table 1,
-"Session 22") needs: weights that shrink or drift cannot silence a normalized layer.
+compute the same function. Either way the convs' output scale no longer follows their weights:
+a collapsed tower (docs/results.md, Table 1, "Session 22") had let its stem's output grow ~10x
+and lost its next conv to dead ReLUs; a normalized conv's pre-activations stay centred.
+Only the image tower's convs are normalized unless ``normalize_head`` (QT-Opt: every conv):
+the head runs once per CEM candidate, and normalizing it made the spatial network's QT-Opt step
+1.3x (batch) and 2.5x (layer) as long (``tools/benchmark_qtopt.py --normalizations``).
 
 The image tower does not depend on the action, so CEM calls ``embed_image`` once per state and
 ``logits_from_embedding`` with all N candidate actions; only the layers after the merge run
@@ -138,6 +141,7 @@ class GraspingQNetwork(network.Network):
                head_pooling: str = 'flatten',
                recompute_grad: bool = False,
                normalization: Optional[str] = None,
+               normalize_head: bool = False,
                name: str = 'GraspingQNetwork'):
     """Creates the network.
 
@@ -170,9 +174,11 @@ class GraspingQNetwork(network.Network):
       recompute_grad: gradient checkpointing of the conv stacks in training calls (see the
         module docstring): less memory for about one more forward pass of them.
       normalization: None (no normalization layer), 'layer' (per-image normalization after
-        every conv) or 'batch' (QT-Opt's batch norm after every conv); see the module
+        each conv) or 'batch' (QT-Opt's batch norm after each conv); see the module
         docstring. 'batch' cannot be combined with recompute_grad (the recomputed forward pass
         would update the moving statistics twice).
+      normalize_head: also normalize the convs after the merge (QT-Opt); by default only the
+        image tower's (stem and tower convs).
       name: network name.
     """
     crop_size = specs._check_size(crop_size, 'crop_size')  # pylint: disable=protected-access
@@ -197,6 +203,7 @@ class GraspingQNetwork(network.Network):
     self._head_pooling = head_pooling
     self._recompute_grad = bool(recompute_grad)
     self._normalization = normalization
+    self._normalize_head = bool(normalize_head)
     # The embedding packs the spatial features [h, w, C] and, with keypoints, their 2K
     # coordinates tiled over h, w: [h, w, C + 2K]. Callers treat it as opaque.
     self._embedding_channels = self._feature_channels + 2 * self._num_keypoints
@@ -219,12 +226,13 @@ class GraspingQNetwork(network.Network):
     self._state_action_fc.append(
         tf.keras.layers.Dense(self._feature_channels, name='sa_projection'))
 
+    head_conv = conv if normalize_head else _conv
     self._head = []
     for i, f in enumerate(merged_filters):
-      self._head += conv(f, merged_kernel_size, 1, f'merged_conv{i}')
+      self._head += head_conv(f, merged_kernel_size, 1, f'merged_conv{i}')
     self._head.append(_pool(merged_pool_size, 'merged_pool'))
     for i, f in enumerate(final_filters):
-      self._head += conv(f, final_kernel_size, 1, f'final_conv{i}')
+      self._head += head_conv(f, final_kernel_size, 1, f'final_conv{i}')
     self._fc = [tf.keras.layers.Dense(u, activation='relu', name=f'fc{i}')
                 for i, u in enumerate(fc_units)]
     self._fc.append(tf.keras.layers.Dense(1, name='logit'))

@@ -322,22 +322,25 @@ def test_spatial_options_validated(kwargs, match):
     q_network.GraspingQNetwork(crop_size=(64, 64), **dict(SMALL, **kwargs))
 
 
-def _normalized_filters(cfg):
-  """Sum of the widths of the convs that ``normalization`` follows (tower and head)."""
+def _normalized_filters(cfg, normalize_head):
+  """Sum of the widths of the convs that ``normalization`` follows (tower, and head)."""
   cfg = dict(DEFAULTS, **cfg)
-  return (cfg['stem_filters'] + sum(cfg['tower_filters']) + sum(cfg['merged_filters'])
-          + sum(cfg['final_filters']))
+  tower = cfg['stem_filters'] + sum(cfg['tower_filters'])
+  return tower + (sum(cfg['merged_filters']) + sum(cfg['final_filters'])) * normalize_head
 
 
+@pytest.mark.parametrize('normalize_head', [False, True], ids=['tower', 'all'])
 @pytest.mark.parametrize('normalization', ['layer', 'batch'])
 @pytest.mark.parametrize('cfg', [SMALL, SPATIAL], ids=['small', 'spatial'])
-def test_normalized_network_variables_copy_and_embedding_reuse(cfg, normalization):
+def test_normalized_network_variables_copy_and_embedding_reuse(cfg, normalization,
+                                                               normalize_head):
   plain = q_network.GraspingQNetwork(crop_size=(64, 64), **cfg)
-  net = q_network.GraspingQNetwork(crop_size=(64, 64), normalization=normalization, **cfg)
+  net = q_network.GraspingQNetwork(crop_size=(64, 64), normalization=normalization,
+                                   normalize_head=normalize_head, **cfg)
   for n in (plain, net):
     n.create_variables()
   assert plain.normalization is None and net.normalization == normalization
-  filters = _normalized_filters(cfg)
+  filters = _normalized_filters(cfg, normalize_head)
   # Each normalized conv drops its bias (the norm's beta replaces it) and adds gamma and beta;
   # batch norm adds a moving mean and variance per channel, not trained.
   assert _num_params(net.trainable_variables) == _num_params(plain.trainable_variables) + filters
