@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 
-
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from rl_cyclegan import fileio  # noqa: E402

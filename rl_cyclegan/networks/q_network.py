@@ -27,7 +27,8 @@ a collapsed tower (docs/results.md, Table 1, "Session 22") had let its stem's ou
 and lost its next conv to dead ReLUs; a normalized conv's pre-activations stay centred.
 Only the image tower's convs are normalized unless ``normalize_head`` (QT-Opt: every conv):
 the head runs once per CEM candidate, and normalizing it made the spatial network's QT-Opt step
-1.3x (batch) and 2.5x (layer) as long (``tools/benchmark_qtopt.py --normalizations``).
+1.2x (batch) and 2.6x (layer) as long; the tower alone 1.2x and 1.1x
+(``tools/benchmark_qtopt.py --normalizations``).
 
 The image tower does not depend on the action, so CEM calls ``embed_image`` once per state and
 ``logits_from_embedding`` with all N candidate actions; only the layers after the merge run
