@@ -298,3 +298,17 @@ def test_a_diverged_episode_is_evaluated_again_on_a_new_env():
   key = lambda e: e.metadata['episode_id']
   assert test_rollout._summary(sorted(diverged['episodes'], key=key)) == test_rollout._summary(
       sorted(clean['episodes'], key=key))
+
+
+@pytest.mark.parametrize('run', ['results/sim_only_ratio2', 'results/table1/real_oracle/final_q'])
+def test_committed_checkpoints_still_restore(run):
+  """The Q-networks committed under results/ load into today's network (its checkpoint keys:
+  a renamed or re-nested layer would orphan every earlier run's weights)."""
+  gin.clear_config()
+  loaded = policy_eval.load_run_policy(os.path.join(REPO, run), seed=0)
+  q = loaded.policy.q_network
+  assert q.normalization is None
+  reader = tf.train.load_checkpoint(loaded.checkpoint)
+  for attribute in ('_coord_projection', '_keypoint_conv'):  # the spatial network's own layers
+    saved = reader.get_tensor(f'q_network/{attribute}/kernel/.ATTRIBUTES/VARIABLE_VALUE')
+    np.testing.assert_array_equal(getattr(q, attribute).kernel.numpy(), saved)

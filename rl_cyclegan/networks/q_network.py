@@ -25,7 +25,8 @@ batch mixing domains or CEM candidates treats each image alone, and training and
 compute the same function. Either way the convs' output scale no longer follows their weights:
 a collapsed tower (docs/results.md, Table 1, "Session 22") had let its stem's output grow ~10x
 and lost its next conv to dead ReLUs; a normalized conv's pre-activations stay centred.
-Only the image tower's convs are normalized unless ``normalize_head`` (QT-Opt: every conv):
+Only the image tower's convs (with the CoordConv projection) are normalized unless
+``normalize_head`` (QT-Opt: every conv):
 the head runs once per CEM candidate, and normalizing it made the spatial network's QT-Opt step
 1.2x (batch) and 2.6x (layer) as long; the tower alone 1.2x and 1.1x
 (``tools/benchmark_qtopt.py --normalizations``).
@@ -179,7 +180,7 @@ class GraspingQNetwork(network.Network):
         docstring. 'batch' cannot be combined with recompute_grad (the recomputed forward pass
         would update the moving statistics twice).
       normalize_head: also normalize the convs after the merge (QT-Opt); by default only the
-        image tower's (stem and tower convs).
+        image tower's (stem, tower convs and the CoordConv projection).
       name: network name.
     """
     crop_size = specs._check_size(crop_size, 'crop_size')  # pylint: disable=protected-access
@@ -215,9 +216,11 @@ class GraspingQNetwork(network.Network):
     for i, f in enumerate(tower_filters):
       self._tower += conv(f, tower_kernel_size, 1, f'tower_conv{i}')
     self._tower.append(_pool(tower_pool_size, 'tower_pool'))
-    self._coord_projection = (
-        tf.keras.layers.Conv2D(self._feature_channels, 1, activation='relu',
-                               name='coord_projection') if self._coord_channels else None)
+    # The CoordConv projection is part of the image tower (normalized with it). The conv keeps
+    # its attribute (the checkpoint key of every earlier run); the norm and ReLU follow it.
+    projection = (conv(self._feature_channels, 1, 1, 'coord_projection')
+                  if self._coord_channels else [None])
+    self._coord_projection, self._coord_projection_norm = projection[0], projection[1:]
     self._keypoint_conv = (
         tf.keras.layers.Conv2D(self._num_keypoints, 1, name='keypoint_conv')
         if self._num_keypoints else None)
@@ -298,7 +301,10 @@ class GraspingQNetwork(network.Network):
     features = x  # [B, h, w, C]
     if self._coord_projection is not None:
       coords = tf.cast(_coordinate_maps(tf.shape(x)[0], x.shape[1], x.shape[2]), x.dtype)
-      x = self._coord_projection(tf.concat([x, coords], -1))  # [B, h, w, C]
+      x = tf.concat([x, coords], -1)  # [B, h, w, C + 2]
+      x = self._coord_projection(x)  # [B, h, w, C]
+      for layer in self._coord_projection_norm:
+        x = layer(x, training=training)
     x = tf.cast(x, tf.float32)
     if self._keypoint_conv is not None:
       keypoints = _spatial_softmax(

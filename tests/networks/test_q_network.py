@@ -326,6 +326,7 @@ def _normalized_filters(cfg, normalize_head):
   """Sum of the widths of the convs that ``normalization`` follows (tower, and head)."""
   cfg = dict(DEFAULTS, **cfg)
   tower = cfg['stem_filters'] + sum(cfg['tower_filters'])
+  tower += cfg['tower_filters'][-1] if cfg.get('coord_channels') else 0  # CoordConv projection
   return tower + (sum(cfg['merged_filters']) + sum(cfg['final_filters'])) * normalize_head
 
 

@@ -4,7 +4,10 @@ For each checkpoint of a train_qtopt run, layer by layer through ``GraspingQNetw
 tower on the center crops of the held-out paired states: the share of channels that are zero
 on every state and cell ('dead'), the mean over cells and channels of the standard deviation
 across states ('spread'), the mean absolute activation ('scale'), their ratio spread / scale
-('relative spread', comparable across layers and architectures), and each conv's kernel norm.
+('relative spread', comparable across layers and architectures), and each conv's kernel norm;
+last, the embedding the head sees ('embedding': after the spatial network's CoordConv
+projection). In a normalized tower a conv's own row is before its norm and ReLU: read the
+'_relu' rows for dead channels.
 Usage:
   python results/table1/diagnostics/layer_stats.py <run_dir> <paired_set.npz> sim|real \
       [<checkpoint prefix> ...]   (default: the run's newest checkpoint)
@@ -42,5 +45,12 @@ for checkpoint in checkpoints or [None]:
     if isinstance(layer, tf.keras.layers.Conv2D):
       entry['kernel_norm'] = float(tf.norm(layer.kernel))
     layers.append(entry)
+  # The embedding the head sees (after the CoordConv projection of the spatial network).
+  a = q.embed_image(tf.constant(frames[:, rows, cols].astype(np.float32) / 127.5 - 1.0)
+                    ).numpy()[..., :q.feature_channels]
+  scale, spread = float(np.mean(np.abs(a))), float(np.mean(a.std(axis=0)))
+  layers.append({'layer': 'embedding', 'dead': float(np.mean(a.max(axis=(0, 1, 2)) <= 0)),
+                 'spread': spread, 'scale': scale,
+                 'relative_spread': spread / scale if scale > 0 else 0.0})
   print(json.dumps({'run': run, 'checkpoint': loaded.checkpoint, 'paired_set': pairs,
                     'appearance': appearance, 'layers': layers}), flush=True)
