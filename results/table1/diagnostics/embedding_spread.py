@@ -13,23 +13,13 @@ import json
 import sys
 
 import numpy as np
-import tensorflow as tf
 
-from rl_cyclegan import configurables  # noqa: F401  (registers the configurables)
-from rl_cyclegan.evaluation import paired_set, policy_eval
-from rl_cyclegan.pipelines.generator_report import center_window
+from _runs import q_networks_on_paired_states
 
-run, pairs, appearance, checkpoints = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-frames = np.asarray(paired_set.load_paired_set(pairs)[appearance])
-for checkpoint in checkpoints or [None]:
-  loaded = policy_eval.load_run_policy(run, render_size=frames.shape[1:3],
-                                       checkpoint_path=checkpoint, seed=0)
-  q = loaded.policy.q_network
-  rows, cols = center_window(frames.shape[1], frames.shape[2], q.crop_size)
-  image = tf.constant(frames[:, rows, cols].astype(np.float32) / 127.5 - 1.0)
-  channels = q.embed_image(image).numpy()[..., :q._feature_channels]  # [N, h, w, C]  pylint: disable=protected-access
+for header, q, image in q_networks_on_paired_states(sys.argv[1:]):
+  channels = q.embed_image(image).numpy()[..., :q.feature_channels]  # [N, h, w, C]
   print(json.dumps({
-      'run': run, 'checkpoint': loaded.checkpoint, 'paired_set': pairs, 'appearance': appearance,
+      **header,
       'spread': float(np.mean(channels.std(axis=0))), 'mean': float(channels.mean()),
       'dead_channels': float(np.mean(channels.max(axis=(0, 1, 2)) <= 0)),
       'shape': list(channels.shape)}), flush=True)

@@ -19,38 +19,28 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from rl_cyclegan import configurables  # noqa: F401  (registers the configurables)
-from rl_cyclegan.evaluation import paired_set, policy_eval
-from rl_cyclegan.pipelines.generator_report import center_window
+from _runs import q_networks_on_paired_states
 
-run, pairs, appearance, checkpoints = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-frames = np.asarray(paired_set.load_paired_set(pairs)[appearance])
-for checkpoint in checkpoints or [None]:
-  loaded = policy_eval.load_run_policy(run, render_size=frames.shape[1:3],
-                                       checkpoint_path=checkpoint, seed=0)
-  q = loaded.policy.q_network
-  rows, cols = center_window(frames.shape[1], frames.shape[2], q.crop_size)
-  x = tf.constant(frames[:, rows, cols].astype(np.float32) / 127.5 - 1.0)
+
+
+def stats(name, a):
+  """The measures of one layer's output a [N, h, w, c] over the N states."""
+  scale, spread = float(np.mean(np.abs(a))), float(np.mean(a.std(axis=0)))
+  return {'layer': name, 'dead': float(np.mean(a.max(axis=(0, 1, 2)) <= 0)), 'spread': spread,
+          'scale': scale, 'relative_spread': spread / scale if scale > 0 else 0.0}
+
+
+for header, q, image in q_networks_on_paired_states(sys.argv[1:]):
+  x = image
   layers = []
   for layer in q._tower:  # pylint: disable=protected-access
     x = layer(x, training=False)
     if isinstance(layer, tf.keras.layers.MaxPool2D):
       continue
-    a = x.numpy()  # [N, h, w, c]
-    scale = float(np.mean(np.abs(a)))
-    spread = float(np.mean(a.std(axis=0)))
-    entry = {'layer': layer.name, 'dead': float(np.mean(a.max(axis=(0, 1, 2)) <= 0)),
-             'spread': spread, 'scale': scale,
-             'relative_spread': spread / scale if scale > 0 else 0.0}
+    entry = stats(layer.name, x.numpy())
     if isinstance(layer, tf.keras.layers.Conv2D):
       entry['kernel_norm'] = float(tf.norm(layer.kernel))
     layers.append(entry)
   # The embedding the head sees (after the CoordConv projection of the spatial network).
-  a = q.embed_image(tf.constant(frames[:, rows, cols].astype(np.float32) / 127.5 - 1.0)
-                    ).numpy()[..., :q.feature_channels]
-  scale, spread = float(np.mean(np.abs(a))), float(np.mean(a.std(axis=0)))
-  layers.append({'layer': 'embedding', 'dead': float(np.mean(a.max(axis=(0, 1, 2)) <= 0)),
-                 'spread': spread, 'scale': scale,
-                 'relative_spread': spread / scale if scale > 0 else 0.0})
-  print(json.dumps({'run': run, 'checkpoint': loaded.checkpoint, 'paired_set': pairs,
-                    'appearance': appearance, 'layers': layers}), flush=True)
+  layers.append(stats('embedding', q.embed_image(image).numpy()[..., :q.feature_channels]))
+  print(json.dumps({**header, 'layers': layers}), flush=True)
