@@ -225,6 +225,14 @@ def test_another_pseudo_real_world_reaches_every_real_render_and_never_mixes(tmp
     with open(tmp_path / directory / table1.WORLD_FILE) as f:
       assert json.load(f) == {'appearance': 'real', 'real_gap': 0.75}
   table.check_world()  # the same world again: fine
+  # A new machine: the work dir holds only the runner's log, put there before the first call.
+  fresh = tmp_path / 'fresh'
+  fresh.mkdir()
+  (fresh / 'runner.log').write_text('started\n')
+  table1.Table1(str(fresh), str(tmp_path), table1.TINY, log=lambda m: None,
+                results_dir=str(tmp_path / 'results_fresh'), real_gap=0.75).check_world()
+  with open(fresh / table1.WORLD_FILE) as f:
+    assert json.load(f)['real_gap'] == 0.75
   # The project's world in a directory that already holds runs (written before world.json):
   old = tmp_path / 'old'
   (old / 'data').mkdir(parents=True)

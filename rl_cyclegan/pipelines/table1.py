@@ -193,6 +193,14 @@ def _world(real_gap: float, q_normalization: Optional[str] = None) -> dict:
   return world
 
 
+def _holds_runs(directory: str) -> bool:
+  """Whether a directory without world.json holds a table's runs (written before world.json
+  existed): a row, stage or log directory. Files alone (a runner's log put beside the runs on
+  a new machine) do not count."""
+  return os.path.isdir(directory) and any(
+      entry.is_dir() for entry in os.scandir(directory))
+
+
 class Table1:
   """Builds the stages of the requested rows and runs them; see the module docstring."""
 
@@ -269,7 +277,7 @@ class Table1:
       path = os.path.join(directory, WORLD_FILE)
       if os.path.isfile(path):
         found = _read_json(path)
-      elif os.path.isdir(directory) and os.listdir(directory):
+      elif _holds_runs(directory):
         found = _world(DEFAULT_REAL_GAP)  # written before world.json existed
       else:
         found = None
@@ -290,7 +298,7 @@ class Table1:
     path = os.path.join(self.data_dir, WORLD_FILE)
     if os.path.isfile(path):
       found = _read_json(path)
-    elif os.path.isdir(self.data_dir) and os.listdir(self.data_dir):
+    elif _holds_runs(self.data_dir):
       parent = os.path.join(os.path.dirname(self.data_dir), WORLD_FILE)
       found = (_world(_read_json(parent)['real_gap']) if os.path.isfile(parent)
                else _world(DEFAULT_REAL_GAP))
