@@ -4,6 +4,7 @@ tests/smoke/test_table1_smoke.py (a separate CI step: about 4 minutes)."""
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -504,7 +505,7 @@ def test_a_final_q_on_a_lost_machine_resumes_from_its_published_interim_checkpoi
   _write_eval(os.path.join(root, 'eval', 'eval_step_2000.json'), 1, 2, 0)
   assert final.prepare() == []  # it has a checkpoint of its own: nothing adopted
   final.interim()
-  interim = table.published('cyclegan_seed0', table1.INTERIM_DIR)
+  interim = table.published('cyclegan_seed0', table1.interim_dir('final_q'))
   _fake_checkpoint(os.path.join(root, 'train', 'ckpt'), 4000)
   final.interim()  # the newer one replaces the older copy
   assert sorted(os.listdir(os.path.join(interim, 'train', 'ckpt'))) == [
@@ -543,6 +544,44 @@ def test_a_final_q_on_a_lost_machine_resumes_from_its_published_interim_checkpoi
     assert f.read().count('resumed on a new machine from its interim checkpoint at step 4000') == 1
   assert os.path.isfile(os.path.join(table.published('cyclegan_seed0', 'final_q', 'train', 'ckpt'),
                                      'ckpt-4000.index'))
+
+
+def test_a_joint_run_on_a_lost_machine_resumes_from_its_published_interim_checkpoint(tmp_path):
+  """A joint run (hours here) gets interim copies too; on adoption its on-policy buffer is
+  refilled with as many transitions as it had collected (0.5 per step, table1_joint.gin)."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  joint = {s.name: s for s in table.stages(['rl_cyclegan_seed0'])}['rl_cyclegan_seed0/joint']
+  _fake_checkpoint(os.path.join(joint.directory, 'train', 'ckpt'), 6000)
+  joint.interim()
+  interim = table.published('rl_cyclegan_seed0', table1.interim_dir('joint'))
+  assert interim.endswith('joint_interim')
+  with open(os.path.join(interim, table1.INTERIM_NOTE)) as f:
+    assert json.load(f)['note'].startswith('PARTIAL: the joint run')
+  assert not os.path.exists(table.published('rl_cyclegan_seed0', 'final_q_interim'))
+
+  shutil.rmtree(tmp_path / 'work')  # the machine is lost
+  fresh = {s.name: s for s in table.stages(['rl_cyclegan_seed0'])}['rl_cyclegan_seed0/joint']
+  assert fresh.estimate_s == pytest.approx(
+      (table.joint_steps() - 6000) / table.scale.joint_steps_per_s)
+  assert fresh.prepare() == ['--gin_bindings', 'Replay.min_replay_transitions = 3000']
+  with open(os.path.join(fresh.directory, 'train', 'ckpt', 'ckpt-6000.index')) as f:
+    assert f.read() == 'weights at 6000'
+  assert fresh.prepare() == []
+
+  _mark(fresh.marker)  # the joint run finishes: publishing drops its interim copy
+  table1.publish_row(table, 'rl_cyclegan_seed0')
+  assert not os.path.exists(interim)
+  with open(table.published('rl_cyclegan_seed0', 'joint', table1.ADOPTED_NOTE)) as f:
+    assert json.load(f)['step'] == 6000
+
+
+def test_interim_refill_rates_match_the_training_gins():
+  for what, gin_file in (('final_q', 'gin/qtopt_sim_only.gin'), ('joint', 'gin/table1_joint.gin')):
+    with open(gin_file) as f:
+      values = re.findall(r'^Exploration\.collect_steps_per_train_step\s*=\s*([0-9.]+)',
+                          f.read(), re.M)
+    assert [float(v) for v in values] == [table1.ENV_STEPS_PER_TRAIN_STEP[what]], gin_file
 
 
 def test_run_stage_passes_prepares_arguments_and_publishes_interim_copies(tmp_path, monkeypatch):

@@ -97,18 +97,27 @@ SIM_ONLY_RESULTS = 'results/sim_only_ratio2'  # the Sim-Only row as it is (issue
 # None; not imported, so that planning a table needs no TensorFlow).
 Q_NORMALIZATIONS = ('layer', 'batch')
 FIGURE_STATES = 4
-# While a final Q trains, its newest checkpoint is copied to results/table1/<row>/<INTERIM_DIR>
-# every INTERIM_INTERVAL_S (committed by hand: a machine lost mid-run then costs at most that
-# much training). It is never read as a result; a final-Q stage with no checkpoint of its own
-# adopts it (``Table1.adopt_interim``).
-INTERIM_DIR = 'final_q_interim'
+# While a training stage (a final Q or a joint run) trains, its newest checkpoint is copied to
+# results/table1/<row>/<what>_interim every INTERIM_INTERVAL_S (committed by hand: a machine
+# lost mid-run then costs at most that much training; a joint run's copy is ~15 MB, so commit
+# it at a session's end rather than every time). It is never read as a result; a training
+# stage with no checkpoint of its own adopts it (``Table1.adopt_interim``).
 INTERIM_INTERVAL_S = 1200.0
 INTERIM_NOTE = 'interim.json'
-ADOPTED_NOTE = 'adopted_interim.json'  # in a final Q's directory: it resumed from an interim copy
+ADOPTED_NOTE = 'adopted_interim.json'  # in a run's directory: it resumed from an interim copy
 # On adoption the on-policy replay (on the lost machine) is gone: before training resumes it
-# is refilled with the restored policy's episodes, up to this many transitions (or 2 per step
-# trained, if fewer). The collection ratio counts them, so the run's env steps stay the same.
+# is refilled with the restored policy's episodes, up to this many transitions (or as many as
+# the run had collected by then, if fewer). The collection ratio counts them, so the run's env
+# steps stay the same.
 ADOPT_REFILL_TRANSITIONS = 10_000
+# Exploration.collect_steps_per_train_step of each training stage's gin (qtopt_sim_only.gin,
+# table1_joint.gin; a test checks them): the on-policy transitions a run holds at a step.
+ENV_STEPS_PER_TRAIN_STEP = {'final_q': 2.0, 'joint': 0.5}
+
+
+def interim_dir(what: str) -> str:
+  """The results/<row>/ subdirectory of a training stage's interim copy ('final_q', 'joint')."""
+  return f'{what}_interim'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -374,12 +383,11 @@ class Table1:
                   published=self.published(row, what, DONE_FILE), reads=tuple(reads))
     total = self.final_q_steps() if what == 'final_q' else self.joint_steps()
     reached = _checkpoint_step(os.path.join(root, 'train', 'ckpt'))
-    if what == 'final_q':
-      stage.prepare = lambda: self.adopt_interim(row, root)
-      stage.interim = lambda: self.publish_interim(row, root)
-      # A resumed final Q (its own checkpoint, or the interim copy it adopts) has fewer to go.
-      reached = max(reached,
-                    _checkpoint_step(self.published(row, INTERIM_DIR, 'train', 'ckpt')))
+    stage.prepare = lambda: self.adopt_interim(row, root, what)
+    stage.interim = lambda: self.publish_interim(row, root, what)
+    # A resumed run (its own checkpoint, or the interim copy it adopts) has fewer to go.
+    reached = max(reached,
+                  _checkpoint_step(self.published(row, interim_dir(what), 'train', 'ckpt')))
     stage.estimate_s *= max(0.0, 1.0 - reached / total)
     rate, where = self.measured_rate(what, root)
     if rate:  # this machine's own rate beats the nominal one (machines differ ~3x)
@@ -405,9 +413,10 @@ class Table1:
     return None, ''
 
   # ------------------------------------------------------------------ interim checkpoints
-  def publish_interim(self, row, root) -> Optional[str]:
-    """Copies a running final Q's newest checkpoint (and evaluations) to results/<INTERIM_DIR>."""
-    dst = self.published(row, INTERIM_DIR)
+  def publish_interim(self, row, root, what='final_q') -> Optional[str]:
+    """Copies a running training stage's newest checkpoint (and evaluations) to
+    results/<row>/<what>_interim."""
+    dst = self.published(row, interim_dir(what))
     try:
       prefix = _copy_checkpoint(os.path.join(root, 'train', 'ckpt'),
                                 os.path.join(dst, 'train', 'ckpt'), prune=True)
@@ -418,36 +427,38 @@ class Table1:
       _copy_files(root, dst, '.gin')
       _copy_files(root, dst, ADOPTED_NOTE)  # an earlier resume on a new machine
     except OSError as e:  # e.g. the trainer pruned that checkpoint while it was copied
-      self._log(f'  {row}/final_q: interim copy skipped ({e}); the next one retries')
+      self._log(f'  {row}/{what}: interim copy skipped ({e}); the next one retries')
       return None
     step = _step_of(prefix)
     fileio.write_json_atomic(os.path.join(dst, INTERIM_NOTE), {
         'step': step, 'copied': time.strftime('%Y-%m-%dT%H:%M:%S'), 'source': root,
-        'note': 'PARTIAL: the final Q was still training. Not a result; a final-Q stage '
+        'note': f'PARTIAL: the {what} run was still training. Not a result; a {what} stage '
                 'with no checkpoint of its own resumes from it (table1.Table1.adopt_interim).'})
-    self._log(f'  {row}/final_q: interim checkpoint (step {step}) copied to {dst}')
+    self._log(f'  {row}/{what}: interim checkpoint (step {step}) copied to {dst}')
     return prefix
 
-  def adopt_interim(self, row, root) -> List[str]:
-    """A final Q with no checkpoint resumes from its published interim one (a lost machine).
+  def adopt_interim(self, row, root, what='final_q') -> List[str]:
+    """A training stage with no checkpoint resumes from its published interim one (a lost
+    machine).
 
     Returns the extra binding that refills the on-policy replay before training resumes.
     """
     ckpt = os.path.join(root, 'train', 'ckpt')
-    src = self.published(row, INTERIM_DIR)
+    src = self.published(row, interim_dir(what))
     interim = _latest_checkpoint(os.path.join(src, 'train', 'ckpt'))
     if _latest_checkpoint(ckpt) is not None or interim is None:
       return []
     _copy_checkpoint(os.path.dirname(interim), ckpt)
     _copy_files(os.path.join(src, 'eval'), os.path.join(root, 'eval'))
     step = _step_of(interim)
-    refill = max(64, min(ADOPT_REFILL_TRANSITIONS, 2 * step))
+    refill = max(64, min(ADOPT_REFILL_TRANSITIONS,
+                         int(ENV_STEPS_PER_TRAIN_STEP[what] * step)))
     earlier = os.path.join(src, ADOPTED_NOTE)
     fileio.write_json_atomic(os.path.join(root, ADOPTED_NOTE), {
         'checkpoint': interim, 'step': step, 'refill_transitions': refill,
         'adopted': time.strftime('%Y-%m-%dT%H:%M:%S'),
         'earlier': _read_json(earlier) if os.path.isfile(earlier) else None})
-    self._log(f'  {row}/final_q: no checkpoint in {root}: resuming from the published interim '
+    self._log(f'  {row}/{what}: no checkpoint in {root}: resuming from the published interim '
               f'checkpoint {interim} (step {step}). Its on-policy replay was on the lost machine: '
               f'refilled with {refill} transitions of the restored policy before training')
     return ['--gin_bindings', f'Replay.min_replay_transitions = {refill}']
@@ -813,7 +824,7 @@ def publish_row(table: Table1, row: str):
   # Only a finished final Q is published under final_q/ (a partial checkpoint there would look
   # like the result); while it trains, its interim copy is final_q_interim/.
   if os.path.isfile(os.path.join(final, DONE_FILE)):
-    shutil.rmtree(os.path.join(dst, INTERIM_DIR), ignore_errors=True)
+    shutil.rmtree(os.path.join(dst, interim_dir('final_q')), ignore_errors=True)
     _copy_checkpoint(os.path.join(final, 'train', 'ckpt'),
                      os.path.join(dst, 'final_q', 'train', 'ckpt'))
     _copy_files(final, os.path.join(dst, 'final_q'), '.gin')
@@ -823,7 +834,10 @@ def publish_row(table: Table1, row: str):
     _copy_files(os.path.join(final, 'eval'), os.path.join(dst, 'final_q', 'eval'))
     _publish_scalars(final, os.path.join(dst, 'final_q'))
   joint = os.path.join(src, 'joint')
+  if os.path.isfile(os.path.join(joint, DONE_FILE)):
+    shutil.rmtree(os.path.join(dst, interim_dir('joint')), ignore_errors=True)
   if os.path.isdir(joint):
+    _copy_files(joint, os.path.join(dst, 'joint'), ADOPTED_NOTE)
     _copy_files(joint, os.path.join(dst, 'joint'), '.gin')
     _copy_files(joint, os.path.join(dst, 'joint'), DONE_FILE)
     _copy_files(joint, os.path.join(dst, 'joint'), run_dir.RUN_SPEC)
@@ -888,10 +902,11 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
   oracle = table.published(row, 'oracle_q_report.json')
   if os.path.isfile(oracle):
     out['oracle_q'] = _read_json(oracle).get('oracle_q')
-  adopted = table.published(row, 'final_q', ADOPTED_NOTE)
-  if os.path.isfile(adopted):  # a lost machine: the final Q resumed from its interim copy
-    note = _read_json(adopted)
-    out['resumed_from_interim'] = {k: note[k] for k in ('step', 'refill_transitions')}
+  for what, key in (('final_q', 'resumed_from_interim'), ('joint', 'joint_resumed_from_interim')):
+    adopted = table.published(row, what, ADOPTED_NOTE)
+    if os.path.isfile(adopted):  # a lost machine: the run resumed from its interim copy
+      note = _read_json(adopted)
+      out[key] = {k: note[k] for k in ('step', 'refill_transitions')}
   return out
 
 
@@ -998,10 +1013,12 @@ def table_markdown(summary: dict) -> str:
             f'`{summary_file}`.', '']
   lines += grasp_distance_markdown(summary, keys)
   lines += oracle_q_markdown(summary)
-  resumed = [(k, rows[k]['resumed_from_interim']) for k in all_row_keys()
-             if 'resumed_from_interim' in rows.get(k, {})]
-  for key, note in resumed:
-    lines.append(f"Note: the final Q of `{key}` was resumed on a new machine from its interim "
+  resumed = [(k, what, rows[k][field]) for k in all_row_keys()
+             for what, field in (('joint run', 'joint_resumed_from_interim'),
+                                 ('final Q', 'resumed_from_interim'))
+             if field in rows.get(k, {})]
+  for key, what, note in resumed:
+    lines.append(f"Note: the {what} of `{key}` was resumed on a new machine from its interim "
                  f"checkpoint at step {note['step']}; its on-policy replay was refilled with "
                  f"{note['refill_transitions']} transitions of the restored policy first "
                  '(docs/results.md, "Table 1").')
