@@ -139,6 +139,53 @@ def test_summary_pools_seeds_and_names_every_row_as_the_issue_asks(tmp_path):
   assert '| RL-CycleGAN (seed 0) | 40.0% (120/300;' in markdown
 
 
+def _write_training_eval(run, step, real_rate):
+  os.makedirs(os.path.join(run, 'eval'), exist_ok=True)
+  low, high = policy_eval.wilson_interval(int(50 * real_rate), 50)
+  with open(os.path.join(run, 'eval', f'eval_{step:08d}.json'), 'w') as f:
+    json.dump({'step': step, 'results': {'real': {
+        'success_rate': real_rate, 'ci95_low': low, 'ci95_high': high}}}, f)
+
+
+def test_summary_draws_the_final_qs_learning_curves_of_this_world(tmp_path):
+  """docs/<table>_curves.png: each final Q's in-training success in real, a finished one's
+  published copy before its interim copy; the project's Sim-Only run only in its own world."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  checkout = tmp_path / 'repo'
+  (checkout / 'results').mkdir(parents=True)
+  def make(gap, name):
+    return table1.Table1(str(tmp_path / f'work_{name}'), str(checkout), table1.TINY,
+                         log=lambda m: None, results_dir=str(checkout / 'results' / name),
+                         docs_dir=str(tmp_path / 'docs'), real_gap=gap)
+  table, other = make(None, 'table1'), make(0.75, 'gap')
+  assert table1.summarize(table) and not os.path.exists(tmp_path / 'docs' / 'table1_curves.png')
+  _write_training_eval(checkout / table1.SIM_ONLY_RESULTS, 4000, 0.3)
+  _write_training_eval(table.published('real_oracle', 'final_q_interim'), 4000, 0.2)
+  _write_training_eval(table.published('rl_cyclegan_seed0', 'final_q_interim'), 4000, 0.1)
+  _write_training_eval(table.published('rl_cyclegan_seed0', 'final_q'), 8000, 0.4)
+  assert table1.training_curve_dirs(table) == [
+      ('Sim-Only', str(checkout / table1.SIM_ONLY_RESULTS)),
+      ('RL-CycleGAN s0', table.published('rl_cyclegan_seed0', 'final_q')),
+      ('Real-trained oracle (training)', table.published('real_oracle', 'final_q_interim'))]
+  assert table1.summarize(table)['curves'] == 'table1_curves.png'
+  assert '![learning curves](table1_curves.png)' in (tmp_path / 'docs' / 'table1.md').read_text()
+  with Image.open(tmp_path / 'docs' / 'table1_curves.png') as image:
+    assert image.size[1] == 440
+  # Another world: the project's Sim-Only curves were measured at real_gap 1, not here.
+  assert table1.training_curve_dirs(other) == []
+  _write_training_eval(other.published('real_oracle', 'final_q_interim'), 4000, 0.5)
+  table1.summarize(other)
+  assert os.path.isfile(tmp_path / 'docs' / 'table1_real_gap0.75_curves.png')
+  # A malformed evaluation file costs its run's curve, named in the log, not the summary.
+  logs = []
+  other._log = logs.append  # pylint: disable=protected-access
+  with open(other.published('real_oracle', 'final_q_interim', 'eval', 'eval_00008000.json'),
+            'w') as f:
+    json.dump({'results': {}}, f)
+  table1.summarize(other)
+  assert any('eval_00008000.json' in m and 'left out' in m for m in logs)
+
+
 def test_plan_lists_each_stage_with_an_estimate(tmp_path):
   table = table1.Table1(str(tmp_path / 'work'), os.getcwd(),
                         results_dir=str(tmp_path / 'results'))

@@ -939,6 +939,9 @@ def summarize(table: Table1) -> dict:
              'summary_file': os.path.relpath(os.path.join(table.results_dir, 'summary.json'),
                                              checkout), 'eval_seeds': list(EVAL_SEEDS),
              'episodes_per_seed': table.scale.eval_episodes, 'rows': rows, 'pending': pending}
+  if render_curves(table, summary,
+                   os.path.join(table.docs_dir, f'{table.doc_name}_curves.png')) is not None:
+    summary['curves'] = f'{table.doc_name}_curves.png'  # beside the markdown
   fileio.write_json_atomic(os.path.join(table.results_dir, 'summary.json'), summary)
   fileio.write_text_atomic(os.path.join(table.docs_dir, f'{table.doc_name}.md'),
                            table_markdown(summary))
@@ -946,6 +949,61 @@ def summarize(table: Table1) -> dict:
   if render_figure(table, figure) is None and os.path.exists(figure):
     pass  # no generator has a report yet: an older figure stays
   return summary
+
+
+def training_curve_dirs(table: Table1) -> List[Tuple[str, str]]:
+  """[(label, run dir with eval/eval_<step>.json)] of every final Q that has evaluated in
+  this table's world: a finished one's published copy, else its interim copy (a run still
+  training, labelled so), else its run in the work dir. The project's Sim-Only run counts only
+  in the project's world (its in-training evaluations rendered `real` at real_gap 1.0)."""
+  out = []
+  for key in all_row_keys():
+    base = key.partition('_seed')[0]
+    label = ROW_LABELS[base] + (f' s{key[-1]}' if '_seed' in key else '')
+    candidates = [(table.published(key, 'final_q'), label),
+                  (table.published(key, interim_dir('final_q')), f'{label} (training)'),
+                  (os.path.join(table.row_dir(key), 'final_q'), f'{label} (training)')]
+    if base == 'sim_only' and not table.own_sim_only:
+      checkout = os.path.dirname(os.path.dirname(table.results_dir))
+      candidates = ([(os.path.join(checkout, SIM_ONLY_RESULTS), label)]
+                    if table.world['real_gap'] == DEFAULT_REAL_GAP else [])
+    for run, name in candidates:
+      if glob.glob(os.path.join(run, 'eval', 'eval_*.json')):
+        out.append((name, run))
+        break
+  return out
+
+
+def render_curves(table: Table1, summary: dict, path: str) -> Optional[str]:
+  """Learning curves: each final Q's in-training success in `real` against its train step
+  (50 episodes per point, the run's own evaluation seed; the table's figures are the 300
+  episodes of its evaluation stages), with Sim-Only's and the random policy's final figures
+  as reference lines. None (and no file) if no final Q has evaluated yet."""
+  from rl_cyclegan import plotting  # pylint: disable=g-import-not-at-top
+  series = []
+  for label, run in training_curve_dirs(table):
+    try:
+      points = plotting.read_eval_curves(run).get('real')
+    except ValueError as e:  # one malformed file costs its curve, not the summary
+      table._log(f'  {path}: the curve of {label} is left out: {e}')  # pylint: disable=protected-access
+      continue
+    if points:
+      series.append((label, points))
+  if not series:
+    return None
+  if len(series) > len(plotting.COLORS):
+    table._log(f"  {path}: {len(series) - len(plotting.COLORS)} rows' curves left out "  # pylint: disable=protected-access
+               f"({', '.join(n for n, _ in series[len(plotting.COLORS):])}): too many colours")
+    series = series[:len(plotting.COLORS)]
+  hlines = [(f"{ROW_LABELS[key].split(' (')[0]}, final: "
+             f"{100 * summary['rows'][key]['real']['success_rate']:.1f}% "
+             f"(n={summary['rows'][key]['real']['episodes']})",
+             summary['rows'][key]['real']['success_rate'])
+            for key in ('sim_only', 'random') if key in summary['rows']]
+  world = ('' if table.world['real_gap'] == DEFAULT_REAL_GAP
+           else f", real_gap {table.world['real_gap']:g}")
+  return plotting.line_chart(series, path, title=f'in real{world}: final Qs while training (n=50 '
+                             'per point)', hlines=hlines)
 
 
 def _pct(r):
@@ -1011,6 +1069,10 @@ def table_markdown(summary: dict) -> str:
                  f"{'-' if preservation is None else f'{preservation:.3f}'} | {paper} |")
   lines += ['', 'Re-measure a row: the `evaluate` command of its entry in '
             f'`{summary_file}`.', '']
+  if summary.get('curves'):
+    lines += ["How each final Q learned: its in-training success in `real` (50 episodes per "
+              "point, the run's own evaluation seed), a running one's from its interim copy:",
+              '', f"![learning curves]({summary['curves']})", '']
   lines += grasp_distance_markdown(summary, keys)
   lines += oracle_q_markdown(summary)
   resumed = [(k, what, rows[k][field]) for k in all_row_keys()
