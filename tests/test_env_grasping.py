@@ -144,3 +144,14 @@ def test_a_diverged_simulation_raises_naming_the_seed_episode_and_step(monkeypat
                      match=r'GraspingEnv\(seed=5\): the fingertip position is \[0\.5, nan, nan\] '
                            r'at step 2 of episode 1'):
     env.step(np.zeros(specs.ACTION_DIM, np.float32))
+
+
+def test_making_an_env_prints_nothing_to_stdout(capfd):
+  """pybullet's connect prints 'argv[0]=' to fd 1 (a line per env in every log); the env
+  keeps it out, and the process's own output before and after still arrives."""
+  print('before', flush=True)
+  env = grasping.GraspingEnv(render_size=SIZE)
+  print('after', flush=True)
+  env.close()
+  out = capfd.readouterr().out
+  assert out.splitlines() == ['before', 'after'], out

@@ -45,6 +45,7 @@ own streams, so episodes are identical across appearances for the same seed.
 import glob
 import math
 import os
+import sys
 import time
 
 import gin
@@ -122,6 +123,24 @@ class PhysicsDivergedError(RuntimeError):
   recur when the same shard was collected again in a fresh process, so collection retries the
   shard (``actors.collect``), and training's collection, evaluations and Reverb actors run the
   episode again on a new environment (``actors.rollout.run_episodes(replace_env=...)``)."""
+
+
+def _direct_client() -> bullet_client.BulletClient:
+  """A headless pybullet client. pybullet's C code prints 'argv[0]=' to the process's stdout
+  on every connect, a line per env in every log; the process's fd 1 points at /dev/null for
+  the connect only (output other threads write in that moment is lost with it)."""
+  sys.stdout.flush()
+  try:
+    saved = os.dup(1)
+  except OSError:  # no fd 1 (a daemon): nothing to keep clean
+    return bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+  try:
+    with open(os.devnull, 'w') as devnull:
+      os.dup2(devnull.fileno(), 1)
+      return bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+  finally:
+    os.dup2(saved, 1)
+    os.close(saved)
 
 
 @gin.configurable
@@ -221,7 +240,7 @@ class GraspingEnv(py_environment.PyEnvironment):
         self._camera['pitch'], 0.0, 2)
     self._proj_matrix = pybullet.computeProjectionMatrixFOV(self._camera['fov'], w / h, 0.01, 10.)
 
-    self._p = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+    self._p = _direct_client()
     self._solver_iterations = int(solver_iterations)
     self._build_scene()
     self._episode_success = False
