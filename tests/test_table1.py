@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -473,6 +474,52 @@ def test_publish_copies_a_finished_rows_files(tmp_path):
   assert os.path.isfile(table.published('cyclegan_seed0', 'eval', 'real_seed0.json'))
 
 
+def test_a_data_stage_another_runner_collects_is_waited_for_not_collected_twice(
+    tmp_path, monkeypatch):
+  """A --data_only runner and a runner of the rows share the logs: the second one waits for
+  the first one's lock, then finds the log done; a training stage's held lock still fails."""
+  monkeypatch.setattr(table1, 'DATA_LOCK_POLL_S', 0.05)
+  logs = []
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=logs.append,
+                        results_dir=str(tmp_path / 'results'))
+  ran = tmp_path / 'ran_here'
+  st = _stage(tmp_path, 'data/log', f"open({str(ran)!r}, 'w').close()")
+  other = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+  with open(os.path.join(st.directory, table1.LOCK_FILE), 'w') as f:
+    json.dump({'pid': other.pid, 'host': socket.gethostname()}, f)
+  def finish():  # the other runner writes the marker, releases its lock, then exits
+    time.sleep(1.0)
+    with open(st.marker, 'w') as f:
+      json.dump({}, f)
+    os.remove(os.path.join(st.directory, table1.LOCK_FILE))
+    other.kill()
+    other.wait()
+  import threading  # pylint: disable=g-import-not-at-top
+  threading.Thread(target=finish).start()
+  table.run([st])
+  assert any('data/log: waiting for another runner' in m for m in logs)
+  assert not ran.exists()  # done by the other runner: not collected twice
+  train = _stage(tmp_path, 'row/final_q', 'pass')
+  holder = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])
+  try:
+    with open(os.path.join(train.directory, table1.LOCK_FILE), 'w') as f:
+      json.dump({'pid': holder.pid, 'host': socket.gethostname()}, f)
+    with pytest.raises(table1.StageError, match='row/final_q'):
+      table.run([train])
+  finally:
+    holder.kill()
+    holder.wait()
+
+
+def test_data_only_plans_just_the_logs_the_rows_read(tmp_path, capsys):
+  from rl_cyclegan.cli import table1 as cli  # pylint: disable=g-import-not-at-top
+  assert cli.main([f'--work_dir={tmp_path / "work"}', f'--results_dir={tmp_path / "results"}',
+                   '--rows=rl_cyclegan_seed0', '--data_only', '--dry_run']) == 0
+  plan = [line.split()[1] for line in capsys.readouterr().out.splitlines()
+          if line.strip()[:1].isdigit()]
+  assert plan == ['data/real_log5k', 'data/paired_full', 'data/sim_mix18']
+
+
 def test_sigterm_to_the_runner_stops_the_stage_binary_and_frees_the_lock(tmp_path):
   """tools/table1.py's handling, on a fake stage: the child dies with the runner."""
   script = tmp_path / 'runner.py'
@@ -493,7 +540,6 @@ except loop.Terminate:
   sys.exit(130)
 ''')
   runner = subprocess.Popen([sys.executable, str(script)])
-  import time  # pylint: disable=g-import-not-at-top
   deadline = time.time() + 60
   while not pid_file.exists() and time.time() < deadline:
     time.sleep(0.2)

@@ -65,6 +65,9 @@ from rl_cyclegan.envs.appearance import DEFAULT_REAL_GAP  # the project's pseudo
 DONE_FILE = 'table1_stage.json'
 WORLD_FILE = 'world.json'
 LOCK_FILE = 'table1_stage.lock'
+# A data stage (a log shared by many rows) that another runner is collecting is waited for,
+# polling its lock this often; a training stage held by another runner is an error.
+DATA_LOCK_POLL_S = 30.0
 EVAL_SEEDS = (0, 1, 2)
 # Rows in table order; a row with two training seeds is reported pooled under its own key.
 ROWS = ('sim_only', 'randomized_sim', 'gan', 'cyclegan', 'graspgan', 'rl_cyclegan',
@@ -618,6 +621,10 @@ class Table1:
     self._log(f'{len(stages) - len(todo)} of {len(stages)} stages done; plan:\n'
               f'{self.plan(stages)}')
     for i, st in enumerate(todo):
+      if st.name.startswith('data/'):
+        self._wait_for_other_runner(st)
+        if st.done:  # that runner finished it
+          continue
       self._log(f'stage {i + 1}/{len(todo)}: {st.name} '
                 f'(~{progress.format_seconds(st.estimate_s)}), log '
                 f'{os.path.join(st.directory, "table1_stage.log")}')
@@ -625,6 +632,21 @@ class Table1:
       row = st.name.split('/')[0]
       if row != 'data':
         publish_row(self, row)  # what finished is in results/ at once, ready to commit
+
+
+  def _wait_for_other_runner(self, stage: 'Stage'):
+    """Returns once no other live runner holds ``stage``'s lock (e.g. a ``--data_only`` runner
+    collecting a log these rows read), logging once what it waits for."""
+    told = False
+    while True:
+      try:
+        os.remove(acquire_lock(stage.directory, stage.name))
+        return
+      except StageError as e:
+        if not told:
+          self._log(f'{stage.name}: waiting for another runner ({e})')
+          told = True
+        time.sleep(DATA_LOCK_POLL_S)
 
 
 class StageError(RuntimeError):
