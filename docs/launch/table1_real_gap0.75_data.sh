@@ -23,7 +23,13 @@ setsid nohup "$repo/.venv/bin/python" "$code/tools/table1.py" --real_gap=0.75 \
   --rows=rl_cyclegan_seed0,cyclegan_seed0 --data_only > "$runs/table1_gap075/data_$tag.log" 2>&1 &
 pid=$!
 echo "$pid" > "$runs/table1_gap075/data_$tag.pid"
-if [ -w /proc/$pid/autogroup ]; then
+# setsid makes the new session (and its autogroup) after this shell forks it: wait for that,
+# or the write would lower the priority of the calling shell's own session.
+for _ in $(seq 50); do
+  [ "$(ps -o sid= -p "$pid" | tr -d ' ')" = "$pid" ] && break
+  sleep 0.1
+done
+if [ "$(ps -o sid= -p "$pid" | tr -d ' ')" = "$pid" ] && [ -w /proc/$pid/autogroup ]; then
   echo 19 > /proc/$pid/autogroup
 else
   renice -n 19 -p "$pid" >/dev/null
