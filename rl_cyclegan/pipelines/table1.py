@@ -633,7 +633,6 @@ class Table1:
       if row != 'data':
         publish_row(self, row)  # what finished is in results/ at once, ready to commit
 
-
   def _wait_for_other_runner(self, stage: 'Stage'):
     """Returns once no other live runner holds ``stage``'s lock (e.g. a ``--data_only`` runner
     collecting a log these rows read), logging once what it waits for."""
