@@ -511,6 +511,21 @@ def test_a_data_stage_another_runner_collects_is_waited_for_not_collected_twice(
     holder.wait()
 
 
+def test_joint_only_runs_the_joint_part_and_the_logs_it_reads(tmp_path):
+  """--joint_only: each joint run and what is measured of it, before any final Q is spent."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(),
+                        results_dir=str(tmp_path / 'results'))
+  names = [s.name for s in table.stages(['rl_cyclegan_seed0', 'real_oracle'], joint_only=True)]
+  assert names == ['data/real_log5k', 'data/paired_full', 'data/sim_mix18',
+                   'rl_cyclegan_seed0/joint', 'rl_cyclegan_seed0/generator_report'] + [
+                       f'rl_cyclegan_seed0/eval/joint_q_real_real_seed{k}'
+                       for k in table1.EVAL_SEEDS]
+  # The paper-faithful joint run reads no sim log; only its final Q would.
+  scratch = [s.name for s in table.stages(['rl_cyclegan_scratch'], joint_only=True)]
+  assert 'data/sim_mix18' not in scratch and 'rl_cyclegan_scratch/joint' in scratch
+  assert 'data/sim_mix18' in [s.name for s in table.stages(['rl_cyclegan_scratch'])]
+
+
 def test_data_only_plans_just_the_logs_the_rows_read(tmp_path, capsys):
   from rl_cyclegan.cli import table1 as cli  # pylint: disable=g-import-not-at-top
   assert cli.main([f'--work_dir={tmp_path / "work"}', f'--results_dir={tmp_path / "results"}',

@@ -6,6 +6,8 @@ r"""Paper Table 1 in the pseudo-real world, every row as resumable stages (``mak
                                                # results/table1/summary.json, docs/table1.{md,png}
   python tools/table1.py --real_gap=0.75 --work_dir=../runs/table1_gap075 \
       --results_dir=results/table1_real_gap0.75   # the table in another pseudo-real world
+  python tools/table1.py --rows=rl_cyclegan_seed0,cyclegan_seed0 --joint_only
+                                       # both joint runs and their reports before any final Q
   python tools/table1.py --rows=rl_cyclegan_seed0,cyclegan_seed0 --data_only
                                        # only the logs those rows still read (e.g. collected
                                        # beside another runner's training, at low priority)
@@ -53,6 +55,9 @@ def main(argv=None):
                       help='the logs and paired set (default: <work_dir>/data); another table '
                       "of the same world can lend its own, e.g. ../runs/table1/data")
   parser.add_argument('--dry_run', action='store_true', help='print the plan only')
+  parser.add_argument('--joint_only', action='store_true',
+                      help="only the generator rows' joint part: joint run, generator report, "
+                      'its Q_real in real, oracle-Q report; look at them before the final Qs')
   parser.add_argument('--data_only', action='store_true',
                       help="only the data stages (logs, paired set) the rows' unfinished "
                       'stages read; a runner of those rows waits for a log being collected '
@@ -66,7 +71,7 @@ def main(argv=None):
                           real_gap=args.real_gap, q_normalization=args.q_normalization,
                           data_dir=args.data_dir)
     rows = table1.expand_rows([r for r in args.rows.split(',') if r])
-    stages = table.stages(rows)
+    stages = table.stages(rows, joint_only=args.joint_only)
     if args.data_only:
       stages = [st for st in stages if st.name.startswith('data/')]
     if not args.dry_run:

@@ -580,8 +580,13 @@ class Table1:
       stages.append(self._evaluate(row, 'sim', final_root, 'sim', k, extra + sim_extra))
     return stages
 
-  def stages(self, rows: Sequence[str]) -> List[Stage]:
-    """The rows' stages, after the data stages that an unfinished one still reads."""
+  def stages(self, rows: Sequence[str], joint_only: bool = False) -> List[Stage]:
+    """The rows' stages, after the data stages that an unfinished one still reads.
+
+    ``joint_only``: a generator row's joint part only (``is_joint_stage``: the joint run, its
+    report, its Q_real in real, the oracle-Q report), so that each joint run can be looked
+    at before a final Q is spent on it (issue 18); rows without a joint run have none.
+    """
     rows = expand_rows(rows)
     out = []
     if self.own_sim_only and self.scale.critic_init and any(
@@ -593,7 +598,7 @@ class Table1:
       else:
         out += [st for st in self.row_stages('sim_only') if st.name == 'sim_only/final_q']
     for row in rows:
-      out += self.row_stages(row)
+      out += [st for st in self.row_stages(row) if not joint_only or is_joint_stage(st.name)]
     needed = {d for st in out if not st.done for d in st.reads}
     return [d for d in self.data_stages(rows) if d.name in needed] + out
 
@@ -646,6 +651,15 @@ class Table1:
           self._log(f'{stage.name}: waiting for another runner ({e})')
           told = True
         time.sleep(DATA_LOCK_POLL_S)
+
+
+def is_joint_stage(name: str) -> bool:
+  """Whether a stage is part of a generator row's joint run and what is measured of it alone
+  (not of the final Q trained on its G)."""
+  row, _, what = name.partition('/')
+  return row.partition('_seed')[0] in GENERATOR_ROWS and (
+      what in ('joint', 'generator_report', 'oracle_q') or
+      what.startswith('eval/joint_q_real_'))
 
 
 class StageError(RuntimeError):
