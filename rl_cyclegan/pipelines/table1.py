@@ -102,7 +102,7 @@ Q_NORMALIZATIONS = ('layer', 'batch')
 FIGURE_STATES = 4
 # While a training stage (a final Q or a joint run) trains, its newest checkpoint is copied to
 # results/table1/<row>/<what>_interim every INTERIM_INTERVAL_S (committed by hand: a machine
-# lost mid-run then costs at most that much training; a joint run's copy is ~15 MB, so commit
+# lost mid-run then costs at most that much training; a joint run's copy is ~10 MB, so commit
 # it at a session's end rather than every time). It is never read as a result; a training
 # stage with no checkpoint of its own adopts it (``Table1.adopt_interim``).
 INTERIM_INTERVAL_S = 1200.0
