@@ -113,13 +113,17 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
       draw.line([(x0, py), (min(x0 + 6, left + plot_w), py)], fill=color, width=1)
     draw.text((left + plot_w + 8, legend_y), f'-- {name}', fill=color, font=font)
     legend_y += 16
+  def dodge(j):  # series evaluated at the same steps stand side by side, 5 px apart
+    return 5.0 * (j - (len(series) - 1) / 2.0)
+
+  for j, (name, points) in enumerate(series):  # every error bar first: none hides a point
+    band = tuple(int(255 - 0.25 * (255 - c)) for c in COLORS[j])
+    for x, _, lo, hi in points:
+      (px, plo), (_, phi) = to_px(x, lo), to_px(x, hi)
+      draw.line([(px + dodge(j), plo), (px + dodge(j), phi)], fill=band, width=5)
   for j, (name, points) in enumerate(series):
     color = COLORS[j]
-    band = tuple(int(255 - 0.25 * (255 - c)) for c in color)
-    pts = [to_px(x, y) for x, y, _, _ in points]
-    for x, _, lo, hi in points:  # error bars
-      (px, plo), (_, phi) = to_px(x, lo), to_px(x, hi)
-      draw.line([(px, plo), (px, phi)], fill=band, width=5)
+    pts = [(px + dodge(j), py) for px, py in (to_px(x, y) for x, y, _, _ in points)]
     if len(pts) > 1:
       draw.line(pts, fill=color, width=2)
     for px, py in pts:

@@ -172,6 +172,16 @@ def test_summary_draws_the_final_qs_learning_curves_of_this_world(tmp_path):
   assert '![learning curves](table1_curves.png)' in (tmp_path / 'docs' / 'table1.md').read_text()
   with Image.open(tmp_path / 'docs' / 'table1_curves.png') as image:
     assert image.size[1] == 440
+  assert 'joint_curves' not in table1.summarize(table)  # no joint run has evaluated yet
+  joint = table.published('cyclegan_seed0', 'joint')
+  os.makedirs(os.path.join(joint, 'eval'))
+  with open(os.path.join(joint, 'eval', 'eval_00002000.json'), 'w') as f:
+    json.dump({'step': 2000, 'results': {'Q_real/real': {
+        'success_rate': 0.3, 'ci95_low': 0.2, 'ci95_high': 0.4}}}, f)
+  assert table1.training_curve_dirs(table, 'joint') == [('CycleGAN s0', joint)]
+  assert table1.summarize(table)['joint_curves'] == 'table1_joint_curves.png'
+  assert "![joint runs' Q_real](table1_joint_curves.png)" in (
+      tmp_path / 'docs' / 'table1.md').read_text()
   # Another world: the project's Sim-Only curves were measured at real_gap 1, not here.
   assert table1.training_curve_dirs(other) == []
   _write_training_eval(other.published('real_oracle', 'final_q_interim'), 4000, 0.5)

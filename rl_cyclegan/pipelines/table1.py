@@ -974,9 +974,10 @@ def summarize(table: Table1) -> dict:
              'summary_file': os.path.relpath(os.path.join(table.results_dir, 'summary.json'),
                                              checkout), 'eval_seeds': list(EVAL_SEEDS),
              'episodes_per_seed': table.scale.eval_episodes, 'rows': rows, 'pending': pending}
-  if render_curves(table, summary,
-                   os.path.join(table.docs_dir, f'{table.doc_name}_curves.png')) is not None:
-    summary['curves'] = f'{table.doc_name}_curves.png'  # beside the markdown
+  for what, key in (('final_q', 'curves'), ('joint', 'joint_curves')):
+    name = f'{table.doc_name}_{key}.png'  # beside the markdown
+    if render_curves(table, summary, os.path.join(table.docs_dir, name), what) is not None:
+      summary[key] = name
   fileio.write_json_atomic(os.path.join(table.results_dir, 'summary.json'), summary)
   fileio.write_text_atomic(os.path.join(table.docs_dir, f'{table.doc_name}.md'),
                            table_markdown(summary))
@@ -986,18 +987,21 @@ def summarize(table: Table1) -> dict:
   return summary
 
 
-def training_curve_dirs(table: Table1) -> List[Tuple[str, str]]:
-  """[(label, run dir with eval/eval_<step>.json)] of every final Q that has evaluated in
-  this table's world: a finished one's published copy, else its interim copy (a run still
-  training, labelled so), else its run in the work dir. The project's Sim-Only run counts only
-  in the project's world (its in-training evaluations rendered `real` at real_gap 1.0)."""
+def training_curve_dirs(table: Table1, what: str = 'final_q') -> List[Tuple[str, str]]:
+  """[(label, run dir with eval/eval_<step>.json)] of every ``what`` run ('final_q' or
+  'joint') that has evaluated in this table's world: a finished one's published copy, else
+  its interim copy (a run still training, labelled so), else its run in the work dir. The
+  project's Sim-Only run counts only in the project's world (its in-training evaluations
+  rendered `real` at real_gap 1.0)."""
   out = []
   for key in all_row_keys():
     base = key.partition('_seed')[0]
+    if what == 'joint' and base not in GENERATOR_ROWS:
+      continue
     label = ROW_LABELS[base] + (f' s{key[-1]}' if '_seed' in key else '')
-    candidates = [(table.published(key, 'final_q'), label),
-                  (table.published(key, interim_dir('final_q')), f'{label} (training)'),
-                  (os.path.join(table.row_dir(key), 'final_q'), f'{label} (training)')]
+    candidates = [(table.published(key, what), label),
+                  (table.published(key, interim_dir(what)), f'{label} (training)'),
+                  (os.path.join(table.row_dir(key), what), f'{label} (training)')]
     if base == 'sim_only' and not table.own_sim_only:
       checkout = os.path.dirname(os.path.dirname(table.results_dir))
       candidates = ([(os.path.join(checkout, SIM_ONLY_RESULTS), label)]
@@ -1009,16 +1013,23 @@ def training_curve_dirs(table: Table1) -> List[Tuple[str, str]]:
   return out
 
 
-def render_curves(table: Table1, summary: dict, path: str) -> Optional[str]:
-  """Learning curves: each final Q's in-training success in `real` against its train step
-  (50 episodes per point, the run's own evaluation seed; the table's figures are the 300
-  episodes of its evaluation stages), with Sim-Only's and the random policy's final figures
-  as reference lines. None (and no file) if no final Q has evaluated yet."""
+# The in-training evaluation each learning-curve figure shows: a final Q's greedy policy in
+# real; a joint run's Q_real in real (its other evaluations: Q_sim in sim, Q_real on G(sim)).
+CURVE_EVALUATIONS = {'final_q': ('real', 'final Qs'), 'joint': ('Q_real/real', "joint runs' Q_real")}
+
+
+def render_curves(table: Table1, summary: dict, path: str, what: str = 'final_q') -> Optional[str]:
+  """Learning curves: each ``what`` run's in-training success in `real` (a final Q's policy,
+  or a joint run's Q_real) against its train step (50 episodes per point, the run's own
+  evaluation seed; the table's figures are the 300 episodes of its evaluation stages), with
+  Sim-Only's and the random policy's final figures as reference lines. None (and no file) if
+  no such run has evaluated yet."""
   from rl_cyclegan import plotting  # pylint: disable=g-import-not-at-top
+  evaluation, runs = CURVE_EVALUATIONS[what]
   series = []
-  for label, run in training_curve_dirs(table):
+  for label, run in training_curve_dirs(table, what):
     try:
-      points = plotting.read_eval_curves(run).get('real')
+      points = plotting.read_eval_curves(run).get(evaluation)
     except ValueError as e:  # one malformed file costs its curve, not the summary
       table._log(f'  {path}: the curve of {label} is left out: {e}')  # pylint: disable=protected-access
       continue
@@ -1037,7 +1048,7 @@ def render_curves(table: Table1, summary: dict, path: str) -> Optional[str]:
             for key in ('sim_only', 'random') if key in summary['rows']]
   world = ('' if table.world['real_gap'] == DEFAULT_REAL_GAP
            else f", real_gap {table.world['real_gap']:g}")
-  return plotting.line_chart(series, path, title=f'in real{world}: final Qs while training (n=50 '
+  return plotting.line_chart(series, path, title=f'in real{world}: {runs} while training (n=50 '
                              'per point)', hlines=hlines)
 
 
@@ -1108,6 +1119,9 @@ def table_markdown(summary: dict) -> str:
     lines += ["How each final Q learned: its in-training success in `real` (50 episodes per "
               "point, the run's own evaluation seed), a running one's from its interim copy:",
               '', f"![learning curves]({summary['curves']})", '']
+  if summary.get('joint_curves'):
+    lines += ["Each joint run's Q_real in `real` while it trained (50 episodes per point):", '',
+              f"![joint runs' Q_real]({summary['joint_curves']})", '']
   lines += grasp_distance_markdown(summary, keys)
   lines += oracle_q_markdown(summary)
   resumed = [(k, what, rows[k][field]) for k in all_row_keys()
