@@ -1,7 +1,7 @@
 #!/bin/bash
 # Table 1 in the pseudo-real world at real_gap 0.75 (docs/results.md, "Table 1", Commands):
-# the runner's chain, in the background, from a worktree of main (../runs/code_table1), so
-# that stages keep the code they started with while main moves on. Every stage resumes where
+# the runner chain of table1_real_gap0.75_chain.sh, in the background, from a worktree of main
+# (../runs/code_table1), so that stages keep the code they started with while main moves on. Every stage resumes where
 # it stopped; on a new machine the logs are collected again and the training stages adopt
 # their committed interim checkpoints.
 #   bash docs/launch/table1_real_gap0.75.sh s25   # log ../runs/table1_gap075/runner_s25.log
@@ -19,12 +19,8 @@ fi
 git -C "$code" checkout -q --detach main
 mkdir -p "$runs/table1_gap075"
 cd "$repo"
-export PYTHONPATH=$code
-T="$repo/.venv/bin/python $code/tools/table1.py --real_gap=0.75 --work_dir=$runs/table1_gap075 --results_dir=results/table1_real_gap0.75 --docs_dir=docs"
-# The oracle first; then both headline joint runs and their reports (looked at before any
-# final Q is spent on them, issue 18); then their final Qs and evaluations.
-H=rl_cyclegan_seed0,cyclegan_seed0
-setsid nohup bash -c "$T --rows=sim_only,random && $T --rows=real_oracle && $T --rows=$H --joint_only && $T --rows=$H,real_oracle" \
+export PYTHONPATH=$code PY=$repo/.venv/bin/python CODE=$code RUNS=$runs
+setsid nohup bash "$code/docs/launch/table1_real_gap0.75_chain.sh" \
   > "$runs/table1_gap075/runner_$tag.log" 2>&1 &
 echo $! > "$runs/table1_gap075/runner_$tag.pid"
 echo "started: pid $(cat "$runs/table1_gap075/runner_$tag.pid"), log $runs/table1_gap075/runner_$tag.log"
