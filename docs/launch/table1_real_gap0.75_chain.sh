@@ -2,10 +2,11 @@
 # The 0.75 table's runner chain (started in the background by table1_real_gap0.75.sh; runs in
 # the repo with PYTHONPATH at the code worktree). Every call resumes what is done.
 # 1. the Sim-Only and random rows' evaluations (done), then the real-trained oracle;
-# 2. both headline joint runs side by side, one TF intra-op thread each (two 1-thread QT-Opt
-#    steps finish ~1.3x more steps per second between them than one 2-thread run on 2 cores:
-#    docs/results.md, "Session 24"), with their reports and Q_real in real, looked at before
-#    any final Q is spent on them (issue 18);
+# 2. both headline joint runs side by side, one TF intra-op thread each (the QT-Opt train step
+#    took 485 ms with 1 thread and 295 ms with 2, so two 1-thread runs do 1.22x the train steps
+#    of one 2-thread run, more where a run's env steps leave a core idle: docs/results.md,
+#    "Session 24"), with their reports and Q_real in real, looked at before any final Q is
+#    spent on them (issue 18);
 # 3. their final Qs and evaluations, side by side in the same way.
 set -u
 T="$PY $CODE/tools/table1.py --real_gap=0.75 --work_dir=$RUNS/table1_gap075 --results_dir=results/table1_real_gap0.75 --docs_dir=docs"
