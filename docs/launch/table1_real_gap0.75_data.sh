@@ -7,16 +7,7 @@
 #   bash docs/launch/table1_real_gap0.75_data.sh s24   # log ../runs/table1_gap075/data_s24.log
 set -euo pipefail
 tag=${1:?usage: $0 <tag for the log name, e.g. s25>}
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-runs=$(dirname "$repo")/runs
-code=$runs/code_table1
-make -C "$repo" setup >/dev/null
-if [ ! -d "$code" ]; then
-  git -C "$repo" worktree prune
-  git -C "$repo" worktree add -q --detach "$code" main
-fi
-mkdir -p "$runs/table1_gap075"
-cd "$repo"
+source "$(dirname "$0")/worktree.sh"
 export PYTHONPATH=$code
 setsid nohup "$repo/.venv/bin/python" "$code/tools/table1.py" --real_gap=0.75 \
   --work_dir="$runs/table1_gap075" --results_dir=results/table1_real_gap0.75 --docs_dir=docs \
