@@ -676,6 +676,8 @@ def test_a_joint_run_on_a_lost_machine_resumes_from_its_published_interim_checkp
   assert interim.endswith('joint_interim')
   with open(os.path.join(interim, table1.INTERIM_NOTE)) as f:
     assert json.load(f)['note'].startswith('PARTIAL: the joint run')
+  with open(os.path.join(interim, 'scalars.json')) as f:  # its losses so far (joint_criteria)
+    assert json.load(f)['source'] == joint.directory
   assert not os.path.exists(table.published('rl_cyclegan_seed0', 'final_q_interim'))
 
   shutil.rmtree(tmp_path / 'work')  # the machine is lost
@@ -692,6 +694,41 @@ def test_a_joint_run_on_a_lost_machine_resumes_from_its_published_interim_checkp
   assert not os.path.exists(interim)
   with open(table.published('rl_cyclegan_seed0', 'joint', table1.ADOPTED_NOTE)) as f:
     assert json.load(f)['step'] == 6000
+
+
+def test_the_summary_reports_appendix_a_criteria_of_each_joint_run(tmp_path):
+  """A finished joint run's from its published scalars.json and evaluations, a running one's
+  from its work dir (marked as training); a malformed file costs only its run's line."""
+  logs = []
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=logs.append,
+                        results_dir=str(tmp_path / 'results' / 'table1'),
+                        docs_dir=str(tmp_path / 'docs'))
+  def write(run, scalars=None, rate=0.3):
+    os.makedirs(os.path.join(run, 'eval'))
+    with open(os.path.join(run, 'eval', 'eval_00004000.json'), 'w') as f:
+      json.dump({'step': 4000, 'results': {'Q_real/real': {
+          'num_successes': int(50 * rate), 'num_episodes': 50, 'success_rate': rate,
+          'ci95_low': 0.2, 'ci95_high': 0.4}}}, f)
+    if scalars is not None:
+      with open(os.path.join(run, 'scalars.json'), 'w') as f:
+        f.write(scalars if isinstance(scalars, str) else json.dumps({'scalars': scalars}))
+  write(table.published('cyclegan_seed0', 'joint'), {
+      'train/losses/cycle': [[s, 1.0 if s < 2000 else 0.2] for s in range(100, 4001, 100)],
+      'train/scene/generator/mae': [[4000, 21.5]], 'train/scene/identity/mae': [[4000, 72.5]]})
+  write(os.path.join(table.row_dir('rl_cyclegan_seed0'), 'joint'), rate=0.44)
+  write(table.published('gan', 'joint'), scalars='not json')
+  summary = table1.summarize(table)
+  criteria = summary['joint_criteria']
+  assert set(criteria) == {'cyclegan_seed0', 'rl_cyclegan_seed0'}
+  assert criteria['cyclegan_seed0']['cycle'] == {'first': 1.0, 'last': pytest.approx(0.2)}
+  assert criteria['cyclegan_seed0']['run_dir'] == 'results/table1/cyclegan_seed0/joint'
+  assert criteria['rl_cyclegan_seed0']['label'] == 'RL-CycleGAN s0 (training)'
+  assert any('GAN' in m and 'left out' in m and 'scalars.json' in m for m in logs)
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert "## Appendix A's convergence criteria" in markdown
+  assert ('| CycleGAN s0 | 4000 | 21.5 (72.5) | - | 1.000 -> 0.200 | - | - | - | - | '
+          '30% (15/50) | - |') in markdown
+  assert '| RL-CycleGAN s0 (training) | 4000 | - |' in markdown and '44% (22/50)' in markdown
 
 
 def test_interim_refill_rates_match_the_training_gins():

@@ -429,6 +429,7 @@ class Table1:
       _copy_files(root, dst, run_dir.RUN_SPEC)
       _copy_files(root, dst, '.gin')
       _copy_files(root, dst, ADOPTED_NOTE)  # an earlier resume on a new machine
+      _publish_scalars(root, dst, finished_only=False)  # its losses so far (joint_criteria)
     except OSError as e:  # e.g. the trainer pruned that checkpoint while it was copied
       self._log(f'  {row}/{what}: interim copy skipped ({e}); the next one retries')
       return None
@@ -843,11 +844,13 @@ def _copy_files(src_dir, dst_dir, suffix='.json'):
       shutil.copy2(os.path.join(src_dir, f), os.path.join(dst_dir, f))
 
 
-def _publish_scalars(run, dst):
-  """A finished training stage's TensorBoard scalars as ``dst/scalars.json`` (once)."""
+def _publish_scalars(run, dst, finished_only=True):
+  """A finished training stage's TensorBoard scalars as ``dst/scalars.json`` (once), or with
+  ``finished_only=False`` a running one's so far (each time)."""
   from rl_cyclegan.evaluation import summaries  # pylint: disable=g-import-not-at-top
   out = os.path.join(dst, summaries.SCALARS_FILE)
-  if os.path.isfile(os.path.join(run, DONE_FILE)) and not os.path.isfile(out):
+  if not finished_only or (os.path.isfile(os.path.join(run, DONE_FILE)) and
+                           not os.path.isfile(out)):
     summaries.export_scalars(run, out)
 
 
@@ -974,6 +977,9 @@ def summarize(table: Table1) -> dict:
              'summary_file': os.path.relpath(os.path.join(table.results_dir, 'summary.json'),
                                              checkout), 'eval_seeds': list(EVAL_SEEDS),
              'episodes_per_seed': table.scale.eval_episodes, 'rows': rows, 'pending': pending}
+  criteria = joint_criteria(table)
+  if criteria:
+    summary['joint_criteria'] = criteria
   for what, key in (('final_q', 'curves'), ('joint', 'joint_curves')):
     name = f'{table.doc_name}_{key}.png'  # beside the markdown
     if render_curves(table, summary, os.path.join(table.docs_dir, name), what) is not None:
@@ -993,6 +999,11 @@ def training_curve_dirs(table: Table1, what: str = 'final_q') -> List[Tuple[str,
   its interim copy (a run still training, labelled so), else its run in the work dir. The
   project's Sim-Only run counts only in the project's world (its in-training evaluations
   rendered `real` at real_gap 1.0)."""
+  return [(label, run) for _, label, run in _training_runs(table, what)]
+
+
+def _training_runs(table: Table1, what: str) -> List[Tuple[str, str, str]]:
+  """``training_curve_dirs`` with each run's row key: [(key, label, run dir)]."""
   out = []
   for key in all_row_keys():
     base = key.partition('_seed')[0]
@@ -1008,8 +1019,27 @@ def training_curve_dirs(table: Table1, what: str = 'final_q') -> List[Tuple[str,
                     if table.world['real_gap'] == DEFAULT_REAL_GAP else [])
     for run, name in candidates:
       if glob.glob(os.path.join(run, 'eval', 'eval_*.json')):
-        out.append((name, run))
+        out.append((key, name, run))
         break
+  return out
+
+
+def joint_criteria(table: Table1) -> dict:
+  """{row key: Appendix A's convergence criteria of its joint run at its last step, with the
+  run's 'label' and 'run_dir'} (evaluation/convergence.py), for every joint run that has
+  evaluated: a finished one's published copy, a running one's interim copy or work dir. A
+  malformed file costs that run's entry (logged), not the summary."""
+  from rl_cyclegan.evaluation import convergence  # pylint: disable=g-import-not-at-top
+  out = {}
+  for key, label, run in _training_runs(table, 'joint'):
+    try:
+      criteria = convergence.read_joint_criteria(run)
+    except (ValueError, KeyError, TypeError) as e:
+      table._log(f'  the convergence criteria of {label} are left out: {run}: {e!r}')  # pylint: disable=protected-access
+      continue
+    if criteria:
+      checkout = os.path.dirname(os.path.dirname(table.results_dir))
+      out[key] = dict(criteria, label=label, run_dir=os.path.relpath(run, checkout))
   return out
 
 
@@ -1122,6 +1152,7 @@ def table_markdown(summary: dict) -> str:
   if summary.get('joint_curves'):
     lines += ["Each joint run's Q_real in `real` while it trained (50 episodes per point):", '',
               f"![joint runs' Q_real]({summary['joint_curves']})", '']
+  lines += convergence_markdown(summary)
   lines += grasp_distance_markdown(summary, keys)
   lines += oracle_q_markdown(summary)
   resumed = [(k, what, rows[k][field]) for k in all_row_keys()
@@ -1138,6 +1169,53 @@ def table_markdown(summary: dict) -> str:
   if summary['pending']:
     lines += [f"Rows still to run: {', '.join(summary['pending'])}.", '']
   return '\n'.join(lines)
+
+
+def convergence_markdown(summary: dict) -> List[str]:
+  """Appendix A's convergence criteria at each joint run's last step (``joint_criteria``)."""
+  runs = summary.get('joint_criteria') or {}
+  if not runs:
+    return []
+
+  def trend(c, key, digits):
+    r = c.get(key)
+    if not r or r.get('last') is None:
+      return '-'
+    first = '?' if r.get('first') is None else f"{r['first']:.{digits}f}"
+    return f"{first} -> {r['last']:.{digits}f}"
+
+  def success(c, key):
+    r = c.get(key)
+    return '-' if not r else f"{100 * r['success_rate']:.0f}% ({r['successes']}/{r['episodes']})"
+
+  window = max(c.get('window_steps', 0) for c in runs.values())
+  lines = [
+      "## Appendix A's convergence criteria at each joint run's last step", '',
+      'The paper stops joint training when "the simulation-to-real images look realistic, the '
+      'cycled images look reasonable with a reasonably low L_cyc, both Q_sim and Q_real perform '
+      'well along with a reasonably low L_RL-scene", and gives no thresholds; these are the '
+      f'numbers. Losses: unweighted, mean of the first -> the last {window} steps. MAE: G(x) '
+      'to the true real render on the held-out paired states, in uint8 levels (the sim image '
+      'itself in brackets). Evaluations: the run\'s last one, 50 test-object episodes; Q_real on '
+      'G(sim) is the paper\'s, Q_real in `real` this world\'s. `collapse`: the mode-collapse '
+      'monitor (uniform Q with a spuriously low L_RL-scene) fired in the last window. A run '
+      'still training is marked so, at its newest step. The image grids are under '
+      '`<row>/joint` in TensorBoard.', '',
+      '| joint run | step | MAE of G (sim x) | object preservation | L_cycle | L_RL-scene '
+      '| q_std | Q_sim in sim | Q_real on G(sim) | Q_real in real | collapse |',
+      '|---|---|---|---|---|---|---|---|---|---|---|']
+  for c in runs.values():
+    mae = ('-' if 'mae_generator' not in c else f"{c['mae_generator']:.1f}" + (
+        f" ({c['mae_identity']:.1f})" if 'mae_identity' in c else ''))
+    preservation = ('-' if 'object_preservation' not in c else
+                    f"{c['object_preservation']:.3f}")
+    q_std = '-' if (c.get('q_std') or {}).get('last') is None else f"{c['q_std']['last']:.3f}"
+    collapse = {True: '**yes**', False: 'no'}.get(c.get('collapse_suspected'), '-')
+    lines.append(f"| {c['label']} | {c.get('step', '-')} | {mae} | {preservation} | "
+                 f"{trend(c, 'cycle', 3)} | {trend(c, 'rl_scene', 4)} | {q_std} | "
+                 f"{success(c, 'q_sim_in_sim')} | {success(c, 'q_real_on_g_sim')} | "
+                 f"{success(c, 'q_real_in_real')} | {collapse} |")
+  return lines + ['']
 
 
 def grasp_distance_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
