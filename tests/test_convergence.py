@@ -82,7 +82,7 @@ def test_the_exported_scalars_give_the_same_criteria_as_the_event_files(tmp_path
 def test_what_a_run_did_not_write_is_left_out(tmp_path):
   assert convergence.joint_criteria({}, {}) == {}
   only_evals = convergence.joint_criteria({}, {2000: _eval_record(2000, {'Q_real/real': 0.3})})
-  assert set(only_evals) == {'step', 'q_real_in_real'}  # no losses, no scene metrics
+  assert set(only_evals) == {'step', 'window_steps', 'q_real_in_real'}  # no losses, no scenes
 
 
 def test_the_evaluations_read_are_the_ones_the_joint_run_makes():

@@ -90,7 +90,7 @@ def joint_criteria(scalars: Dict[str, List[List[float]]], evals: Dict[int, dict]
   out = {}
   if steps:
     first, last = min(steps), max(steps)
-    out.update(step=int(last), window_steps=int(window_steps))
+    out.update(step=int(last))
     for key, tag, _ in WINDOWED:
       points = scalars.get(tag)
       if points:
@@ -115,6 +115,8 @@ def joint_criteria(scalars: Dict[str, List[List[float]]], evals: Dict[int, dict]
                     'success_rate': float(r['success_rate']),
                     'ci95': [float(r['ci95_low']), float(r['ci95_high'])], 'step': int(step)}
     out.setdefault('step', int(step))
+  if out:
+    out['window_steps'] = int(window_steps)
   return out
 
 
