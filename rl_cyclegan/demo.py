@@ -26,7 +26,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from rl_cyclegan import fileio
 
@@ -48,14 +48,18 @@ class DemoConfig:
   showcase_seed: int = 100  # not one of Table 1's evaluation seeds (0, 1, 2): fresh scenes
 
 
-# The committed policies the showcase evaluates: (label, checkpoint dir under the repo).
-SHOWCASE = (('Sim-Only Q (no adaptation)', 'results/sim_only_ratio2'),
-            ('CycleGAN final Q', 'results/table1/cyclegan_seed0/final_q'),
-            ('RL-CycleGAN final Q', 'results/table1/rl_cyclegan_seed0/final_q'),
-            # The same recipe trained in `real` (Table 1). In this world it learns nothing
-            # from the image: it scores at the random floor (docs/results.md, Table 1).
-            ('Real-trained oracle Q (the same recipe in real)',
-             'results/table1/real_oracle/final_q'))
+# The committed table the showcase shows (under the repo): its summary.json names each row's
+# checkpoint, its world.json the pseudo-real world the row was measured in (every `real`
+# render of the showcase is made in that world).
+SHOWCASE_TABLE = 'results/table1'
+# The rows it evaluates: (label, row key of the table's summary.json).
+SHOWCASE = (('Sim-Only Q (no adaptation)', 'sim_only'),
+            ('CycleGAN final Q', 'cyclegan_seed0'),
+            ('RL-CycleGAN final Q', 'rl_cyclegan_seed0'),
+            # The same recipe trained in `real` (Table 1). In the project's world (real_gap
+            # 1.0) it learns nothing from the image: it scores at the random floor
+            # (docs/results.md, Table 1).
+            ('Real-trained oracle Q (the same recipe in real)', 'real_oracle'))
 
 
 def _log(message: str):
@@ -96,30 +100,60 @@ def _finished_final_q(checkpoint_dir: str) -> bool:
       os.path.isfile(os.path.join(checkpoint_dir, table1.DONE_FILE))))
 
 
+def _showcase_table() -> Tuple[dict, dict]:
+  """(summary.json's rows, world.json) of SHOWCASE_TABLE; ({}, the project's world) before
+  the table has a summary."""
+  from rl_cyclegan.envs.appearance import DEFAULT_REAL_GAP  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.pipelines import table1  # pylint: disable=g-import-not-at-top
+  table_dir = os.path.join(REPO, SHOWCASE_TABLE)
+  found = []
+  for name, default in (('summary.json', {'rows': {}}),
+                        (table1.WORLD_FILE, {'real_gap': DEFAULT_REAL_GAP})):
+    path = os.path.join(table_dir, name)
+    if not os.path.isfile(path):
+      found.append(default)
+      continue
+    with open(path) as f:
+      try:
+        found.append(json.load(f))
+      except ValueError as e:
+        raise ValueError(f'{path}: not JSON ({e}); rewrite it with tools/table1.py '
+                         '--summarize_only') from e
+  return found[0].get('rows', {}), found[1]
+
+
 def showcase(root_dir: str, config: DemoConfig, logs: str) -> Dict[str, Optional[dict]]:
   """The committed Table 1 policies in `real` on fresh test scenes, and the Figure 4 grid."""
+  from rl_cyclegan.envs.appearance import DEFAULT_REAL_GAP  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.pipelines import table1  # pylint: disable=g-import-not-at-top
   out_dir = os.path.join(root_dir, 'showcase')
   os.makedirs(out_dir, exist_ok=True)
+  rows, world = _showcase_table()
+  gap = float(world['real_gap'])
+  bindings = [] if gap == DEFAULT_REAL_GAP else [
+      f'--gin_bindings=RealAppearance.real_gap = {gap!r}']
   results = {}
-  for label, rel in SHOWCASE:
-    checkpoint_dir = os.path.join(REPO, rel)
-    if not _finished_final_q(checkpoint_dir):
+  for label, key in SHOWCASE:
+    rel = (rows.get(key) or {}).get('checkpoint_dir')
+    if rel is None or not _finished_final_q(os.path.join(REPO, rel)):
       results[label] = None  # not committed yet (docs/table1.md lists the rows still to run)
       continue
-    out = os.path.join(out_dir, rel.replace('/', '_') + '_real.json')
+    out = os.path.join(out_dir, f"{SHOWCASE_TABLE.replace('/', '_')}_{key}_real.json")
     if not _done_marker(out):
-      _run([os.path.join(TOOLS, 'evaluate.py'), f'--checkpoint_dir={checkpoint_dir}',
-            '--appearance=real', f'--num_episodes={config.showcase_episodes}',
+      _run([os.path.join(TOOLS, 'evaluate.py'), f'--checkpoint_dir={os.path.join(REPO, rel)}',
+            '--appearance=real', *bindings, f'--num_episodes={config.showcase_episodes}',
             f'--seed={config.showcase_seed}', f'--output_json={out}'],
            os.path.join(logs, 'showcase.log'))
     with open(out) as f:
       results[label] = json.load(f)
-  table = table1.Table1(os.path.join(root_dir, 'unused'), REPO, log=lambda m: None)
+  table = table1.Table1(os.path.join(root_dir, 'unused'), REPO, log=lambda m: None,
+                        results_dir=os.path.join(REPO, SHOWCASE_TABLE), real_gap=gap)
   figure = table1.render_figure(table, os.path.join(out_dir, 'figure4.png'))
+  world_text = '' if gap == DEFAULT_REAL_GAP else f' (the pseudo-real world at real_gap {gap:g})'
   print()
-  print(f'What the method achieves: committed policies (results/, docs/table1.md) in real on '
-        f'{config.showcase_episodes} fresh test scenes (seed {config.showcase_seed}); 95% CI:')
+  print(f'What the method achieves: committed policies ({SHOWCASE_TABLE}, docs/) in real'
+        f'{world_text} on {config.showcase_episodes} fresh test scenes (seed '
+        f'{config.showcase_seed}); 95% CI:')
   for label, r in results.items():
     print(f'    {label:42s} ' + ('not committed yet' if r is None else
                                  f'{100 * r["success_rate"]:5.1f}%  ({100 * r["ci95_low"]:.1f}-'

@@ -4,6 +4,8 @@ copies, evaluated in real on fresh scenes, and the Figure 4 grid of the committe
 import json
 import os
 
+import pytest
+
 from rl_cyclegan import demo
 from rl_cyclegan.pipelines import table1
 
@@ -16,6 +18,11 @@ def test_showcase_evaluates_only_finished_policies_on_fresh_scenes(tmp_path, mon
     (d / 'train' / 'ckpt').mkdir(parents=True)
     (d / 'train' / 'ckpt' / 'checkpoint').write_text('model_checkpoint_path: "ckpt-1"\n')
   (finished / table1.DONE_FILE).write_text('{}')
+  rows = {'sim_only': 'results/sim_only_ratio2',
+          'rl_cyclegan_seed0': 'results/table1/rl_cyclegan_seed0/final_q',
+          'cyclegan_seed0': 'results/table1/cyclegan_seed0/final_q'}  # no real_oracle row yet
+  (repo / 'results' / 'table1' / 'summary.json').write_text(json.dumps(
+      {'rows': {k: {'checkpoint_dir': v} for k, v in rows.items()}}))
   monkeypatch.setattr(demo, 'REPO', str(repo))
   calls = []
 
@@ -34,6 +41,26 @@ def test_showcase_evaluates_only_finished_policies_on_fresh_scenes(tmp_path, mon
   assert results['Real-trained oracle Q (the same recipe in real)'] is None  # not in results/ at all
   assert len(calls) == 2 and all('--appearance=real' in a for a in calls)
   assert all(f'--seed={config.showcase_seed}' in a for a in calls)
+  assert not any('real_gap' in ' '.join(a) for a in calls)  # the project's world
   assert config.showcase_seed not in table1.EVAL_SEEDS  # fresh scenes, not the table's
   demo.showcase(str(tmp_path / 'demo'), config, str(tmp_path))  # resumes: nothing re-run
   assert len(calls) == 2
+  # A table measured in another pseudo-real world is shown in that world.
+  (repo / 'results' / 'table1' / table1.WORLD_FILE).write_text(
+      json.dumps({'appearance': 'real', 'real_gap': 0.75}))
+  demo.showcase(str(tmp_path / 'demo2'), config, str(tmp_path))
+  assert len(calls) == 4
+  assert all('--gin_bindings=RealAppearance.real_gap = 0.75' in a for a in calls[2:])
+
+
+def test_a_table_without_a_summary_shows_nothing_and_a_broken_one_is_named(tmp_path,
+                                                                          monkeypatch):
+  monkeypatch.setattr(demo, 'REPO', str(tmp_path))
+  monkeypatch.setattr(demo, '_run', lambda args, log: pytest.fail(f'ran {args}'))
+  results = demo.showcase(str(tmp_path / 'demo'), demo.DemoConfig(), str(tmp_path))
+  assert set(results) == {label for label, _ in demo.SHOWCASE}
+  assert all(r is None for r in results.values())
+  os.makedirs(tmp_path / demo.SHOWCASE_TABLE)
+  (tmp_path / demo.SHOWCASE_TABLE / 'summary.json').write_text('{"rows": ')
+  with pytest.raises(ValueError, match='summary.json'):
+    demo.showcase(str(tmp_path / 'demo'), demo.DemoConfig(), str(tmp_path))
