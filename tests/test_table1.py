@@ -715,7 +715,8 @@ def test_the_summary_reports_appendix_a_criteria_of_each_joint_run(tmp_path):
   write(table.published('cyclegan_seed0', 'joint'), {
       'train/losses/cycle': [[s, 1.0 if s < 2000 else 0.2] for s in range(100, 4001, 100)],
       'train/scene/generator/mae': [[4000, 21.5]], 'train/scene/identity/mae': [[4000, 72.5]]})
-  write(os.path.join(table.row_dir('rl_cyclegan_seed0'), 'joint'), rate=0.44)
+  running = os.path.join(table.row_dir('rl_cyclegan_seed0'), 'joint')
+  write(running, {'train/losses/rl_scene': [[1000, 0.05], [4500, 0.03]]}, rate=0.44)
   write(table.published('gan', 'joint'), scalars='not json')
   summary = table1.summarize(table)
   criteria = summary['joint_criteria']
@@ -728,7 +729,9 @@ def test_the_summary_reports_appendix_a_criteria_of_each_joint_run(tmp_path):
   assert "## Appendix A's convergence criteria" in markdown
   assert ('| CycleGAN s0 | 4000 | 21.5 (72.5) | - | 1.000 -> 0.200 | - | - | - | - | '
           '30% (15/50) | - |') in markdown
-  assert '| RL-CycleGAN s0 (training) | 4000 | - |' in markdown and '44% (22/50)' in markdown
+  # Its losses are newer than its last evaluation: the evaluation's step is named.
+  assert '| RL-CycleGAN s0 (training) | 4500 | - |' in markdown
+  assert '| 0.0500 -> 0.0300 |' in markdown and '| 44% (22/50) at 4000 |' in markdown
 
 
 def test_interim_refill_rates_match_the_training_gins():

@@ -1186,7 +1186,10 @@ def convergence_markdown(summary: dict) -> List[str]:
 
   def success(c, key):
     r = c.get(key)
-    return '-' if not r else f"{100 * r['success_rate']:.0f}% ({r['successes']}/{r['episodes']})"
+    if not r:
+      return '-'
+    at = '' if r.get('step') == c.get('step') else f" at {r['step']}"  # a running run's
+    return f"{100 * r['success_rate']:.0f}% ({r['successes']}/{r['episodes']}){at}"
 
   window = max(c.get('window_steps', 0) for c in runs.values())
   lines = [
