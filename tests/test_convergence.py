@@ -79,8 +79,12 @@ def test_the_exported_scalars_give_the_same_criteria_as_the_event_files(tmp_path
           convergence.read_joint_criteria(str(tmp_path / 'run')))
 
 
-def test_what_a_run_did_not_write_is_left_out(tmp_path):
+def test_what_a_run_did_not_write_or_compute_is_left_out(tmp_path):
   assert convergence.joint_criteria({}, {}) == {}
+  cyclegan = convergence.joint_criteria({  # no RL-scene loss: the learner reports 0
+      'train/losses/cycle': [[100, 0.3], [200, 0.2]],
+      'train/losses/rl_scene': [[100, 0.0], [200, 0.0]]}, {})
+  assert 'cycle' in cyclegan and 'rl_scene' not in cyclegan
   only_evals = convergence.joint_criteria({}, {2000: _eval_record(2000, {'Q_real/real': 0.3})})
   assert set(only_evals) == {'step', 'window_steps', 'q_real_in_real'}  # no losses, no scenes
 

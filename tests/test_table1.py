@@ -164,6 +164,9 @@ def test_summary_draws_the_final_qs_learning_curves_of_this_world(tmp_path):
   _write_training_eval(table.published('real_oracle', 'final_q_interim'), 4000, 0.2)
   _write_training_eval(table.published('rl_cyclegan_seed0', 'final_q_interim'), 4000, 0.1)
   _write_training_eval(table.published('rl_cyclegan_seed0', 'final_q'), 8000, 0.4)
+  assert ('RL-CycleGAN s0 (training)', table.published('rl_cyclegan_seed0', 'final_q_interim')
+          ) in table1.training_curve_dirs(table)  # no done marker: not the finished run yet
+  _mark(table.published('rl_cyclegan_seed0', 'final_q', table1.DONE_FILE))
   assert table1.training_curve_dirs(table) == [
       ('Sim-Only', str(checkout / table1.SIM_ONLY_RESULTS)),
       ('RL-CycleGAN s0', table.published('rl_cyclegan_seed0', 'final_q')),
@@ -174,10 +177,14 @@ def test_summary_draws_the_final_qs_learning_curves_of_this_world(tmp_path):
     assert image.size[1] == 440
   assert 'joint_curves' not in table1.summarize(table)  # no joint run has evaluated yet
   joint = table.published('cyclegan_seed0', 'joint')
-  os.makedirs(os.path.join(joint, 'eval'))
-  with open(os.path.join(joint, 'eval', 'eval_00002000.json'), 'w') as f:
-    json.dump({'step': 2000, 'results': {'Q_real/real': {
-        'success_rate': 0.3, 'ci95_low': 0.2, 'ci95_high': 0.4}}}, f)
+  running = os.path.join(table.row_dir('cyclegan_seed0'), 'joint')
+  for run in (joint, running):  # publish_row copies a running joint run's evaluations too
+    os.makedirs(os.path.join(run, 'eval'))
+    with open(os.path.join(run, 'eval', 'eval_00002000.json'), 'w') as f:
+      json.dump({'step': 2000, 'results': {'Q_real/real': {
+          'success_rate': 0.3, 'ci95_low': 0.2, 'ci95_high': 0.4}}}, f)
+  assert table1.training_curve_dirs(table, 'joint') == [('CycleGAN s0 (training)', running)]
+  _mark(os.path.join(joint, table1.DONE_FILE))
   assert table1.training_curve_dirs(table, 'joint') == [('CycleGAN s0', joint)]
   assert table1.summarize(table)['joint_curves'] == 'table1_joint_curves.png'
   assert "![joint runs' Q_real](table1_joint_curves.png)" in (
@@ -712,11 +719,13 @@ def test_the_summary_reports_appendix_a_criteria_of_each_joint_run(tmp_path):
     if scalars is not None:
       with open(os.path.join(run, 'scalars.json'), 'w') as f:
         f.write(scalars if isinstance(scalars, str) else json.dumps({'scalars': scalars}))
+  _mark(table.published('cyclegan_seed0', 'joint', table1.DONE_FILE))
   write(table.published('cyclegan_seed0', 'joint'), {
       'train/losses/cycle': [[s, 1.0 if s < 2000 else 0.2] for s in range(100, 4001, 100)],
       'train/scene/generator/mae': [[4000, 21.5]], 'train/scene/identity/mae': [[4000, 72.5]]})
   running = os.path.join(table.row_dir('rl_cyclegan_seed0'), 'joint')
   write(running, {'train/losses/rl_scene': [[1000, 0.05], [4500, 0.03]]}, rate=0.44)
+  _mark(table.published('gan', 'joint', table1.DONE_FILE))
   write(table.published('gan', 'joint'), scalars='not json')
   summary = table1.summarize(table)
   criteria = summary['joint_criteria']

@@ -19,7 +19,8 @@ started:
 Inputs are the run's TensorBoard scalars as ``summaries.read_scalars`` returns them (tags
 prefixed by the event file's subdirectory: ``train/losses/cycle``) or as
 ``summaries.export_scalars`` writes them (``scalars.json``), and its ``eval/eval_<step>.json``
-files. A criterion whose data the run did not write is left out, not guessed.
+files. A criterion whose data the run did not write is left out, not guessed, and so is a loss
+its configuration switched off (the learner reports it as 0 at every step).
 """
 
 import glob
@@ -93,7 +94,9 @@ def joint_criteria(scalars: Dict[str, List[List[float]]], evals: Dict[int, dict]
     out.update(step=int(last))
     for key, tag, _ in WINDOWED:
       points = scalars.get(tag)
-      if points:
+      # The learner reports a switched-off loss (L_RL-scene without use_rl_scene) as 0 at
+      # every step; a loss it computes is never exactly 0 throughout.
+      if points and any(v != 0.0 for _, v in points):
         out[key] = {'first': _window_mean(points, first, first + window_steps),
                     'last': _window_mean(points, last - window_steps + 1, last + 1)}
     collapse = scalars.get(COLLAPSE_TAG)

@@ -996,7 +996,7 @@ def summarize(table: Table1) -> dict:
 def training_curve_dirs(table: Table1, what: str = 'final_q') -> List[Tuple[str, str]]:
   """[(label, run dir with eval/eval_<step>.json)] of every ``what`` run ('final_q' or
   'joint') that has evaluated in this table's world: a finished one's published copy, else
-  its interim copy (a run still training, labelled so), else its run in the work dir. The
+  its run in the work dir (a run still training, labelled so), else its interim copy. The
   project's Sim-Only run counts only in the project's world (its in-training evaluations
   rendered `real` at real_gap 1.0)."""
   return [(label, run) for _, label, run in _training_runs(table, what)]
@@ -1010,9 +1010,14 @@ def _training_runs(table: Table1, what: str) -> List[Tuple[str, str, str]]:
     if what == 'joint' and base not in GENERATOR_ROWS:
       continue
     label = ROW_LABELS[base] + (f' s{key[-1]}' if '_seed' in key else '')
-    candidates = [(table.published(key, what), label),
-                  (table.published(key, interim_dir(what)), f'{label} (training)'),
-                  (os.path.join(table.row_dir(key), what), f'{label} (training)')]
+    published = table.published(key, what)
+    # A running joint run's evaluations are published too (publish_row), but only a finished
+    # stage's copy (its done marker) is the finished run; a running one's work dir is newer
+    # than its interim copy, which a lost machine still has.
+    candidates = [(published, label)] if os.path.isfile(
+        os.path.join(published, DONE_FILE)) else []
+    candidates += [(os.path.join(table.row_dir(key), what), f'{label} (training)'),
+                   (table.published(key, interim_dir(what)), f'{label} (training)')]
     if base == 'sim_only' and not table.own_sim_only:
       checkout = os.path.dirname(os.path.dirname(table.results_dir))
       candidates = ([(os.path.join(checkout, SIM_ONLY_RESULTS), label)]
@@ -1027,7 +1032,7 @@ def _training_runs(table: Table1, what: str) -> List[Tuple[str, str, str]]:
 def joint_criteria(table: Table1) -> dict:
   """{row key: Appendix A's convergence criteria of its joint run at its last step, with the
   run's 'label' and 'run_dir'} (evaluation/convergence.py), for every joint run that has
-  evaluated: a finished one's published copy, a running one's interim copy or work dir. A
+  evaluated: a finished one's published copy, a running one's work dir or interim copy. A
   malformed file costs that run's entry (logged), not the summary."""
   from rl_cyclegan.evaluation import convergence  # pylint: disable=g-import-not-at-top
   out = {}
