@@ -482,12 +482,16 @@ def test_publish_copies_a_finished_rows_files(tmp_path):
   table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
                         results_dir=str(tmp_path / 'results'))
   row = table.row_dir('cyclegan_seed0')
-  os.makedirs(os.path.join(row, 'joint'))
+  os.makedirs(os.path.join(row, 'joint', 'eval'))
+  _write_eval(os.path.join(row, 'joint', 'eval', 'eval_00002000.json'), 1, 2, 0)
+  table1.publish_row(table, 'cyclegan_seed0')  # still training: its interim copy, not joint/
+  assert not os.path.exists(table.published('cyclegan_seed0', 'joint'))
   with open(os.path.join(row, 'joint', table1.DONE_FILE), 'w') as f:
     f.write('{}')
   _write_eval(os.path.join(row, 'eval', 'real_seed0.json'), 1, 2, 0)
   table1.publish_row(table, 'cyclegan_seed0')
   assert os.path.isfile(table.published('cyclegan_seed0', 'joint', table1.DONE_FILE))
+  assert os.path.isfile(table.published('cyclegan_seed0', 'joint', 'eval', 'eval_00002000.json'))
   assert os.path.isfile(table.published('cyclegan_seed0', 'eval', 'real_seed0.json'))
 
 

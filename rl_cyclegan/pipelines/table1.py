@@ -872,9 +872,9 @@ def publish_row(table: Table1, row: str):
     _copy_files(os.path.join(final, 'eval'), os.path.join(dst, 'final_q', 'eval'))
     _publish_scalars(final, os.path.join(dst, 'final_q'))
   joint = os.path.join(src, 'joint')
+  # Likewise only a finished joint run under joint/; a running one's is joint_interim/.
   if os.path.isfile(os.path.join(joint, DONE_FILE)):
     shutil.rmtree(os.path.join(dst, interim_dir('joint')), ignore_errors=True)
-  if os.path.isdir(joint):
     _copy_files(joint, os.path.join(dst, 'joint'), ADOPTED_NOTE)
     _copy_files(joint, os.path.join(dst, 'joint'), '.gin')
     _copy_files(joint, os.path.join(dst, 'joint'), DONE_FILE)
@@ -1011,9 +1011,9 @@ def _training_runs(table: Table1, what: str) -> List[Tuple[str, str, str]]:
       continue
     label = ROW_LABELS[base] + (f' s{key[-1]}' if '_seed' in key else '')
     published = table.published(key, what)
-    # A running joint run's evaluations are published too (publish_row), but only a finished
-    # stage's copy (its done marker) is the finished run; a running one's work dir is newer
-    # than its interim copy, which a lost machine still has.
+    # Only a finished stage's copy (its done marker) is the finished run (copies published
+    # before session 25 also held a running joint run's evaluations); a running one's work
+    # dir is newer than its interim copy, which a lost machine still has.
     candidates = [(published, label)] if os.path.isfile(
         os.path.join(published, DONE_FILE)) else []
     candidates += [(os.path.join(table.row_dir(key), what), f'{label} (training)'),
