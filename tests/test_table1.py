@@ -148,6 +148,22 @@ def _write_training_eval(run, step, real_rate):
         'success_rate': real_rate, 'ci95_low': low, 'ci95_high': high}}}, f)
 
 
+def test_learning_curves_mark_the_oracle_the_baseline_and_the_floor():
+  """The dashed lines: the real-trained oracle's, Sim-Only's and the random policy's final
+  figures in real, in that order, each only once measured."""
+  def measured(successes):
+    return {'real': {'success_rate': successes / 300, 'episodes': 300}}
+  summary = {'rows': {'sim_only': measured(115), 'random': measured(83),
+                      'rl_cyclegan': {'real': None}}}
+  assert table1.reference_lines(summary) == [
+      ('Sim-Only, final: 38.3% (n=300)', 115 / 300),
+      ('Random policy, final: 27.7% (n=300)', 83 / 300)]
+  summary['rows']['real_oracle'] = measured(160)
+  assert [label for label, _ in table1.reference_lines(summary)] == [
+      'Real-trained oracle, final: 53.3% (n=300)', 'Sim-Only, final: 38.3% (n=300)',
+      'Random policy, final: 27.7% (n=300)']
+
+
 def test_summary_draws_the_final_qs_learning_curves_of_this_world(tmp_path):
   """docs/<table>_curves.png: each final Q's in-training success in real, a finished one's
   published copy before its interim copy; the project's Sim-Only run only in its own world."""

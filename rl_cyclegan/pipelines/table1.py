@@ -1053,11 +1053,25 @@ def joint_criteria(table: Table1) -> dict:
 CURVE_EVALUATIONS = {'final_q': ('real', 'final Qs'), 'joint': ('Q_real/real', "joint runs' Q_real")}
 
 
+# The rows whose final figure in real is a dashed line on every learning-curve figure: the
+# ceiling (a Q trained in real), the baseline the method must beat, and the floor.
+REFERENCE_ROWS = ('real_oracle', 'sim_only', 'random')
+
+
+def reference_lines(summary: dict) -> List[Tuple[str, float]]:
+  """(label, success rate in real) of each ``REFERENCE_ROWS`` row the summary has measured."""
+  rows = summary['rows']
+  return [(f"{ROW_LABELS[key].split(' (')[0]}, final: "
+           f"{100 * rows[key]['real']['success_rate']:.1f}% (n={rows[key]['real']['episodes']})",
+           rows[key]['real']['success_rate'])
+          for key in REFERENCE_ROWS if rows.get(key, {}).get('real')]
+
+
 def render_curves(table: Table1, summary: dict, path: str, what: str = 'final_q') -> Optional[str]:
   """Learning curves: each ``what`` run's in-training success in `real` (a final Q's policy,
   or a joint run's Q_real) against its train step (50 episodes per point, the run's own
   evaluation seed; the table's figures are the 300 episodes of its evaluation stages), with
-  Sim-Only's and the random policy's final figures as reference lines. None (and no file) if
+  the final figures of ``REFERENCE_ROWS`` as reference lines. None (and no file) if
   no such run has evaluated yet."""
   from rl_cyclegan import plotting  # pylint: disable=g-import-not-at-top
   evaluation, runs = CURVE_EVALUATIONS[what]
@@ -1076,11 +1090,7 @@ def render_curves(table: Table1, summary: dict, path: str, what: str = 'final_q'
     table._log(f"  {path}: {len(series) - len(plotting.COLORS)} rows' curves left out "  # pylint: disable=protected-access
                f"({', '.join(n for n, _ in series[len(plotting.COLORS):])}): too many colours")
     series = series[:len(plotting.COLORS)]
-  hlines = [(f"{ROW_LABELS[key].split(' (')[0]}, final: "
-             f"{100 * summary['rows'][key]['real']['success_rate']:.1f}% "
-             f"(n={summary['rows'][key]['real']['episodes']})",
-             summary['rows'][key]['real']['success_rate'])
-            for key in ('sim_only', 'random') if key in summary['rows']]
+  hlines = reference_lines(summary)
   world = ('' if table.world['real_gap'] == DEFAULT_REAL_GAP
            else f", real_gap {table.world['real_gap']:g}")
   return plotting.line_chart(series, path, title=f'in real{world}: {runs} while training (n=50 '
