@@ -64,6 +64,21 @@ def test_missing_object_drops_preservation_and_structure():
   # Image 0's object pixels are off by (120 + 40 + 60) / 3, image 1's by 0: pooled 36.67.
   assert m['mae_objects'] == pytest.approx((120 + 40 + 60) / 3 / 2)
   assert m['mae_robot'] == 0.0  # the robot is untouched
+  assert m['mae_background'] == 0.0  # nor is the tray around them
+
+
+def test_background_error_is_the_rest_of_the_image():
+  """mae_background covers the pixels that are neither object nor robot, and only those."""
+  real, objects, robot = scene()
+  masks = {'objects': objects, 'robot': robot}
+  generated = real.astype(np.float64)
+  rest = ~(objects | robot)
+  generated[rest] += 12.0  # the tray repainted, objects and robot kept
+  m = sm.scene_preservation_metrics(generated, real, masks)
+  assert m['mae_background'] == pytest.approx(12.0)
+  assert m['psnr_background'] == pytest.approx(10 * math.log10(255**2 / 144.0))
+  assert m['mae_objects'] == m['mae_robot'] == 0.0
+  assert m['mae'] == pytest.approx(12.0 * rest.mean())
 
 
 def test_global_colour_shift_keeps_structure_and_objects():
@@ -131,7 +146,8 @@ def test_evaluate_generator_identity_and_generator():
   assert m['identity/mae'] > 30.0
   assert set(k.split('/', 1)[1] for k in m) == {
       'mae', 'psnr', 'mae_objects', 'psnr_objects', 'mae_robot', 'psnr_robot',
-      'edge_corr_objects', 'edge_corr_robot', 'object_preservation'}
+      'mae_background', 'psnr_background', 'edge_corr_objects', 'edge_corr_robot',
+      'object_preservation'}
   only_identity = sm.evaluate_generator(None, paired)
   assert all(k.startswith('identity/') for k in only_identity)
 

@@ -482,6 +482,14 @@ def test_the_oracle_q_stage_reads_only_published_files_once_the_oracle_is_publis
   assert '| CycleGAN (seed 0) | 0.250 | 0.125 | 0.500 | 0.750 |' in markdown
   assert "| chance: another state's real render | 0.250 | 0.125 | 0.875 | 0.750 |" in markdown
   assert 'does not respond to the image' not in markdown
+  # The 0.75 world's case: the sim image moves the oracle's action more than chance (0.914
+  # against 0.740), a generator less. The oracle responds to the image: it ranks generators.
+  with open(table.published('cyclegan_seed0', 'oracle_q_report.json'), 'w') as f:
+    json.dump({'oracle_q': {'generator': dict(agreement, action_xy_distance=0.612),
+                            'identity': dict(agreement, action_xy_distance=0.914),
+                            'other_state': dict(agreement, action_xy_distance=0.740)}}, f)
+  table1.summarize(table)
+  assert 'does not respond to the image' not in (tmp_path / 'docs' / 'table1.md').read_text()
   # An oracle that ignores the image (another state moves its action no more than G does):
   # the table says that the metric cannot rank the generators, and shows tiny differences.
   with open(table.published('cyclegan_seed0', 'oracle_q_report.json'), 'w') as f:
@@ -492,6 +500,42 @@ def test_the_oracle_q_stage_reads_only_published_files_once_the_oracle_is_publis
   markdown = (tmp_path / 'docs' / 'table1.md').read_text()
   assert '| CycleGAN (seed 0) | 1.4e-04 | 0.125 | 0.500 | 0.750 |' in markdown
   assert 'cannot rank the generators here: the oracle does not respond to the image' in markdown
+
+
+def test_docs_say_where_each_generators_errors_lie(tmp_path):
+  """The per-region errors of each generator's report, the sim image's in brackets; a metric
+  an older report lacks is a dash."""
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  metrics = {'mae': 17.4, 'mae_objects': 40.25, 'mae_robot': 50.0, 'mae_background': 12.5,
+             'edge_corr_objects': 0.175, 'object_preservation': 0.9}
+  identity = {f'identity/{k}': 2 * v for k, v in metrics.items()}
+  reports = {'rl_cyclegan_seed0': {f'generator/{k}': v for k, v in metrics.items()},
+             'cyclegan_seed0': {f'generator/{k}': v for k, v in metrics.items()
+                                if k != 'mae_background'}}  # written before it existed
+  for row, report in reports.items():
+    os.makedirs(table.published(row))
+    with open(table.published(row, 'generator_report.json'), 'w') as f:
+      json.dump({'frame': dict(report, **identity), 'crop': {}}, f)
+  table1.summarize(table)
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert "## Where G's errors lie" in markdown
+  assert ('| RL-CycleGAN (seed 0) | 17.4 (34.8) | 40.2 (80.5) | 50.0 (100.0) | 12.5 (25.0) | '
+          '0.17 (0.35) | 0.900 (1.800) |') in markdown
+  assert '| CycleGAN (seed 0) | 17.4 (34.8) | 40.2 (80.5) | 50.0 (100.0) | - |' in markdown
+  section = markdown[markdown.index("## Where G's errors lie"):]
+  assert section.index('| CycleGAN (seed 0) |') < section.index('| RL-CycleGAN (seed 0) |')
+  # Neither final Q has run: the main table shows each frozen G's own figure, and says so.
+  assert '| RL-CycleGAN (seed 0) | final Q not run yet | | not measured | 0.900 | 70% |' in (
+      markdown)
+  for seed in table1.EVAL_SEEDS:  # the joint run's Q_real in real lands next
+    _write_eval(table.published('rl_cyclegan_seed0', 'eval', f'joint_q_real_real_seed{seed}.json'),
+                40, 100, seed)
+  summary = table1.summarize(table)
+  assert 'rl_cyclegan_seed0' in summary['pending'] and 'rl_cyclegan_seed0' not in summary['rows']
+  assert summary['generators']['rl_cyclegan_seed0']['joint_q_real_real']['successes'] == 120
+  assert '| RL-CycleGAN (seed 0) | final Q not run yet | | 40.0% (120/300; 35-46%) | 0.900 |' in (
+      (tmp_path / 'docs' / 'table1.md').read_text())
 
 
 def test_publish_copies_a_finished_rows_files(tmp_path):

@@ -9,8 +9,13 @@ of shape [N, h, w, 3] and boolean masks [N, h, w]; they are NumPy only.
 Metrics (``scene_preservation_metrics``; every mean is pooled over all masked pixels of all
 images unless stated otherwise; a region with no pixels gives NaN):
 
-  mae[_objects|_robot]   mean |G(x) - real(x)| over pixels and the 3 channels, in [0, 255].
-  psnr[_objects|_robot]  10 log10(255^2 / MSE), MSE pooled like the MAE; capped at PSNR_CAP
+  mae[_objects|_robot|_background]
+                         mean |G(x) - real(x)| over pixels and the 3 channels, in [0, 255]:
+                         all pixels, the object pixels, the robot's, or the rest (neither
+                         object nor robot: tray, table and floor). Together they say where
+                         G's errors lie.
+  psnr[_objects|_robot|_background]
+                         10 log10(255^2 / MSE), MSE pooled like the MAE; capped at PSNR_CAP
                          (100 dB), so identical images give 100.0 instead of inf.
   edge_corr_objects,     structure that ignores global color style: per image, the Pearson
   edge_corr_robot        correlation between the color gradient magnitudes
@@ -207,7 +212,8 @@ def scene_preservation_metrics(generated_real, true_real, segmentation_masks: Ma
 
   Returns:
     {'mae', 'psnr', 'mae_objects', 'psnr_objects', 'mae_robot', 'psnr_robot',
-     'edge_corr_objects', 'edge_corr_robot', 'object_preservation'} as floats.
+     'mae_background', 'psnr_background', 'edge_corr_objects', 'edge_corr_robot',
+     'object_preservation'} as floats.
   """
   objects = segmentation_masks.get('objects', segmentation_masks.get('object_mask'))
   robot = segmentation_masks.get('robot', segmentation_masks.get('robot_mask'))
@@ -221,6 +227,7 @@ def scene_preservation_metrics(generated_real, true_real, segmentation_masks: Ma
                      'must have the same shape')
   objects = _check_mask(objects, true_real, 'objects mask')
   robot = _check_mask(robot, true_real, 'robot mask')
+  background = ~(objects | robot)
   return {
       'mae': mean_absolute_error(generated_real, true_real),
       'psnr': psnr(generated_real, true_real),
@@ -228,6 +235,8 @@ def scene_preservation_metrics(generated_real, true_real, segmentation_masks: Ma
       'psnr_objects': psnr(generated_real, true_real, objects),
       'mae_robot': mean_absolute_error(generated_real, true_real, robot),
       'psnr_robot': psnr(generated_real, true_real, robot),
+      'mae_background': mean_absolute_error(generated_real, true_real, background),
+      'psnr_background': psnr(generated_real, true_real, background),
       'edge_corr_objects': edge_correlation(generated_real, true_real, objects, edge_dilation),
       'edge_corr_robot': edge_correlation(generated_real, true_real, robot, edge_dilation),
       'object_preservation': object_preservation(generated_real, true_real, objects,

@@ -902,22 +902,45 @@ def _pool(results: Sequence[dict]) -> dict:
   return out
 
 
+def _pooled_eval(table: Table1, row: str, what: str) -> Optional[dict]:
+  """A row's ``what`` evaluation (real, sim, joint_q_real_real) pooled over EVAL_SEEDS; None
+  until every seed's file is there."""
+  paths = [table.published(row, 'eval', f'{what}_seed{k}.json') for k in EVAL_SEEDS]
+  if not all(os.path.isfile(p) for p in paths):
+    return None
+  results = [_read_json(p) for p in paths]
+  for path, r in zip(paths, results):  # tools/evaluate.py records it since session 22
+    if 'world' in r and float(r['world'].get('real_gap', -1)) != table.world['real_gap']:
+      raise ValueError(f"{path} was measured in the pseudo-real world {r['world']}, but "
+                       f"this table's is {table.world} ({WORLD_FILE}); re-measure it with "
+                       'the summary\'s "evaluate" command')
+  return _pool(results)
+
+
+def _generator_result(table: Table1, row: str) -> dict:
+  """What a generator row's frozen G measured before any final Q: its generator report (scene
+  metrics), the oracle-Q agreement, and the joint run's Q_real in `real`; whichever exist."""
+  out = {}
+  joint_q_real = _pooled_eval(table, row, 'joint_q_real_real')
+  if joint_q_real:
+    out['joint_q_real_real'] = joint_q_real
+  report = table.published(row, 'generator_report.json')
+  if os.path.isfile(report):
+    out['generator_report'] = _read_json(report)
+  oracle = table.published(row, 'oracle_q_report.json')
+  if os.path.isfile(oracle):
+    out['oracle_q'] = _read_json(oracle).get('oracle_q')
+  return out
+
+
 def _row_result(table: Table1, row: str) -> Optional[dict]:
   """The measured figures of one finished row (None if an evaluation is missing)."""
-  eval_dir = table.published(row, 'eval')
   out = {}
-  for what in ('real', 'sim', 'joint_q_real_real'):
-    paths = [os.path.join(eval_dir, f'{what}_seed{k}.json') for k in EVAL_SEEDS]
-    if all(os.path.isfile(p) for p in paths):
-      results = [_read_json(p) for p in paths]
-      for path, r in zip(paths, results):  # tools/evaluate.py records it since session 22
-        if 'world' in r and float(r['world'].get('real_gap', -1)) != table.world['real_gap']:
-          raise ValueError(f"{path} was measured in the pseudo-real world {r['world']}, but "
-                           f"this table's is {table.world} ({WORLD_FILE}); re-measure it with "
-                           'the summary\'s "evaluate" command')
-      out[what] = _pool(results)
-    elif what in ('real', 'sim'):
+  for what in ('real', 'sim'):
+    out[what] = _pooled_eval(table, row, what)
+    if out[what] is None:
       return None
+  out.update(_generator_result(table, row))
   base = row.partition('_seed')[0]
   # Relative to the checkout that holds results_dir (results/table1), which is not the code's
   # when the runner runs from another worktree (session 17 wrote '../../main/results/...').
@@ -934,12 +957,6 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
   out['evaluate'] = (f'python tools/evaluate.py {source} --appearance=real{world} '
                      f'--num_episodes={table.scale.eval_episodes} --seed=0  # seeds 0 1 2; '
                      f'--appearance=sim{g} for the sim column')
-  report = table.published(row, 'generator_report.json')
-  if os.path.isfile(report):
-    out['generator_report'] = _read_json(report)
-  oracle = table.published(row, 'oracle_q_report.json')
-  if os.path.isfile(oracle):
-    out['oracle_q'] = _read_json(oracle).get('oracle_q')
   for what, key in (('final_q', 'resumed_from_interim'), ('joint', 'joint_resumed_from_interim')):
     adopted = table.published(row, what, ADOPTED_NOTE)
     if os.path.isfile(adopted):  # a lost machine: the run resumed from its interim copy
@@ -977,6 +994,11 @@ def summarize(table: Table1) -> dict:
              'summary_file': os.path.relpath(os.path.join(table.results_dir, 'summary.json'),
                                              checkout), 'eval_seeds': list(EVAL_SEEDS),
              'episodes_per_seed': table.scale.eval_episodes, 'rows': rows, 'pending': pending}
+  # Each frozen G's own figures, there as soon as its joint run is reported: the issue asks
+  # to look at them before a final Q is spent on it (hours later, the row itself lands).
+  generators = {key: g for key in all_row_keys() if (g := _generator_result(table, key))}
+  if generators:
+    summary['generators'] = generators
   criteria = joint_criteria(table)
   if criteria:
     summary['joint_criteria'] = criteria
@@ -1105,8 +1127,16 @@ def _pct(r):
           f'{100 * low:.0f}-{100 * high:.0f}%)')
 
 
+def _preservation(result: dict) -> str:
+  """A row's G's object preservation in the final Q's view, from its generator report."""
+  value = ((result.get('generator_report') or {}).get('frame') or {}).get(
+      'generator/object_preservation')
+  return '-' if value is None else f'{value:.3f}'
+
+
 def table_markdown(summary: dict) -> str:
   rows = summary['rows']
+  generators = summary.get('generators') or {}
   gap = summary.get('world', {}).get('real_gap', DEFAULT_REAL_GAP)
   normalization = summary.get('world', {}).get('q_normalization')
   summary_file = summary.get('summary_file', 'results/table1/summary.json')
@@ -1145,19 +1175,20 @@ def table_markdown(summary: dict) -> str:
     r = rows.get(key)
     if key == f'{base}_seed0' and rows.get(base, {}).get('seeds') == [0]:
       continue  # the row's own line already is seed 0, marked '(seed 0 only)'
+    paper = f'{PAPER_REAL_ROBOT[base]}%' if base in PAPER_REAL_ROBOT else '-'
     if r is None:
-      if key == base or f'{base}_seed0' in rows:
-        lines.append(f'| {label} | not run yet | | | | {PAPER_REAL_ROBOT.get(base, "-")}% |'
-                     if base in PAPER_REAL_ROBOT else f'| {label} | not run yet | | | | - |')
+      g = generators.get(key)
+      if g:  # its G is frozen and reported; the final Q is still to come
+        lines.append(f"| {label} | final Q not run yet | | {_pct(g.get('joint_q_real_real'))} | "
+                     f'{_preservation(g)} | {paper} |')
+      elif key == base or f'{base}_seed0' in rows:
+        lines.append(f'| {label} | not run yet | | | | {paper} |')
       continue
     if key == base and base in TWO_SEED_ROWS:
       label += ' (pooled)' if len(r.get('seeds', [])) == 2 else ' (seed 0 only)'
-    report = r.get('generator_report') or {}
-    preservation = report.get('frame', {}).get('generator/object_preservation')
-    paper = f'{PAPER_REAL_ROBOT[base]}%' if base in PAPER_REAL_ROBOT else '-'
     lines.append(f"| {label} | {_pct(r.get('real'))} | {_pct(r.get('sim'))} | "
                  f"{_pct(r.get('joint_q_real_real')) if 'joint_q_real_real' in r else '-'} | "
-                 f"{'-' if preservation is None else f'{preservation:.3f}'} | {paper} |")
+                 f'{_preservation(r)} | {paper} |')
   lines += ['', 'Re-measure a row: the `evaluate` command of its entry in '
             f'`{summary_file}`.', '']
   if summary.get('curves'):
@@ -1168,6 +1199,7 @@ def table_markdown(summary: dict) -> str:
     lines += ["Each joint run's Q_real in `real` while it trained (50 episodes per point):", '',
               f"![joint runs' Q_real]({summary['joint_curves']})", '']
   lines += convergence_markdown(summary)
+  lines += generator_error_markdown(summary)
   lines += grasp_distance_markdown(summary, keys)
   lines += oracle_q_markdown(summary)
   resumed = [(k, what, rows[k][field]) for k in all_row_keys()
@@ -1236,6 +1268,49 @@ def convergence_markdown(summary: dict) -> List[str]:
   return lines + ['']
 
 
+# (heading, generator report metric, digits): the columns of ``generator_error_markdown``.
+ERROR_COLUMNS = (('MAE, all pixels', 'mae', 1), ('objects', 'mae_objects', 1),
+                 ('robot', 'mae_robot', 1), ('tray and floor', 'mae_background', 1),
+                 ('object edges (corr.)', 'edge_corr_objects', 2),
+                 ('object preservation', 'object_preservation', 3))
+
+
+def generator_error_markdown(summary: dict) -> List[str]:
+  """Where each generator's errors lie: its generator report's metrics against the true real
+  render, per region (scene_metrics), in the final Q's view (whole frame translated, then
+  cropped), with the sim image's own (no G) in brackets."""
+  rows = summary.get('generators') or summary['rows']  # older summaries: the rows only
+  keys = [k for k in all_row_keys() if (rows.get(k) or {}).get('generator_report', {}).get(
+      'frame')]
+  if not keys:
+    return []
+
+  def cell(report, name, digits):
+    value, identity = report.get(f'generator/{name}'), report.get(f'identity/{name}')
+    if value is None or value != value:  # not in an older report, or an empty region (NaN)
+      return '-'
+    return f'{value:.{digits}f}' + (f' ({identity:.{digits}f})' if identity is not None else '')
+
+  lines = [
+      "## Where G's errors lie", '',
+      "Each generator against the true real render of the held-out paired states (test "
+      "objects), in the final Q's view (the whole frame translated, then cropped), with the sim "
+      "image itself in brackets (what Sim-Only sees). MAE in uint8 levels per region (lower is "
+      "better): the object pixels, the robot's, and the rest (tray, table and floor). "
+      "Object edges: correlation of the color gradients around the objects (1 is best); "
+      "object preservation: the share of the real render's salient object pixels that stand "
+      "out in G(x) too (`rl_cyclegan/evaluation/scene_metrics.py`).", '',
+      '| generator | ' + ' | '.join(h for h, _, _ in ERROR_COLUMNS) + ' |',
+      '|---|' + '---|' * len(ERROR_COLUMNS)]
+  for key in keys:
+    base = key.partition('_seed')[0]
+    report = rows[key]['generator_report']['frame']
+    label = ROW_LABELS[base] + (f' (seed {key[-1]})' if '_seed' in key else '')
+    lines.append(f'| {label} | ' + ' | '.join(cell(report, name, digits)
+                                             for _, name, digits in ERROR_COLUMNS) + ' |')
+  return lines + ['']
+
+
 def grasp_distance_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
   """Where each row's grasps land: successes / episodes per distance from the gripper to the
   nearest object (policy_eval.grasp_distance_table, pooled over the evaluation seeds)."""
@@ -1275,7 +1350,7 @@ def grasp_distance_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
 
 def oracle_q_markdown(summary: dict) -> List[str]:
   """Does G keep what the task needs? The real-trained oracle Q on G(x) against real(x)."""
-  rows = summary['rows']
+  rows = summary.get('generators') or summary['rows']  # older summaries: the rows only
   keys = [k for k in all_row_keys() if (rows.get(k) or {}).get('oracle_q')]
   if not keys:
     return []
@@ -1310,11 +1385,13 @@ def oracle_q_markdown(summary: dict) -> List[str]:
                       compared[-1]))
   lines += ['', f"States: {rows[keys[0]]['oracle_q']['generator']['num_states']}; "
             '(dx, dy) in units of the largest step.', '']
-  if chance and chance['action_xy_distance'] <= max(r['action_xy_distance'] for r in compared):
+  # The oracle ignores the image when another state's real render moves its action no more
+  # than every image compared above does (the sim image may well move it more than chance).
+  if chance and chance['action_xy_distance'] <= min(r['action_xy_distance'] for r in compared):
     lines += [
         f"**This metric cannot rank the generators here: the oracle does not respond to the "
         f"image.** Another state's real render moves its greedy action by "
-        f"{number(chance['action_xy_distance'])}, no more than the images compared above do, "
+        f"{number(chance['action_xy_distance'])}, no more than any image compared above does, "
         f"so its action is a function of the gripper height, not of what it sees (its value "
         f"moves by {number(chance['value_abs_diff'])}). A real-trained Q that learned to grasp "
         f"from the image would move its action between states (two uniformly random moves are "
