@@ -7,14 +7,25 @@
 #    of one 2-thread run, more where a run's env steps leave a core idle: docs/results.md,
 #    "Session 24"), with their reports and Q_real in real, looked at before any final Q is
 #    spent on them (issue 18);
-# 3. their final Qs and evaluations, side by side in the same way.
+# 3. their final Qs and evaluations, side by side in the same way;
+# 4. the second seeds of both (issue 18: spread between runs has been 22 points), the same way;
+# 5. GAN and GraspGAN-style, the same way; then Randomized-Sim (its own randomized log).
 set -u
 T="$PY $CODE/tools/table1.py --real_gap=0.75 --work_dir=$RUNS/table1_gap075 --results_dir=results/table1_real_gap0.75 --docs_dir=docs"
-pair() {  # the same call for the two headline rows side by side; fails if either fails
-  TF_NUM_INTRAOP_THREADS=1 $T --rows=rl_cyclegan_seed0 "$@" &
+pair() {  # pair <row> <row> [flags]: two rows side by side; fails if either fails
+  local a=$1 b=$2
+  shift 2
+  TF_NUM_INTRAOP_THREADS=1 $T --rows="$a" "$@" &
   local first=$!
-  TF_NUM_INTRAOP_THREADS=1 $T --rows=cyclegan_seed0 "$@"
+  TF_NUM_INTRAOP_THREADS=1 $T --rows="$b" "$@"
   local second=$?
   wait "$first" && [ "$second" = 0 ]
 }
-$T --rows=sim_only,random && $T --rows=real_oracle && pair --joint_only && pair
+both() {  # both <row> <row>: the joint runs and their reports first, then the final Qs
+  pair "$1" "$2" --joint_only && pair "$1" "$2"
+}
+$T --rows=sim_only,random && $T --rows=real_oracle &&
+  both rl_cyclegan_seed0 cyclegan_seed0 &&
+  both rl_cyclegan_seed1 cyclegan_seed1 &&
+  both gan graspgan &&
+  $T --rows=randomized_sim
