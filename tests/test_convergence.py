@@ -34,7 +34,9 @@ def _write_run(root, steps=range(100, 3001, 100), collapse_at=()):
           _loss_info(cycle=1.0 if step <= 1000 else 0.25, rl_scene=0.08 if step <= 1000 else 0.02,
                     q_std=0.3), step)
       tf.summary.scalar('q/collapse_suspected', float(step in collapse_at), step=step)
-      if step % 1000 == 0:
+      if step % 1000 == 0:  # as train_rl_cyclegan writes the learner's loss_gradient_norms
+        summaries.write_scene_metrics({'G/rl_scene': step / 1e4, 'G/cycle': 0.6, 'G/all': 0.8,
+                                       'D_Y/gan_discriminator': 0.5}, step, prefix='gradients')
         summaries.write_scene_metrics({'generator/mae': 30.0 - step / 1000,
                                        'identity/mae': 72.5,
                                        'generator/object_preservation': 0.9}, step)
@@ -56,6 +58,8 @@ def test_the_criteria_at_the_last_step_beside_the_first_window(tmp_path):
   assert (c['mae_generator'], c['mae_identity'], c['scene_step']) == (
       pytest.approx(27.0), pytest.approx(72.5), 3000)
   assert c['object_preservation'] == pytest.approx(0.9)
+  assert c['g_gradient_norms'] == {'rl_scene': pytest.approx(0.3), 'cycle': pytest.approx(0.6),
+                                   'all': pytest.approx(0.8)}  # the last window's, G's only
   for key in ('q_sim_in_sim', 'q_real_on_g_sim', 'q_real_in_real'):
     assert c[key] == {'successes': 20, 'episodes': 50, 'success_rate': 0.4, 'ci95': [0.1, 0.9],
                       'step': 3000}
@@ -93,6 +97,12 @@ def test_the_evaluations_read_are_the_ones_the_joint_run_makes():
   assert {name for _, name in convergence.EVALUATIONS} == set(train_rl_cyclegan.EVAL_POLICIES)
   assert {tag.split('/', 2)[2] for _, tag, _ in convergence.WINDOWED} <= set(
       learner_lib.LossInfo._fields)
+
+
+def test_the_gradient_norms_read_are_gs_rows_of_table5():
+  assert {key for key, _ in convergence.G_GRADIENTS} == {
+      row for row, nets in learner_lib.TABLE5.items() if 'G' in nets} | {'all'}
+  assert all(tag == f'train/gradients/G/{key}' for key, tag in convergence.G_GRADIENTS)
 
 
 def test_a_malformed_file_is_named(tmp_path):

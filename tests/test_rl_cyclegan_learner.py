@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rl_cyclegan import losses
 from rl_cyclegan import specs
 from rl_cyclegan.learners import rl_cyclegan as learner_lib
 from rl_cyclegan.networks import discriminator as discriminator_lib
@@ -287,6 +288,51 @@ def test_all_losses_update_every_network_and_report_finite_values():  # traced: 
   assert learner.train_step_counter.numpy() == 1
 
 
+def all_variables(learner):
+  """Every variable's value (weights, spectral-norm vectors, optimizer slots, the step)."""
+  return [v.numpy().copy() for v in learner.variables]
+
+
+def test_loss_gradient_norms_cover_table5_and_change_nothing():
+  tf.keras.utils.set_random_seed(0)
+  learner = make_learner()
+  before = all_variables(learner)
+  norms = learner.loss_gradient_norms(make_batch(1), make_batch(2))
+  assert set(norms) == {f'{net}/{row}' for row, nets in learner_lib.TABLE5.items()
+                        if row != 'segmentation' for net in nets} | {
+                            f'{net}/all' for net in NETWORK_NAMES}
+  assert all(np.isfinite(v) and v > 0 for v in norms.values()), norms
+  after = all_variables(learner)
+  assert len(before) == len(after) and all(np.array_equal(a, b) for a, b in zip(before, after))
+  # Switched off (CycleGAN): the RL-scene loss pulls on nothing, and has no entry.
+  cyclegan = make_learner(use_rl_scene=False)
+  assert not [k for k in cyclegan.loss_gradient_norms(make_batch(1), make_batch(2))
+              if k.endswith('/rl_scene')]
+  with pytest.raises(ValueError, match='segmentation_batch'):
+    learner.loss_gradient_norms(make_batch(1), make_batch(2), segmentation_batch=(1, 2))
+
+
+def test_loss_gradient_norm_is_the_weighted_terms_gradient_norm():
+  """With only L_cycle on: G/cycle is |d(lambda_cycle * eq. 2)/d G|, computed here by hand, and
+  it is all G's optimizer gets; it scales with lambda_cycle."""
+  tf.keras.utils.set_random_seed(0)
+  learner = make_learner(**dict(ALL_OFF, use_cycle=True))
+  sim, real = make_batch(1), make_batch(2)
+  norms = learner.loss_gradient_norms(sim, real)
+  assert set(norms) == {'G/cycle', 'F/cycle', 'G/all', 'F/all'}
+  g, f = learner.generator_g, learner.generator_f
+  x, y = sim.observation['image'], real.observation['image']
+  with tf.GradientTape() as tape:
+    loss = 10.0 * losses.cycle_consistency_loss(
+        x, f(g(x, training=False), training=False), y, g(f(y, training=False), training=False))
+  want = tf.linalg.global_norm(tape.gradient(loss, g.trainable_variables)).numpy()
+  assert norms['G/cycle'] == pytest.approx(want, rel=1e-5)
+  assert norms['G/all'] == pytest.approx(norms['G/cycle'], rel=1e-6)
+  tf.keras.utils.set_random_seed(0)
+  heavier = make_learner(**dict(ALL_OFF, use_cycle=True, cycle_weight=20.0))
+  assert heavier.loss_gradient_norms(sim, real)['G/cycle'] == pytest.approx(2 * want, rel=1e-5)
+
+
 def test_gan_ablation_has_no_real2sim_networks():
   learner = make_learner(use_real2sim=False, use_cycle=False, use_rl_scene=False)
   assert learner.generator_f is None and learner.discriminator_x is None
@@ -438,6 +484,11 @@ def test_mirrored_strategy_step_over_two_logical_cpus(mirrored_strategy):
   info = learner.train_step(sim_d, real_d)
   assert np.isfinite(info.total.numpy())
   assert changed(before, snapshot(learner)) == GENERATORS | DISCRIMINATORS | CRITICS
+  assert learner.train_step_counter.numpy() == 1
+  # The diagnostics take the same distributed batches: the mean of the replicas' norms.
+  norms = learner.loss_gradient_norms(sim_d, real_d)
+  assert norms.keys() >= {'G/rl_scene', 'Q_real/rl', 'D_Y/all'}
+  assert all(np.isfinite(v) and v > 0 for v in norms.values()), norms
   assert learner.train_step_counter.numpy() == 1
 
 

@@ -786,7 +786,9 @@ def test_the_summary_reports_appendix_a_criteria_of_each_joint_run(tmp_path):
   _mark(table.published('cyclegan_seed0', 'joint', table1.DONE_FILE))
   write(table.published('cyclegan_seed0', 'joint'), {
       'train/losses/cycle': [[s, 1.0 if s < 2000 else 0.2] for s in range(100, 4001, 100)],
-      'train/scene/generator/mae': [[4000, 21.5]], 'train/scene/identity/mae': [[4000, 72.5]]})
+      'train/scene/generator/mae': [[4000, 21.5]], 'train/scene/identity/mae': [[4000, 72.5]],
+      'train/gradients/G/gan_generator': [[4000, 0.0716]], 'train/gradients/G/cycle': [[4000, 0.5]],
+      'train/gradients/G/all': [[4000, 0.52]]})
   running = os.path.join(table.row_dir('rl_cyclegan_seed0'), 'joint')
   write(running, {'train/losses/rl_scene': [[1000, 0.05], [4500, 0.03]]}, rate=0.44)
   _mark(table.published('gan', 'joint', table1.DONE_FILE))
@@ -801,7 +803,7 @@ def test_the_summary_reports_appendix_a_criteria_of_each_joint_run(tmp_path):
   markdown = (tmp_path / 'docs' / 'table1.md').read_text()
   assert "## Appendix A's convergence criteria" in markdown
   assert ('| CycleGAN s0 | 4000 | 21.5 (72.5) | - | 1.000 -> 0.200 | - | - | - | - | '
-          '30% (15/50) | - |') in markdown
+          '30% (15/50) | - | GAN 0.0716, cycle 0.5, sum 0.52 |') in markdown
   # Its losses are newer than its last evaluation: the evaluation's step is named.
   assert '| RL-CycleGAN s0 (training) | 4500 | - |' in markdown
   assert '| 0.0500 -> 0.0300 |' in markdown and '| 44% (22/50) at 4000 |' in markdown

@@ -87,7 +87,7 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags, eagerly):
   _bind()
   first = _train(
       root, real_episode_dir=real, num_train_steps=2, eval_interval=2,
-      image_summary_interval=2, scene_metrics_interval=2,
+      image_summary_interval=2, scene_metrics_interval=2, gradient_norms_interval=2,
       # A collapse monitor that fires at once (every q_std < 1 is "uniform"), to see the alarm.
       q_collapse_min_std=1.0, q_collapse_max_rl_scene=1e9, q_collapse_patience=1,
       q_collapse_min_step=0, q_collapse_warmup_steps=0, **SMALL_RUN)
@@ -109,6 +109,10 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags, eagerly):
   assert train_tags['images/sim2real'] == 'images'
   assert train_tags['images/real2sim'] == 'images'
   assert train_tags['scene/generator/mae'] == 'scalars'
+  # How hard each weighted loss pulls on each network (learner.loss_gradient_norms).
+  for tag in ('G/rl_scene', 'G/cycle', 'G/gan_generator', 'G/all', 'D_Y/gan_discriminator',
+              'Q_real/rl'):
+    assert train_tags[f'gradients/{tag}'] == 'scalars', tag
   assert train_tags['q_collapse'] == 'text' and train_tags['q/collapse_suspected'] == 'scalars'
   eval_tags = summary_tags(os.path.join(root, 'eval'))
   names = ('Q_sim/sim', 'Q_real_G/sim', 'Q_real/real')
@@ -187,8 +191,10 @@ def test_ablation_configs_run_a_step(tmp_path, summary_tags, gin_file, strategy,
   assert result['compute_dtype'] == ('bfloat16' if mixed_precision else 'float32')
   tags = summary_tags(os.path.join(str(tmp_path / 'run'), 'train'))
   assert tags['images/sim2real'] == 'images'
+  assert tags['gradients/G/gan_generator'] == 'scalars'  # at the last step, by default
   if gin_file == 'rl_cyclegan_ablation_gan.gin':  # no F: no real->sim grid, no cycle
     assert 'images/real2sim' not in tags and 'q/q_x_double' not in tags
+    assert 'gradients/F/all' not in tags and 'gradients/G/cycle' not in tags
     assert not [n for n, _ in tf.train.list_variables(result['checkpoint'])
                 if n.startswith('F_real2sim/')]
   else:
@@ -211,6 +217,7 @@ def test_graspgan_config_runs_with_the_segmentation_set(tmp_path, summary_tags):
   assert len(data['images']) == 6 and segmentation_set.metadata(data)['object_split'] == 'train'
   assert not (root / 'paired_set.npz').exists()  # no evaluation set was needed here
   assert summary_tags(str(root / 'train'))['losses/segmentation'] == 'scalars'
+  assert summary_tags(str(root / 'train'))['gradients/G/segmentation'] == 'scalars'
   names = [n for n, _ in tf.train.list_variables(result['checkpoint'])]
   assert [n for n in names if n.startswith('G_sim2real/mask_conv/')]  # G has its mask head
   assert not [n for n in names if n.startswith('F_real2sim/')]  # the GAN setting: no F

@@ -16,6 +16,11 @@ started:
   no collapse             q/q_std (last window) and q/collapse_suspected (any in the last
                           window)
 
+and, beside them, how hard each of G's losses pulls on it: the norm of the gradient of each
+weighted term with respect to G (gradients/G/<loss>, written every 1,000 steps since session
+26, ``RLCycleGANLearner.loss_gradient_norms``), mean of the last window: the size of
+L_RL-scene against the others, in the units that move G.
+
 Inputs are the run's TensorBoard scalars as ``summaries.read_scalars`` returns them (tags
 prefixed by the event file's subdirectory: ``train/losses/cycle``) or as
 ``summaries.export_scalars`` writes them (``scalars.json``), and its ``eval/eval_<step>.json``
@@ -41,6 +46,14 @@ SCENE = (
     ('mae_generator', 'train/scene/generator/mae'),
     ('mae_identity', 'train/scene/identity/mae'),
     ('object_preservation', 'train/scene/generator/object_preservation'),
+)
+# (key, scalar tag): the gradient norm of each of G's weighted losses and of their sum.
+G_GRADIENTS = (
+    ('gan_generator', 'train/gradients/G/gan_generator'),
+    ('cycle', 'train/gradients/G/cycle'),
+    ('rl_scene', 'train/gradients/G/rl_scene'),
+    ('segmentation', 'train/gradients/G/segmentation'),
+    ('all', 'train/gradients/G/all'),
 )
 # The joint run's evaluations (train_rl_cyclegan.EVAL_POLICIES): (key, eval result name).
 EVALUATIONS = (
@@ -83,7 +96,8 @@ def joint_criteria(scalars: Dict[str, List[List[float]]], evals: Dict[int, dict]
 
   Returns:
     {'step': last train step, 'window_steps', '<loss>': {'first', 'last'} per WINDOWED key the
-    run wrote, 'collapse_suspected' (bool), SCENE keys (and 'scene_step'), and EVALUATIONS keys
+    run wrote, 'collapse_suspected' (bool), 'g_gradient_norms' ({G_GRADIENTS key: mean of the
+    last window}, runs since session 26), SCENE keys (and 'scene_step'), and EVALUATIONS keys
     as {'successes', 'episodes', 'success_rate', 'ci95', 'step'} of the last evaluation}.
     Empty when the run wrote none of these.
   """
@@ -102,6 +116,11 @@ def joint_criteria(scalars: Dict[str, List[List[float]]], evals: Dict[int, dict]
     collapse = scalars.get(COLLAPSE_TAG)
     if collapse:
       out['collapse_suspected'] = any(v > 0 for s, v in collapse if s > last - window_steps)
+    pulls = {key: _window_mean(scalars[tag], last - window_steps + 1, last + 1)
+             for key, tag in G_GRADIENTS if scalars.get(tag)}
+    pulls = {k: v for k, v in pulls.items() if v is not None}
+    if pulls:
+      out['g_gradient_norms'] = pulls
   for key, tag in SCENE:
     points = scalars.get(tag)
     if points:

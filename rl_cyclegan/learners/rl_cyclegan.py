@@ -35,7 +35,7 @@ feature-level domain-adversarial loss and its content-similarity loss are not im
 import collections
 import functools
 import operator
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import gin
 import tensorflow as tf
@@ -307,106 +307,136 @@ class RLCycleGANLearner(tf.Module):
     g_f_y = self.generator_g(f_y, training=training)  # [B, H, W, 3]
     return g_x, f_g_x, f_y, g_f_y
 
-  def _replica_step(self, sim, real, segmentation=None):
-    x, y = sim.observation['image'], real.observation['image']  # [B, H, W, 3] each
-    zero = tf.constant(0.0)
-    # Which source transition (action, reward, done, gripper state) each Q input comes from,
-    # with the weight of its TD terms (lambda_RL-real on real transitions, Appendix A):
-    # Q_sim sees {x, F(G(x)), F(y)}, Q_real sees {G(x), y, G(F(y))} (Section 4).
+  def _sources(self, sim, real):
+    """Which source transition (action, reward, done, gripper state) each Q input comes from,
+    with the weight of its TD terms (lambda_RL-real on real transitions, Appendix A): Q_sim
+    sees {x, F(G(x)), F(y)}, Q_real sees {G(x), y, G(F(y))} (Section 4)."""
     sim_w, real_w = (sim, 1.0), (real, self.real_rl_weight)
     if self.use_real2sim:
-      sim_sources, real_sources = (sim_w, sim_w, real_w), (sim_w, real_w, real_w)
-    else:
-      sim_sources, real_sources = (sim_w,), (sim_w, real_w)
+      return (sim_w, sim_w, real_w), (sim_w, real_w, real_w)
+    return (sim_w,), (sim_w, real_w)
 
-    # TD targets (eq. 3/5) need V(s') of the generated next images. They carry no gradient,
-    # so they are computed before the tape: the tape does not record G(x'), F(y') or CEM.
-    if self.use_rl:
-      gx_n, fgx_n, fy_n, gfy_n = self._generate(
-          sim.next_observation['image'], real.next_observation['image'], training=False)
-      sim_next = [sim.next_observation['image'], fgx_n, fy_n][:len(sim_sources)]
-      real_next = [gx_n, real.next_observation['image'], gfy_n][:len(real_sources)]
-      # CEM's seeds follow (step, replica): a step split over workers is the same split in one
-      # process (MultiWorkerMirroredStrategy against MirroredStrategy).
-      value_sim = self.critic_sim.target_value(
-          self._observations(sim_next, sim_sources, 'next_observation'),
-          tf.concat([s.done for s, _ in sim_sources], axis=0),
-          seed=core.replica_seed(self.train_step_counter, 0))  # [S * B]
-      value_real = self.critic_real.target_value(
-          self._observations(real_next, real_sources, 'next_observation'),
-          tf.concat([s.done for s, _ in real_sources], axis=0),
-          seed=core.replica_seed(self.train_step_counter, 1))  # [R * B]
+  def _next_values(self, sim, real):
+    """V(s') of every Q input's next image (eq. 3/5), or None without L_RL. They carry no
+    gradient, so they are computed before the tape: the tape does not record G(x'), F(y') or
+    CEM."""
+    if not self.use_rl:
+      return None
+    sim_sources, real_sources = self._sources(sim, real)
+    gx_n, fgx_n, fy_n, gfy_n = self._generate(
+        sim.next_observation['image'], real.next_observation['image'], training=False)
+    sim_next = [sim.next_observation['image'], fgx_n, fy_n][:len(sim_sources)]
+    real_next = [gx_n, real.next_observation['image'], gfy_n][:len(real_sources)]
+    # CEM's seeds follow (step, replica): a step split over workers is the same split in one
+    # process (MultiWorkerMirroredStrategy against MirroredStrategy).
+    value_sim = self.critic_sim.target_value(
+        self._observations(sim_next, sim_sources, 'next_observation'),
+        tf.concat([s.done for s, _ in sim_sources], axis=0),
+        seed=core.replica_seed(self.train_step_counter, 0))  # [S * B]
+    value_real = self.critic_real.target_value(
+        self._observations(real_next, real_sources, 'next_observation'),
+        tf.concat([s.done for s, _ in real_sources], axis=0),
+        seed=core.replica_seed(self.train_step_counter, 1))  # [R * B]
+    return value_sim, value_real
 
+  def _objective(self, sim, real, segmentation, next_values, inference=False):
+    """Eq. 6 term by term on one replica's batches, to be called under the gradient tape.
+
+    Returns (terms, report): terms {TABLE5 row: lambda * L} (``losses.rl_cyclegan_loss`` and
+    our L_seg); report {LossInfo field: value} of everything but ``total``. ``inference``: every
+    network runs in inference mode (no spectral-norm power iteration, no state change), for
+    the diagnostics of ``loss_gradient_norms``.
+    """
+    x, y = sim.observation['image'], real.observation['image']  # [B, H, W, 3] each
+    zero = tf.constant(0.0)
+    sim_sources, real_sources = self._sources(sim, real)
     # Networks that no active loss updates run in inference mode: tfa spectral normalization
     # rewrites its kernel on every training call, and a network that is not being trained
     # must stay bit-identical.
-    train_generators = self.use_gan or self.use_cycle or self.use_rl_scene
+    train_generators = (self.use_gan or self.use_cycle or self.use_rl_scene) and not inference
+    train_others = not inference
+
+    # --- GraspGAN's mask loss: G segments labelled sim crops (ours: Table 5 row L_seg -> G).
+    seg = zero
+    if self.use_segmentation:
+      seg_images, seg_labels = segmentation  # [B', h, w, 3] float, [B', h, w] int32
+      _, mask_logits = self.generator_g.call_with_mask(
+          seg_images, training=train_others)  # [B', h, w, C]
+      seg = losses.segmentation_loss(mask_logits, seg_labels)
+
+    g_x, f_g_x, f_y, g_f_y = self._generate(x, y, training=train_generators)
+
+    # --- GAN, eq. 1 (both directions). -----------------------------------------------------
+    gan_g = gan_d = zero
+    if self.use_gan:
+      d_y_real = self.discriminator_y(y, training=train_others)  # list of [B, h, w, 1]
+      d_y_fake = self.discriminator_y(g_x, training=train_others)  # (only use_gan trains D)
+      gan_g = losses.gan_generator_loss(d_y_fake, self.gan_loss_type)
+      gan_d = losses.gan_discriminator_loss(d_y_real, d_y_fake, self.gan_loss_type)
+      if self.use_real2sim:
+        d_x_real = self.discriminator_x(x, training=train_others)
+        d_x_fake = self.discriminator_x(f_y, training=train_others)
+        gan_g += losses.gan_generator_loss(d_x_fake, self.gan_loss_type)
+        gan_d += losses.gan_discriminator_loss(d_x_real, d_x_fake, self.gan_loss_type)
+
+    # --- Cycle consistency, eq. 2. ----------------------------------------------------------
+    cycle = losses.cycle_consistency_loss(x, f_g_x, y, g_f_y) if self.use_cycle else zero
+
+    # --- RL (eq. 5) and RL-scene (eq. 4). ---------------------------------------------------
+    rl_sim = rl_real = rl_scene = q_std = target_sim = target_real = zero
+    q = {}
+    if self.use_rl or self.use_rl_scene:
+      b = tf.shape(x)[0]
+      sim_images = [x, f_g_x, f_y][:len(sim_sources)]
+      real_images = [g_x, y, g_f_y][:len(real_sources)]
+      train_critics = self.use_rl and not inference
+      logits_sim = self._q_logits(self.critic_sim, sim_images, sim_sources,
+                                  train_critics)  # [S * B]
+      logits_real = self._q_logits(self.critic_real, real_images, real_sources,
+                                   train_critics)  # [R * B]
+      if self.use_rl:
+        value_sim, value_real = next_values
+        rl_sim, y_sim = core.td_loss(self.critic_sim, logits_sim, sim_sources, value_sim)
+        rl_real, y_real = core.td_loss(self.critic_real, logits_real, real_sources, value_real)
+        target_sim, target_real = tf.reduce_mean(y_sim), tf.reduce_mean(y_real)
+      q_sim = tf.reshape(tf.sigmoid(logits_sim), [len(sim_sources), b])  # [S, B]
+      q_real = tf.reshape(tf.sigmoid(logits_real), [len(real_sources), b])  # [R, B]
+      q['q_x'], q['q_x_prime'], q['q_y'] = q_sim[0], q_real[0], q_real[1]
+      if self.use_real2sim:
+        q['q_x_double'], q['q_y_prime'], q['q_y_double'] = q_sim[1], q_sim[2], q_real[2]
+        if self.use_rl_scene:
+          rl_scene = losses.rl_scene_consistency_loss(
+              q['q_x'], q['q_x_prime'], q['q_x_double'],
+              q['q_y'], q['q_y_prime'], q['q_y_double'])
+      q_std = tf.math.reduce_std(tf.concat([q_sim, q_real], axis=0))
+
+    # A non-finite loss stops the step with an error naming the loss (before any update).
+    gan_g = losses.check_finite(gan_g, 'gan_generator')
+    gan_d = losses.check_finite(gan_d, 'gan_discriminator')
+    cycle = losses.check_finite(cycle, 'cycle')
+    rl_sim = losses.check_finite(rl_sim, 'rl_sim')
+    rl_real = losses.check_finite(rl_real, 'rl_real')
+    rl_scene = losses.check_finite(rl_scene, 'rl_scene')
+    seg = losses.check_finite(seg, 'segmentation')
+    rl = rl_sim + rl_real
+    # Eq. 6 term by term (lambda * L, Table 5's weights), and our L_seg.
+    terms = losses.rl_cyclegan_loss(
+        gan_g, gan_d, cycle, rl, rl_scene, gan_weight=self.gan_weight,
+        cycle_weight=self.cycle_weight, rl_weight=self.rl_weight,
+        rl_scene_weight=self.rl_scene_weight)
+    terms['segmentation'] = self.segmentation_weight * seg
+    nan = tf.constant(float('nan'))
+    report = dict(gan_generator=gan_g, gan_discriminator=gan_d, cycle=cycle, rl=rl,
+                  rl_sim=rl_sim, rl_real=rl_real, rl_scene=rl_scene, segmentation=seg,
+                  q_std=q_std, target_q_sim=target_sim, target_q_real=target_real)
+    report.update({k: tf.reduce_mean(q[k]) if k in q else nan for k in
+                   ('q_x', 'q_x_prime', 'q_x_double', 'q_y', 'q_y_prime', 'q_y_double')})
+    return terms, report
+
+  def _replica_step(self, sim, real, segmentation=None):
+    next_values = self._next_values(sim, real)
     with tf.GradientTape(persistent=True) as tape:
-      # --- GraspGAN's mask loss: G segments labelled sim crops (ours: Table 5 row L_seg -> G).
-      seg = zero
-      if self.use_segmentation:
-        seg_images, seg_labels = segmentation  # [B', h, w, 3] float, [B', h, w] int32
-        _, mask_logits = self.generator_g.call_with_mask(
-            seg_images, training=True)  # [B', h, w, C]
-        seg = losses.segmentation_loss(mask_logits, seg_labels)
-
-      g_x, f_g_x, f_y, g_f_y = self._generate(x, y, training=train_generators)
-
-      # --- GAN, eq. 1 (both directions). ---------------------------------------------------
-      gan_g = gan_d = zero
-      if self.use_gan:
-        d_y_real = self.discriminator_y(y, training=True)  # list of [B, h, w, 1]
-        d_y_fake = self.discriminator_y(g_x, training=True)  # (only use_gan trains D)
-        gan_g = losses.gan_generator_loss(d_y_fake, self.gan_loss_type)
-        gan_d = losses.gan_discriminator_loss(d_y_real, d_y_fake, self.gan_loss_type)
-        if self.use_real2sim:
-          d_x_real = self.discriminator_x(x, training=True)
-          d_x_fake = self.discriminator_x(f_y, training=True)
-          gan_g += losses.gan_generator_loss(d_x_fake, self.gan_loss_type)
-          gan_d += losses.gan_discriminator_loss(d_x_real, d_x_fake, self.gan_loss_type)
-
-      # --- Cycle consistency, eq. 2. --------------------------------------------------------
-      cycle = losses.cycle_consistency_loss(x, f_g_x, y, g_f_y) if self.use_cycle else zero
-
-      # --- RL (eq. 5) and RL-scene (eq. 4). -------------------------------------------------
-      rl_sim = rl_real = rl_scene = q_std = target_sim = target_real = zero
-      q = {}
-      if self.use_rl or self.use_rl_scene:
-        b = tf.shape(x)[0]
-        sim_images = [x, f_g_x, f_y][:len(sim_sources)]
-        real_images = [g_x, y, g_f_y][:len(real_sources)]
-        logits_sim = self._q_logits(self.critic_sim, sim_images, sim_sources)  # [S * B]
-        logits_real = self._q_logits(self.critic_real, real_images, real_sources)  # [R * B]
-        if self.use_rl:
-          rl_sim, y_sim = core.td_loss(self.critic_sim, logits_sim, sim_sources, value_sim)
-          rl_real, y_real = core.td_loss(self.critic_real, logits_real, real_sources, value_real)
-          target_sim, target_real = tf.reduce_mean(y_sim), tf.reduce_mean(y_real)
-        q_sim = tf.reshape(tf.sigmoid(logits_sim), [len(sim_sources), b])  # [S, B]
-        q_real = tf.reshape(tf.sigmoid(logits_real), [len(real_sources), b])  # [R, B]
-        q['q_x'], q['q_x_prime'], q['q_y'] = q_sim[0], q_real[0], q_real[1]
-        if self.use_real2sim:
-          q['q_x_double'], q['q_y_prime'], q['q_y_double'] = q_sim[1], q_sim[2], q_real[2]
-          if self.use_rl_scene:
-            rl_scene = losses.rl_scene_consistency_loss(
-                q['q_x'], q['q_x_prime'], q['q_x_double'],
-                q['q_y'], q['q_y_prime'], q['q_y_double'])
-        q_std = tf.math.reduce_std(tf.concat([q_sim, q_real], axis=0))
-
-      # A non-finite loss stops the step with an error naming the loss (before any update).
-      gan_g = losses.check_finite(gan_g, 'gan_generator')
-      gan_d = losses.check_finite(gan_d, 'gan_discriminator')
-      cycle = losses.check_finite(cycle, 'cycle')
-      rl_sim = losses.check_finite(rl_sim, 'rl_sim')
-      rl_real = losses.check_finite(rl_real, 'rl_real')
-      rl_scene = losses.check_finite(rl_scene, 'rl_scene')
-      seg = losses.check_finite(seg, 'segmentation')
-      rl = rl_sim + rl_real
-      # Eq. 6 term by term (lambda * L, Table 5's weights), and our L_seg.
-      terms = losses.rl_cyclegan_loss(
-          gan_g, gan_d, cycle, rl, rl_scene, gan_weight=self.gan_weight,
-          cycle_weight=self.cycle_weight, rl_weight=self.rl_weight,
-          rl_scene_weight=self.rl_scene_weight)
-      terms['segmentation'] = self.segmentation_weight * seg
+      terms, report = self._objective(sim, real, segmentation, next_values)
       # One objective per backward pass: the terms of the Table 5 rows naming its networks,
       # scaled so that the optimizers' sum over replicas is the global mean. (Everything the
       # gradients start from must be computed inside the tape.)
@@ -421,15 +451,56 @@ class RLCycleGANLearner(tf.Module):
     for (networks, rows), loss in zip(passes, scaled):
       self._apply_rows(tape, loss, networks, rows, terms)
     del tape
-
-    nan = tf.constant(float('nan'))
-    mean_q = {k: tf.reduce_mean(q[k]) if k in q else nan for k in
-              ('q_x', 'q_x_prime', 'q_x_double', 'q_y', 'q_y_prime', 'q_y_double')}
     total = functools.reduce(operator.add, objectives)  # eq. 6 (+ our L_seg)
-    return LossInfo(total=total, gan_generator=gan_g, gan_discriminator=gan_d, cycle=cycle,
-                    rl=rl, rl_sim=rl_sim, rl_real=rl_real, rl_scene=rl_scene,
-                    segmentation=seg, q_std=q_std,
-                    target_q_sim=target_sim, target_q_real=target_real, **mean_q)
+    return LossInfo(total=total, **report)
+
+  def loss_gradient_norms(self, sim_batch: specs.Transition, real_batch: specs.Transition,
+                          segmentation_batch=None) -> Dict[str, float]:
+    """How hard each loss pulls on each network: {'<network>/<row>': global norm of the
+    gradient of the row's weighted term (lambda * L of eq. 6, Table 5's weights) with respect
+    to that network's variables}, for every active TABLE5 row and each network it updates
+    (paper names: G, F, D_X, D_Y, Q_sim, Q_real), plus '<network>/all': the norm of the
+    gradient the network's optimizer gets (the sum of its rows). Issue 18 asks for "the size of
+    the RL-scene loss against the others": this is it, in the units that move G.
+
+    On the inputs of ``train_step`` (under a strategy, the mean over replicas of each
+    replica's norms). Every network runs in inference mode, so nothing changes (no update, no
+    spectral-norm power iteration, no random stream, no step); the TD targets use the current
+    step's CEM seeds. Eager: for occasional diagnostics, not every step.
+    """
+    if self.use_segmentation != (segmentation_batch is not None):
+      raise ValueError('loss_gradient_norms needs a segmentation_batch exactly when '
+                       f'use_segmentation is on (it is {self.use_segmentation})')
+    segmentation_batch = None if segmentation_batch is None else tuple(segmentation_batch)
+    per_replica = self.strategy.run(self._replica_gradient_norms,
+                                    args=(sim_batch, real_batch, segmentation_batch))
+    return {k: float(self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None))
+            for k, v in per_replica.items()}
+
+  def _replica_gradient_norms(self, sim, real, segmentation=None):
+    next_values = self._next_values(sim, real)
+    with tf.GradientTape(persistent=True) as tape:
+      terms, _ = self._objective(sim, real, segmentation, next_values, inference=True)
+    out = {}
+    for networks, rows in backward_passes(TABLE5):
+      groups = {name: self._trainables(name) for name in networks}
+      for name, group in groups.items():
+        if group is None:  # not built in this configuration (F, D_X in the GAN ablation)
+          continue
+        total = {}  # variable index -> the sum of the rows' gradients (the optimizer's)
+        for row in rows:
+          if name not in TABLE5[row]:
+            continue
+          grads = {i: g for i, g in enumerate(tape.gradient(terms[row], group[0]))
+                   if g is not None}
+          if grads:  # a switched-off loss is a constant: no gradient, no entry
+            out[f'{name}/{row}'] = tf.linalg.global_norm(list(grads.values()))
+            for i, g in grads.items():
+              total[i] = total[i] + g if i in total else g
+        if total:
+          out[f'{name}/all'] = tf.linalg.global_norm(list(total.values()))
+    del tape
+    return out
 
   def _trainables(self, name):
     """(trainable variables, optimizer) of the network TABLE5 calls ``name``; None if this
@@ -464,9 +535,9 @@ class RLCycleGANLearner(tf.Module):
             'gripper_state': tf.concat([getattr(s, key)['gripper_state'] for s, _ in sources],
                                        0)}
 
-  def _q_logits(self, critic, images, sources):
+  def _q_logits(self, critic, images, sources, training):
     """Q logits for several image sets, concatenated so the Q tower runs once. [S * B]."""
     obs = self._observations(images, sources, 'observation')
     action = tf.concat([s.action for s, _ in sources], axis=0)  # [S * B, 8]
-    logits, _ = critic.network((obs, action), training=self.use_rl)  # [S * B]
+    logits, _ = critic.network((obs, action), training=training)  # [S * B]
     return logits

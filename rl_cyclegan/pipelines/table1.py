@@ -1250,10 +1250,14 @@ def convergence_markdown(summary: dict) -> List[str]:
       'G(sim) is the paper\'s, Q_real in `real` this world\'s. `collapse`: the mode-collapse '
       'monitor (uniform Q with a spuriously low L_RL-scene) fired in the last window. A run '
       'still training is marked so, at its newest step. The image grids are under '
-      '`<row>/joint` in TensorBoard.', '',
+      '`<row>/joint` in TensorBoard. `pull on G`: the norm of the gradient of each weighted '
+      'loss with respect to G, last window (the size of L_RL-scene against the others, in the '
+      'units that move G; runs since session 26).', '',
       '| joint run | step | MAE of G (sim x) | object preservation | L_cycle | L_RL-scene '
-      '| q_std | Q_sim in sim | Q_real on G(sim) | Q_real in real | collapse |',
-      '|---|---|---|---|---|---|---|---|---|---|---|']
+      '| q_std | Q_sim in sim | Q_real on G(sim) | Q_real in real | collapse | pull on G |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|']
+  pull_names = {'gan_generator': 'GAN', 'cycle': 'cycle', 'rl_scene': 'RL-scene',
+                'segmentation': 'seg', 'all': 'sum'}
   for c in runs.values():
     mae = ('-' if 'mae_generator' not in c else f"{c['mae_generator']:.1f}" + (
         f" ({c['mae_identity']:.1f})" if 'mae_identity' in c else ''))
@@ -1261,10 +1265,12 @@ def convergence_markdown(summary: dict) -> List[str]:
                     f"{c['object_preservation']:.3f}")
     q_std = '-' if (c.get('q_std') or {}).get('last') is None else f"{c['q_std']['last']:.3f}"
     collapse = {True: '**yes**', False: 'no'}.get(c.get('collapse_suspected'), '-')
+    pull = ', '.join(f'{pull_names[k]} {v:.3g}' for k, v in
+                     (c.get('g_gradient_norms') or {}).items()) or '-'
     lines.append(f"| {c['label']} | {c.get('step', '-')} | {mae} | {preservation} | "
                  f"{trend(c, 'cycle', 3)} | {trend(c, 'rl_scene', 4)} | {q_std} | "
                  f"{success(c, 'q_sim_in_sim')} | {success(c, 'q_real_on_g_sim')} | "
-                 f"{success(c, 'q_real_in_real')} | {collapse} |")
+                 f"{success(c, 'q_real_in_real')} | {collapse} | {pull} |")
   return lines + ['']
 
 

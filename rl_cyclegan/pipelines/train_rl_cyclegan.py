@@ -137,6 +137,9 @@ def train_eval(
     # ---- Summaries (Appendix A: what to watch for convergence and collapse).
     image_summary_interval: int = 1_000,  # train steps between image grids; 0: never
     scene_metrics_interval: int = 1_000,  # train steps between paired-set metrics; 0: never
+    # Train steps between the loss gradient norms (learner.loss_gradient_norms: how hard each
+    # weighted loss pulls on each network, on that step's batch); 0: never.
+    gradient_norms_interval: int = 1_000,
     max_images: int = 4,  # rows of the image grids
     paired_set_path: Optional[str] = None,  # None: root_dir/paired_set.npz (made once)
     paired_set_num_states: int = 64,  # states of a paired set made here
@@ -178,6 +181,7 @@ def train_eval(
     # Another learner worker: it runs the same schedule (its own collection, replay and
     # checkpoints at the same steps) in its own directory; the chief's run is the run.
     eval_policies, image_summary_interval, scene_metrics_interval = (), 0, 0
+    gradient_norms_interval = 0
     seed = seeds.derive_seed(seed, WORKER_SEED_STREAM, worker.task_id)
   if isinstance(batch_per_domain, bool) or not isinstance(batch_per_domain, int) or (
       batch_per_domain < 1):
@@ -222,7 +226,8 @@ def train_eval(
     segmentation, segmentation_path = segmentation_set_lib.load_or_make(
         root_dir, segmentation_set_path, segmentation_set_num_states, segmentation_set_seed,
         env.render_size, env.action_mode, env.num_objects, log=_log)
-  facts = {'scene_metrics': {}, 'q_collapse_steps': 0, 'grid': None, 'segmentation': None}
+  facts = {'scene_metrics': {}, 'q_collapse_steps': 0, 'grid': None, 'segmentation': None,
+           'batches': None}
 
   def on_open(result, context):
     """After the restore: the samplers that depend on the step, the fixed image-grid rows."""
@@ -243,10 +248,14 @@ def train_eval(
     sim_batch, real_batch = sampler.sample(training=True)  # [B] each, model observations
     segmentation_batch = (None if facts['segmentation'] is None else
                           facts['segmentation'].sample())  # [B, h, w, 3], [B, h, w]
+    batches = tuple(loop.distribute(distribution, b)
+                    for b in (sim_batch, real_batch, segmentation_batch))
+    done = step + 1  # ``step`` counts the steps before this one
+    if gradient_norms_interval > 0 and (done % gradient_norms_interval == 0 or
+                                        done == num_train_steps):
+      facts['batches'] = batches  # for the gradient norms after this step (on_step)
     try:
-      return learner.train_step(loop.distribute(distribution, sim_batch),
-                                loop.distribute(distribution, real_batch),
-                                loop.distribute(distribution, segmentation_batch))
+      return learner.train_step(*batches)
     except tf.errors.InvalidArgumentError as e:
       match = _NON_FINITE_RE.search(str(e.message))
       if not match:
@@ -288,6 +297,16 @@ def train_eval(
                                               'generator/object_preservation',
                                               'identity/object_preservation') if k in metrics))
       facts['scene_metrics'][step] = metrics
+
+    if facts['batches'] is not None:  # this step's batch, the weights after it
+      norms = learner.loss_gradient_norms(*facts['batches'])
+      facts['batches'] = None
+      with writer.as_default():
+        summaries.write_scene_metrics(norms, step, prefix='gradients')
+      _log(f'gradient norms step {step}: ' + '; '.join(
+          f'{net} ' + ', '.join(f'{row} {v:.3g}' for key, v in sorted(norms.items())
+                                if key.startswith(f'{net}/') for row in [key.split('/')[1]])
+          for net in dict.fromkeys(k.split('/')[0] for k in norms)))
 
   def write_summaries(info, step):
     summaries.write_loss_summaries(info, step)
