@@ -180,8 +180,9 @@ def train_eval(
   if not worker.is_chief:
     # Another learner worker: it runs the same schedule (its own collection, replay and
     # checkpoints at the same steps) in its own directory; the chief's run is the run.
+    # (It keeps gradient_norms_interval: the gradient norms reduce over every replica, so
+    # each worker computes them at the same steps as the chief.)
     eval_policies, image_summary_interval, scene_metrics_interval = (), 0, 0
-    gradient_norms_interval = 0
     seed = seeds.derive_seed(seed, WORKER_SEED_STREAM, worker.task_id)
   if isinstance(batch_per_domain, bool) or not isinstance(batch_per_domain, int) or (
       batch_per_domain < 1):
