@@ -481,24 +481,21 @@ class RLCycleGANLearner(tf.Module):
     next_values = self._next_values(sim, real)
     with tf.GradientTape(persistent=True) as tape:
       terms, _ = self._objective(sim, real, segmentation, next_values, inference=True)
-    out = {}
-    for networks, rows in backward_passes(TABLE5):
-      groups = {name: self._trainables(name) for name in networks}
-      for name, group in groups.items():
-        if group is None:  # not built in this configuration (F, D_X in the GAN ablation)
-          continue
-        total = {}  # variable index -> the sum of the rows' gradients (the optimizer's)
-        for row in rows:
-          if name not in TABLE5[row]:
-            continue
-          grads = {i: g for i, g in enumerate(tape.gradient(terms[row], group[0]))
-                   if g is not None}
-          if grads:  # a switched-off loss is a constant: no gradient, no entry
-            out[f'{name}/{row}'] = tf.linalg.global_norm(list(grads.values()))
-            for i, g in grads.items():
-              total[i] = total[i] + g if i in total else g
-        if total:
-          out[f'{name}/all'] = tf.linalg.global_norm(list(total.values()))
+    out, totals = {}, {}  # totals: network -> {variable index: the sum of its rows' gradients}
+    for row, networks in TABLE5.items():
+      groups = [(name, self._trainables(name)) for name in networks]
+      groups = [(name, group[0]) for name, group in groups
+                if group is not None]  # F and D_X are not built in the GAN ablation
+      grads = iter(tape.gradient(terms[row], [v for _, vs in groups for v in vs]))
+      for name, variables in groups:
+        mine = {i: g for i, g in enumerate(next(grads) for _ in variables) if g is not None}
+        if mine:  # a switched-off loss is a constant: no gradient, no entry
+          out[f'{name}/{row}'] = tf.linalg.global_norm(list(mine.values()))
+          total = totals.setdefault(name, {})
+          for i, g in mine.items():
+            total[i] = total[i] + g if i in total else g
+    out.update({f'{name}/all': tf.linalg.global_norm(list(total.values()))
+                for name, total in totals.items()})
     del tape
     return out
 

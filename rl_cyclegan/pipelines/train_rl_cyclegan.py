@@ -51,6 +51,7 @@ eval/, replay/; tools/evaluate.py --checkpoint_dir=<root_dir> evaluates its Q_re
   replay/sim/                 on-policy sim episodes (raw sim images, before G)
 """
 
+import collections
 import os
 import re
 from typing import Optional, Sequence
@@ -304,10 +305,12 @@ def train_eval(
       facts['batches'] = None
       with writer.as_default():
         summaries.write_scene_metrics(norms, step, prefix='gradients')
+      by_network = collections.defaultdict(list)
+      for key, value in sorted(norms.items()):
+        network, row = key.split('/')
+        by_network[network].append(f'{row} {value:.3g}')
       _log(f'gradient norms step {step}: ' + '; '.join(
-          f'{net} ' + ', '.join(f'{row} {v:.3g}' for key, v in sorted(norms.items())
-                                if key.startswith(f'{net}/') for row in [key.split('/')[1]])
-          for net in dict.fromkeys(k.split('/')[0] for k in norms)))
+          f"{network} {', '.join(rows)}" for network, rows in by_network.items()))
 
   def write_summaries(info, step):
     summaries.write_loss_summaries(info, step)
