@@ -262,6 +262,130 @@ def test_the_paper_faithful_row_drops_both_deviations(tmp_path):
   assert table1.expand_rows(['rl_cyclegan_scratch']) == ['rl_cyclegan_scratch']
 
 
+def test_each_lever_row_changes_one_thing_of_the_rl_cyclegan_row(tmp_path):
+  """Issue 18's levers: each is the RL-CycleGAN row (seed 0) with one documented change."""
+  from rl_cyclegan import run_dir  # pylint: disable=g-import-not-at-top
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd())
+  stages = {s.name: s for s in table.stages(['rl_cyclegan_seed0'] + list(table1.LEVER_ROWS))}
+  base_gin = run_dir.parse_gin_bindings(table.gin('gin/table1_rl_cyclegan.gin'))
+  expected = {'rl_cyclegan_rlscene1': {'RLCycleGANLearner.rl_scene_weight': 1.0},
+              'rl_cyclegan_long': {'train_rl_cyclegan.num_train_steps': 20000,
+                                   'Replay.sim_replay_capacity': 11000},
+              'rl_cyclegan_real_critic': {}}  # its change is the stage before its joint run
+  assert set(expected) == set(table1.LEVER_ROWS)
+  assert base_gin['train_rl_cyclegan.num_train_steps'] == 10000  # 'long' is twice that
+  for row, gin_file in table1.LEVER_ROWS.items():
+    lever_gin = run_dir.parse_gin_bindings(table.gin(gin_file))
+    changed = {k: v for k, v in lever_gin.items() if base_gin.get(k) != v}
+    assert changed == expected[row], row
+    assert table1.GENERATOR_ROWS[row] == gin_file and row in table1.ROW_LABELS
+    assert table1.expand_rows([row]) == [row] and row not in table1.expand_rows(['all'])
+    # The joint command is the seed-0 row's but for its gin file and directory.
+    base_argv = stages['rl_cyclegan_seed0/joint'].argv
+    argv = stages[f'{row}/joint'].argv
+    if row in table1.REAL_CRITIC_ROWS:  # ... and Q_real's start
+      start = table.published(row, 'real_critic', 'train', 'ckpt')
+      binding = f"train_rl_cyclegan.real_critic_init_checkpoint = '{start}'"
+      assert argv[argv.index(binding) - 1] == '--gin_bindings'
+      argv = argv[:argv.index(binding) - 1] + argv[argv.index(binding) + 1:]
+    assert [a.replace(f'/{row}/', '/rl_cyclegan_seed0/').replace(
+        gin_file, 'gin/table1_rl_cyclegan.gin') for a in argv] == base_argv
+    # Its final Q is every generator row's recipe on its own G.
+    final = ' '.join(stages[f'{row}/final_q'].argv)
+    assert f'{row}/generator' in final and 'table1_final_q.gin' in final
+  # At a set scale the longer run's step count is the multiple of the table's.
+  tiny = table1.Table1(str(tmp_path / 'tiny'), os.getcwd(), table1.TINY, log=lambda m: None)
+  joint = {s.name: s.argv for s in tiny.stages(['rl_cyclegan_long'], joint_only=True)}
+  assert 'train_rl_cyclegan.num_train_steps = 4' in joint['rl_cyclegan_long/joint']
+  assert 'train_rl_cyclegan.num_train_steps = 2' in joint['rl_cyclegan_seed0/joint']
+
+
+def test_the_critics_start_lever_fine_tunes_the_sim_only_q_on_the_real_log_first(tmp_path):
+  """rl_cyclegan_real_critic: a QT-Opt stage (the Sim-Only Q, trained on the real log alone)
+  comes before its joint run, and its published checkpoint starts Q_real."""
+  from rl_cyclegan import run_dir  # pylint: disable=g-import-not-at-top
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'))
+  row = 'rl_cyclegan_real_critic'
+  stages = table.stages([row], joint_only=True)
+  names = [s.name for s in stages]
+  assert names.index(f'{row}/real_critic') < names.index(f'{row}/joint')
+  critic = {s.name: s for s in stages}[f'{row}/real_critic']
+  argv = ' '.join(critic.argv)
+  assert 'train_qtopt.py' in argv and table.gin(table1.REAL_CRITIC_GIN) in critic.argv
+  assert f"train_eval.init_checkpoint = '{table.critic_init}'" in critic.argv
+  assert f"Replay.real_episode_dir = '{table.data('real_log5k')}'" in critic.argv
+  assert critic.reads == ('data/real_log5k',) and critic.interim is None
+  gin_values = run_dir.parse_gin_bindings(table.gin(table1.REAL_CRITIC_GIN))
+  assert gin_values['train_eval.num_train_steps'] == table1.REAL_CRITIC_STEPS
+  assert gin_values['train_eval.sim_fraction'] == 0.0  # the real log alone
+  assert critic.estimate_s == pytest.approx(
+      table1.REAL_CRITIC_STEPS / table.scale.final_steps_per_s)
+  # Finished and published, it is not trained again on a new machine.
+  _fake_checkpoint(os.path.join(critic.directory, 'train', 'ckpt'), table1.REAL_CRITIC_STEPS)
+  _mark(critic.marker)
+  table1.publish_row(table, row)
+  assert os.path.isfile(table.published(row, 'real_critic', 'train', 'ckpt',
+                                        f'ckpt-{table1.REAL_CRITIC_STEPS}.index'))
+  shutil.rmtree(tmp_path / 'work')
+  again = {s.name: s for s in table.stages([row], joint_only=True)}
+  assert again[f'{row}/real_critic'].done and not again[f'{row}/joint'].done
+
+
+def test_the_longer_lever_trains_the_finished_seed0_joint_run_on(tmp_path):
+  """rl_cyclegan_long starts from a copy of rl_cyclegan_seed0's finished joint run; without
+  it (a new machine) from step 0; never over a checkpoint of its own."""
+  logs = []
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=logs.append,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  stages = table.stages(['rl_cyclegan_long'], joint_only=True)
+  names = [s.name for s in stages]
+  # The run it trains on comes first.
+  assert names.index('rl_cyclegan_seed0/joint') < names.index('rl_cyclegan_long/joint')
+  long_joint = {s.name: s for s in stages}['rl_cyclegan_long/joint']
+  assert long_joint.estimate_s == pytest.approx(
+      2 * table.joint_steps() / table.scale.joint_steps_per_s)
+  assert long_joint.prepare() == [] and 'training from step 0' in logs[-1]
+  assert not os.path.exists(os.path.join(long_joint.directory, 'train', 'ckpt'))
+
+  source = os.path.join(table.row_dir('rl_cyclegan_seed0'), 'joint')
+  _fake_checkpoint(os.path.join(source, 'train', 'ckpt'), 10000)
+  for part, content in (('replay/sim/sim-000000.tfrecord', 'episodes'),
+                        ('eval/eval_00010000.json', '{}'), ('train/events.out.1', 'scalars')):
+    os.makedirs(os.path.dirname(os.path.join(source, part)), exist_ok=True)
+    with open(os.path.join(source, part), 'w') as f:
+      f.write(content)
+  long_joint = {s.name: s for s in table.stages(['rl_cyclegan_long'])}['rl_cyclegan_long/joint']
+  assert long_joint.prepare() == []  # the source is not finished yet
+  _mark(os.path.join(source, table1.DONE_FILE))
+  long_joint = {s.name: s for s in table.stages(['rl_cyclegan_long'])}['rl_cyclegan_long/joint']
+  assert long_joint.estimate_s == pytest.approx(  # half of it is trained already
+      table.joint_steps() / table.scale.joint_steps_per_s)
+  assert long_joint.prepare() == []
+  root = long_joint.directory
+  with open(os.path.join(root, 'train', 'ckpt', 'ckpt-10000.index')) as f:
+    assert f.read() == 'weights at 10000'
+  for part in ('replay/sim/sim-000000.tfrecord', 'eval/eval_00010000.json',
+               'train/events.out.1'):
+    assert os.path.isfile(os.path.join(root, part)), part
+  with open(os.path.join(root, table1.CONTINUED_NOTE)) as f:
+    assert json.load(f)['step'] == 10000
+  _fake_checkpoint(os.path.join(root, 'train', 'ckpt'), 12000)  # it trains on, is stopped
+  _fake_checkpoint(os.path.join(source, 'train', 'ckpt'), 10000)
+  assert long_joint.prepare() == []  # its own checkpoint is kept
+  with open(os.path.join(root, 'train', 'ckpt', 'checkpoint')) as f:
+    assert 'ckpt-12000' in f.read()
+
+  _mark(long_joint.marker)  # finished: the table says whose run it trained on
+  table1.publish_row(table, 'rl_cyclegan_long')
+  entry = table1.summarize(table)['generators']['rl_cyclegan_long']
+  assert entry['joint_continued_from'] == {'row': 'rl_cyclegan_seed0', 'step': 10000}
+  doc = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert "`rl_cyclegan_long`'s joint run trained the finished joint run of" in doc
+  assert '`rl_cyclegan_rlscene1` (`gin/table1_rl_cyclegan_rlscene1.gin` not run yet)' in doc
+  assert 'rl_cyclegan_rlscene1' not in doc.split('Rows still to run:')[-1]
+
+
 def test_the_random_floor_is_evaluated_on_the_same_episodes_without_a_q(tmp_path):
   """The floor row: 'tools/evaluate.py --policy=random' at every evaluation seed, in both
   worlds; no data, no training; shown in the table with its re-measure command."""

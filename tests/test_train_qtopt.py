@@ -183,6 +183,49 @@ def test_real_only_run_and_checkpoint_errors(tmp_path):
   assert not os.path.exists(os.path.join(tmp_path, 'run2', 'train', 'ckpt', 'checkpoint'))
 
 
+def test_init_checkpoint_warm_starts_a_fresh_run_only(tmp_path):
+  """train_eval.init_checkpoint (Table 1's critics'-start lever fine-tunes the Sim-Only Q on
+  the real log): the Q-network and both targets start as another run's; a resumed run keeps
+  its own."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  real_dir = _write_log(tmp_path / 'real')
+  kwargs = dict(SMALL_RUN, real_episode_dir=str(real_dir), sim_fraction=0.0,
+                collect_steps_per_train_step=0, initial_collect_episodes=0,
+                eval_appearances=())
+  _bind()
+  source = _train(str(tmp_path / 'source'), seed=1, num_train_steps=1, **kwargs)['checkpoint']
+  source_values = tf.train.load_checkpoint(source)
+
+  def network_values(checkpoint, key):
+    reader = tf.train.load_checkpoint(checkpoint)
+    names = sorted(n for n, _ in tf.train.list_variables(checkpoint)
+                   if n.startswith(f'{key}/') and n.endswith('.ATTRIBUTES/VARIABLE_VALUE')
+                   and 'OPTIMIZER_SLOT' not in n)
+    assert names, key
+    return {n[len(key):]: reader.get_tensor(n) for n in names}
+
+  want = network_values(source, 'q_network')
+  _bind()
+  root = str(tmp_path / 'run')
+  first = _train(root, num_train_steps=0, init_checkpoint=source, **kwargs)['checkpoint']
+  for key in ('q_network', 'q_target_1', 'q_target_2'):
+    got = network_values(first, key)
+    assert set(got) == set(want), key
+    for name, value in want.items():
+      np.testing.assert_array_equal(got[name], value, err_msg=f'{key}{name}')
+  del source_values
+  # Resumed with another start: its own (trained) network is kept.
+  _bind()
+  other = _train(str(tmp_path / 'other'), seed=2, num_train_steps=1, **kwargs)['checkpoint']
+  _bind()
+  second = _train(root, num_train_steps=1, init_checkpoint=other, **kwargs)
+  assert second['resumed']
+  got, theirs = network_values(second['checkpoint'], 'q_network'), network_values(other,
+                                                                                   'q_network')
+  assert not all(np.array_equal(got[n], theirs[n]) for n in got)
+
+
 def test_sim_episode_dir_seeds_the_sim_replay_at_every_start(tmp_path):
   offline = _write_log(tmp_path / 'offline')  # 12 transitions
   root = str(tmp_path / 'run')

@@ -328,6 +328,33 @@ def test_sim_log_and_critic_warm_start(tmp_path, summary_scalars):
   assert log_sizes and set(log_sizes.values()) == {16.0}
 
 
+def test_q_real_has_its_own_warm_start(tmp_path):
+  """real_critic_init_checkpoint starts Q_real (Table 1's critics'-start lever: the Sim-Only Q
+  fine-tuned on the real log); critic_init_checkpoint then starts Q_sim only."""
+  real = _real_dir(tmp_path / 'real')
+  _bind()
+  sim_source, sim_net = _critic_source(tmp_path / 'q_sim_source', seed=1)
+  real_source, real_net = _critic_source(tmp_path / 'q_real_source', seed=2)
+  result = _train(str(tmp_path / 'run'), num_train_steps=0, critic_init_checkpoint=sim_source,
+                  real_critic_init_checkpoint=real_source, real_episode_dir=real,
+                  eval_policies=(), image_summary_interval=0, scene_metrics_interval=0,
+                  **SMALL_RUN)
+  reader = tf.train.load_checkpoint(result['checkpoint'])
+  names = [n for n, _ in tf.train.list_variables(result['checkpoint'])
+           if '.ATTRIBUTES/VARIABLE_VALUE' in n and '_optimizer' not in n]
+
+  def sums(prefix):
+    return sorted(float(np.sum(reader.get_tensor(n))) for n in names if n.startswith(prefix))
+
+  def net_sums(net):
+    return sorted(float(np.sum(v.numpy())) for v in net.variables)
+
+  for prefix, net in (('Q_sim/', sim_net), ('Q_sim_target_2/', sim_net), ('Q_real/', real_net),
+                      ('Q_real_target_1/', real_net), ('Q_real_target_2/', real_net)):
+    np.testing.assert_allclose(sums(prefix), net_sums(net), rtol=1e-6, err_msg=prefix)
+  assert not np.allclose(sums('Q_real/'), net_sums(sim_net))
+
+
 def test_critic_warm_start_names_a_missing_checkpoint(tmp_path):
   _bind()
   with pytest.raises(FileNotFoundError, match='no checkpoint at .*nowhere'):

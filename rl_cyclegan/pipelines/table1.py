@@ -71,7 +71,8 @@ DATA_LOCK_POLL_S = 30.0
 EVAL_SEEDS = (0, 1, 2)
 # Rows in table order; a row with two training seeds is reported pooled under its own key.
 ROWS = ('sim_only', 'randomized_sim', 'gan', 'cyclegan', 'graspgan', 'rl_cyclegan',
-        'rl_cyclegan_scratch', 'real_oracle', 'random')
+        'rl_cyclegan_scratch', 'rl_cyclegan_rlscene1', 'rl_cyclegan_long',
+        'rl_cyclegan_real_critic', 'real_oracle', 'random')
 GENERATOR_ROWS = {  # row -> gin of its joint training
     'gan': 'gin/table1_gan.gin',
     'cyclegan': 'gin/table1_cyclegan.gin',
@@ -80,6 +81,27 @@ GENERATOR_ROWS = {  # row -> gin of its joint training
     # The paper-faithful setting: critics from scratch, no sim log in the joint batches.
     'rl_cyclegan_scratch': 'gin/table1_rl_cyclegan_scratch.gin',
 }
+# The paper's levers (issue 18: if RL-CycleGAN does not beat CycleGAN, "try the paper's levers
+# (lambda_RL-scene, joint-training length, the critics' start). Each is a documented variant,
+# and the faithful row stays"): each lever row changes one thing of the RL-CycleGAN row at
+# seed 0, in a gin file that includes gin/table1_rl_cyclegan.gin (which says why). The critics'
+# start from scratch is rl_cyclegan_scratch above. Lever rows are run by name, not by --rows=all.
+LEVER_ROWS = {
+    'rl_cyclegan_rlscene1': 'gin/table1_rl_cyclegan_rlscene1.gin',  # lambda_RL-scene 1, not 10
+    'rl_cyclegan_long': 'gin/table1_rl_cyclegan_long.gin',  # 20,000 joint steps, not 10,000
+    # Q_real starts from the Sim-Only Q fine-tuned on the real log (stage <row>/real_critic).
+    'rl_cyclegan_real_critic': 'gin/table1_rl_cyclegan_real_critic.gin',
+}
+REAL_CRITIC_ROWS = ('rl_cyclegan_real_critic',)
+REAL_CRITIC_GIN = 'gin/table1_real_critic.gin'
+REAL_CRITIC_STEPS = 4_000  # train_eval.num_train_steps of REAL_CRITIC_GIN (a test checks it)
+GENERATOR_ROWS.update(LEVER_ROWS)
+# A lever row whose joint run trains another row's finished one on: with no checkpoint of its
+# own it starts from a copy of that run (``Table1.continue_joint``), so steps already trained
+# are not trained again; its joint steps are this multiple of the table's.
+JOINT_CONTINUES = {'rl_cyclegan_long': 'rl_cyclegan_seed0'}
+JOINT_STEPS_FACTOR = {'rl_cyclegan_long': 2}
+CONTINUED_NOTE = 'continued_from.json'  # in a joint run's directory: whose run it trained on
 PAPER_FAITHFUL_ROWS = ('rl_cyclegan_scratch',)  # neither of table1_joint.gin's deviations
 TWO_SEED_ROWS = ('cyclegan', 'rl_cyclegan')  # issue 18: run-to-run spread reaches 22 points
 # The order the issue asks for: the headline comparison first.
@@ -89,6 +111,10 @@ RUN_ORDER = ('sim_only', 'rl_cyclegan_seed0', 'cyclegan_seed0', 'real_oracle', '
 ROW_LABELS = {'sim_only': 'Sim-Only', 'randomized_sim': 'Randomized-Sim', 'gan': 'GAN',
               'cyclegan': 'CycleGAN', 'graspgan': 'GraspGAN-style', 'rl_cyclegan': 'RL-CycleGAN',
               'rl_cyclegan_scratch': 'RL-CycleGAN, paper-faithful (from scratch, no sim log)',
+              'rl_cyclegan_rlscene1': 'RL-CycleGAN, lever: lambda_RL-scene 1 (seed 0)',
+              'rl_cyclegan_long': 'RL-CycleGAN, lever: joint training twice as long (seed 0)',
+              'rl_cyclegan_real_critic': 'RL-CycleGAN, lever: Q_real starts from the Sim-Only Q '
+                                         'fine-tuned on the real log (seed 0)',
               'real_oracle': 'Real-trained oracle',
               # The floor: uniformly random moves, no image, on the same evaluation episodes.
               'random': 'Random policy (the floor)'}
@@ -377,20 +403,27 @@ class Table1:
     return os.path.join(self.results_dir, row, *parts)
 
   def _training(self, name, binary, root, gin_files, prefix, steps, bindings, estimate,
-                reads=()):
+                reads=(), total=None, continues=None):
+    """A training stage; ``total``: its train steps (default: the table's for ``what``);
+    ``continues``: the row whose finished joint run it trains on (``continue_joint``)."""
     argv = self.tool(binary) + [f'--root_dir={root}']
     argv += [a for g in gin_files for a in ('--gin_file', self.gin(g))]
     argv += self._bindings(prefix, steps, bindings)
     row, what = name.split('/', 1)
     stage = Stage(name, argv, root, os.path.join(root, DONE_FILE), estimate,
                   published=self.published(row, what, DONE_FILE), reads=tuple(reads))
-    total = self.final_q_steps() if what == 'final_q' else self.joint_steps()
+    total = total or (self.final_q_steps() if what == 'final_q' else self.joint_steps())
     reached = _checkpoint_step(os.path.join(root, 'train', 'ckpt'))
-    stage.prepare = lambda: self.adopt_interim(row, root, what)
-    stage.interim = lambda: self.publish_interim(row, root, what)
-    # A resumed run (its own checkpoint, or the interim copy it adopts) has fewer to go.
-    reached = max(reached,
-                  _checkpoint_step(self.published(row, interim_dir(what), 'train', 'ckpt')))
+    if what in ENV_STEPS_PER_TRAIN_STEP:  # hours long: interim copies for a lost machine
+      stage.prepare = lambda: (self.adopt_interim(row, root, what) or
+                               (self.continue_joint(row, root, continues) if continues else []))
+      stage.interim = lambda: self.publish_interim(row, root, what)
+      # A resumed run (its own checkpoint, or the interim copy it adopts) has fewer to go.
+      reached = max(reached,
+                    _checkpoint_step(self.published(row, interim_dir(what), 'train', 'ckpt')))
+    if continues:  # or the run it trains on
+      reached = max(reached, _checkpoint_step(
+          os.path.join(self.row_dir(continues), 'joint', 'train', 'ckpt')))
     stage.estimate_s *= max(0.0, 1.0 - reached / total)
     rate, where = self.measured_rate(what, root)
     if rate:  # this machine's own rate beats the nominal one (machines differ ~3x)
@@ -467,6 +500,38 @@ class Table1:
               f'refilled with {refill} transitions of the restored policy before training')
     return ['--gin_bindings', f'Replay.min_replay_transitions = {refill}']
 
+  def continue_joint(self, row, root, source_row) -> List[str]:
+    """A lever row's joint run with no checkpoint of its own starts from a copy of
+    ``source_row``'s finished joint run (its newest checkpoint, on-policy episodes, evaluations
+    and TensorBoard events), which it trains on to its own step count. Without that run in
+    this work dir (e.g. a new machine) it trains from step 0: the same recipe, at twice the
+    cost. Returns no extra arguments."""
+    ckpt = os.path.join(root, 'train', 'ckpt')
+    src = os.path.join(self.row_dir(source_row), 'joint')
+    if _latest_checkpoint(ckpt) is not None:
+      return []
+    source_ckpt = _latest_checkpoint(os.path.join(src, 'train', 'ckpt'))
+    if not os.path.isfile(os.path.join(src, DONE_FILE)) or source_ckpt is None:
+      self._log(f'  {row}/joint: no finished joint run of {source_row} in {src} to train on: '
+                'training from step 0')
+      return []
+    for sub in (run_dir.SIM_REPLAY_SUBDIR, run_dir.EVAL_SUBDIR, run_dir.TRAIN_SUBDIR):
+      source_dir = os.path.join(src, sub)
+      for f in (sorted(os.listdir(source_dir)) if os.path.isdir(source_dir) else ()):
+        if os.path.isfile(os.path.join(source_dir, f)):  # not train/ckpt, copied below
+          os.makedirs(os.path.join(root, sub), exist_ok=True)
+          _copy_file_atomic(os.path.join(source_dir, f), os.path.join(root, sub, f))
+    if os.path.isfile(os.path.join(src, 'paired_set.npz')):
+      _copy_file_atomic(os.path.join(src, 'paired_set.npz'), os.path.join(root, 'paired_set.npz'))
+    _copy_checkpoint(os.path.dirname(source_ckpt), ckpt)  # its index last: the copy is whole
+    step = _step_of(source_ckpt)
+    fileio.write_json_atomic(os.path.join(root, CONTINUED_NOTE), {
+        'row': source_row, 'run': src, 'checkpoint': source_ckpt, 'step': step,
+        'copied': time.strftime('%Y-%m-%dT%H:%M:%S')})
+    self._log(f'  {row}/joint: training on the finished joint run of {source_row} from its '
+              f'step {step} ({source_ckpt})')
+    return []
+
   def _evaluate(self, row, what, checkpoint_dir, appearance, seed, extra=()) -> Stage:
     """An evaluation of the Q in ``checkpoint_dir``, or of ``extra``'s --policy if None."""
     out = os.path.join(self.row_dir(row), 'eval', f'{what}_seed{seed}.json')
@@ -493,6 +558,9 @@ class Table1:
 
   def joint_steps(self):
     return self.scale.joint_steps if self.scale.joint_steps is not None else 10_000
+
+  def real_critic_steps(self):
+    return self.scale.final_steps if self.scale.final_steps is not None else REAL_CRITIC_STEPS
 
   def row_stages(self, row) -> List[Stage]:
     """Training and evaluation stages of one row ('rl_cyclegan_seed0', 'real_oracle', ...)."""
@@ -524,17 +592,35 @@ class Table1:
       # Downstream stages read G alone from results/ (the report stage writes it, and it is
       # published at once), so a lost machine costs no joint run once G is committed.
       generator = self.published(row, 'generator')
+      factor = JOINT_STEPS_FACTOR.get(base, 1)
+      joint_extra = []
+      if base in REAL_CRITIC_ROWS:  # Q_real's start: the Sim-Only Q fine-tuned on the real log
+        stages.append(self._training(
+            f'{row}/real_critic', 'train_qtopt', os.path.join(rdir, 'real_critic'),
+            [REAL_CRITIC_GIN], 'train_eval', s.final_steps, seed_binding + [
+                f"Replay.real_episode_dir = '{self.data('real_log5k')}'",
+                f'Environment.render_size = {tuple(s.render_size)}'] + (
+                    [f"train_eval.init_checkpoint = '{self.critic_init}'"]
+                    if s.critic_init else []),
+            self.real_critic_steps() / s.final_steps_per_s, reads=['data/real_log5k'],
+            total=self.real_critic_steps()))
+        # As G: read from results/, so that a lost machine does not train it again.
+        joint_extra.append('train_rl_cyclegan.real_critic_init_checkpoint = '
+                           f"'{self.published(row, 'real_critic', 'train', 'ckpt')}'")
       stages.append(self._training(
           f'{row}/joint', 'train_rl_cyclegan', joint_root, [GENERATOR_ROWS[base]],
-          'train_rl_cyclegan', s.joint_steps, [
+          'train_rl_cyclegan', s.joint_steps and s.joint_steps * factor, [
               f"Replay.real_episode_dir = '{self.data('real_log5k')}'",
               f'Environment.render_size = {tuple(s.render_size)}',
               f'train_rl_cyclegan.seed = {seed}'] + ([] if base in PAPER_FAITHFUL_ROWS else [
                   f"Replay.sim_episode_dir = '{self.data('sim_mix18')}'",
                   (f"train_rl_cyclegan.critic_init_checkpoint = '{self.critic_init}'"
-                   if s.critic_init else 'train_rl_cyclegan.critic_init_checkpoint = None')]),
-          self.joint_steps() / s.joint_steps_per_s + (180.0 if base == 'graspgan' else 0.0),
-          reads=['data/real_log5k'] + ([] if base in PAPER_FAITHFUL_ROWS else ['data/sim_mix18'])))
+                   if s.critic_init else 'train_rl_cyclegan.critic_init_checkpoint = None')])
+          + joint_extra,
+          factor * self.joint_steps() / s.joint_steps_per_s + (
+              180.0 if base == 'graspgan' else 0.0),
+          reads=['data/real_log5k'] + ([] if base in PAPER_FAITHFUL_ROWS else ['data/sim_mix18']),
+          total=factor * self.joint_steps(), continues=JOINT_CONTINUES.get(base)))
       report = os.path.join(rdir, 'generator_report.json')
       stages.append(Stage(
           f'{row}/generator_report', self.tool('generator_report') + [
@@ -599,7 +685,13 @@ class Table1:
       else:
         out += [st for st in self.row_stages('sim_only') if st.name == 'sim_only/final_q']
     for row in rows:
-      out += [st for st in self.row_stages(row) if not joint_only or is_joint_stage(st.name)]
+      source = JOINT_CONTINUES.get(row.partition('_seed')[0])
+      if source and not any(st.name == f'{source}/joint' for st in out):
+        # The joint run it trains on comes first (listed as done once it is).
+        out += [st for st in self.row_stages(source) if st.name == f'{source}/joint']
+      names = {st.name for st in out}
+      out += [st for st in self.row_stages(row) if st.name not in names and (
+          not joint_only or is_joint_stage(st.name))]
     needed = {d for st in out if not st.done for d in st.reads}
     return [d for d in self.data_stages(rows) if d.name in needed] + out
 
@@ -659,7 +751,7 @@ def is_joint_stage(name: str) -> bool:
   (not of the final Q trained on its G)."""
   row, _, what = name.partition('/')
   return row.partition('_seed')[0] in GENERATOR_ROWS and (
-      what in ('joint', 'generator_report', 'oracle_q') or
+      what in ('real_critic', 'joint', 'generator_report', 'oracle_q') or
       what.startswith('eval/joint_q_real_'))
 
 
@@ -854,6 +946,15 @@ def _publish_scalars(run, dst, finished_only=True):
     summaries.export_scalars(run, out)
 
 
+def _publish_q_run(run, dst):
+  """A finished QT-Opt run's newest checkpoint, config, markers, evaluations and scalars."""
+  _copy_checkpoint(os.path.join(run, 'train', 'ckpt'), os.path.join(dst, 'train', 'ckpt'))
+  for suffix in ('.gin', DONE_FILE, run_dir.RUN_SPEC, ADOPTED_NOTE):
+    _copy_files(run, dst, suffix)
+  _copy_files(os.path.join(run, 'eval'), os.path.join(dst, 'eval'))
+  _publish_scalars(run, dst)
+
+
 def publish_row(table: Table1, row: str):
   """Copies a finished row's small artifacts into ``results/table1/<row>/`` (idempotent)."""
   src, dst = table.row_dir(row), os.path.join(table.results_dir, row)
@@ -863,19 +964,16 @@ def publish_row(table: Table1, row: str):
   # like the result); while it trains, its interim copy is final_q_interim/.
   if os.path.isfile(os.path.join(final, DONE_FILE)):
     shutil.rmtree(os.path.join(dst, interim_dir('final_q')), ignore_errors=True)
-    _copy_checkpoint(os.path.join(final, 'train', 'ckpt'),
-                     os.path.join(dst, 'final_q', 'train', 'ckpt'))
-    _copy_files(final, os.path.join(dst, 'final_q'), '.gin')
-    _copy_files(final, os.path.join(dst, 'final_q'), DONE_FILE)
-    _copy_files(final, os.path.join(dst, 'final_q'), run_dir.RUN_SPEC)
-    _copy_files(final, os.path.join(dst, 'final_q'), ADOPTED_NOTE)
-    _copy_files(os.path.join(final, 'eval'), os.path.join(dst, 'final_q', 'eval'))
-    _publish_scalars(final, os.path.join(dst, 'final_q'))
+    _publish_q_run(final, os.path.join(dst, 'final_q'))
+  real_critic = os.path.join(src, 'real_critic')  # a lever's Q_real start
+  if os.path.isfile(os.path.join(real_critic, DONE_FILE)):
+    _publish_q_run(real_critic, os.path.join(dst, 'real_critic'))
   joint = os.path.join(src, 'joint')
   # Likewise only a finished joint run under joint/; a running one's is joint_interim/.
   if os.path.isfile(os.path.join(joint, DONE_FILE)):
     shutil.rmtree(os.path.join(dst, interim_dir('joint')), ignore_errors=True)
     _copy_files(joint, os.path.join(dst, 'joint'), ADOPTED_NOTE)
+    _copy_files(joint, os.path.join(dst, 'joint'), CONTINUED_NOTE)
     _copy_files(joint, os.path.join(dst, 'joint'), '.gin')
     _copy_files(joint, os.path.join(dst, 'joint'), DONE_FILE)
     _copy_files(joint, os.path.join(dst, 'joint'), run_dir.RUN_SPEC)
@@ -930,6 +1028,10 @@ def _generator_result(table: Table1, row: str) -> dict:
   oracle = table.published(row, 'oracle_q_report.json')
   if os.path.isfile(oracle):
     out['oracle_q'] = _read_json(oracle).get('oracle_q')
+  continued = table.published(row, 'joint', CONTINUED_NOTE)
+  if os.path.isfile(continued):  # a lever row's joint run trained another row's on
+    note = _read_json(continued)
+    out['joint_continued_from'] = {k: note[k] for k in ('row', 'step')}
   return out
 
 
@@ -1178,6 +1280,8 @@ def table_markdown(summary: dict) -> str:
     paper = f'{PAPER_REAL_ROBOT[base]}%' if base in PAPER_REAL_ROBOT else '-'
     if r is None:
       g = generators.get(key)
+      if base in LEVER_ROWS and not g:
+        continue  # a lever not tried (yet): listed under the table
       if g:  # its G is frozen and reported; the final Q is still to come
         lines.append(f"| {label} | final Q not run yet | | {_pct(g.get('joint_q_real_real'))} | "
                      f'{_preservation(g)} | {paper} |')
@@ -1191,6 +1295,16 @@ def table_markdown(summary: dict) -> str:
                  f'{_preservation(r)} | {paper} |')
   lines += ['', 'Re-measure a row: the `evaluate` command of its entry in '
             f'`{summary_file}`.', '']
+  lines += [f"Lever rows (issue 18: the paper's levers, each a documented variant of the "
+            f"RL-CycleGAN row at seed 0 with one change; the gin file says what and why): "
+            + '; '.join(f'`{k}` (`{g}`' + (' not run yet)' if not (
+                rows.get(k) or generators.get(k)) else ')') for k, g in LEVER_ROWS.items())
+            + '.', '']
+  for key in LEVER_ROWS:
+    cont = (rows.get(key) or generators.get(key) or {}).get('joint_continued_from')
+    if cont:
+      lines += [f"`{key}`'s joint run trained the finished joint run of `{cont['row']}` on from "
+                f"its step {cont['step']} (`table1.JOINT_CONTINUES`).", '']
   if summary.get('curves'):
     lines += ["How each final Q learned: its in-training success in `real` (50 episodes per "
               "point, the run's own evaluation seed), a running one's from its interim copy:",
@@ -1213,8 +1327,9 @@ def table_markdown(summary: dict) -> str:
                  '(docs/results.md, "Table 1").')
   if resumed:
     lines.append('')
-  if summary['pending']:
-    lines += [f"Rows still to run: {', '.join(summary['pending'])}.", '']
+  pending = [k for k in summary['pending'] if k not in LEVER_ROWS]  # those: listed above
+  if pending:
+    lines += [f"Rows still to run: {', '.join(pending)}.", '']
   return '\n'.join(lines)
 
 

@@ -149,6 +149,10 @@ def train_eval(
     generator_checkpoint: Optional[str] = None,  # a run directory or a checkpoint
     generator_checkpoint_key: str = 'G_sim2real',
     translate_frames: bool = True,  # G once per whole frame, cached (False: per crop, per step)
+    # Warm start of the Q-network (online and both targets) from another QT-Opt run's
+    # checkpoint (a prefix or a train/ckpt directory; key 'q_network'), at a fresh start only.
+    # Not in QT-Opt: Table 1's critics'-start lever fine-tunes the Sim-Only Q on the real log.
+    init_checkpoint: Optional[str] = None,
     seed: int = 0,
     settings: Optional[runner.Settings] = None,  # None: every group from gin
     replay_digests: bool = False):  # tests: return digests of the sim replay at start / end
@@ -211,8 +215,13 @@ def train_eval(
         f'sim_replay_digest_{name}': replay_digest(context.collection.replay),
         f'sim_replay_transitions_{name}': context.collection.replay.num_transitions})
 
+  def fresh_start():
+    _log(f'Q-network (online and targets) initialized from '
+         f'{learner.critic.initialize_from(init_checkpoint)}')
+
   pipeline = runner.Pipeline(
       name='train_qtopt', learner=learner, train_step=train_step,
+      fresh_start=fresh_start if init_checkpoint else None,
       write_summaries=write_summaries,
       progress_head=lambda info: (f'loss {float(info.loss):.4f} Q {float(info.mean_q):.3f} '
                                   f'target {float(info.target_q):.3f} std '

@@ -134,6 +134,9 @@ def train_eval(
     # checkpoint (key 'q_network'), e.g. Sim-Only's, at a fresh start only. Not in the paper
     # (Section 4: "All RL-CycleGAN neural networks are trained jointly from scratch").
     critic_init_checkpoint: Optional[str] = None,
+    # Q_real's own warm start, instead of critic_init_checkpoint (which then starts Q_sim
+    # only), e.g. the Sim-Only Q fine-tuned on the real log (Table 1's critics'-start lever).
+    real_critic_init_checkpoint: Optional[str] = None,
     eval_policies: Sequence[str] = tuple(EVAL_POLICIES),
     # ---- Summaries (Appendix A: what to watch for convergence and collapse).
     image_summary_interval: int = 1_000,  # train steps between image grids; 0: never
@@ -211,10 +214,12 @@ def train_eval(
     return _to_float(generator(images, training=False))
 
   def fresh_start():
-    if critic_init_checkpoint:
-      for critic in learner.critics:
-        path = critic.initialize_from(critic_init_checkpoint)
-      _log(f'Q_sim and Q_real (online and targets) initialized from {path}')
+    starts = {'Q_sim': critic_init_checkpoint,
+              'Q_real': real_critic_init_checkpoint or critic_init_checkpoint}
+    for name, path in starts.items():
+      if path:
+        _log(f'{name} (online and targets) initialized from '
+             f'{critics[name].initialize_from(path)}')
 
   # ------------------------------------------------------------------ held-out sets
   paired, paired_path = None, None

@@ -1,7 +1,7 @@
 """`make table1` at a tiny size, end to end through the real binaries, killed and resumed; then
 the real-trained oracle and the oracle-Q report of the generator row.
 
-About 4 minutes on 2 cores, so not part of `make test`: .ci/run runs it as its own step
+About 5 minutes on 2 cores, so not part of `make test`: .ci/run runs it as its own step
 (`python -m pytest tests/smoke`).
 """
 
@@ -61,6 +61,18 @@ def test_tiny_table1_runs_end_to_end_and_resumes_after_a_kill(tmp_path):
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
   assert 'grasp success' in out.stdout
+
+  # The joint-length lever trains the finished joint run on (2 -> 4 steps at this scale).
+  out = subprocess.run(_cmd(tmp_path, 'rl_cyclegan_long') + ['--joint_only'], cwd=REPO,
+                       capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  lever = tmp_path / 'work' / 'rl_cyclegan_long' / 'joint'
+  assert 'ckpt-2 at train step 2' in (lever / 'table1_stage.log').read_text()  # not retrained
+  assert (lever / 'train' / 'ckpt' / 'ckpt-4.index').exists()
+  with open(tmp_path / 'results' / 'summary.json') as f:
+    lever_entry = json.load(f)['generators']['rl_cyclegan_long']
+  assert lever_entry['joint_continued_from'] == {'row': row, 'step': 2}
+  assert lever_entry['joint_q_real_real']['episodes'] == 6
 
   # The real-trained oracle; then, with the joint run's directory gone (a lost machine), the
   # generator row's oracle-Q report is made from the published G, config and oracle alone.
