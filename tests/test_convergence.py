@@ -39,7 +39,9 @@ def _write_run(root, steps=range(100, 3001, 100), collapse_at=()):
                                        'D_Y/gan_discriminator': 0.5}, step, prefix='gradients')
         summaries.write_scene_metrics({'generator/mae': 30.0 - step / 1000,
                                        'identity/mae': 72.5,
-                                       'generator/object_preservation': 0.9}, step)
+                                       'generator/object_preservation': 0.9,
+                                       'rl_scene_pull/own': 0.02 - step / 1e6,
+                                       'rl_scene_pull/identity': 0.03}, step)
   writer.close()
   os.makedirs(os.path.join(root, 'eval'))
   for step, rate in ((1000, 0.2), (3000, 0.4)):
@@ -58,6 +60,8 @@ def test_the_criteria_at_the_last_step_beside_the_first_window(tmp_path):
   assert (c['mae_generator'], c['mae_identity'], c['scene_step']) == (
       pytest.approx(27.0), pytest.approx(72.5), 3000)
   assert c['object_preservation'] == pytest.approx(0.9)
+  assert (c['rl_scene_own'], c['rl_scene_identity']) == (pytest.approx(0.017),
+                                                         pytest.approx(0.03))
   assert c['g_gradient_norms'] == {'rl_scene': pytest.approx(0.3), 'cycle': pytest.approx(0.6),
                                    'all': pytest.approx(0.8)}  # the last window's, G's only
   for key in ('q_sim_in_sim', 'q_real_on_g_sim', 'q_real_in_real'):

@@ -914,7 +914,9 @@ def test_the_summary_reports_appendix_a_criteria_of_each_joint_run(tmp_path):
       'train/gradients/G/gan_generator': [[4000, 0.0716]], 'train/gradients/G/cycle': [[4000, 0.5]],
       'train/gradients/G/all': [[4000, 0.52]]})
   running = os.path.join(table.row_dir('rl_cyclegan_seed0'), 'joint')
-  write(running, {'train/losses/rl_scene': [[1000, 0.05], [4500, 0.03]]}, rate=0.44)
+  write(running, {'train/losses/rl_scene': [[1000, 0.05], [4500, 0.03]],
+                  'train/scene/rl_scene_pull/own': [[4000, 0.0135]],
+                  'train/scene/rl_scene_pull/identity': [[4000, 0.0188]]}, rate=0.44)
   _mark(table.published('gan', 'joint', table1.DONE_FILE))
   write(table.published('gan', 'joint'), scalars='not json')
   summary = table1.summarize(table)
@@ -930,7 +932,8 @@ def test_the_summary_reports_appendix_a_criteria_of_each_joint_run(tmp_path):
           '30% (15/50) | - | GAN 0.0716, cycle 0.5, sum 0.52 |') in markdown
   # Its losses are newer than its last evaluation: the evaluation's step is named.
   assert '| RL-CycleGAN s0 (training) | 4500 | - |' in markdown
-  assert '| 0.0500 -> 0.0300 |' in markdown and '| 44% (22/50) at 4000 |' in markdown
+  assert '| 0.0500 -> 0.0300; paired: 0.0135 (identity 0.0188) |' in markdown
+  assert '| 44% (22/50) at 4000 |' in markdown
 
 
 def test_interim_refill_rates_match_the_training_gins():

@@ -109,6 +109,9 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags, eagerly):
   assert train_tags['images/sim2real'] == 'images'
   assert train_tags['images/real2sim'] == 'images'
   assert train_tags['scene/generator/mae'] == 'scalars'
+  # Where L_RL-scene pulls G and F: with them and with the identity (rl_scene_pull).
+  for field in ('own', 'identity', 'critic_disagreement'):
+    assert train_tags[f'scene/rl_scene_pull/{field}'] == 'scalars', field
   # How hard each weighted loss pulls on each network (learner.loss_gradient_norms).
   for tag in ('G/rl_scene', 'G/cycle', 'G/gan_generator', 'G/all', 'D_Y/gan_discriminator',
               'Q_real/rl'):

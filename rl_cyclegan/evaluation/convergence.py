@@ -12,7 +12,9 @@ started:
   low L_cyc               losses/cycle, mean of the last window against the first window
   Q_sim, Q_real perform   the last evaluation: Q_sim in sim, Q_real on G(sim) in sim (the
                           paper's), Q_real in `real` (ours: this world has one to measure)
-  low L_RL-scene          losses/rl_scene, last window against the first
+  low L_RL-scene          losses/rl_scene, last window against the first; and on the
+                          paired states with the run's G and F against with the identity
+                          (scene/rl_scene_pull/own, .../identity: where the loss pulls G)
   no collapse             q/q_std (last window) and q/collapse_suspected (any in the last
                           window)
 
@@ -46,6 +48,10 @@ SCENE = (
     ('mae_generator', 'train/scene/generator/mae'),
     ('mae_identity', 'train/scene/identity/mae'),
     ('object_preservation', 'train/scene/generator/object_preservation'),
+    # L_RL-scene on the paired states with the run's G and F and with the identity, under its
+    # critics (evaluation/rl_scene_pull.py; runs since session 27).
+    ('rl_scene_own', 'train/scene/rl_scene_pull/own'),
+    ('rl_scene_identity', 'train/scene/rl_scene_pull/identity'),
 )
 # (key, scalar tag): the gradient norm of each of G's weighted losses and of their sum.
 G_GRADIENTS = (

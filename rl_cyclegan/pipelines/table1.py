@@ -1353,6 +1353,12 @@ def convergence_markdown(summary: dict) -> List[str]:
     at = '' if r.get('step') == c.get('step') else f" at {r['step']}"  # a running run's
     return f"{100 * r['success_rate']:.0f}% ({r['successes']}/{r['episodes']}){at}"
 
+  def rl_scene(c):  # the training loss, and where it pulls G on the paired states
+    out = trend(c, 'rl_scene', 4)
+    if 'rl_scene_own' in c and 'rl_scene_identity' in c:
+      out += f"; paired: {c['rl_scene_own']:.4f} (identity {c['rl_scene_identity']:.4f})"
+    return out
+
   window = max(c.get('window_steps', 0) for c in runs.values())
   lines = [
       "## Appendix A's convergence criteria at each joint run's last step", '',
@@ -1367,7 +1373,11 @@ def convergence_markdown(summary: dict) -> List[str]:
       'still training is marked so, at its newest step. The image grids are under '
       '`<row>/joint` in TensorBoard. `pull on G`: the norm of the gradient of each weighted '
       'loss with respect to G, last window (the size of L_RL-scene against the others, in the '
-      'units that move G; runs since session 26).', '',
+      'units that move G; runs since session 26). L_RL-scene `paired`: the loss on the '
+      "held-out paired states under the run's last critics, with its G and F and (in brackets) "
+      'with no translation at all; where the identity scores lower, the loss pulls G back '
+      'toward the sim image (runs since session 27; `rl_cyclegan/evaluation/rl_scene_pull.py`).',
+      '',
       '| joint run | step | MAE of G (sim x) | object preservation | L_cycle | L_RL-scene '
       '| q_std | Q_sim in sim | Q_real on G(sim) | Q_real in real | collapse | pull on G |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|']
@@ -1383,7 +1393,7 @@ def convergence_markdown(summary: dict) -> List[str]:
     pull = ', '.join(f'{pull_names[k]} {v:.3g}' for k, v in
                      (c.get('g_gradient_norms') or {}).items()) or '-'
     lines.append(f"| {c['label']} | {c.get('step', '-')} | {mae} | {preservation} | "
-                 f"{trend(c, 'cycle', 3)} | {trend(c, 'rl_scene', 4)} | {q_std} | "
+                 f"{trend(c, 'cycle', 3)} | {rl_scene(c)} | {q_std} | "
                  f"{success(c, 'q_sim_in_sim')} | {success(c, 'q_real_on_g_sim')} | "
                  f"{success(c, 'q_real_in_real')} | {collapse} | {pull} |")
   return lines + ['']

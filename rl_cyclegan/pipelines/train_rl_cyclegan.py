@@ -66,6 +66,7 @@ from rl_cyclegan.train import loop
 from rl_cyclegan.evaluation import paired_set as paired_set_lib
 from rl_cyclegan.train import runner
 from rl_cyclegan.evaluation import scene_metrics
+from rl_cyclegan.evaluation import rl_scene_pull as rl_scene_pull_lib
 from rl_cyclegan.evaluation import segmentation_set as segmentation_set_lib
 from rl_cyclegan.evaluation import summaries
 
@@ -297,12 +298,21 @@ def train_eval(
     if paired is not None and scene_metrics_interval > 0 and (
         step % scene_metrics_interval == 0 or last):
       metrics = scene_metrics.evaluate_generator(sim2real, paired)
+      if learner.generator_f is not None:  # where L_RL-scene pulls G and F, with these critics
+        pull = rl_scene_pull_lib.rl_scene_pull(
+            learner.critic_sim.network, learner.critic_real.network, sim2real,
+            lambda images: _to_float(learner.generator_f(images, training=False)),
+            paired['sim'], paired['real'], paired['gripper_height'])
+        metrics.update({f'rl_scene_pull/{k}': v for k, v in pull.items()})
       with writer.as_default():
         summaries.write_scene_metrics(metrics, step)
       _log(f'scene metrics step {step}: ' + ', '.join(
           f'{k} {metrics[k]:.3f}' for k in ('generator/mae', 'identity/mae',
                                               'generator/object_preservation',
-                                              'identity/object_preservation') if k in metrics))
+                                              'identity/object_preservation') if k in metrics)
+           + (f", L_RL-scene with G, F {metrics['rl_scene_pull/own']:.4f} / with the identity "
+              f"{metrics['rl_scene_pull/identity']:.4f}" if 'rl_scene_pull/own' in metrics
+              else ''))
       facts['scene_metrics'][step] = metrics
 
     if facts['batches'] is not None:  # this step's batch, the weights after it
