@@ -14,9 +14,11 @@ joint run's start), and the run's own Q_sim / Q_real at its newest checkpoint;
 and with the identity) on the center crops of the held-out paired states (sim render x, true
 real render y of the same states), 16 random move actions per state. Joint runs since session
 27 write the same with their own critics every 1,000 steps (``scene/rl_scene_pull/*``).
+With ``--q_real_start=<QT-Opt run>``, also the critics of the critics'-start lever
+(rl_cyclegan_real_critic): the Sim-Only Q as Q_sim and that run's Q as Q_real.
 Usage:
   python results/table1_real_gap0.75/diagnostics/rl_scene_pull.py <sim_only_run> \
-      <paired_set.npz> <joint_run_dir> [<joint_run_dir> ...]
+      <paired_set.npz> <joint_run_dir> [<joint_run_dir> ...] [--q_real_start=<run_dir>]
 Prints one JSON line per joint run.
 """
 import json
@@ -32,10 +34,17 @@ from rl_cyclegan.pipelines.generator_report import center_window
 
 
 def main(argv):
+  flags = [a for a in argv if a.startswith('--q_real_start=')]
+  argv = [a for a in argv if a not in flags]
   sim_only_run, pairs, joint_runs = argv[0], argv[1], argv[2:]
   data = paired_set.load_paired_set(pairs)
-  sim_only = policy_eval.load_run_policy(sim_only_run, render_size=data['sim'].shape[1:3],
-                                         seed=0).policy.q_network
+
+  def load_q(run):
+    return policy_eval.load_run_policy(run, render_size=data['sim'].shape[1:3],
+                                       seed=0).policy.q_network
+
+  sim_only = load_q(sim_only_run)
+  q_real_start = load_q(flags[0].split('=', 1)[1]) if flags else None
   rows, cols = center_window(*data['sim'].shape[1:3], sim_only.crop_size)
   crops = {k: np.asarray(data[k])[:, rows, cols] for k in ('sim', 'real')}
   for joint in joint_runs:
@@ -52,6 +61,8 @@ def main(argv):
 
     critics = {'start (Sim-Only Q as both)': (sim_only, sim_only),
                "own (the run's Q_sim, Q_real)": (nets['Q_sim'], nets['Q_real'])}
+    if q_real_start is not None:
+      critics['lever start (Sim-Only Q_sim, the given Q_real)'] = (sim_only, q_real_start)
     out = {'run': joint, 'checkpoint': prefix, 'paired_set': pairs,
            'states': len(crops['sim']), 'rl_scene_pull': {}}
     for name, (q_sim, q_real) in critics.items():
