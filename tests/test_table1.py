@@ -382,7 +382,8 @@ def test_the_longer_lever_trains_the_finished_seed0_joint_run_on(tmp_path):
   assert entry['joint_continued_from'] == {'row': 'rl_cyclegan_seed0', 'step': 10000}
   doc = (tmp_path / 'docs' / 'table1.md').read_text()
   assert "`rl_cyclegan_long`'s joint run trained the finished joint run of" in doc
-  assert '`rl_cyclegan_rlscene1` (`gin/table1_rl_cyclegan_rlscene1.gin` not run yet)' in doc
+  assert ('`rl_cyclegan_rlscene1` (`gin/table1_rl_cyclegan_rlscene1.gin`; no joint run reported '
+          'yet)') in doc
   assert 'rl_cyclegan_rlscene1' not in doc.split('Rows still to run:')[-1]
 
 

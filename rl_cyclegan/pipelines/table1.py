@@ -1297,7 +1297,7 @@ def table_markdown(summary: dict) -> str:
             f'`{summary_file}`.', '']
   lines += [f"Lever rows (issue 18: the paper's levers, each a documented variant of the "
             f"RL-CycleGAN row at seed 0 with one change; the gin file says what and why): "
-            + '; '.join(f'`{k}` (`{g}`' + (' not run yet)' if not (
+            + '; '.join(f'`{k}` (`{g}`' + ('; no joint run reported yet)' if not (
                 rows.get(k) or generators.get(k)) else ')') for k, g in LEVER_ROWS.items())
             + '.', '']
   for key in LEVER_ROWS:
