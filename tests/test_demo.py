@@ -60,7 +60,51 @@ def test_a_table_without_a_summary_shows_nothing_and_a_broken_one_is_named(tmp_p
   results = demo.showcase(str(tmp_path / 'demo'), demo.DemoConfig(), str(tmp_path))
   assert set(results) == {label for label, _ in demo.SHOWCASE}
   assert all(r is None for r in results.values())
-  os.makedirs(tmp_path / demo.SHOWCASE_TABLE)
-  (tmp_path / demo.SHOWCASE_TABLE / 'summary.json').write_text('{"rows": ')
-  with pytest.raises(ValueError, match='summary.json'):
-    demo.showcase(str(tmp_path / 'demo'), demo.DemoConfig(), str(tmp_path))
+  for table in demo.SHOWCASE_TABLES:
+    os.makedirs(tmp_path / table)
+    (tmp_path / table / 'summary.json').write_text('{"rows": ')
+    with pytest.raises(ValueError, match=f'{table}/summary.json'):
+      demo.showcase(str(tmp_path / 'demo'), demo.DemoConfig(), str(tmp_path))
+    (tmp_path / table / 'summary.json').write_text('{"rows": {}}')
+
+
+def test_the_showcase_shows_the_first_table_whose_headline_rows_are_finished(tmp_path,
+                                                                              monkeypatch):
+  """The 0.75 table once both headline final Qs are committed there, else results/table1."""
+  monkeypatch.setattr(demo, 'REPO', str(tmp_path))
+  first, last = demo.SHOWCASE_TABLES[0], demo.SHOWCASE_TABLES[-1]
+  assert first == 'results/table1_real_gap0.75' and last == 'results/table1'
+  assert demo.showcase_table() == last  # no table at all yet
+
+  def commit(table, key, done=True):
+    run = tmp_path / table / key / 'final_q'
+    (run / 'train' / 'ckpt').mkdir(parents=True)
+    (run / 'train' / 'ckpt' / 'checkpoint').write_text('model_checkpoint_path: "ckpt-1"\n')
+    if done:
+      (run / table1.DONE_FILE).write_text('{}')
+    path = tmp_path / table / 'summary.json'
+    rows = json.loads(path.read_text())['rows'] if path.exists() else {}
+    rows[key] = {'checkpoint_dir': f'{table}/{key}/final_q'}
+    path.write_text(json.dumps({'rows': rows}))
+
+  commit(first, 'cyclegan_seed0')
+  commit(first, 'rl_cyclegan_seed0', done=False)  # an interim copy is not a finished row
+  assert demo.showcase_table() == last
+  (tmp_path / first / 'rl_cyclegan_seed0' / 'final_q' / table1.DONE_FILE).write_text('{}')
+  assert demo.showcase_table() == first
+  (tmp_path / first / table1.WORLD_FILE).write_text(json.dumps({'real_gap': 0.75}))
+  calls = []
+
+  def fake_run(args, log_path):
+    calls.append(args)
+    out = [a for a in args if a.startswith('--output_json=')][0].split('=', 1)[1]
+    with open(out, 'w') as f:
+      json.dump({'success_rate': 0.5, 'ci95_low': 0.4, 'ci95_high': 0.6, 'num_episodes': 4}, f)
+
+  monkeypatch.setattr(demo, '_run', fake_run)
+  results = demo.showcase(str(tmp_path / 'demo'), demo.DemoConfig(showcase_episodes=4),
+                          str(tmp_path))
+  assert results['RL-CycleGAN final Q'] is not None and results['CycleGAN final Q'] is not None
+  assert len(calls) == 2
+  assert all('--gin_bindings=RealAppearance.real_gap = 0.75' in a for a in calls)
+  assert all(f'--checkpoint_dir={tmp_path}/{first}/' in ' '.join(a) for a in calls)
