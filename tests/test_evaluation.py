@@ -44,6 +44,15 @@ def test_wilson_interval_edges():
     policy_eval.wilson_interval(3, 2)
 
 
+def test_two_proportion_z_hand_worked():
+  # 30/100 against 20/100: pooled p = 0.25; sqrt(0.25 * 0.75 * 0.02) = 0.061237; 0.1 / it.
+  assert policy_eval.two_proportion_z(30, 100, 20, 100) == pytest.approx(1.63299, abs=1e-5)
+  assert policy_eval.two_proportion_z(20, 100, 30, 100) == pytest.approx(-1.63299, abs=1e-5)
+  assert policy_eval.two_proportion_z(0, 50, 0, 50) == 0.0  # no spread: no difference
+  with pytest.raises(ValueError, match='n_a=0'):
+    policy_eval.two_proportion_z(0, 0, 1, 10)
+
+
 def test_format_result():
   result = dict(success_rate=0.735, ci95_low=0.641, ci95_high=0.812, num_episodes=100,
                 appearance='real', object_split='test')

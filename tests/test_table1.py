@@ -1015,3 +1015,30 @@ def test_the_grasp_distance_tables_are_pooled_over_seeds_and_shown(tmp_path):
   assert '| row | world | 0-2 cm | 2-4 cm | 4-7 cm | > 7 cm | within 4 cm |' in markdown
   assert '| RL-CycleGAN (pooled) | real | 18/24 | 0/0 | 0/0 | 6/36 | 40% |' in markdown
   assert '| RL-CycleGAN (seed 1) | real | 9/12 | 0/0 | 0/0 | 3/18 | 40% |' in markdown
+
+
+def test_the_goal_section_says_where_the_table_stands(tmp_path):
+  """Issue 18's goal: RL-CycleGAN above CycleGAN with non-overlapping pooled intervals, within
+  10 points of the oracle; said plainly, with the difference and z, and what is still missing."""
+  def measured(k, n=300, seeds=None):
+    low, high = policy_eval.wilson_interval(k, n)
+    out = {'real': {'successes': k, 'episodes': n, 'success_rate': k / n, 'ci95': [low, high]}}
+    return dict(out, seeds=seeds) if seeds else out
+
+  text = '\n'.join(table1.goal_markdown({'rows': {}}))
+  assert 'Not measured yet' in text
+  # Session 26's joint Q_real figures, as if they were final Qs: against the goal.
+  rows = {'rl_cyclegan': measured(113, seeds=[0]), 'cyclegan': measured(136, seeds=[0])}
+  text = '\n'.join(table1.goal_markdown({'rows': rows}))
+  assert '-7.7 points, two-proportion z = -1.91; the intervals overlap.' in text
+  assert '**not met**' in text and 'two training seeds' in text
+  assert 'oracle row is not measured' in text
+  rows = {'rl_cyclegan': measured(310, n=600, seeds=[0, 1]),
+          'cyclegan': measured(220, n=600, seeds=[0, 1]), 'real_oracle': measured(160)}
+  text = '\n'.join(table1.goal_markdown({'rows': rows}))
+  assert 'pooled over 2 seeds' in text and 'the intervals do not overlap.' in text
+  assert 'RL-CycleGAN is 1.7 points below it (within 10).' in text
+  assert '- Goal: **met**.' in text
+  rows['real_oracle'] = measured(200)  # 66.7%: 15.0 points above RL-CycleGAN
+  text = '\n'.join(table1.goal_markdown({'rows': rows}))
+  assert '(more than 10)' in text and '**not met**' in text

@@ -63,6 +63,21 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> Tuple[float, flo
   return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def two_proportion_z(successes_a: int, n_a: int, successes_b: int, n_b: int) -> float:
+  """The pooled two-proportion z statistic of p_a - p_b (0 when it is undefined).
+
+  z = (p_a - p_b) / sqrt(p (1 - p) (1 / n_a + 1 / n_b)), with p the pooled success rate; |z| >
+  1.96 is a difference at the 5% level (two-sided). E.g. 160/300 against 115/300 -> 3.69.
+  """
+  if min(n_a, n_b) <= 0:
+    raise ValueError(f'two_proportion_z needs episodes on both sides, got n_a={n_a}, n_b={n_b}')
+  pooled = (successes_a + successes_b) / (n_a + n_b)
+  variance = pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)
+  if variance <= 0.0:
+    return 0.0
+  return (successes_a / n_a - successes_b / n_b) / math.sqrt(variance)
+
+
 def default_make_env(appearance='sim', object_split='test', seed=None, **kwargs):
   """A ``GraspingEnv`` (other settings from kwargs and gin)."""
   from rl_cyclegan.envs import grasping  # pylint: disable=g-import-not-at-top

@@ -1312,6 +1312,7 @@ def table_markdown(summary: dict) -> str:
   if summary.get('joint_curves'):
     lines += ["Each joint run's Q_real in `real` while it trained (50 episodes per point):", '',
               f"![joint runs' Q_real]({summary['joint_curves']})", '']
+  lines += goal_markdown(summary)
   lines += convergence_markdown(summary)
   lines += generator_error_markdown(summary)
   lines += grasp_distance_markdown(summary, keys)
@@ -1331,6 +1332,52 @@ def table_markdown(summary: dict) -> str:
   if pending:
     lines += [f"Rows still to run: {', '.join(pending)}.", '']
   return '\n'.join(lines)
+
+
+# Issue 18's goal: RL-CycleGAN above CycleGAN with non-overlapping pooled intervals, within
+# this many points of the real-trained oracle (all in `real`).
+GOAL_ORACLE_POINTS = 10.0
+
+
+def goal_markdown(summary: dict) -> List[str]:
+  """Where the table stands against issue 18's goal, from the rows' `real` figures."""
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
+  rows = summary['rows']
+  lines = ['## Against the goal', '',
+           'Issue 18: RL-CycleGAN above CycleGAN in `real` with non-overlapping pooled 95% '
+           f'intervals, and within {GOAL_ORACLE_POINTS:g} points of the real-trained oracle.', '']
+  rl, cg, oracle = (rows.get(k, {}).get('real') for k in ('rl_cyclegan', 'cyclegan',
+                                                             'real_oracle'))
+  if not (rl and cg):
+    return lines + ['Not measured yet: the RL-CycleGAN and CycleGAN rows need their final Qs.',
+                    '']
+
+  def seeds(key):
+    n = len(rows[key].get('seeds', [0]))
+    return 'pooled over 2 seeds' if n == 2 else 'seed 0 only'
+
+  def rate(r):
+    return 100.0 * r['successes'] / r['episodes']
+
+  apart = rl['ci95'][0] > cg['ci95'][1]
+  z = policy_eval.two_proportion_z(rl['successes'], rl['episodes'], cg['successes'],
+                                   cg['episodes'])
+  lines.append(f"- RL-CycleGAN ({seeds('rl_cyclegan')}) {_pct(rl)} against CycleGAN "
+               f"({seeds('cyclegan')}) {_pct(cg)}: {rate(rl) - rate(cg):+.1f} points, "
+               f'two-proportion z = {z:.2f}; the intervals '
+               + ('do not overlap.' if apart or rl['ci95'][1] < cg['ci95'][0] else 'overlap.'))
+  near = None
+  if oracle:
+    gap = rate(oracle) - rate(rl)
+    near = gap <= GOAL_ORACLE_POINTS
+    lines.append(f'- The real-trained oracle {_pct(oracle)}: RL-CycleGAN is {gap:.1f} points '
+                 f"below it ({'within' if near else 'more than'} {GOAL_ORACLE_POINTS:g}).")
+  met = apart and near
+  both = all(len(rows[k].get('seeds', [0])) == 2 for k in ('rl_cyclegan', 'cyclegan'))
+  lines += [f"- Goal: **{'met' if met else 'not met'}**" + (
+      '' if both else ' (so far: the table asks for both rows pooled over two training seeds)')
+            + ('' if oracle else '; the oracle row is not measured yet') + '.', '']
+  return lines
 
 
 def convergence_markdown(summary: dict) -> List[str]:
