@@ -1041,4 +1041,7 @@ def test_the_goal_section_says_where_the_table_stands(tmp_path):
   assert '- Goal: **met**.' in text
   rows['real_oracle'] = measured(200)  # 66.7%: 15.0 points above RL-CycleGAN
   text = '\n'.join(table1.goal_markdown({'rows': rows}))
-  assert '(more than 10)' in text and '**not met**' in text
+  assert '15.0 points below it (more than 10).' in text and '**not met**' in text
+  rows['real_oracle'] = measured(100)  # 33.3%: below RL-CycleGAN (the 1.0 world's case)
+  assert 'RL-CycleGAN is 18.3 points above it (within 10).' in '\n'.join(
+      table1.goal_markdown({'rows': rows}))

@@ -1370,8 +1370,9 @@ def goal_markdown(summary: dict) -> List[str]:
   if oracle:
     gap = rate(oracle) - rate(rl)
     near = gap <= GOAL_ORACLE_POINTS
-    lines.append(f'- The real-trained oracle {_pct(oracle)}: RL-CycleGAN is {gap:.1f} points '
-                 f"below it ({'within' if near else 'more than'} {GOAL_ORACLE_POINTS:g}).")
+    where = f'{gap:.1f} points below it' if gap >= 0 else f'{-gap:.1f} points above it'
+    lines.append(f'- The real-trained oracle {_pct(oracle)}: RL-CycleGAN is {where} (' + (
+        f'within {GOAL_ORACLE_POINTS:g}).' if near else f'more than {GOAL_ORACLE_POINTS:g}).'))
   met = apart and near
   both = all(len(rows[k].get('seeds', [0])) == 2 for k in ('rl_cyclegan', 'cyclegan'))
   lines += [f"- Goal: **{'met' if met else 'not met'}**" + (
