@@ -10,6 +10,17 @@ from rl_cyclegan import demo
 from rl_cyclegan.pipelines import table1
 
 
+def _fake_run(calls):
+  """demo._run that records its arguments and writes a 50% evaluation to --output_json."""
+  def run(args, log_path):
+    del log_path
+    calls.append(args)
+    out = [a for a in args if a.startswith('--output_json=')][0].split('=', 1)[1]
+    with open(out, 'w') as f:
+      json.dump({'success_rate': 0.5, 'ci95_low': 0.4, 'ci95_high': 0.6, 'num_episodes': 4}, f)
+  return run
+
+
 def test_showcase_evaluates_only_finished_policies_on_fresh_scenes(tmp_path, monkeypatch):
   repo = tmp_path / 'repo'
   finished = repo / 'results' / 'table1' / 'rl_cyclegan_seed0' / 'final_q'
@@ -26,13 +37,7 @@ def test_showcase_evaluates_only_finished_policies_on_fresh_scenes(tmp_path, mon
   monkeypatch.setattr(demo, 'REPO', str(repo))
   calls = []
 
-  def fake_run(args, log_path):
-    calls.append(args)
-    out = [a for a in args if a.startswith('--output_json=')][0].split('=', 1)[1]
-    with open(out, 'w') as f:
-      json.dump({'success_rate': 0.5, 'ci95_low': 0.4, 'ci95_high': 0.6, 'num_episodes': 4}, f)
-
-  monkeypatch.setattr(demo, '_run', fake_run)
+  monkeypatch.setattr(demo, '_run', _fake_run(calls))
   config = demo.DemoConfig(showcase_episodes=4)
   results = demo.showcase(str(tmp_path / 'demo'), config, str(tmp_path))
   assert results['CycleGAN final Q'] is None  # only an interim copy: never shown as a result
@@ -95,13 +100,7 @@ def test_the_showcase_shows_the_first_table_whose_headline_rows_are_finished(tmp
   (tmp_path / first / table1.WORLD_FILE).write_text(json.dumps({'real_gap': 0.75}))
   calls = []
 
-  def fake_run(args, log_path):
-    calls.append(args)
-    out = [a for a in args if a.startswith('--output_json=')][0].split('=', 1)[1]
-    with open(out, 'w') as f:
-      json.dump({'success_rate': 0.5, 'ci95_low': 0.4, 'ci95_high': 0.6, 'num_episodes': 4}, f)
-
-  monkeypatch.setattr(demo, '_run', fake_run)
+  monkeypatch.setattr(demo, '_run', _fake_run(calls))
   results = demo.showcase(str(tmp_path / 'demo'), demo.DemoConfig(showcase_episodes=4),
                           str(tmp_path))
   assert results['RL-CycleGAN final Q'] is not None and results['CycleGAN final Q'] is not None
