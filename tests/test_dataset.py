@@ -1,5 +1,8 @@
 """Crops and the tf.data transition pipeline."""
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -238,19 +241,111 @@ def test_wrong_render_size_in_pipeline_names_file(episode_dir):
     next(iter(ds))
 
 
-def test_corrupt_shard_during_training_names_file_and_record(tmp_path):
-  path = str(tmp_path / 'episodes-00000-of-00001.tfrecord')
+def _write_shard(path, num_episodes=3):
   with episodes.EpisodeWriter(path) as writer:
-    for s in range(3):
+    for s in range(num_episodes):
       writer.write(episodes.synthetic_episode(4, RENDER, seed=s))
-  data = bytearray(open(path, 'rb').read())
-  data = data[:len(data) - 40]  # truncate the last record
-  open(path, 'wb').write(bytes(data))
-  ds = dataset.transition_dataset(path, crop_size=CROP, batch_size=4, repeat=False)
-  with pytest.raises(tf.errors.OpError,
+  return path
+
+
+def test_truncated_shard_fails_when_the_dataset_is_built_naming_file_and_record(tmp_path):
+  path = _write_shard(str(tmp_path / 'episodes-00000-of-00001.tfrecord'))
+  assert episodes.count_records(path) == 3
+  data = open(path, 'rb').read()
+  open(path, 'wb').write(data[:len(data) - 40])  # truncate the last record
+  with pytest.raises(episodes.EpisodeFormatError,
                      match=r'episodes-00000-of-00001.tfrecord, record 2 .*truncated'):
-    for _ in ds:
-      pass
+    dataset.transition_dataset(path, crop_size=CROP, batch_size=4, repeat=False)
+  open(path, 'wb').write(data + data[:5])  # a few bytes of a next record's header
+  with pytest.raises(episodes.EpisodeFormatError, match=r'record 3 .*truncated TFRecord: 5 bytes'):
+    episodes.count_records(path)
+
+
+def test_bit_flip_in_record_data_fails_the_crc_and_the_validator_names_it(tmp_path):
+  path = _write_shard(str(tmp_path / 'episodes-00000-of-00001.tfrecord'))
+  data = bytearray(open(path, 'rb').read())
+  data[len(data) - 100] ^= 0xFF  # inside record 2's data: framing intact, CRC wrong
+  open(path, 'wb').write(bytes(data))
+  ds = dataset.transition_dataset(path, crop_size=CROP, batch_size=4, training=False,
+                                  repeat=False)
+  with pytest.raises(tf.errors.DataLossError, match='corrupted record'):
+    list(ds)
+  report = episodes.validate_directory(str(tmp_path))
+  assert [(os.path.basename(p.path), p.record) for p in report.errors] == [
+      ('episodes-00000-of-00001.tfrecord', 2)]
+
+
+def _mutate(proto, kind):
+  """Breaks one schema rule of a serialized-episode proto (T = 3 steps)."""
+  lists, context = proto.feature_lists.feature_list, proto.context.feature
+  if kind == 'missing action':
+    del lists['action']
+  elif kind == 'action width':
+    lists['action'].feature[1].float_list.value.append(0.5)
+  elif kind == 'nan reward':
+    lists['reward'].feature[0].float_list.value[0] = float('nan')
+  elif kind == 'early done':
+    lists['done'].feature[0].float_list.value[0] = 1.0
+  elif kind == 'done value':
+    lists['done'].feature[2].float_list.value[0] = 0.5
+  elif kind == 'num_steps':
+    context['num_steps'].int64_list.value[0] = 4
+  elif kind == 'schema version':
+    context['schema_version'].int64_list.value[0] = episodes.SCHEMA_VERSION + 1
+  elif kind == 'image format':
+    context['image/format'].bytes_list.value[0] = b'gif'
+  elif kind == 'missing metadata':
+    del context['metadata/seed']
+  elif kind == 'action type':
+    lists['action'].feature[0].ClearField('float_list')
+    lists['action'].feature[0].bytes_list.value.append(b'x')
+  elif kind == 'extra image':
+    lists['image'].feature.add().CopyFrom(lists['image'].feature[0])
+  return proto
+
+
+SCHEMA_ERRORS = {  # mutation -> what the tf.data error must say after the file and record
+    'missing action': r'feature list action has 0 entries, expected 3',
+    'action width': r'every action entry must have 8 value\(s\), got lengths 8,9,8',
+    'nan reward': r'non-finite value in reward',
+    'early done': r'done is 1.0 before the last step',
+    'done value': r'done values must be 0.0 or 1.0',
+    'num_steps': r'feature list gripper_state has 4 entries, expected 5',
+    'schema version': r'schema version 2; this reader understands version 1',
+    'image format': r'image/format is gif, expected one of png, jpeg',
+    'missing metadata': r'context feature metadata/seed must have 1 value, got 0',
+    'action type': r'Feature list: action, Index: 0.  Data types don',
+    'extra image': r'feature list image has 5 entries, expected 4',
+}
+
+
+@pytest.mark.parametrize('kind', sorted(SCHEMA_ERRORS))
+def test_schema_errors_in_pipeline_name_file_and_record_like_the_numpy_reader(tmp_path, kind):
+  good = episodes.episode_to_example(episodes.synthetic_episode(3, RENDER, seed=0))
+  bad = _mutate(tf.train.SequenceExample.FromString(good), kind).SerializeToString()
+  path = str(tmp_path / 'odd.tfrecord')
+  with tf.io.TFRecordWriter(path) as writer:
+    writer.write(good)
+    writer.write(bad)
+  ds = dataset.transition_dataset(path, crop_size=(8, 8), batch_size=2, training=False,
+                                  repeat=False)
+  with pytest.raises(tf.errors.OpError,
+                     match=r'episode file .*odd.tfrecord, record 1 \(0-based\).*' + SCHEMA_ERRORS[kind]):
+    list(ds)
+  with pytest.raises(episodes.EpisodeFormatError, match=r'odd.tfrecord, record 1 '):
+    list(episodes.read_episodes(path))  # the NumPy reader rejects the same record
+
+
+def test_pipeline_runs_no_python():
+  """No py_func or generator op anywhere in the pipeline's graph (see the module docstring)."""
+  directory = os.path.dirname(_write_shard(os.path.join(
+      tempfile.mkdtemp(), episodes.shard_name(0, 1))))
+  ds = dataset.transition_dataset(directory, crop_size=CROP, batch_size=2, seed=0)
+  graph = tf.compat.v1.GraphDef.FromString(ds._as_serialized_graph().numpy())  # pylint: disable=protected-access
+  ops = {node.op for node in graph.node}
+  ops.update(node.op for function in graph.library.function for node in function.node_def)
+  assert 'TFRecordDataset' in ops or 'TFRecordDatasetV2' in ops
+  assert not {op for op in ops if 'PyFunc' in op or 'Generator' in op}, sorted(ops)
 
 
 def test_image_not_matching_header_in_pipeline_names_file_record_and_step(tmp_path):

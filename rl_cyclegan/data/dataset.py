@@ -1,21 +1,28 @@
 """tf.data input pipeline: episode files -> batches of specs.Transition for training/evaluation.
 
-Pipeline (``transition_dataset``):
+Pipeline (``transition_dataset``), TF ops only (no Python in tf.data's threads):
 
-  shard files (shuffled per epoch when training, repeated)
-  -> parallel interleave over shards: read and check records (Python, see below)
-  -> shuffle encoded episodes (training)
-  -> parallel map: decode the T + 1 PNG/JPEG images of an episode once, check their size
+  shard files (shuffled per epoch when training, repeated; framing checked once up front)
+  -> parallel interleave over shards: TFRecordDataset records with their file and index
+  -> shuffle serialized episodes (training)
+  -> parallel map: parse and check the schema (``episodes.parse_episode_tensors``), decode the
+     T + 1 PNG/JPEG images of an episode once, check their size
   -> unbatch into T transitions (s_t, a_t, r_t, s_{t+1}, done_t)
   -> parallel map: crop s and s' independently (random when training, center for evaluation)
   -> shuffle transitions (training; uint8 crops, so the buffer stays small)
   -> batch -> parallel map: uint8 -> float32 [-1, 1] -> prefetch
 
-Records are read and schema-checked by ``episodes.read_records`` / ``parse_episode`` in a Python
-generator per shard, so every reading error (corrupt or truncated TFRecord, missing feature,
-action width, length mismatch, non-finite values) names the file and the record index, which
-TFRecordDataset's own errors do not. Image decoding, cropping and batching run in TF ops in
-parallel. Image-size errors are TF assertions whose message names the file and record.
+Bad input names the file and the record: a truncated shard fails when the dataset is built
+(``episodes.count_records`` walks the record headers), and schema, value and image-size errors
+are TF errors whose message starts 'episode file <path>, record <k> (0-based): '. One case
+cannot name the file: a bit flip inside a record's data fails TFRecordDataset's CRC check with
+TF's own DataLossError ('corrupted record at <byte offset>'); ``tools/validate_episodes.py DIR``
+then names the file and the record.
+
+The records used to be read by a Python generator per shard (``tf.data.Dataset.from_generator``
+inside the parallel interleave). That crashed the process with a segmentation fault when
+iterators were dropped mid-stream, as tests and evaluation loops do (docs/results.md, session
+28), so reading and parsing are TF ops now.
 """
 
 import glob
@@ -80,55 +87,14 @@ def check_episode_files(file_pattern, expected_render_size: Optional[Sequence[in
   return paths
 
 
-_EPISODE_SIGNATURE = {
-    'path': tf.TensorSpec([], tf.string),
-    'record': tf.TensorSpec([], tf.int64),
-    'size': tf.TensorSpec([2], tf.int32),  # header image/height, image/width
-    'images': tf.TensorSpec([None], tf.string),  # [T + 1] encoded
-    'gripper_states': tf.TensorSpec([None, specs.GRIPPER_STATE_DIM], tf.float32),
-    'actions': tf.TensorSpec([None, specs.ACTION_DIM], tf.float32),
-    'rewards': tf.TensorSpec([None], tf.float32),
-    'dones': tf.TensorSpec([None], tf.float32),
-}
-
-
-def _episode_generator(path, expected_render_size):
-  path = path.decode() if isinstance(path, bytes) else path
-  expected_render_size = tuple(expected_render_size) if len(expected_render_size) else None
-  for index, serialized in episodes_lib.read_records(path):
-    try:
-      episode, header = episodes_lib.parse_episode_and_header(
-          serialized, expected_render_size, decode_images=False)
-    except episodes_lib.EpisodeFormatError as e:
-      raise episodes_lib.EpisodeFormatError(e.reason, path=path, record=index) from None
-    yield {
-        'path': path,
-        'record': index,
-        'size': np.array([header['image/height'], header['image/width']], np.int32),
-        'images': np.array(episode.images, dtype=object),
-        'gripper_states': episode.gripper_states,
-        'actions': episode.actions,
-        'rewards': episode.rewards,
-        'dones': episode.dones,
-    }
-
-
-def _read_shard(path, expected_render_size):
-  return tf.data.Dataset.from_generator(
-      _episode_generator, args=(path, np.array(expected_render_size or [], np.int32)),
-      output_signature=_EPISODE_SIGNATURE)
-
-
 def _decode_episode(episode, expected_render_size, crop_size):
-  """Decodes the T + 1 images once; returns T transitions (leading dim T) with uint8 images."""
+  """Decodes the T + 1 images of a parsed episode once; returns T transitions (leading dim T)."""
 
   def size(hw):
     return tf.strings.join([tf.strings.as_string(hw[0]), 'x', tf.strings.as_string(hw[1])])
 
   def check(condition, *message):
-    return tf.debugging.Assert(condition, [tf.strings.join([
-        'episode file ', episode['path'], ', record ', tf.strings.as_string(episode['record']),
-        ' (0-based): ', *message])])
+    return tf.debugging.Assert(condition, [tf.strings.join([episode['where'], ': ', *message])])
 
   def decode(args):
     encoded, step = args
@@ -160,15 +126,21 @@ def _decode_episode(episode, expected_render_size, crop_size):
   }
 
 
+def _read_shard(path):
+  """(path, record index, serialized record) of every record of one shard, in TF ops."""
+  return tf.data.TFRecordDataset(path).enumerate().map(lambda index, record: (path, index, record))
+
+
 def _episode_dataset(paths, training, repeat, seed, cycle_length, num_parallel_calls,
-                     episode_shuffle_buffer, expected_render_size=None):
+                     episode_shuffle_buffer):
+  """Serialized episode records as (path, record index, record), shards interleaved."""
   files = tf.data.Dataset.from_tensor_slices(paths)
   if training:
     files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
   if repeat:
     files = files.repeat()
   episodes = files.interleave(
-      lambda path: _read_shard(path, expected_render_size), cycle_length=min(cycle_length, len(paths)), block_length=1,
+      _read_shard, cycle_length=min(cycle_length, len(paths)), block_length=1,
       num_parallel_calls=num_parallel_calls, deterministic=seed is not None or not training)
   if training and episode_shuffle_buffer > 1:
     episodes = episodes.shuffle(episode_shuffle_buffer, seed=seed)
@@ -220,11 +192,16 @@ def transition_dataset(file_pattern,
   paths = list_files(file_pattern)
   if drop_remainder is None:
     drop_remainder = repeat
-  episodes = _episode_dataset(paths, training, repeat, seed, cycle_length, num_parallel_calls,
-                              episode_shuffle_buffer, expected_render_size)
-  transitions = episodes.map(
-      lambda e: _decode_episode(e, expected_render_size, (crop_h, crop_w)),
-      num_parallel_calls=num_parallel_calls).unbatch()
+  for path in paths:  # a truncated shard fails here, naming the file and record
+    episodes_lib.count_records(path)
+  records = _episode_dataset(paths, training, repeat, seed, cycle_length, num_parallel_calls,
+                             episode_shuffle_buffer)
+
+  def parse_and_decode(path, index, record):
+    episode = episodes_lib.parse_episode_tensors(record, path, index, expected_render_size)
+    return _decode_episode(episode, expected_render_size, (crop_h, crop_w))
+
+  transitions = records.map(parse_and_decode, num_parallel_calls=num_parallel_calls).unbatch()
 
   def crop_transition(index, t):
     if training and seed is not None:

@@ -44,6 +44,7 @@ import dataclasses
 import glob
 import os
 import re
+import struct
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -459,6 +460,136 @@ def _record_iterator(path):
     return iter(_pywrap_record_io.RecordIterator(path, ''))
   except (ImportError, AttributeError):
     return (record.numpy() for record in tf.data.TFRecordDataset(path))
+
+
+# TFRecord framing: uint64 length, uint32 masked CRC of the length, data, uint32 masked CRC.
+_RECORD_HEADER_BYTES = 12
+_RECORD_FOOTER_BYTES = 4
+
+
+def count_records(path) -> int:
+  """Walks the TFRecord framing of ``path`` and returns its number of records.
+
+  Reads the 12-byte record headers only (one seek per record, no record data), so it is cheap
+  enough to run on every shard before a tf.data pipeline starts reading. A file that ends inside
+  a record (a killed writer, a partial copy) or whose length field is garbage raises
+  EpisodeFormatError naming the file and the record. A bit flip inside a record's data is found
+  by the CRC checks of the readers (``read_records``, ``validate_directory``, TFRecordDataset).
+  """
+  path = os.fspath(path)
+  size = os.path.getsize(path)
+  offset = index = 0
+  with open(path, 'rb') as f:
+    while offset < size:
+      if size - offset < _RECORD_HEADER_BYTES:
+        raise EpisodeFormatError(
+            f'truncated TFRecord: {size - offset} bytes after {index} complete records, fewer '
+            f'than a record header ({_RECORD_HEADER_BYTES}); expected a complete TFRecord written '
+            f'by EpisodeWriter', path=path, record=index)
+      f.seek(offset)
+      length, = struct.unpack('<Q', f.read(8))
+      end = offset + _RECORD_HEADER_BYTES + length + _RECORD_FOOTER_BYTES
+      if end > size:
+        raise EpisodeFormatError(
+            f'corrupt or truncated TFRecord: the record at byte {offset} declares {length} bytes '
+            f'of data, but the file ends {end - size} bytes before the record does; expected a '
+            f'complete TFRecord written by EpisodeWriter', path=path, record=index)
+      offset = end
+      index += 1
+  return index
+
+
+def parse_episode_tensors(serialized, path, record, expected_image_size=None):
+  """TF-op twin of ``parse_episode_and_header(decode_images=False)``, for tf.data's threads.
+
+  Makes the schema checks of the NumPy reader that training depends on (context values, schema
+  version, image format, sizes, T + 1 images for T steps, entry widths, finite values, done
+  flags) as TF assertions. Their messages start like an EpisodeFormatError's, 'episode file
+  <path>, record <record> (0-based): ...', and the parse op names the same file and record when
+  a feature has the wrong type. (Messages name keys without quotes: TF's assertion messages
+  escape quote characters.) No Python runs, so it is safe in parallel tf.data maps (a Python
+  generator there, ``tf.data.Dataset.from_generator`` inside a parallel interleave, crashed
+  the process when iterators were dropped mid-stream: docs/results.md, session 28).
+
+  Args:
+    serialized: string scalar, one record.
+    path: string scalar, the file (for messages).
+    record: int64 scalar, the record's 0-based index in the file (for messages).
+    expected_image_size: optional (H, W): the header's size must match.
+  Returns:
+    dict of tensors: 'where' (the message prefix), 'size' int32 [2] (header H, W), 'images'
+    string [T + 1] (encoded), 'gripper_states' [T + 1, 2], 'actions' [T, 8], 'rewards' [T],
+    'dones' [T] (float32).
+  """
+  where = tf.strings.join(['episode file ', path, ', record ', tf.strings.as_string(record),
+                           ' (0-based)'])
+  context_features = {key: tf.io.RaggedFeature(tf.int64) for key in _CONTEXT_INT}
+  context_features.update({key: tf.io.RaggedFeature(tf.string) for key in _CONTEXT_BYTES})
+  context_features.update({
+      'metadata/' + name: tf.io.RaggedFeature(tf.int64 if name in _INT_METADATA else tf.string)
+      for name in METADATA_DEFAULTS})
+  list_features = {key: tf.io.RaggedFeature(tf.float32) for key in _FLOAT_LISTS}
+  list_features['image'] = tf.io.RaggedFeature(tf.string)
+  context, lists = tf.io.parse_single_sequence_example(
+      serialized, context_features, list_features, example_name=where)
+
+  def check(condition, *message):
+    return tf.debugging.Assert(condition, [tf.strings.join([where, ': ', *message])])
+
+  def text(value):
+    return tf.strings.as_string(value)
+
+  checks = [check(tf.equal(tf.size(values), 1), f'schema mismatch: context feature {key} must '
+                  f'have 1 value, got ', text(tf.size(values)))
+            for key, values in sorted(context.items())]
+  with tf.control_dependencies(checks):
+    header = {key: tf.identity(values[0]) for key, values in context.items()}
+  version, num_steps = header['schema_version'], header['num_steps']
+  size = tf.cast(tf.stack([header['image/height'], header['image/width']]), tf.int32)
+  size_text = tf.strings.join([text(size[0]), 'x', text(size[1])])
+  checks = [
+      check((version >= 1) & (version <= SCHEMA_VERSION), 'schema version ', text(version),
+            f'; this reader understands version {SCHEMA_VERSION}'),
+      check(tf.reduce_any(tf.equal(header['image/format'], IMAGE_FORMATS)), 'image/format is ',
+            header['image/format'], f', expected one of {", ".join(IMAGE_FORMATS)}'),
+      check(num_steps >= 1, 'num_steps is ', text(num_steps), ', expected >= 1'),
+      check(tf.reduce_all(size >= 1), 'image/height x image/width is ', size_text,
+            ', expected positive sizes'),
+  ]
+  if expected_image_size is not None:
+    checks.append(check(tf.reduce_all(tf.equal(size, expected_image_size)),
+                        'wrong image size: images are ', size_text, ', expected '
+                        f'{expected_image_size[0]}x{expected_image_size[1]} (render size)'))
+  widths = {key: (width, offset) for key, (_, width, offset) in _FLOAT_LISTS.items()}
+  widths['image'] = (1, 1)
+  with tf.control_dependencies(checks):
+    num_steps = tf.cast(tf.identity(num_steps), tf.int32)
+  checks = []
+  for key, (width, offset) in widths.items():
+    entries = lists[key].nrows()
+    checks.append(check(tf.equal(entries, num_steps + offset), f'length mismatch: feature list {key} has ', text(entries), ' entries, expected ',
+                        text(num_steps + offset), f' (num_steps{" + 1" if offset else ""}; 0 '
+                        'entries: the list is missing)'))
+    checks.append(check(tf.reduce_all(tf.equal(lists[key].row_lengths(), width)),
+                        f'every {key} entry must have {width} value(s), got lengths ',
+                        tf.strings.reduce_join(text(lists[key].row_lengths()), separator=',')))
+    if key != 'image':
+      checks.append(check(tf.reduce_all(tf.math.is_finite(lists[key].flat_values)),
+                          f'non-finite value in {key}'))
+  with tf.control_dependencies(checks):
+    arrays = {field: tf.reshape(lists[key].flat_values, [-1, width] if width > 1 else [-1])
+              for key, (field, width, _) in _FLOAT_LISTS.items()}
+    images = tf.identity(lists['image'].flat_values)
+  dones = arrays['dones']
+  checks = [
+      check(tf.reduce_all(tf.equal(dones, 0.0) | tf.equal(dones, 1.0)),
+            'done values must be 0.0 or 1.0'),
+      check(tf.reduce_all(tf.not_equal(dones[:-1], 1.0)),
+            'done is 1.0 before the last step: steps after a terminal state'),
+  ]
+  with tf.control_dependencies(checks):
+    arrays = {field: tf.identity(value) for field, value in arrays.items()}
+  return dict(where=where, size=size, images=images, **arrays)
 
 
 def read_episodes(path, expected_image_size=None, decode_images=True) -> Iterator:
