@@ -53,6 +53,22 @@ def test_two_proportion_z_hand_worked():
     policy_eval.two_proportion_z(0, 0, 1, 10)
 
 
+def test_mcnemar_exact_hand_worked():
+  # 30 scenes only a grasped, 10 only b, 60 both or neither: 2 P[Bin(40, 1/2) <= 10] = 0.00222.
+  a = [1] * 30 + [0] * 10 + [1] * 35 + [0] * 25
+  b = [0] * 30 + [1] * 10 + [1] * 35 + [0] * 25
+  paired = policy_eval.mcnemar_exact(a, b)
+  assert (paired['scenes'], paired['only_a'], paired['only_b']) == (100, 30, 10)
+  assert paired['p_value'] == pytest.approx(0.0022214, abs=1e-6)
+  assert policy_eval.mcnemar_exact(b, a)['p_value'] == pytest.approx(paired['p_value'])
+  # 1 against 0 discordant: p = 2 * 1/2 = 1; none: 1 (capped); 5 against 0: 2 / 32.
+  assert policy_eval.mcnemar_exact([1, 0], [0, 0])['p_value'] == 1.0
+  assert policy_eval.mcnemar_exact([1, 0], [1, 0])['p_value'] == 1.0
+  assert policy_eval.mcnemar_exact([1] * 5, [0] * 5)['p_value'] == pytest.approx(0.0625)
+  with pytest.raises(ValueError, match='same scenes, got 2 and 3'):
+    policy_eval.mcnemar_exact([1, 0], [1, 0, 1])
+
+
 def test_format_result():
   result = dict(success_rate=0.735, ci95_low=0.641, ci95_high=0.812, num_episodes=100,
                 appearance='real', object_split='test')
@@ -120,6 +136,8 @@ def test_evaluate_counts_successes_with_fake_envs():
                                return_episodes=True)
   assert made == [('real', 'test')] * 2
   assert result['num_episodes'] == 6 and result['num_successes'] == 4
+  # Per scene j (not completion order): env 0 runs scenes 0, 2, 4 (2, 3, 2 steps), env 1 1, 3, 5.
+  assert result['outcomes'] == [1, 1, 0, 0, 1, 1]
   assert result['success_rate'] == pytest.approx(4 / 6) and result['policy'] == 'recording'
   assert (result['ci95_low'], result['ci95_high']) == pytest.approx(
       policy_eval.wilson_interval(4, 6))

@@ -79,11 +79,14 @@ def test_lock_of_a_live_runner_stops_a_second_one_and_a_dead_ones_is_taken_over(
     assert json.load(f)['pid'] == os.getpid()
 
 
-def _write_eval(path, successes, n, seed, grasp_distance=None):
+def _write_eval(path, successes, n, seed, grasp_distance=None, outcomes=None):
   low, high = policy_eval.wilson_interval(successes, n)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   result = {'num_successes': successes, 'num_episodes': n, 'success_rate': successes / n,
             'ci95_low': low, 'ci95_high': high, 'seed': seed}
+  if outcomes is not None:  # per scene (policy_eval.evaluate)
+    assert sum(outcomes) == successes and len(outcomes) == n
+    result['outcomes'] = list(outcomes)
   if grasp_distance is not None:  # (successes, failures) per bin of GRASP_DISTANCE_BINS_CM
     result['grasp_distance'] = {
         'bins_cm': [[0.0, 2.0], [2.0, 4.0], [4.0, 7.0], [7.0, None]],
@@ -1015,6 +1018,41 @@ def test_the_grasp_distance_tables_are_pooled_over_seeds_and_shown(tmp_path):
   assert '| row | world | 0-2 cm | 2-4 cm | 4-7 cm | > 7 cm | within 4 cm |' in markdown
   assert '| RL-CycleGAN (pooled) | real | 18/24 | 0/0 | 0/0 | 6/36 | 40% |' in markdown
   assert '| RL-CycleGAN (seed 1) | real | 9/12 | 0/0 | 0/0 | 3/18 | 40% |' in markdown
+
+
+def test_scene_outcomes_are_pooled_in_order_and_compared_pair_by_pair(tmp_path):
+  """Evaluations with per-scene outcomes: pooled in seed order (eval seeds, then training
+  seeds), so that RL-CycleGAN and CycleGAN pair scene by scene in the goal section."""
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  n = 10
+  for row in ('rl_cyclegan_seed0', 'rl_cyclegan_seed1', 'cyclegan_seed0', 'cyclegan_seed1'):
+    for seed in table1.EVAL_SEEDS:
+      training_seed = int(row[-1])
+      if row.startswith('rl'):  # grasps scenes 0-5; CycleGAN scenes 4-7 (+ 8 on seed 1)
+        outcomes = [1] * 6 + [0] * 4
+      else:
+        outcomes = [0] * 4 + [1] * 4 + [training_seed, 0]
+      _write_eval(table.published(row, 'eval', f'real_seed{seed}.json'), sum(outcomes), n,
+                  seed, outcomes=outcomes)
+      _write_eval(table.published(row, 'eval', f'sim_seed{seed}.json'), 5, n, seed)
+  summary = table1.summarize(table)
+  rows = summary['rows']
+  assert rows['cyclegan_seed1']['real']['outcomes'] == ([0] * 4 + [1] * 5 + [0]) * 3
+  assert rows['cyclegan']['real']['outcomes'] == (
+      ([0] * 4 + [1] * 4 + [0] * 2) * 3 + ([0] * 4 + [1] * 5 + [0]) * 3)
+  assert 'outcomes' not in rows['cyclegan']['sim']  # none measured, none made up
+  # Pooled: 60 scenes; only RL-CycleGAN: scenes 0-3 (4 per evaluation, 24); only CycleGAN:
+  # scene 6-7 (2 each, 12) and scene 8 on training seed 1 (3).
+  paired = policy_eval.mcnemar_exact(rows['rl_cyclegan']['real']['outcomes'],
+                                     rows['cyclegan']['real']['outcomes'])
+  assert (paired['only_a'], paired['only_b']) == (24, 15)
+  text = '\n'.join(table1.goal_markdown(summary))
+  assert (f'Paired over the same 60 scenes (the evaluation seeds fix them): only RL-CycleGAN '
+          f"grasped in 24, only CycleGAN in 15; exact McNemar p = {paired['p_value']:.3g}."
+          in text)
+  del rows['cyclegan']['real']['outcomes']  # evaluations from before outcomes were recorded
+  assert 'McNemar' not in '\n'.join(table1.goal_markdown(summary))
 
 
 def test_the_goal_section_says_where_the_table_stands(tmp_path):

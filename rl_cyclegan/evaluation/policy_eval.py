@@ -78,6 +78,27 @@ def two_proportion_z(successes_a: int, n_a: int, successes_b: int, n_b: int) -> 
   return (successes_a / n_a - successes_b / n_b) / math.sqrt(variance)
 
 
+def mcnemar_exact(outcomes_a: Sequence[int], outcomes_b: Sequence[int]) -> dict:
+  """Exact McNemar test of two policies evaluated on the same scenes (paired by index).
+
+  Only the discordant scenes count: ``only_a`` where a succeeded and b failed, ``only_b`` the
+  other way. Under "equally good", each discordant scene goes either way with probability 1/2,
+  so the two-sided p-value is min(1, 2 P[Binomial(only_a + only_b, 1/2) <= min(only_a,
+  only_b)]). Scenes fixed by the evaluation seeds (``evaluate``'s ``outcomes``) make the paired
+  test sharper than ``two_proportion_z``, which ignores the pairing. E.g. 30 against 10
+  discordant scenes -> p = 0.0022.
+  """
+  a, b = list(outcomes_a), list(outcomes_b)
+  if len(a) != len(b) or not a:
+    raise ValueError(f'mcnemar_exact needs outcomes of the same scenes, got {len(a)} and '
+                     f'{len(b)} scenes')
+  only_a = sum(1 for x, y in zip(a, b) if x and not y)
+  only_b = sum(1 for x, y in zip(a, b) if y and not x)
+  n = only_a + only_b
+  tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2.0**n
+  return {'scenes': len(a), 'only_a': only_a, 'only_b': only_b, 'p_value': min(1.0, 2.0 * tail)}
+
+
 def default_make_env(appearance='sim', object_split='test', seed=None, **kwargs):
   """A ``GraspingEnv`` (other settings from kwargs and gin)."""
   from rl_cyclegan.envs import grasping  # pylint: disable=g-import-not-at-top
@@ -114,8 +135,11 @@ def evaluate(action_fn: Callable,
     return_episodes: also return the Episodes under 'episodes'.
 
   Returns:
-    dict(success_rate, ci95_low, ci95_high, num_episodes, num_successes, appearance,
-    object_split, seed, policy, seconds, episodes_per_second[, episodes]).
+    dict(success_rate, ci95_low, ci95_high, num_episodes, num_successes, outcomes, appearance,
+    object_split, seed, policy, seconds, episodes_per_second[, episodes]). ``outcomes[j]`` is 1
+    if the grasp of scene j (seed ``derive_seed(seed, j)``) succeeded: two policies evaluated
+    with one seed met the same scenes, so they can be compared pair by pair
+    (``mcnemar_exact``).
   """
   if num_episodes < 1 or num_envs < 1:
     raise ValueError(f'evaluate needs num_episodes >= 1 and num_envs >= 1, got '
@@ -145,11 +169,14 @@ def evaluate(action_fn: Callable,
       if close is not None:
         close()
   seconds = time.time() - start
-  successes = sum(int(bool(e.metadata['success'])) for e in episodes)
+  outcomes = [int(bool(e.metadata['success']))  # by scene: episode_id is the start order j
+               for e in sorted(episodes, key=lambda e: int(e.metadata['episode_id']))]
+  successes = sum(outcomes)
   low, high = wilson_interval(successes, len(episodes))
   result = {
       'success_rate': successes / len(episodes), 'ci95_low': low, 'ci95_high': high,
-      'num_episodes': len(episodes), 'num_successes': successes, 'appearance': appearance,
+      'num_episodes': len(episodes), 'num_successes': successes, 'outcomes': outcomes,
+      'appearance': appearance,
       'object_split': object_split, 'seed': int(seed),
       'policy': episodes[0].metadata.get('policy', '') if episodes else '',
       'seconds': seconds, 'episodes_per_second': len(episodes) / seconds if seconds else 0.0}

@@ -992,6 +992,8 @@ def _pool(results: Sequence[dict]) -> dict:
   low, high = policy_eval.wilson_interval(k, n)
   out = {'successes': k, 'episodes': n, 'success_rate': k / n if n else float('nan'),
          'ci95': [low, high], 'seeds': [r.get('seed') for r in results]}
+  if results and all('outcomes' in r for r in results):  # per scene, in seed order (pairable)
+    out['outcomes'] = [int(x) for r in results for x in r['outcomes']]
   tables = [r.get('grasp_distance') for r in results]
   if tables and all(tables) and all(t['bins_cm'] == tables[0]['bins_cm'] for t in tables):
     out['grasp_distance'] = {  # policy_eval.grasp_distance_table, summed over the seeds
@@ -1085,7 +1087,9 @@ def summarize(table: Table1) -> dict:
         if all(what in s for s in seeds):
           pooled[what] = _pool([{'num_successes': s[what]['successes'],
                                  'num_episodes': s[what]['episodes'],
-                                 'grasp_distance': s[what].get('grasp_distance')}
+                                 'grasp_distance': s[what].get('grasp_distance'),
+                                 **({'outcomes': s[what]['outcomes']}
+                                    if 'outcomes' in s[what] else {})}
                                 for s in seeds])
       rows[base] = pooled
     elif seeds[0]:  # one seed so far: the table shows it, marked as such
@@ -1366,6 +1370,11 @@ def goal_markdown(summary: dict) -> List[str]:
                f"({seeds('cyclegan')}) {_pct(cg)}: {rate(rl) - rate(cg):+.1f} points, "
                f'two-proportion z = {z:.2f}; the intervals '
                + ('do not overlap.' if apart or rl['ci95'][1] < cg['ci95'][0] else 'overlap.'))
+  if len(rl.get('outcomes', [])) == len(cg.get('outcomes', [])) == rl['episodes']:
+    paired = policy_eval.mcnemar_exact(rl['outcomes'], cg['outcomes'])
+    lines.append(f"- Paired over the same {paired['scenes']} scenes (the evaluation seeds fix "
+                 f"them): only RL-CycleGAN grasped in {paired['only_a']}, only CycleGAN in "
+                 f"{paired['only_b']}; exact McNemar p = {paired['p_value']:.3g}.")
   near = None
   if oracle:
     gap = rate(oracle) - rate(rl)
