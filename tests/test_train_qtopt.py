@@ -183,6 +183,33 @@ def test_real_only_run_and_checkpoint_errors(tmp_path):
   assert not os.path.exists(os.path.join(tmp_path, 'run2', 'train', 'ckpt', 'checkpoint'))
 
 
+def test_checkpoint_minutes_saves_between_step_intervals(tmp_path):
+  """A wall-clock checkpoint (Checkpointing.checkpoint_minutes) where the step interval is far
+  off; the run resumes from it. None: the step interval and the final save only."""
+  real_dir = _write_log(tmp_path / 'real')
+  kwargs = dict(SMALL_RUN, real_episode_dir=str(real_dir), sim_fraction=0.0,
+                collect_steps_per_train_step=0, initial_collect_episodes=0,
+                eval_appearances=(), num_train_steps=3, checkpoint_interval=100)
+
+  def saved(root):
+    return sorted(int(p.rsplit('-', 1)[1].split('.')[0])
+                  for p in glob.glob(os.path.join(root, 'train', 'ckpt', 'ckpt-*.index')))
+
+  timed, untimed = str(tmp_path / 'timed'), str(tmp_path / 'untimed')
+  _bind()
+  _train(timed, checkpoint_minutes=1e-9, **kwargs)  # every step is "late"
+  assert saved(timed) == [1, 2, 3]
+  _bind()
+  _train(untimed, checkpoint_minutes=None, **kwargs)
+  assert saved(untimed) == [3]
+  _bind()
+  again = _train(timed, checkpoint_minutes=1e-9, **dict(kwargs, num_train_steps=4))
+  assert again['resumed'] and again['final_step'] == 4 and saved(timed) == [2, 3, 4]
+  for bad in (0, -1.0, 'ten'):
+    with pytest.raises((ValueError, TypeError), match='Checkpointing.checkpoint_minutes'):
+      runner.Checkpointing(checkpoint_minutes=bad)
+
+
 def test_init_checkpoint_warm_starts_a_fresh_run_only(tmp_path):
   """train_eval.init_checkpoint (Table 1's critics'-start lever fine-tunes the Sim-Only Q on
   the real log): the Q-network and both targets start as another run's; a resumed run keeps

@@ -32,6 +32,7 @@ Each pipeline's own settings (steps, batch, losses, generator) stay in its ``tra
 
 import dataclasses
 import os
+import time
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import gin
@@ -166,6 +167,10 @@ class Evaluation:
 class Checkpointing:
   """Intervals (train steps) of checkpoints, snapshots, summaries and progress lines."""
   checkpoint_interval: int = 1_000
+  # Also a checkpoint when this many minutes of wall time have passed since the last one (as
+  # Acme's Checkpointer's time_delta_minutes), so a SIGKILL loses at most this much work however
+  # slow the step; None: step intervals only.
+  checkpoint_minutes: Optional[float] = 15.0
   max_checkpoints_to_keep: int = 3
   # Q-network snapshots kept for good (train/snapshots/q-<step>) for
   # tools/select_checkpoint.py; None: the evaluation interval; 0: none.
@@ -179,6 +184,11 @@ class Checkpointing:
       _check_int(self, name, 1)
     if self.snapshot_interval is not None:
       _check_int(self, 'snapshot_interval', 0)
+    if self.checkpoint_minutes is not None:
+      _check_number(self, 'checkpoint_minutes')
+      if self.checkpoint_minutes <= 0:
+        raise ValueError(f'Checkpointing.checkpoint_minutes = {self.checkpoint_minutes!r}: '
+                         'expected minutes > 0, or None for step intervals only')
 
 
 @gin.configurable
@@ -521,6 +531,8 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
     pipeline.on_open(result, context)
 
   # ------------------------------------------------------------------ the schedule
+  last_save = [time.monotonic()]  # of the newest checkpoint (or the start)
+
   def save_checkpoint():
     collection.flush()  # the checkpoint's bookkeeping never runs ahead of the shards on disk
     if feed is not None:  # the Reverb table first: its insert count >= the checkpoint's
@@ -528,6 +540,7 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
       feed.checkpoint()
       last = feed.replay.num_inserted  # actors insert meanwhile: the table's is in between
     path = manager.save(checkpoint_number=counter)
+    last_save[0] = time.monotonic()
     if feed is not None:
       log(f'checkpoint at step {int(counter.numpy())} with a Reverb checkpoint of the sim '
           f'table taken at {first}-{last} inserted transitions')
@@ -606,6 +619,11 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
           pipeline.on_step(info, step, context)
         for trigger, at_end in triggers:
           trigger(step, force_trigger=at_end and step == num_train_steps)
+        if (ck.checkpoint_minutes is not None and step < num_train_steps and
+            time.monotonic() - last_save[0] >= 60.0 * ck.checkpoint_minutes):
+          save_checkpoint()
+          log(f'checkpoint at step {step}: {ck.checkpoint_minutes:g} min since the last one '
+              '(Checkpointing.checkpoint_minutes)')
       save_checkpoint()
   except (KeyboardInterrupt, loop.Terminate):
     log('interrupted: saving a checkpoint and the pending sim episodes before exiting')
