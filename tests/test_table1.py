@@ -1055,6 +1055,30 @@ def test_scene_outcomes_are_pooled_in_order_and_compared_pair_by_pair(tmp_path):
   assert 'McNemar' not in '\n'.join(table1.goal_markdown(summary))
 
 
+def test_the_transfer_section_pairs_each_final_q_in_sim_and_real(tmp_path):
+  """A final Q on the same scenes in sim (through G) and in real: the difference and McNemar,
+  only for rows whose evaluations recorded outcomes in both worlds."""
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  sim_outcomes, real_outcomes = [1] * 7 + [0] * 3, [1] * 3 + [0] * 5 + [1] * 2  # per eval seed
+  for seed in table1.EVAL_SEEDS:
+    _write_eval(table.published('rl_cyclegan_seed0', 'eval', f'real_seed{seed}.json'), 5, 10,
+                seed, outcomes=real_outcomes)
+    _write_eval(table.published('rl_cyclegan_seed0', 'eval', f'sim_seed{seed}.json'), 7, 10,
+                seed, outcomes=sim_outcomes)
+    _write_eval(table.published('cyclegan_seed0', 'eval', f'real_seed{seed}.json'), 5, 10,
+                seed, outcomes=real_outcomes)
+    _write_eval(table.published('cyclegan_seed0', 'eval', f'sim_seed{seed}.json'), 7, 10, seed)
+  table1.summarize(table)
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  section = markdown.split('## Does the final Q transfer?')[1].split('\n## ')[0]
+  # Grasped only in sim: scenes 3-6 (4 per evaluation seed, 12); only in real: 8-9 (6).
+  p = policy_eval.mcnemar_exact(real_outcomes * 3, sim_outcomes * 3)['p_value']
+  assert (f'| RL-CycleGAN (seed 0 only) | 70.0% (21/30; 52-83%) | 50.0% (15/30; 33-67%) | '
+          f'-20.0 | 12 | 6 | {p:.3g} |') in section
+  assert 'CycleGAN (seed 0 only)' not in section.replace('RL-CycleGAN', '')  # no sim outcomes
+
+
 def test_the_goal_section_says_where_the_table_stands(tmp_path):
   """Issue 18's goal: RL-CycleGAN above CycleGAN with non-overlapping pooled intervals, within
   10 points of the oracle; said plainly, with the difference and z, and what is still missing."""

@@ -1318,6 +1318,7 @@ def table_markdown(summary: dict) -> str:
               f"![joint runs' Q_real]({summary['joint_curves']})", '']
   lines += goal_markdown(summary)
   lines += convergence_markdown(summary)
+  lines += transfer_markdown(summary, keys)
   lines += generator_error_markdown(summary)
   lines += grasp_distance_markdown(summary, keys)
   lines += oracle_q_markdown(summary)
@@ -1499,6 +1500,49 @@ def generator_error_markdown(summary: dict) -> List[str]:
   return lines + ['']
 
 
+def _row_label(key: str, rows: dict) -> Optional[str]:
+  """A row's label in the sections under the table; None for a seed-0 line that the row's own
+  line already shows (marked '(seed 0 only)')."""
+  base = key.partition('_seed')[0]
+  if key == f'{base}_seed0' and rows.get(base, {}).get('seeds') == [0]:
+    return None
+  label = ROW_LABELS[base] + (f' (seed {key[-1]})' if key != base else '')
+  if key == base and base in TWO_SEED_ROWS:
+    label += ' (pooled)' if len(rows.get(key, {}).get('seeds', [])) == 2 else ' (seed 0 only)'
+  return label
+
+
+def transfer_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
+  """Does each final Q do in `real` what it does on its training images? The same scenes (the
+  evaluation seeds fix them, in every appearance) in sim, seen through the row's G, and in real:
+  the difference and the exact McNemar test (policy_eval.mcnemar_exact). Rows whose evaluations
+  recorded per-scene outcomes only; the random policy (the floor) is left out."""
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
+  rows = summary['rows']
+  body = []
+  for key in keys:
+    r = rows.get(key) or {}
+    label = _row_label(key, rows)
+    sim, real = (r.get(w) or {} for w in ('sim', 'real'))
+    if (label is None or key == 'random' or not sim.get('outcomes') or
+        len(sim['outcomes']) != len(real.get('outcomes', ()))):
+      continue
+    paired = policy_eval.mcnemar_exact(real['outcomes'], sim['outcomes'])
+    points = 100.0 * (real['successes'] / real['episodes'] - sim['successes'] / sim['episodes'])
+    body.append(f"| {label} | {_pct(sim)} | {_pct(real)} | {points:+.1f} | "
+                f"{paired['only_b']} | {paired['only_a']} | {paired['p_value']:.3g} |")
+  if not body:
+    return []
+  return ['## Does the final Q transfer? The same scenes in sim and in real', '',
+          'Each final Q on the same test-object scenes (an evaluation seed fixes the objects and '
+          "their poses in every appearance) in sim, seen through the row's G (what it trained "
+          "on; Sim-Only and the oracle: plain sim), and in `real`. A G that makes sim look like real to the "
+          'Q leaves the difference near 0. Grasped in one world only: scene counts; p: exact '
+          'McNemar.', '',
+          '| row | sim (through G) | real | real - sim (points) | only in sim | only in real '
+          '| McNemar p |', '|---|---|---|---|---|---|---|', *body, '']
+
+
 def grasp_distance_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
   """Where each row's grasps land: successes / episodes per distance from the gripper to the
   nearest object (policy_eval.grasp_distance_table, pooled over the evaluation seeds)."""
@@ -1506,12 +1550,9 @@ def grasp_distance_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
   body, bins = [], None
   for key in keys:
     r = rows.get(key, {})
-    base = key.partition('_seed')[0]
-    if key == f'{base}_seed0' and rows.get(base, {}).get('seeds') == [0]:
-      continue  # as in the table above: the row's own line is seed 0, marked so
-    label = ROW_LABELS[base] + (f' (seed {key[-1]})' if key != base else '')
-    if key == base and base in TWO_SEED_ROWS:
-      label += ' (pooled)' if len(r.get('seeds', [])) == 2 else ' (seed 0 only)'
+    label = _row_label(key, rows)
+    if label is None:
+      continue
     for world in ('real', 'sim'):
       table = (r.get(world) or {}).get('grasp_distance')
       if not table:
