@@ -23,7 +23,9 @@ from rl_cyclegan import benchmark  # pylint: disable=g-import-not-at-top
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--configs', default='small,paper', help='comma list of small, paper')
+  parser.add_argument('--configs', default='small,paper',
+                      help="comma list of small, spatial (the Table 1 joint runs' networks), "
+                      'paper')
   parser.add_argument('--precisions', default='f32,bf16', help='comma list of f32, bf16')
   parser.add_argument('--steps', type=int, default=None,
                       help='timed steps per run (default: 10 small, 2 paper)')
