@@ -172,7 +172,7 @@ def main(argv=None):
   if image_use:
     result.update(image_use)
     print(f'image use: {policy_eval.FrameRecorder.format(image_use)} over the first '
-          f'{recorder.num_frames} frames (both near 0: the Q ignores the image)')
+          f'{recorder.num_frames} frames (both near 0 would mean that the Q ignores the image)')
   if result.get('grasp_distance'):
     print(policy_eval.format_grasp_distances(result['grasp_distance']))
   if args.output_json:
