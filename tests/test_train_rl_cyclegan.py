@@ -174,6 +174,23 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags, eagerly):
                                                   generator_key='G_sim2real')
   assert policy._frame_transform is not None and policy.image_transform is None  # pylint: disable=protected-access
   assert policy._frame_transform.fingerprint == fingerprint  # pylint: disable=protected-access
+  # Another G in front of the same final Q (evaluate.py --generator_checkpoint): a G with
+  # other weights, saved under the same key, is the one used; the run's own is not.
+  for v in generator.variables:
+    v.assign(v + 0.01)
+  other = tf.train.Checkpoint(G_sim2real=generator).save(str(tmp_path / 'other_g' / 'g'))
+  gin.clear_config()
+  swapped = policy_eval.load_policy_from_checkpoint(final_root, generator_key='G_sim2real',
+                                                   generator_checkpoint=other)
+  assert swapped._frame_transform.fingerprint == translation.generator_fingerprint(generator)  # pylint: disable=protected-access
+  assert swapped._frame_transform.fingerprint != fingerprint  # pylint: disable=protected-access
+  gin.clear_config()
+  with pytest.raises(ValueError, match='needs generator_key'):
+    policy_eval.load_policy_from_checkpoint(final_root, generator_checkpoint=other)
+  gin.clear_config()
+  with pytest.raises(FileNotFoundError, match='nowhere'):
+    policy_eval.load_policy_from_checkpoint(final_root, generator_key='G_sim2real',
+                                            generator_checkpoint=str(tmp_path / 'nowhere'))
 
 
 @pytest.mark.parametrize('gin_file, strategy, replicas, mixed_precision', [

@@ -47,6 +47,9 @@ def build_action_fn(args, parser):
   if args.checkpoint_path and not args.checkpoint_dir:
     parser.error('--checkpoint_path needs --checkpoint_dir (the run whose gin config builds '
                  'the network)')
+  if args.generator_checkpoint and not (args.checkpoint_dir and args.generator_key):
+    parser.error('--generator_checkpoint needs --checkpoint_dir and --generator_key (the run '
+                 "whose Q sees the images, and G's checkpoint key)")
   if args.policy:
     if args.policy not in policies.SCRIPTED_POLICY_NAMES:
       parser.error(f'unknown --policy {args.policy!r}; valid: '
@@ -72,7 +75,8 @@ def build_action_fn(args, parser):
         args.checkpoint_dir, render_size=args.render_size, gin_file=args.gin_file,
         gin_bindings=args.gin_bindings, q_network_key=args.q_network_key,
         generator_key=args.generator_key, checkpoint_path=args.checkpoint_path,
-        action_mode=args.action_mode, seed=args.seed)
+        action_mode=args.action_mode, seed=args.seed,
+        generator_checkpoint=args.generator_checkpoint)
   except (FileNotFoundError, ValueError) as e:
     parser.error(str(e))
   args.render_size, args.action_mode = loaded.spec.render_size, loaded.spec.action_mode
@@ -114,6 +118,10 @@ def main(argv=None):
                       help='with --checkpoint_dir: checkpoint key of a frozen Sim2Real '
                       'generator to apply before Q (train_qtopt: G_sim2real); use it for '
                       'sim-like appearances, not for --appearance=real')
+  parser.add_argument('--generator_checkpoint', default=None,
+                      help='with --generator_key: take that G from this checkpoint (prefix or '
+                      "directory, e.g. another Table 1 row's results/.../generator) instead "
+                      "of the run's own: a final Q under another generator")
   parser.add_argument('--explore', action='store_true',
                       help='keep a SavedModel\'s exploration (default: greedy)')
   parser.add_argument('--appearance', default='sim', help="'sim', 'real' or 'randomized'")
@@ -165,6 +173,8 @@ def main(argv=None):
       progress_interval=args.progress_interval)
   result.update(render_size=list(args.render_size), action_mode=args.action_mode,
                 source=args.saved_model or args.checkpoint_dir or args.policy)
+  if args.generator_checkpoint:
+    result['generator_checkpoint'] = args.generator_checkpoint
   if args.appearance == 'real':  # which pseudo-real world the rate was measured in
     result['world'] = appearance_lib.configured_real_world()
   print(policy_eval.format_result(result))

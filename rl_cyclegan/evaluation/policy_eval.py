@@ -373,7 +373,8 @@ def load_run_policy(root_dir: str,
                     generator_key: Optional[str] = None,
                     checkpoint_path: Optional[str] = None,
                     action_mode: Optional[str] = None,
-                    seed: Optional[int] = None) -> RunPolicy:
+                    seed: Optional[int] = None,
+                    generator_checkpoint: Optional[str] = None) -> RunPolicy:
   """A greedy-capable ``CEMPolicy`` of a training run, restored from its checkpoint.
 
   What the run was (sizes, action mode, allowed CEM modes, networks and their keys) comes
@@ -388,7 +389,9 @@ def load_run_policy(root_dir: str,
   'Q_real' for RL-CycleGAN runs) unless ``q_network_key`` names another; ``generator_key``
   puts that network (a frozen G) in front of Q, on whole frames or on crops as the run
   trained (``spec.generator_input``). The checkpoint is ``checkpoint_path`` or the newest
-  readable one under train/ckpt.
+  readable one under train/ckpt. ``generator_checkpoint`` (a checkpoint prefix or directory
+  holding ``generator_key``, e.g. another row's published G) restores that G instead of the
+  run's own, built the same way: the swap test of a final Q under another generator.
 
   Raises:
     FileNotFoundError: no run spec, gin config or checkpoint (names the paths tried).
@@ -408,11 +411,17 @@ def load_run_policy(root_dir: str,
                               f'with a "checkpoint" index file, written by the training loop)')
   check_agrees('render_size', render_size, spec.render_size, spec)
   check_agrees('action_mode', action_mode, spec.action_mode, spec)
-  keys = [q_network_key or spec.policy_q_key] + ([generator_key] if generator_key else [])
+  if generator_checkpoint is not None and not generator_key:
+    raise ValueError(f'generator_checkpoint={generator_checkpoint!r} needs generator_key (the '
+                     "checkpoint key of the frozen G, e.g. 'G_sim2real')")
+  own_g = bool(generator_key) and generator_checkpoint is None
+  keys = [q_network_key or spec.policy_q_key] + ([generator_key] if own_g else [])
   if generator_key and generator_key not in spec.networks:
     # A frozen G the spec does not list (e.g. a run trained on G's output by other means).
     spec = run_dir.with_network(spec, generator_key, 'UNetGenerator')
   nets = run_dir.restore_networks(spec, keys, checkpoint_path)
+  if generator_checkpoint is not None:
+    nets.update(run_dir.restore_networks(spec, [generator_key], generator_checkpoint))
   net, generator = nets[keys[0]], nets.get(generator_key)
   frames = generator is not None and spec.generator_input == 'frames'
   policy = policies.CEMPolicy(
