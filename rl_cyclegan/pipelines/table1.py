@@ -1536,9 +1536,9 @@ def transfer_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
   return ['## Does the final Q transfer? The same scenes in sim and in real', '',
           'Each final Q on the same test-object scenes (an evaluation seed fixes the objects and '
           "their poses in every appearance) in sim, seen through the row's G (what it trained "
-          "on; Sim-Only and the oracle: plain sim), and in `real`. A G that makes sim look like real to the "
-          'Q leaves the difference near 0. Grasped in one world only: scene counts; p: exact '
-          'McNemar.', '',
+          'on; Sim-Only and the oracle: plain sim), and in `real`. A G that makes sim look '
+          'like real to the Q leaves the difference near 0. Grasped in one world only: scene '
+          'counts; p: exact McNemar.', '',
           '| row | sim (through G) | real | real - sim (points) | only in sim | only in real '
           '| McNemar p |', '|---|---|---|---|---|---|---|', *body, '']
 
