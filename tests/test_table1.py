@@ -1079,6 +1079,41 @@ def test_the_transfer_section_pairs_each_final_q_in_sim_and_real(tmp_path):
   assert 'CycleGAN (seed 0 only)' not in section.replace('RL-CycleGAN', '')  # no sim outcomes
 
 
+def test_the_swap_test_runs_once_the_partner_g_is_published_and_is_shown(tmp_path):
+  """Each headline row's final Q in sim through the other row's G of the same training seed:
+  a stage only once that G is published; the section pairs it with the own-G and real columns."""
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+
+  def swaps(row):
+    return {s.name: s for s in table.row_stages(row) if '/eval/swap_sim_' in s.name}
+
+  assert not swaps('rl_cyclegan_seed1') and table.swap_generator('gan') is None
+  partner = table.published('cyclegan_seed1', 'generator')
+  os.makedirs(partner)
+  with open(os.path.join(partner, 'checkpoint'), 'w') as f:
+    f.write('model_checkpoint_path: "g-2"\n')
+  stages = swaps('rl_cyclegan_seed1')
+  assert sorted(stages) == [f'rl_cyclegan_seed1/eval/swap_sim_seed{k}' for k in table1.EVAL_SEEDS]
+  argv = stages['rl_cyclegan_seed1/eval/swap_sim_seed0'].argv
+  assert f'--generator_checkpoint={partner}' in argv and '--generator_key=G_sim2real' in argv
+  assert '--appearance=sim' in argv and '--seed=0' in argv
+  assert not swaps('rl_cyclegan_seed0') and not swaps('cyclegan_seed1')  # other seeds' G only
+
+  own, other, real = [1] * 8 + [0] * 2, [1] * 5 + [0] * 5, [1] * 4 + [0] * 5 + [1]
+  for seed in table1.EVAL_SEEDS:
+    for what, outcomes in (('sim', own), ('swap_sim', other), ('real', real)):
+      _write_eval(table.published('rl_cyclegan_seed1', 'eval', f'{what}_seed{seed}.json'),
+                  sum(outcomes), 10, seed, outcomes=outcomes)
+  rows = table1.summarize(table)['rows']
+  assert rows['rl_cyclegan_seed1']['swap_sim']['successes'] == 15
+  section = (tmp_path / 'docs' / 'table1.md').read_text().split('## The swap test')[1]
+  p_own = policy_eval.mcnemar_exact(other * 3, own * 3)['p_value']
+  p_real = policy_eval.mcnemar_exact(other * 3, real * 3)['p_value']
+  assert (f"| RL-CycleGAN (seed 1) | 80.0% (24/30; 63-90%) | CycleGAN's: 50.0% (15/30; 33-67%) | "
+          f"50.0% (15/30; 33-67%) | {p_own:.3g} | {p_real:.3g} |") in section
+
+
 def test_the_goal_section_says_where_the_table_stands(tmp_path):
   """Issue 18's goal: RL-CycleGAN above CycleGAN with non-overlapping pooled intervals, within
   10 points of the oracle; said plainly, with the difference and z, and what is still missing."""

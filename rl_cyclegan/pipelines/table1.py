@@ -104,6 +104,10 @@ JOINT_STEPS_FACTOR = {'rl_cyclegan_long': 2}
 CONTINUED_NOTE = 'continued_from.json'  # in a joint run's directory: whose run it trained on
 PAPER_FAITHFUL_ROWS = ('rl_cyclegan_scratch',)  # neither of table1_joint.gin's deviations
 TWO_SEED_ROWS = ('cyclegan', 'rl_cyclegan')  # issue 18: run-to-run spread reaches 22 points
+# The swap test (docs/results.md, "Session 29"): each headline row's final Q is also measured in
+# sim through the other row's G of the same training seed ('swap_sim'), once that G is
+# published. A G whose images a Q treats like real ones predicts that Q's figure in real.
+SWAP_PARTNERS = {'rl_cyclegan': 'cyclegan', 'cyclegan': 'rl_cyclegan'}
 # The order the issue asks for: the headline comparison first.
 RUN_ORDER = ('sim_only', 'rl_cyclegan_seed0', 'cyclegan_seed0', 'real_oracle', 'random',
              'rl_cyclegan_seed1', 'cyclegan_seed1', 'gan', 'graspgan', 'randomized_sim',
@@ -665,7 +669,20 @@ class Table1:
     for k in EVAL_SEEDS:
       stages.append(self._evaluate(row, 'real', final_root, 'real', k, extra))
       stages.append(self._evaluate(row, 'sim', final_root, 'sim', k, extra + sim_extra))
+    partner = self.swap_generator(row)
+    for k in EVAL_SEEDS if partner else ():
+      stages.append(self._evaluate(row, 'swap_sim', final_root, 'sim', k, extra + sim_extra + [
+          f'--generator_checkpoint={partner}']))
     return stages
+
+  def swap_generator(self, row: str) -> Optional[str]:
+    """The published G of ``row``'s swap partner (SWAP_PARTNERS, the same training seed), or
+    None: not a headline row, or that G is not published yet."""
+    base, sep, seed = row.partition('_seed')
+    if base not in SWAP_PARTNERS:
+      return None
+    generator = self.published(SWAP_PARTNERS[base] + sep + seed, 'generator')
+    return generator if os.path.isfile(os.path.join(generator, 'checkpoint')) else None
 
   def stages(self, rows: Sequence[str], joint_only: bool = False) -> List[Stage]:
     """The rows' stages, after the data stages that an unfinished one still reads.
@@ -1044,6 +1061,9 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
     out[what] = _pooled_eval(table, row, what)
     if out[what] is None:
       return None
+  swap = _pooled_eval(table, row, 'swap_sim')
+  if swap:
+    out['swap_sim'] = swap
   out.update(_generator_result(table, row))
   base = row.partition('_seed')[0]
   # Relative to the checkout that holds results_dir (results/table1), which is not the code's
@@ -1319,6 +1339,7 @@ def table_markdown(summary: dict) -> str:
   lines += goal_markdown(summary)
   lines += convergence_markdown(summary)
   lines += transfer_markdown(summary, keys)
+  lines += swap_markdown(summary, keys)
   lines += generator_error_markdown(summary)
   lines += grasp_distance_markdown(summary, keys)
   lines += oracle_q_markdown(summary)
@@ -1541,6 +1562,37 @@ def transfer_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
           'counts; p: exact McNemar.', '',
           '| row | sim (through G) | real | real - sim (points) | only in sim | only in real '
           '| McNemar p |', '|---|---|---|---|---|---|---|', *body, '']
+
+
+def swap_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
+  """The swap test: each headline row's final Q in sim through its own G, through the other
+  row's G (SWAP_PARTNERS), and in real, with exact McNemar tests on the same scenes."""
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
+  rows = summary['rows']
+  body = []
+  for key in keys:
+    r = rows.get(key) or {}
+    label, swap = _row_label(key, rows), r.get('swap_sim')
+    if label is None or not swap:
+      continue
+    partner = ROW_LABELS[SWAP_PARTNERS[key.partition('_seed')[0]]]
+
+    def p(other):  # McNemar of the swap against another column, if both have outcomes
+      if len(swap.get('outcomes', ())) != len((other or {}).get('outcomes', ())) or not other:
+        return '-'
+      return f"{policy_eval.mcnemar_exact(swap['outcomes'], other['outcomes'])['p_value']:.3g}"
+
+    body.append(f"| {label} | {_pct(r.get('sim'))} | {partner}'s: {_pct(swap)} | "
+                f"{_pct(r.get('real'))} | {p(r.get('sim'))} | {p(r.get('real'))} |")
+  if not body:
+    return []
+  return ["## The swap test: each final Q through the other row's G", '',
+          "Each headline final Q in sim through its own G, through the other row's G of the "
+          "same training seed, and in `real`, on the same scenes. Where a Q scores under "
+          "another G what it scores in real, that G's images stand in for real ones; p: exact "
+          'McNemar of the swap column against the own-G and the real column.', '',
+          "| final Q | sim through its own G | sim through the other row's G | real | "
+          'p (own G) | p (real) |', '|---|---|---|---|---|---|', *body, '']
 
 
 def grasp_distance_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
