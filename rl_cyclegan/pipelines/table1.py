@@ -1552,16 +1552,22 @@ def transfer_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
     points = 100.0 * (real['successes'] / real['episodes'] - sim['successes'] / sim['episodes'])
     body.append(f"| {label} | {_pct(sim)} | {_pct(real)} | {points:+.1f} | "
                 f"{paired['only_b']} | {paired['only_a']} | {paired['p_value']:.3g} |")
+  return _section(
+      'Does the final Q transfer? The same scenes in sim and in real',
+      'Each final Q on the same test-object scenes (an evaluation seed fixes the objects and '
+      "their poses in every appearance) in sim, seen through the row's G (what it trained on; "
+      'Sim-Only and the oracle: plain sim), and in `real`. A G that makes sim look like real to '
+      'the Q leaves the difference near 0. Grasped in one world only: scene counts; p: exact '
+      'McNemar.', ('row', 'sim (through G)', 'real', 'real - sim (points)', 'only in sim',
+                   'only in real', 'McNemar p'), body)
+
+
+def _section(title: str, text: str, columns: Sequence[str], body: List[str]) -> List[str]:
+  """A '## title' section with a table of ``body`` lines, or nothing without a line."""
   if not body:
     return []
-  return ['## Does the final Q transfer? The same scenes in sim and in real', '',
-          'Each final Q on the same test-object scenes (an evaluation seed fixes the objects and '
-          "their poses in every appearance) in sim, seen through the row's G (what it trained "
-          'on; Sim-Only and the oracle: plain sim), and in `real`. A G that makes sim look '
-          'like real to the Q leaves the difference near 0. Grasped in one world only: scene '
-          'counts; p: exact McNemar.', '',
-          '| row | sim (through G) | real | real - sim (points) | only in sim | only in real '
-          '| McNemar p |', '|---|---|---|---|---|---|---|', *body, '']
+  return [f'## {title}', '', text, '', '| ' + ' | '.join(columns) + ' |',
+          '|' + '---|' * len(columns), *body, '']
 
 
 def swap_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
@@ -1578,21 +1584,21 @@ def swap_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
     partner = ROW_LABELS[SWAP_PARTNERS[key.partition('_seed')[0]]]
 
     def p(other):  # McNemar of the swap against another column, if both have outcomes
-      if len(swap.get('outcomes', ())) != len((other or {}).get('outcomes', ())) or not other:
+      a, b = swap.get('outcomes') or [], (other or {}).get('outcomes') or []
+      if not a or len(a) != len(b):
         return '-'
-      return f"{policy_eval.mcnemar_exact(swap['outcomes'], other['outcomes'])['p_value']:.3g}"
+      return f"{policy_eval.mcnemar_exact(a, b)['p_value']:.3g}"
 
     body.append(f"| {label} | {_pct(r.get('sim'))} | {partner}'s: {_pct(swap)} | "
                 f"{_pct(r.get('real'))} | {p(r.get('sim'))} | {p(r.get('real'))} |")
-  if not body:
-    return []
-  return ["## The swap test: each final Q through the other row's G", '',
-          "Each headline final Q in sim through its own G, through the other row's G of the "
-          "same training seed, and in `real`, on the same scenes. Where a Q scores under "
-          "another G what it scores in real, that G's images stand in for real ones; p: exact "
-          'McNemar of the swap column against the own-G and the real column.', '',
-          "| final Q | sim through its own G | sim through the other row's G | real | "
-          'p (own G) | p (real) |', '|---|---|---|---|---|---|', *body, '']
+  return _section(
+      "The swap test: each final Q through the other row's G",
+      "Each headline final Q in sim through its own G, through the other row's G of the same "
+      'training seed, and in `real`, on the same scenes. Where a Q scores under another G what '
+      "it scores in real, that G's images stand in for real ones; p: exact McNemar of the swap "
+      'column against the own-G and the real column.',
+      ('final Q', 'sim through its own G', "sim through the other row's G", 'real',
+       'p (own G)', 'p (real)'), body)
 
 
 def grasp_distance_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
