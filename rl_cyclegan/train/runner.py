@@ -531,16 +531,17 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
     pipeline.on_open(result, context)
 
   # ------------------------------------------------------------------ the schedule
-  last_save = [time.monotonic()]  # of the newest checkpoint (or the start)
+  last_save = time.monotonic()  # of the newest checkpoint (or the start)
 
   def save_checkpoint():
+    nonlocal last_save
     collection.flush()  # the checkpoint's bookkeeping never runs ahead of the shards on disk
     if feed is not None:  # the Reverb table first: its insert count >= the checkpoint's
       first = feed.sync_counters()
       feed.checkpoint()
       last = feed.replay.num_inserted  # actors insert meanwhile: the table's is in between
     path = manager.save(checkpoint_number=counter)
-    last_save[0] = time.monotonic()
+    last_save = time.monotonic()
     if feed is not None:
       log(f'checkpoint at step {int(counter.numpy())} with a Reverb checkpoint of the sim '
           f'table taken at {first}-{last} inserted transitions')
@@ -620,7 +621,7 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
         for trigger, at_end in triggers:
           trigger(step, force_trigger=at_end and step == num_train_steps)
         if (ck.checkpoint_minutes is not None and step < num_train_steps and
-            time.monotonic() - last_save[0] >= 60.0 * ck.checkpoint_minutes):
+            time.monotonic() - last_save >= 60.0 * ck.checkpoint_minutes):
           save_checkpoint()
           log(f'checkpoint at step {step}: {ck.checkpoint_minutes:g} min since the last one '
               '(Checkpointing.checkpoint_minutes)')
