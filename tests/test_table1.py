@@ -141,6 +141,9 @@ def test_summary_pools_seeds_and_names_every_row_as_the_issue_asks(tmp_path):
   assert '| CycleGAN (seed 0) |' not in markdown  # the same figures once, not twice
   assert '| CycleGAN (seed 1) | not run yet |' in markdown
   assert '| RL-CycleGAN (seed 0) | 40.0% (120/300;' in markdown
+  empty = table1.table_markdown({'rows': {}, 'pending': [], 'episodes_per_seed': 100,
+                                 'eval_seeds': [0, 1, 2]})
+  assert '| CycleGAN | not run yet |' in empty  # no row yet: no '(seed 0 only)' suffix either
 
 
 def _write_training_eval(run, step, real_rate):

@@ -1297,9 +1297,9 @@ def table_markdown(summary: dict) -> str:
       keys.append(base)
   for key in keys:
     base = key.partition('_seed')[0]
-    label = ROW_LABELS[base] + (f' (seed {key[-1]})' if key != base else '')
+    label = _row_label(key, rows)
     r = rows.get(key)
-    if key == f'{base}_seed0' and rows.get(base, {}).get('seeds') == [0]:
+    if label is None:
       continue  # the row's own line already is seed 0, marked '(seed 0 only)'
     paper = f'{PAPER_REAL_ROBOT[base]}%' if base in PAPER_REAL_ROBOT else '-'
     if r is None:
@@ -1312,8 +1312,6 @@ def table_markdown(summary: dict) -> str:
       elif key == base or f'{base}_seed0' in rows:
         lines.append(f'| {label} | not run yet | | | | {paper} |')
       continue
-    if key == base and base in TWO_SEED_ROWS:
-      label += ' (pooled)' if len(r.get('seeds', [])) == 2 else ' (seed 0 only)'
     lines.append(f"| {label} | {_pct(r.get('real'))} | {_pct(r.get('sim'))} | "
                  f"{_pct(r.get('joint_q_real_real')) if 'joint_q_real_real' in r else '-'} | "
                  f'{_preservation(r)} | {paper} |')
@@ -1528,8 +1526,8 @@ def _row_label(key: str, rows: dict) -> Optional[str]:
   if key == f'{base}_seed0' and rows.get(base, {}).get('seeds') == [0]:
     return None
   label = ROW_LABELS[base] + (f' (seed {key[-1]})' if key != base else '')
-  if key == base and base in TWO_SEED_ROWS:
-    label += ' (pooled)' if len(rows.get(key, {}).get('seeds', [])) == 2 else ' (seed 0 only)'
+  if key == base and base in TWO_SEED_ROWS and key in rows:  # a row not run yet: no suffix
+    label += ' (pooled)' if len(rows[key].get('seeds', [])) == 2 else ' (seed 0 only)'
   return label
 
 
