@@ -1,6 +1,7 @@
 """The oracle-Q agreement of the Table 1 generator report (pipelines/generator_report.py)."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from rl_cyclegan.actors import policies
@@ -26,9 +27,15 @@ def test_identical_frames_agree_exactly_and_other_frames_do_not():
   same = generator_report.oracle_q_agreement(policy, real.copy(), real, height)
   assert same['value_abs_diff'] == 0.0 and same['q_abs_diff_at_real_action'] == 0.0
   assert same['action_xy_distance'] == 0.0 and same['num_states'] == 3
+  assert same['action_xy_distances'] == [0.0] * 3 and same['action_xy_distance_se'] == 0.0
   other = rng.integers(0, 256, (3, *RENDER, 3), dtype=np.uint8)
   diff = generator_report.oracle_q_agreement(policy, other, real, height)
   assert diff['q_abs_diff_at_real_action'] > 0.0
+  distances = np.asarray(diff['action_xy_distances'])  # per state, in the states' order
+  assert distances.shape == (3,) and (distances >= 0).all()
+  assert diff['action_xy_distance'] == pytest.approx(distances.mean(), abs=1e-5)
+  assert diff['action_xy_distance_se'] == pytest.approx(distances.std(ddof=1) / np.sqrt(3),
+                                                        abs=1e-5)
   assert 0.0 <= diff['mean_value_real'] <= 1.0
 
 

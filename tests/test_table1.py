@@ -633,6 +633,39 @@ def test_the_oracle_q_stage_reads_only_published_files_once_the_oracle_is_publis
   assert 'cannot rank the generators here: the oracle does not respond to the image' in markdown
 
 
+def test_the_oracle_q_distances_are_compared_state_by_state(tmp_path):
+  """RL-CycleGAN against CycleGAN of the same seed, a lever against RL-CycleGAN seed 0: the
+  mean of the per-state differences with its interval, and each distance with its SE."""
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  per_state = {'cyclegan_seed0': [0.25, 0.5, 0.75, 0.5], 'rl_cyclegan_seed0': [0.5, 1.0, 1.0, 1.0],
+               'rl_cyclegan_rlscene1': [0.5, 1.0, 1.0, 1.0]}
+  for row, distances in per_state.items():
+    agreement = {'value_abs_diff': 0.25, 'q_abs_diff_at_real_action': 0.125,
+                 'action_xy_distance': sum(distances) / 4, 'action_xy_distance_se': 0.0625,
+                 'action_xy_distances': distances, 'mean_value_real': 0.75, 'num_states': 4}
+    os.makedirs(table.published(row), exist_ok=True)
+    with open(table.published(row, 'oracle_q_report.json'), 'w') as f:
+      json.dump({'oracle_q': {'oracle': 'o', 'generator': agreement, 'identity': agreement}}, f)
+  table1.summarize(table)
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert '| CycleGAN (seed 0) | 0.250 | 0.125 | 0.500 ± 0.062 | 0.750 |' in markdown
+  # differences 0.25, 0.5, 0.25, 0.5: mean 0.375, sample sd 0.1443, half-width 1.96 * sd / 2
+  assert ('- RL-CycleGAN (seed 0) against CycleGAN (seed 0): +0.375 (95% CI +0.234 to +0.516; '
+          '4 states)') in markdown
+  assert ('- RL-CycleGAN, lever: lambda_RL-scene 1 (seed 0) against RL-CycleGAN (seed 0): '
+          '+0.000') in markdown
+  reports = {row: {'oracle': 'o', 'generator': {'action_xy_distances': d}}
+             for row, d in per_state.items()}
+  assert table1.oracle_q_paired_difference(
+      reports['cyclegan_seed0'], dict(reports['rl_cyclegan_seed0'], oracle='another')) is None
+  assert table1.oracle_q_paired_difference(
+      reports['cyclegan_seed0'], {'oracle': 'o', 'generator': {'action_xy_distances': [0.5]}}
+  ) is None  # other states
+  assert table1.oracle_q_paired_difference(  # an older report: no per-state distances
+      reports['cyclegan_seed0'], {'oracle': 'o', 'generator': {'action_xy_distance': 0.5}}) is None
+
+
 def test_docs_say_where_each_generators_errors_lie(tmp_path):
   """The per-region errors of each generator's report, the sim image's in brackets; a metric
   an older report lacks is a dash."""

@@ -79,5 +79,5 @@ def main(argv=None):
       print(f"oracle Q on {labels[what]} vs real(x): mean "
             f"|value diff| {r['value_abs_diff']:.3f}, |Q diff| at the real action "
             f"{r['q_abs_diff_at_real_action']:.3f}, greedy (dx, dy) distance "
-            f"{r['action_xy_distance']:.3f}")
+            f"{r['action_xy_distance']:.3f} ± {r['action_xy_distance_se']:.3f} (SE)")
   return 0

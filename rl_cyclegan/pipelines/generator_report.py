@@ -103,7 +103,8 @@ def oracle_q_agreement(policy, generated, real, gripper_height) -> dict:
   gripper is open in these states). Returns the mean |q(G(x)) - q(real(x))| of the oracle's
   greedy CEM values, the same at the action the oracle picks on real(x), and the mean distance
   between the two greedy actions' (dx, dy) moves (in units of the max step; the same CEM seed
-  for both).
+  for both), with that distance per state (``action_xy_distances``, in the states' order, so
+  that two generators can be compared state by state) and its standard error over the states.
   """
   n = len(real)
   gripper = np.stack([np.zeros(n), np.asarray(gripper_height)], -1).astype(np.float32)
@@ -124,9 +125,12 @@ def oracle_q_agreement(policy, generated, real, gripper_height) -> dict:
                        tf.constant(actions)), training=False)
     return tf.sigmoid(logits).numpy()
 
+  distances = np.linalg.norm(a_gen[:, :2] - a_real[:, :2], axis=-1)  # [N]
   return {'value_abs_diff': float(np.mean(np.abs(v_gen - v_real))),
           'q_abs_diff_at_real_action': float(np.mean(np.abs(
               q_at(generated, a_real) - q_at(real, a_real)))),
-          'action_xy_distance': float(np.mean(np.linalg.norm(a_gen[:, :2] - a_real[:, :2],
-                                                             axis=-1))),
+          'action_xy_distance': float(np.mean(distances)),
+          'action_xy_distance_se': float(np.std(distances, ddof=1) / np.sqrt(n)) if n > 1 else
+                                   float('nan'),
+          'action_xy_distances': [round(float(d), 5) for d in distances],
           'mean_value_real': float(np.mean(v_real)), 'num_states': int(n)}

@@ -1654,9 +1654,10 @@ def oracle_q_markdown(summary: dict) -> List[str]:
     return f'{x:.3f}' if x == 0 or abs(x) >= 1e-3 else f'{x:.1e}'
 
   def line(label, r):
+    se = r.get('action_xy_distance_se')  # in reports written since session 30
     return (f"| {label} | {number(r['value_abs_diff'])} | "
-            f"{number(r['q_abs_diff_at_real_action'])} | {number(r['action_xy_distance'])} | "
-            f"{number(r['mean_value_real'])} |")
+            f"{number(r['q_abs_diff_at_real_action'])} | {number(r['action_xy_distance'])}"
+            f"{'' if se is None else f' ± {se:.3f}'} | {number(r['mean_value_real'])} |")
 
   compared = [rows[keys[0]]['oracle_q']['identity']]
   lines.append(line('no G (sim x)', compared[0]))
@@ -1669,7 +1670,8 @@ def oracle_q_markdown(summary: dict) -> List[str]:
     lines.append(line(ROW_LABELS[base] + (f' (seed {key[-1]})' if '_seed' in key else ''),
                       compared[-1]))
   lines += ['', f"States: {rows[keys[0]]['oracle_q']['generator']['num_states']}; "
-            '(dx, dy) in units of the largest step.', '']
+            '(dx, dy) in units of the largest step; ± its standard error over the states.', '']
+  lines += _oracle_q_paired_lines(rows, keys)
   # The oracle ignores the image when another state's real render moves its action no more
   # than every image compared above does (the sim image may well move it more than chance).
   if chance and chance['action_xy_distance'] <= min(r['action_xy_distance'] for r in compared):
@@ -1682,6 +1684,45 @@ def oracle_q_markdown(summary: dict) -> List[str]:
         f"from the image would move its action between states (two uniformly random moves are "
         f"1.04 apart).", '']
   return lines
+
+
+def oracle_q_reference(key: str) -> Optional[str]:
+  """The row a generator's oracle-Q distance is read against, state by state: RL-CycleGAN
+  against CycleGAN of the same training seed, a lever against the RL-CycleGAN row it changes."""
+  base, _, seed = key.partition('_seed')
+  if base == 'rl_cyclegan':
+    return f'cyclegan_seed{seed}'
+  return 'rl_cyclegan_seed0' if base in LEVER_ROWS else None
+
+
+def oracle_q_paired_difference(a: dict, b: dict) -> Optional[dict]:
+  """The oracle's greedy-move distance under generator a minus under generator b, state by
+  state over the same held-out paired states: {'mean', 'ci95' (normal approximation), 'n'};
+  None unless both reports hold per-state distances of the same states and the same oracle."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  da, db = a['generator'].get('action_xy_distances'), b['generator'].get('action_xy_distances')
+  if not da or not db or len(da) != len(db) or a.get('oracle') != b.get('oracle'):
+    return None
+  diff = np.asarray(da) - np.asarray(db)
+  half = 1.96 * float(np.std(diff, ddof=1)) / np.sqrt(len(diff)) if len(diff) > 1 else np.nan
+  mean = float(np.mean(diff))
+  return {'mean': mean, 'ci95': [mean - half, mean + half], 'n': int(len(diff))}
+
+
+def _oracle_q_paired_lines(rows: dict, keys: Sequence[str]) -> List[str]:
+  body = []
+  for key in keys:
+    ref = oracle_q_reference(key)
+    other = (rows.get(ref) or {}).get('oracle_q') if ref else None
+    paired = other and oracle_q_paired_difference(rows[key]['oracle_q'], other)
+    if paired:
+      lo, hi = paired['ci95']
+      body.append(f"- {_row_label(key, rows) or key} against {_row_label(ref, rows) or ref}: "
+                  f"{paired['mean']:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}; {paired['n']} states)")
+  if not body:
+    return []
+  return ['The distance under one G minus that under another, state by state (negative: the '
+          'first keeps more of what the oracle acts on):', '', *body, '']
 
 
 def render_figure(table: Table1, path: str) -> Optional[str]:
