@@ -11,8 +11,15 @@
 # 4. the joint runs of the issue's levers (docs/results.md, "Session 27"), looked at before any
 #    final Q is spent on them: lambda_RL-scene 1 beside Q_real's start from the Sim-Only Q
 #    fine-tuned on the real log, then the seed-0 RL-CycleGAN run trained on to 20,000 steps;
-# 5. the second seeds of both (issue 18: spread between runs has been 22 points), the same way;
-# 6. GAN and GraspGAN-style, the same way; then Randomized-Sim (its own randomized log).
+# 5. from here two lanes, each one row at a time with one TF intra-op thread, so that both
+#    cores stay busy until the last row (pairs waited for the slower row, session 30): lane A
+#    the seed-0 RL-CycleGAN run trained on to 20,000 steps, then CycleGAN seed 1 (joint run and
+#    final Q), then GAN; lane B RL-CycleGAN seed 1, then GraspGAN-style, then Randomized-Sim
+#    (its own randomized log). The second seeds come first (issue 18: spread between runs has
+#    been 22 points);
+# 6. both seed-1 rows once more: their swap stages exist once the other row's G is published.
+# A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
+# final Q by its name in a lane, e.g. `one rl_cyclegan_rlscene1 &&` at the head of lane A.
 set -u
 T="$PY $CODE/tools/table1.py --real_gap=0.75 --work_dir=$RUNS/table1_gap075 --results_dir=results/table1_real_gap0.75 --docs_dir=docs"
 pair() {  # pair <row> <row> [flags]: two rows side by side; fails if either fails
@@ -27,10 +34,26 @@ pair() {  # pair <row> <row> [flags]: two rows side by side; fails if either fai
 both() {  # both <row> <row>: the joint runs and their reports first, then the final Qs
   pair "$1" "$2" --joint_only && pair "$1" "$2"
 }
+one() {  # one <row> [flags]: a row in a lane, with one intra-op thread
+  local row=$1
+  shift
+  TF_NUM_INTRAOP_THREADS=1 $T --rows="$row" "$@"
+}
+lane_a() {
+  one rl_cyclegan_long --joint_only && one cyclegan_seed1 && one gan
+}
+lane_b() {
+  one rl_cyclegan_seed1 && one graspgan && one randomized_sim
+}
+lanes() {  # both lanes side by side; fails if either fails
+  lane_a &
+  local a=$!
+  lane_b
+  local b=$?
+  wait "$a" && [ "$b" = 0 ]
+}
 $T --rows=sim_only,random && $T --rows=real_oracle &&
   both rl_cyclegan_seed0 cyclegan_seed0 &&
   pair rl_cyclegan_rlscene1 rl_cyclegan_real_critic --joint_only &&
-  $T --rows=rl_cyclegan_long --joint_only &&
-  both rl_cyclegan_seed1 cyclegan_seed1 &&
-  both gan graspgan &&
-  $T --rows=randomized_sim
+  lanes &&
+  $T --rows=rl_cyclegan_seed1,cyclegan_seed1
