@@ -645,8 +645,10 @@ def test_the_oracle_q_distances_are_compared_state_by_state(tmp_path):
                  'action_xy_distance': sum(distances) / 4, 'action_xy_distance_se': 0.0625,
                  'action_xy_distances': distances, 'mean_value_real': 0.75, 'num_states': 4}
     os.makedirs(table.published(row), exist_ok=True)
+    identity = dict(agreement, action_xy_distances=[1.0, 0.75, 1.0, 0.5])  # the same oracle
     with open(table.published(row, 'oracle_q_report.json'), 'w') as f:
-      json.dump({'oracle_q': {'oracle': 'o', 'generator': agreement, 'identity': agreement}}, f)
+      json.dump({'oracle_q': {'oracle': f'/machine{len(row)}/o', 'generator': agreement,
+                              'identity': identity}}, f)  # paths differ between machines
   table1.summarize(table)
   markdown = (tmp_path / 'docs' / 'table1.md').read_text()
   assert '| CycleGAN (seed 0) | 0.250 | 0.125 | 0.500 ± 0.062 | 0.750 |' in markdown
@@ -655,15 +657,17 @@ def test_the_oracle_q_distances_are_compared_state_by_state(tmp_path):
           '4 states)') in markdown
   assert ('- RL-CycleGAN, lever: lambda_RL-scene 1 (seed 0) against RL-CycleGAN (seed 0): '
           '+0.000') in markdown
-  reports = {row: {'oracle': 'o', 'generator': {'action_xy_distances': d}}
-             for row, d in per_state.items()}
-  assert table1.oracle_q_paired_difference(
-      reports['cyclegan_seed0'], dict(reports['rl_cyclegan_seed0'], oracle='another')) is None
-  assert table1.oracle_q_paired_difference(
-      reports['cyclegan_seed0'], {'oracle': 'o', 'generator': {'action_xy_distances': [0.5]}}
-  ) is None  # other states
-  assert table1.oracle_q_paired_difference(  # an older report: no per-state distances
-      reports['cyclegan_seed0'], {'oracle': 'o', 'generator': {'action_xy_distance': 0.5}}) is None
+  sim = {'action_xy_distances': [1.0, 0.75, 1.0, 0.5]}
+  cyclegan = {'generator': {'action_xy_distances': per_state['cyclegan_seed0']}, 'identity': sim}
+  rl = {'generator': {'action_xy_distances': per_state['rl_cyclegan_seed0']}, 'identity': sim}
+  assert table1.oracle_q_paired_difference(rl, cyclegan)['mean'] == pytest.approx(0.375)
+  another_oracle = dict(rl, identity={'action_xy_distances': [0.5, 0.75, 1.0, 0.5]})
+  assert table1.oracle_q_paired_difference(rl, another_oracle) is None
+  other_states = {'generator': {'action_xy_distances': [0.5]},
+                  'identity': {'action_xy_distances': [1.0]}}
+  assert table1.oracle_q_paired_difference(cyclegan, other_states) is None
+  older = {'generator': {'action_xy_distance': 0.5}, 'identity': {'action_xy_distance': 0.9}}
+  assert table1.oracle_q_paired_difference(cyclegan, older) is None  # no per-state distances
 
 
 def test_docs_say_where_each_generators_errors_lie(tmp_path):

@@ -1698,10 +1698,14 @@ def oracle_q_reference(key: str) -> Optional[str]:
 def oracle_q_paired_difference(a: dict, b: dict) -> Optional[dict]:
   """The oracle's greedy-move distance under generator a minus under generator b, state by
   state over the same held-out paired states: {'mean', 'ci95' (normal approximation), 'n'};
-  None unless both reports hold per-state distances of the same states and the same oracle."""
+  None unless both reports hold per-state distances of the same states and the same oracle.
+  Those are recognized by what they measured, not by paths (which differ between machines):
+  the oracle's per-state distances on the sim images (``identity``) agree."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   da, db = a['generator'].get('action_xy_distances'), b['generator'].get('action_xy_distances')
-  if not da or not db or len(da) != len(db) or a.get('oracle') != b.get('oracle'):
+  ia, ib = ((r.get('identity') or {}).get('action_xy_distances') for r in (a, b))
+  if (not da or not db or not ia or not ib or len(da) != len(db) or len(ia) != len(ib) or
+      not np.allclose(ia, ib, atol=1e-3)):
     return None
   diff = np.asarray(da) - np.asarray(db)
   half = 1.96 * float(np.std(diff, ddof=1)) / np.sqrt(len(diff)) if len(diff) > 1 else np.nan
