@@ -13,13 +13,15 @@
 #    fine-tuned on the real log, then the seed-0 RL-CycleGAN run trained on to 20,000 steps;
 # 5. from here two lanes, each one row at a time with one TF intra-op thread, so that both
 #    cores stay busy until the last row (pairs waited for the slower row, session 30): lane A
-#    the seed-0 RL-CycleGAN run trained on to 20,000 steps, then CycleGAN seed 1 (joint run and
-#    final Q), then GAN; lane B RL-CycleGAN seed 1, then GraspGAN-style, then Randomized-Sim
-#    (its own randomized log). The second seeds come first (issue 18: spread between runs has
-#    been 22 points);
+#    CycleGAN seed 1 (joint run and final Q), then GAN, then the paper-faithful RL-CycleGAN
+#    row (critics from scratch, no sim log); lane B RL-CycleGAN seed 1, then GraspGAN-style,
+#    then Randomized-Sim (its own randomized log), then the seed-0 RL-CycleGAN run trained on
+#    to 20,000 steps. The second seeds come first and side by side (issue 18: spread between
+#    runs has been 22 points); the long lever comes last since session 31, because its seed-0
+#    start was lost with session 30's machine and it now trains all 20,000 steps;
 # 6. both seed-1 rows once more: their swap stages exist once the other row's G is published.
 # A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
-# final Q by its name in a lane, e.g. `one rl_cyclegan_rlscene1 &&` at the head of lane A.
+# final Q by its name in a lane, e.g. `one rl_cyclegan_rlscene1 &&` at the head of a lane.
 set -u
 T="$PY $CODE/tools/table1.py --real_gap=0.75 --work_dir=$RUNS/table1_gap075 --results_dir=results/table1_real_gap0.75 --docs_dir=docs"
 pair() {  # pair <row> <row> [flags]: two rows side by side; fails if either fails
@@ -40,10 +42,10 @@ one() {  # one <row> [flags]: a row in a lane, with one intra-op thread
   TF_NUM_INTRAOP_THREADS=1 $T --rows="$row" "$@"
 }
 lane_a() {
-  one rl_cyclegan_long --joint_only && one cyclegan_seed1 && one gan
+  one cyclegan_seed1 && one gan && one rl_cyclegan_scratch
 }
 lane_b() {
-  one rl_cyclegan_seed1 && one graspgan && one randomized_sim
+  one rl_cyclegan_seed1 && one graspgan && one randomized_sim && one rl_cyclegan_long --joint_only
 }
 lanes() {  # both lanes side by side; fails if either fails
   lane_a &
