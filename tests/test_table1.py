@@ -670,6 +670,62 @@ def test_the_oracle_q_distances_are_compared_state_by_state(tmp_path):
   assert table1.oracle_q_paired_difference(cyclegan, older) is None  # no per-state distances
 
 
+def test_the_oracle_q_report_is_made_on_its_own_larger_set_and_older_ones_again(tmp_path):
+  """The oracle-Q stage reads data/paired_oracle (Scale.oracle_states, not the 64 states of the
+  scene figures); a report of fewer states, committed before, is made again, not counted."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  _mark(os.path.join(table.published('real_oracle', 'final_q'), table1.DONE_FILE))
+  for name in ('joint/' + table1.DONE_FILE, 'generator_report.json'):
+    _mark(table.published('cyclegan_seed0', name))
+  for k in table1.EVAL_SEEDS:
+    _mark(table.published('cyclegan_seed0', 'eval', f'joint_q_real_real_seed{k}.json'))
+  stage = lambda: {s.name: s for s in table.stages(['cyclegan_seed0'], joint_only=True)}
+  oracle_q = stage()['cyclegan_seed0/oracle_q']
+  assert oracle_q.reads == ('data/paired_oracle',)
+  assert f"--paired_set={table.data('paired_oracle.npz')}" in oracle_q.argv
+  paired = stage()['data/paired_oracle'].argv
+  assert f'--num_states={table1.FULL.oracle_states}' in paired and '--seed=2000' in paired
+  assert table1.FULL.oracle_states > table1.FULL.paired_states
+  # The joint run is published, so only the oracle's set is collected, for the oracle-Q stage.
+  assert [n for n in stage() if not stage()[n].done] == ['data/paired_oracle',
+                                                         'cyclegan_seed0/oracle_q']
+
+  def report(path, num_states):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+      json.dump({'oracle_q': {'generator': {'num_states': num_states}}}, f)
+
+  report(oracle_q.published, table1.FULL.paired_states)  # a 64-state report, as committed
+  assert not stage()['cyclegan_seed0/oracle_q'].done
+  report(oracle_q.marker, table1.FULL.oracle_states)  # made again on this machine
+  assert stage()['cyclegan_seed0/oracle_q'].done
+  assert 'data/paired_oracle' not in stage()  # nothing unfinished reads it now
+  os.remove(oracle_q.marker)
+  report(oracle_q.published, table1.FULL.oracle_states)  # and published
+  assert stage()['cyclegan_seed0/oracle_q'].done
+  with open(oracle_q.published, 'w') as f:
+    f.write('{"oracle_q": ')  # a partial file never counts
+  assert not stage()['cyclegan_seed0/oracle_q'].done
+
+
+def test_oracle_q_rows_of_different_set_sizes_are_marked(tmp_path):
+  """While older reports are made again, each row says how many states it was measured on."""
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  for row, n in (('cyclegan_seed0', 64), ('rl_cyclegan_seed0', 256)):
+    agreement = {'value_abs_diff': 0.25, 'q_abs_diff_at_real_action': 0.125,
+                 'action_xy_distance': 0.5, 'mean_value_real': 0.75, 'num_states': n}
+    os.makedirs(table.published(row), exist_ok=True)
+    with open(table.published(row, 'oracle_q_report.json'), 'w') as f:
+      json.dump({'oracle_q': {'generator': agreement, 'identity': agreement}}, f)
+  table1.summarize(table)
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert '| CycleGAN (seed 0) [64 states] | 0.250 |' in markdown
+  assert '| RL-CycleGAN (seed 0) [256 states] | 0.250 |' in markdown
+  assert "States: as marked; `no G` and `chance` on the first row's 64" in markdown
+
+
 def test_docs_say_where_each_generators_errors_lie(tmp_path):
   """The per-region errors of each generator's report, the sim image's in brackets; a metric
   an older report lacks is a dash."""
