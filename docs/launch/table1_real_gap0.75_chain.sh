@@ -13,12 +13,15 @@
 #    fine-tuned on the real log, then the seed-0 RL-CycleGAN run trained on to 20,000 steps;
 # 5. from here two lanes, each one row at a time with one TF intra-op thread, so that both
 #    cores stay busy until the last row (pairs waited for the slower row, session 30): lane A
-#    CycleGAN seed 1 (joint run and final Q), then GAN, then the paper-faithful RL-CycleGAN
-#    row (critics from scratch, no sim log); lane B RL-CycleGAN seed 1, then GraspGAN-style,
-#    then Randomized-Sim (its own randomized log), then the seed-0 RL-CycleGAN run trained on
-#    to 20,000 steps. The second seeds come first and side by side (issue 18: spread between
-#    runs has been 22 points); the long lever comes last since session 31, because its seed-0
-#    start was lost with session 30's machine and it now trains all 20,000 steps;
+#    CycleGAN seed 1 (joint run and final Q), then the paper-faithful RL-CycleGAN row (critics
+#    from scratch, no sim log), then GAN; lane B RL-CycleGAN seed 1, then GraspGAN-style, then
+#    Randomized-Sim (its own randomized log), then the seed-0 RL-CycleGAN run trained on to
+#    20,000 steps. The second seeds come first and side by side (issue 18: spread between runs
+#    has been 22 points). The faithful row comes before GAN since session 31: both critics
+#    starting from the same Sim-Only Q is the deviation under suspicion (at the identity they
+#    agree, so L_RL-scene pulls G back toward sim; docs/results.md, "Session 27" to "Session 30").
+#    The long lever comes last: its seed-0 start was lost with session 30's machine, so it now
+#    trains all 20,000 steps;
 # 6. both seed-1 rows once more: their swap stages exist once the other row's G is published.
 # A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
 # final Q by its name in a lane, e.g. `one rl_cyclegan_rlscene1 &&` at the head of a lane.
@@ -42,7 +45,7 @@ one() {  # one <row> [flags]: a row in a lane, with one intra-op thread
   TF_NUM_INTRAOP_THREADS=1 $T --rows="$row" "$@"
 }
 lane_a() {
-  one cyclegan_seed1 && one gan && one rl_cyclegan_scratch
+  one cyclegan_seed1 && one rl_cyclegan_scratch && one gan
 }
 lane_b() {
   one rl_cyclegan_seed1 && one graspgan && one randomized_sim && one rl_cyclegan_long --joint_only
