@@ -146,6 +146,23 @@ def test_a_diverged_simulation_raises_naming_the_seed_episode_and_step(monkeypat
     env.step(np.zeros(specs.ACTION_DIM, np.float32))
 
 
+def test_a_diverged_object_raises_though_the_fingertip_is_finite(monkeypatch):
+  """An object's NaN pose is caught at the observation, at reset too: the scripted policy aims
+  at the objects, so it would otherwise write a NaN action into a log."""
+  env = grasping.GraspingEnv(render_size=SIZE, seed=5, num_objects=2)
+  env.reset()
+  finite = env.object_positions
+  monkeypatch.setattr(env, 'object_positions',
+                      lambda: np.array([[0.5, 0.0, 0.1], [np.nan, 0.0, 0.1]]))
+  with pytest.raises(grasping.PhysicsDivergedError,
+                     match=r'GraspingEnv\(seed=5\): object 1 \(urdf \d+\) is at \[nan, 0\.0, '
+                           r'0\.1\] at step 0 of episode 2'):
+    env.reset()
+  monkeypatch.setattr(env, 'object_positions', finite)
+  env.reset()  # a finite scene observes as before
+  env.step(np.zeros(specs.ACTION_DIM, np.float32))
+
+
 def test_making_an_env_prints_nothing_to_stdout(capfd):
   """pybullet's connect prints 'argv[0]=' to fd 1 (a line per env in every log); the env
   keeps it out, and the process's own output before and after still arrives."""

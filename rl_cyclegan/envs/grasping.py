@@ -557,8 +557,22 @@ class GraspingEnv(py_environment.PyEnvironment):
     return rgb
 
   def _observe(self):
+    self._check_objects()
     return {'image': self._render(self._appearance, self._noise_rng),
             'gripper_state': self._gripper_state()}
+
+  def _check_objects(self):
+    """Raises PhysicsDivergedError when an object's pose is not finite. The fingertip can stay
+    finite while an object diverged (session 31: a scripted episode's first action was NaN,
+    aimed at such an object, and the collection stopped)."""
+    positions = self.object_positions()
+    bad = ~np.all(np.isfinite(positions), axis=-1)
+    if np.any(bad):
+      i = int(np.argmax(bad))
+      raise PhysicsDivergedError(
+          f'GraspingEnv(seed={self._seed}): object {i} (urdf {self._object_ids[i]}) is at '
+          f'{positions[i].tolist()} at step {self._step_count} of episode {self._episode_count} '
+          '(pybullet diverged)')
 
   def render(self, mode='rgb_array'):
     """The current camera image (uint8 [H, W, 3]) in the env's appearance, without noise draw."""
