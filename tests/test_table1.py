@@ -1238,3 +1238,24 @@ def test_the_goal_section_says_where_the_table_stands(tmp_path):
   rows['real_oracle'] = measured(100)  # 33.3%: below RL-CycleGAN (the 1.0 world's case)
   assert 'RL-CycleGAN is 18.3 points above it (within 10).' in '\n'.join(
       table1.goal_markdown({'rows': rows}))
+
+
+def test_publishing_replaces_a_report_whole_so_a_second_runner_never_reads_part(tmp_path,
+                                                                              monkeypatch):
+  """Two runners of a pair publish and summarize at once (session 31: one read the other's
+  half-copied oracle_q_report.json and the chain stopped): each copy is a temp file renamed."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'))
+  src = table.row_dir('cyclegan_seed0')
+  os.makedirs(os.path.join(src, 'eval'))
+  for path in ('oracle_q_report.json', 'generator_report.json', 'eval/real_seed0.json'):
+    with open(os.path.join(src, path), 'w') as f:
+      json.dump({'path': path}, f)
+  replaced = []
+  real_replace = os.replace
+  monkeypatch.setattr(os, 'replace', lambda a, b: (replaced.append(b), real_replace(a, b)))
+  table1.publish_row(table, 'cyclegan_seed0')
+  for path in ('oracle_q_report.json', 'generator_report.json', 'eval/real_seed0.json'):
+    dst = table.published('cyclegan_seed0', *path.split('/'))
+    assert dst in replaced and json.load(open(dst)) == {'path': path}
+  assert not [f for f in os.listdir(table.published('cyclegan_seed0')) if '.tmp' in f]

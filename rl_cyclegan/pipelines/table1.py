@@ -975,7 +975,7 @@ def _copy_files(src_dir, dst_dir, suffix='.json'):
   os.makedirs(dst_dir, exist_ok=True)
   for f in sorted(os.listdir(src_dir)):
     if f.endswith(suffix):
-      shutil.copy2(os.path.join(src_dir, f), os.path.join(dst_dir, f))
+      _copy_file_atomic(os.path.join(src_dir, f), os.path.join(dst_dir, f))
 
 
 def _publish_scalars(run, dst, finished_only=True):
@@ -1024,7 +1024,7 @@ def publish_row(table: Table1, row: str):
     _copy_checkpoint(os.path.join(src, 'generator'), os.path.join(dst, 'generator'))
   for name in ('generator_report.json', 'oracle_q_report.json', 'figure_states.npz'):
     if os.path.isfile(os.path.join(src, name)):
-      shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
+      _copy_file_atomic(os.path.join(src, name), os.path.join(dst, name))
 
 
 def _pool(results: Sequence[dict]) -> dict:
