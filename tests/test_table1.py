@@ -657,6 +657,17 @@ def test_the_oracle_q_distances_are_compared_state_by_state(tmp_path):
           '4 states)') in markdown
   assert ('- RL-CycleGAN, lever: lambda_RL-scene 1 (seed 0) against RL-CycleGAN (seed 0): '
           '+0.000') in markdown
+  assert 'not comparable' not in markdown
+  # The lever's report made again on another machine: the table says why there is no line.
+  lever = json.load(open(table.published('rl_cyclegan_rlscene1', 'oracle_q_report.json')))
+  lever['oracle_q']['identity']['action_xy_distances'] = [0.5, 0.75, 1.0, 0.5]
+  with open(table.published('rl_cyclegan_rlscene1', 'oracle_q_report.json'), 'w') as f:
+    json.dump(lever, f)
+  table1.summarize(table)
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert ('- RL-CycleGAN, lever: lambda_RL-scene 1 (seed 0) against RL-CycleGAN (seed 0): not '
+          'comparable state by state') in markdown
+  assert '- RL-CycleGAN (seed 0) against CycleGAN (seed 0): +0.375' in markdown
   sim = {'action_xy_distances': [1.0, 0.75, 1.0, 0.5]}
   cyclegan = {'generator': {'action_xy_distances': per_state['cyclegan_seed0']}, 'identity': sim}
   rl = {'generator': {'action_xy_distances': per_state['rl_cyclegan_seed0']}, 'identity': sim}

@@ -1746,11 +1746,20 @@ def _oracle_q_paired_lines(rows: dict, keys: Sequence[str]) -> List[str]:
   for key in keys:
     ref = oracle_q_reference(key)
     other = (rows.get(ref) or {}).get('oracle_q') if ref else None
-    paired = other and oracle_q_paired_difference(rows[key]['oracle_q'], other)
+    if not other:
+      continue
+    paired = oracle_q_paired_difference(rows[key]['oracle_q'], other)
+    label = f'- {_row_label(key, rows) or key} against {_row_label(ref, rows) or ref}'
     if paired:
       lo, hi = paired['ci95']
-      body.append(f"- {_row_label(key, rows) or key} against {_row_label(ref, rows) or ref}: "
-                  f"{paired['mean']:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}; {paired['n']} states)")
+      body.append(f"{label}: {paired['mean']:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}; "
+                  f"{paired['n']} states)")
+    elif all(r['generator'].get('action_xy_distances') for r in (rows[key]['oracle_q'], other)):
+      # Both have per-state distances, of other states or another machine: the oracle's CEM
+      # flips near-tied greedy moves between CPUs (20% of the 64 states, session 31).
+      body.append(f'{label}: not comparable state by state (the oracle\'s moves on the sim '
+                  'images differ: another paired set or another machine); delete both '
+                  '`oracle_q_report.json` and run both rows again on one machine')
   if not body:
     return []
   return ['The distance under one G minus that under another, state by state (negative: the '
