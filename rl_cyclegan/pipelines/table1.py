@@ -182,8 +182,8 @@ class Scale:
 FULL = Scale()
 TINY = Scale(
     name='tiny', real_log_episodes=4, sim_log_episodes=4, episodes_per_shard=2, eval_episodes=2,
-    paired_states=4, oracle_states=4, joint_steps=2, final_steps=2, render_size=(32, 40), crop_size=(32, 32),
-    critic_init=False,
+    paired_states=4, oracle_states=4, joint_steps=2, final_steps=2, render_size=(32, 40),
+    crop_size=(32, 32), critic_init=False,
     extra_bindings=(
         'Environment.crop_size = (32, 32)', 'Environment.num_envs = 1',
         'Environment.num_objects = 2', 'Replay.min_replay_transitions = 4',
