@@ -1667,8 +1667,8 @@ def oracle_q_markdown(summary: dict) -> List[str]:
   lines = [
       '## Does G keep what the task needs? The real-trained oracle Q on G(x) and on real(x)', '',
       'On held-out paired states (test objects; since session 31 a set of their own, '
-      '`data/paired_oracle`, larger than the scene figures\' 64), the oracle (the final Q of the '
-      '`real_oracle` row) picks its greedy CEM action and value on G(x) and on the true '
+      '`data/paired_oracle`, larger than the scene figures\' 64), the oracle (the final Q of '
+      'the `real_oracle` row) picks its greedy CEM action and value on G(x) and on the true '
       'real render of the same state. Lower is better: 0 means the oracle cannot tell G(x) '
       'from real(x). `no G` is the sim image itself (what Sim-Only sees); `chance` compares '
       'each state\'s real render with another state\'s (at the same gripper height). '
