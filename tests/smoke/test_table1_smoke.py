@@ -84,7 +84,9 @@ def test_tiny_table1_runs_end_to_end_and_resumes_after_a_kill(tmp_path):
   out = subprocess.run(_cmd(tmp_path, both), cwd=REPO, capture_output=True, text=True,
                        timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert f'stage 1/1: {row}/oracle_q' in out.stderr  # nothing else was run again
+  # Nothing else was run again: only the oracle-Q report and the paired set it alone reads.
+  assert 'stage 1/2: data/paired_oracle' in out.stderr
+  assert f'stage 2/2: {row}/oracle_q' in out.stderr
   with open(tmp_path / 'results' / 'summary.json') as f:
     summary = json.load(f)
   assert summary['rows']['real_oracle']['real']['episodes'] == 6
