@@ -1270,3 +1270,13 @@ def test_publishing_replaces_a_report_whole_so_a_second_runner_never_reads_part(
     dst = table.published('cyclegan_seed0', *path.split('/'))
     assert dst in replaced and json.load(open(dst)) == {'path': path}
   assert not [f for f in os.listdir(table.published('cyclegan_seed0')) if '.tmp' in f]
+
+
+def test_figure_labels_wrap_to_their_column():
+  """The levers' labels are wider than a tile: wrapped by whole words, never over a neighbour."""
+  fits = lambda t: len(t) <= 12
+  assert table1._wrap_words('RL-CycleGAN, lever: lambda_RL-scene 1', fits) == [
+      'RL-CycleGAN,', 'lever:', 'lambda_RL-scene', '1']
+  assert table1._wrap_words('CycleGAN s1', fits) == ['CycleGAN s1']
+  assert table1._wrap_words('sim x true real', fits) == ['sim x true', 'real']
+  assert table1._wrap_words('', fits) == ['']

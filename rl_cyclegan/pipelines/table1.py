@@ -1767,6 +1767,18 @@ def _oracle_q_paired_lines(rows: dict, keys: Sequence[str]) -> List[str]:
           'first keeps more of what the oracle acts on):', '', *body, '']
 
 
+def _wrap_words(text: str, fits: Callable[[str], bool]) -> List[str]:
+  """``text`` in lines of whole words, each line as long as ``fits`` allows (a word that does
+  not fit alone gets a line of its own)."""
+  lines = []
+  for word in text.split():
+    if lines and fits(f'{lines[-1]} {word}'):
+      lines[-1] = f'{lines[-1]} {word}'
+    else:
+      lines.append(word)
+  return lines or ['']
+
+
 def render_figure(table: Table1, path: str) -> Optional[str]:
   """Figure 4 style: per held-out paired state, sim | G(x) of each generator | true real."""
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -1785,15 +1797,21 @@ def render_figure(table: Table1, path: str) -> Optional[str]:
     return None
   columns = [('sim x', base_images[0])] + columns + [('true real(x)', base_images[1])]
   n, h, w = base_images[0].shape[:3]
-  scale, pad, head = 3, 4, 18
+  scale, pad, line_height = 3, 4, 14
+  font = plotting._font(11)  # pylint: disable=protected-access
+  measure = ImageDraw.Draw(Image.new('RGB', (1, 1)))
+  # Each label wrapped to its column (the levers' labels are longer than a tile is wide).
+  labels = [_wrap_words(label, lambda t: measure.textlength(t, font=font) <= w * scale)
+            for label, _ in columns]
+  head = 4 + line_height * max(len(lines) for lines in labels)
   width = len(columns) * (w * scale + pad) + pad
   height = head + n * (h * scale + pad) + pad
   canvas = Image.new('RGB', (width, height), (255, 255, 255))
   draw = ImageDraw.Draw(canvas)
-  font = plotting._font(11)  # pylint: disable=protected-access
-  for c, (label, images) in enumerate(columns):
+  for c, ((_, images), lines) in enumerate(zip(columns, labels)):
     x = pad + c * (w * scale + pad)
-    draw.text((x, 2), label, fill=(0, 0, 0), font=font)
+    for k, text in enumerate(lines):
+      draw.text((x, 2 + k * line_height), text, fill=(0, 0, 0), font=font)
     for i in range(n):
       tile = Image.fromarray(np.asarray(images[i], np.uint8)).resize((w * scale, h * scale),
                                                                     Image.NEAREST)
