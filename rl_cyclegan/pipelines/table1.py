@@ -1810,8 +1810,8 @@ def render_figure(table: Table1, path: str) -> Optional[str]:
   draw = ImageDraw.Draw(canvas)
   for c, ((_, images), lines) in enumerate(zip(columns, labels)):
     x = pad + c * (w * scale + pad)
-    for k, text in enumerate(lines):
-      draw.text((x, 2 + k * line_height), text, fill=(0, 0, 0), font=font)
+    draw.multiline_text((x, 2), '\n'.join(lines), fill=(0, 0, 0), font=font,
+                        spacing=line_height - 11)
     for i in range(n):
       tile = Image.fromarray(np.asarray(images[i], np.uint8)).resize((w * scale, h * scale),
                                                                     Image.NEAREST)
