@@ -871,9 +871,10 @@ except loop.Terminate:
   sys.exit(130)
 ''')
   runner = subprocess.Popen([sys.executable, str(script)])
-  deadline = time.time() + 60
-  while not pid_file.exists() and time.time() < deadline:
+  deadline = time.time() + 600  # importing TensorFlow took over 60 s beside two training runs
+  while not pid_file.exists() and time.time() < deadline and runner.poll() is None:
     time.sleep(0.2)
+  assert pid_file.exists(), f'the fake stage did not start (runner exit code {runner.poll()})'
   child = int(pid_file.read_text())
   runner.terminate()
   assert runner.wait(timeout=60) == 130
@@ -1249,6 +1250,39 @@ def test_the_goal_section_says_where_the_table_stands(tmp_path):
   rows['real_oracle'] = measured(100)  # 33.3%: below RL-CycleGAN (the 1.0 world's case)
   assert 'RL-CycleGAN is 18.3 points above it (within 10).' in '\n'.join(
       table1.goal_markdown({'rows': rows}))
+
+
+def test_the_goal_section_compares_the_joint_runs_own_q_real_pooled_over_seeds():
+  """The joint runs' Q_real in `real` (the frozen Gs' figures, there before any final Q): pooled
+  over the seeds measured, paired by McNemar only when every evaluation has per-scene outcomes
+  of the same seeds."""
+  def joint(outcomes=None, k=None, n=None):
+    k = sum(outcomes) if outcomes is not None else k
+    n = len(outcomes) if outcomes is not None else n
+    low, high = policy_eval.wilson_interval(k, n)
+    r = {'successes': k, 'episodes': n, 'success_rate': k / n, 'ci95': [low, high]}
+    return {'joint_q_real_real': dict(r, outcomes=outcomes) if outcomes is not None else r}
+
+  rl, cg = [1] * 6 + [0] * 4, [0] * 4 + [1] * 4 + [0] * 2
+  generators = {'rl_cyclegan_seed0': joint(rl), 'cyclegan_seed0': joint(cg)}
+  text = '\n'.join(table1.goal_markdown({'rows': {}, 'generators': generators}))
+  assert 'Not measured yet' in text  # no final Qs: the joint line still says what there is
+  paired = policy_eval.mcnemar_exact(rl, cg)
+  assert ("- The joint runs' own Q_real in `real`: RL-CycleGAN (seed 0 only) 60.0% (6/10; "
+          in text)
+  assert (f"+20.0 points, two-proportion z = "
+          f"{policy_eval.two_proportion_z(6, 10, 4, 10):.2f}; paired over the same 10 scenes: "
+          f"only RL-CycleGAN grasped in 4, only CycleGAN in 2, exact McNemar p = "
+          f"{paired['p_value']:.3g}." in text)
+  generators['rl_cyclegan_seed1'] = joint(k=3, n=10)  # no outcomes recorded: pooled, unpaired
+  text = '\n'.join(table1.goal_markdown({'rows': {}, 'generators': generators}))
+  assert 'RL-CycleGAN (pooled over 2 seeds) 45.0% (9/20; ' in text
+  assert 'CycleGAN (seed 0 only) 40.0% (4/10; ' in text and 'McNemar' not in text
+  generators['cyclegan_seed1'] = joint(k=5, n=10)
+  text = '\n'.join(table1.goal_markdown({'rows': {}, 'generators': generators}))
+  assert '+0.0 points' in text and 'not paired: an evaluation from before' in text
+  del generators['cyclegan_seed0'], generators['cyclegan_seed1']
+  assert 'joint runs' not in '\n'.join(table1.goal_markdown({'rows': {}, 'generators': generators}))
 
 
 def test_publishing_replaces_a_report_whole_so_a_second_runner_never_reads_part(tmp_path,

@@ -1397,9 +1397,10 @@ def goal_markdown(summary: dict) -> List[str]:
            f'intervals, and within {GOAL_ORACLE_POINTS:g} points of the real-trained oracle.', '']
   rl, cg, oracle = (rows.get(k, {}).get('real') for k in ('rl_cyclegan', 'cyclegan',
                                                              'real_oracle'))
+  joint = _joint_q_real_goal_lines(summary)
   if not (rl and cg):
     return lines + ['Not measured yet: the RL-CycleGAN and CycleGAN rows need their final Qs.',
-                    '']
+                    ''] + (joint and joint + [''])
 
   def seeds(key):
     n = len(rows[key].get('seeds', [0]))
@@ -1427,12 +1428,50 @@ def goal_markdown(summary: dict) -> List[str]:
     where = f'{gap:.1f} points below it' if gap >= 0 else f'{-gap:.1f} points above it'
     lines.append(f'- The real-trained oracle {_pct(oracle)}: RL-CycleGAN is {where} (' + (
         f'within {GOAL_ORACLE_POINTS:g}).' if near else f'more than {GOAL_ORACLE_POINTS:g}).'))
+  lines += joint
   met = apart and near
   both = all(len(rows[k].get('seeds', [0])) == 2 for k in ('rl_cyclegan', 'cyclegan'))
   lines += [f"- Goal: **{'met' if met else 'not met'}**" + (
       '' if both else ' (so far: the table asks for both rows pooled over two training seeds)')
             + ('' if oracle else '; the oracle row is not measured yet') + '.', '']
   return lines
+
+
+def _joint_q_real_goal_lines(summary: dict) -> List[str]:
+  """The same comparison on the joint runs' own Q_real in `real` (no final Q; the paper says
+  it "could be used"), pooled over the training seeds measured so far: from the frozen Gs'
+  figures (``summary['generators']``), which are there hours before the rows' final Qs."""
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
+  generators = summary.get('generators') or {}
+  pooled = {}
+  for base in ('rl_cyclegan', 'cyclegan'):
+    seeds = [k for k in (0, 1) if 'joint_q_real_real' in generators.get(f'{base}_seed{k}', {})]
+    if not seeds:
+      return []
+    pooled[base] = (seeds, _pool([{'num_successes': r['successes'], 'num_episodes': r['episodes'],
+                                   **({'outcomes': r['outcomes']} if 'outcomes' in r else {})}
+                                  for k in seeds for r in
+                                  [generators[f'{base}_seed{k}']['joint_q_real_real']]]))
+  (rl_seeds, rl), (cg_seeds, cg) = pooled['rl_cyclegan'], pooled['cyclegan']
+
+  def which(seeds):
+    return 'pooled over 2 seeds' if len(seeds) == 2 else f'seed {seeds[0]} only'
+
+  diff = 100.0 * (rl['success_rate'] - cg['success_rate'])
+  z = policy_eval.two_proportion_z(rl['successes'], rl['episodes'], cg['successes'],
+                                   cg['episodes'])
+  line = (f"- The joint runs' own Q_real in `real`: RL-CycleGAN ({which(rl_seeds)}) {_pct(rl)} "
+          f'against CycleGAN ({which(cg_seeds)}) {_pct(cg)}: {diff:+.1f} points, two-proportion '
+          f'z = {z:.2f}')
+  if rl_seeds == cg_seeds and len(rl.get('outcomes', [])) == len(cg.get('outcomes', [])) == (
+      rl['episodes']):
+    paired = policy_eval.mcnemar_exact(rl['outcomes'], cg['outcomes'])
+    line += (f"; paired over the same {paired['scenes']} scenes: only RL-CycleGAN grasped in "
+             f"{paired['only_a']}, only CycleGAN in {paired['only_b']}, exact McNemar p = "
+             f"{paired['p_value']:.3g}")
+  elif rl_seeds == cg_seeds:
+    line += ' (not paired: an evaluation from before per-scene outcomes were recorded)'
+  return [line + '.']
 
 
 def convergence_markdown(summary: dict) -> List[str]:
