@@ -79,11 +79,13 @@ def test_lock_of_a_live_runner_stops_a_second_one_and_a_dead_ones_is_taken_over(
     assert json.load(f)['pid'] == os.getpid()
 
 
-def _write_eval(path, successes, n, seed, grasp_distance=None, outcomes=None):
+def _write_eval(path, successes, n, seed, grasp_distance=None, outcomes=None, spread=None):
   low, high = policy_eval.wilson_interval(successes, n)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   result = {'num_successes': successes, 'num_episodes': n, 'success_rate': successes / n,
             'ci95_low': low, 'ci95_high': high, 'seed': seed}
+  if spread is not None:  # the Q's image tower (policy_eval's embedding_spread)
+    result['embedding_spread'] = spread
   if outcomes is not None:  # per scene (policy_eval.evaluate)
     assert sum(outcomes) == successes and len(outcomes) == n
     result['outcomes'] = list(outcomes)
@@ -761,7 +763,7 @@ def test_docs_say_where_each_generators_errors_lie(tmp_path):
   section = markdown[markdown.index("## Where G's errors lie"):]
   assert section.index('| CycleGAN (seed 0) |') < section.index('| RL-CycleGAN (seed 0) |')
   # Neither final Q has run: the main table shows each frozen G's own figure, and says so.
-  assert '| RL-CycleGAN (seed 0) | final Q not run yet | | not measured | 0.900 | 70% |' in (
+  assert '| RL-CycleGAN (seed 0) | final Q not run yet | | not measured | 0.900 | | 70% |' in (
       markdown)
   for seed in table1.EVAL_SEEDS:  # the joint run's Q_real in real lands next
     _write_eval(table.published('rl_cyclegan_seed0', 'eval', f'joint_q_real_real_seed{seed}.json'),
@@ -1241,15 +1243,45 @@ def test_the_goal_section_says_where_the_table_stands(tmp_path):
   rows = {'rl_cyclegan': measured(310, n=600, seeds=[0, 1]),
           'cyclegan': measured(220, n=600, seeds=[0, 1]), 'real_oracle': measured(160)}
   text = '\n'.join(table1.goal_markdown({'rows': rows}))
-  assert 'pooled over 2 seeds' in text and 'the intervals do not overlap.' in text
+  assert 'pooled over 2 seeds' in text
+  assert 'the intervals do not overlap, RL-CycleGAN above.' in text
   assert 'RL-CycleGAN is 1.7 points below it (within 10).' in text
   assert '- Goal: **met**.' in text
   rows['real_oracle'] = measured(200)  # 66.7%: 15.0 points above RL-CycleGAN
   text = '\n'.join(table1.goal_markdown({'rows': rows}))
   assert '15.0 points below it (more than 10).' in text and '**not met**' in text
+  swapped = dict(rows, rl_cyclegan=rows['cyclegan'], cyclegan=rows['rl_cyclegan'])
+  text = '\n'.join(table1.goal_markdown({'rows': swapped}))  # session 32's case: CycleGAN above
+  assert 'the intervals do not overlap, CycleGAN above.' in text and '**not met**' in text
   rows['real_oracle'] = measured(100)  # 33.3%: below RL-CycleGAN (the 1.0 world's case)
   assert 'RL-CycleGAN is 18.3 points above it (within 10).' in '\n'.join(
       table1.goal_markdown({'rows': rows}))
+
+
+def test_the_table_marks_a_final_q_whose_image_tower_collapsed(tmp_path):
+  """Session 32: RL-CycleGAN seed 1's final Q gave every frame the same features (embedding
+  spread 0.0000) and scored at the random floor; the table says so beside the figure, per run,
+  and for a pooled row how many of its runs."""
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  spreads = {'rl_cyclegan_seed0': (0.11, 0.10, 0.12), 'rl_cyclegan_seed1': (0.0, 0.0001, 0.0),
+             'cyclegan_seed0': (0.12, 0.12, 0.12)}
+  for row, by_seed in spreads.items():
+    for seed, spread in zip(table1.EVAL_SEEDS, by_seed):
+      _write_eval(table.published(row, 'eval', f'real_seed{seed}.json'), 30, 100, seed,
+                  spread=spread)
+      _write_eval(table.published(row, 'eval', f'sim_seed{seed}.json'), 30, 100, seed)
+  summary = table1.summarize(table)
+  rows = summary['rows']
+  assert rows['rl_cyclegan_seed0']['real']['embedding_spread'] == pytest.approx(0.11)
+  assert rows['rl_cyclegan']['seed_spreads'] == pytest.approx([0.11, 0.0001 / 3])
+  assert 'embedding_spread' not in rows['rl_cyclegan']['real']  # no mean of two runs' towers
+  markdown = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert '| RL-CycleGAN (seed 1) | 30.0% (90/300; 25-35%) | 30.0% (90/300; 25-35%) | - | - | ' \
+         '0.0000 **collapsed** | 70% |' in markdown
+  assert '| 0.1100 | 70% |' in markdown and '| 1 of 2 collapsed | 70% |' in markdown
+  assert '| CycleGAN (seed 0 only) | 30.0% (90/300; 25-35%) |' in markdown
+  assert '| - | 0.1200 | 61% |' in markdown  # one seed so far: its own run's spread
 
 
 def test_the_goal_section_compares_the_joint_runs_own_q_real_pooled_over_seeds():

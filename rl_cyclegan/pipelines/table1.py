@@ -1036,6 +1036,9 @@ def _pool(results: Sequence[dict]) -> dict:
          'ci95': [low, high], 'seeds': [r.get('seed') for r in results]}
   if results and all('outcomes' in r for r in results):  # per scene, in seed order (pairable)
     out['outcomes'] = [int(x) for r in results for x in r['outcomes']]
+  spreads = [r.get('embedding_spread') for r in results]
+  if results and all(isinstance(x, (int, float)) for x in spreads):  # the Q's image tower
+    out['embedding_spread'] = float(sum(spreads) / len(spreads))
   tables = [r.get('grasp_distance') for r in results]
   if tables and all(tables) and all(t['bins_cm'] == tables[0]['bins_cm'] for t in tables):
     out['grasp_distance'] = {  # policy_eval.grasp_distance_table, summed over the seeds
@@ -1136,6 +1139,9 @@ def summarize(table: Table1) -> dict:
                                  **({'outcomes': s[what]['outcomes']}
                                     if 'outcomes' in s[what] else {})}
                                 for s in seeds])
+      spreads = [s['real'].get('embedding_spread') for s in seeds if 'real' in s]
+      if len(spreads) == len(seeds) and None not in spreads:  # each run's tower, not a mean
+        pooled['seed_spreads'] = spreads
       rows[base] = pooled
     elif seeds[0]:  # one seed so far: the table shows it, marked as such
       rows[base] = dict(seeds[0], seeds=[0])
@@ -1278,6 +1284,25 @@ def _pct(r):
           f'{100 * low:.0f}-{100 * high:.0f}%)')
 
 
+# A final Q whose image tower's embedding spread on its `real` evaluation frames is below this
+# is blind: collapsed runs measured 0.0000-0.0019, working ones 0.06-0.13 at their end
+# (docs/results.md, "Session 22"; at 0.75 the oracle's was 0.019 already at step 4,000).
+COLLAPSED_SPREAD = 0.005
+
+
+def _tower(row: dict, one_run: bool) -> str:
+  """The image tower column: one run's embedding spread in `real`, marked when collapsed; for
+  a row pooled over training seeds, how many of its runs collapsed."""
+  if not one_run:
+    runs = row.get('seed_spreads') or []
+    collapsed = sum(x < COLLAPSED_SPREAD for x in runs)
+    return f'{collapsed} of {len(runs)} collapsed' if runs else '-'
+  spread = (row.get('real') or {}).get('embedding_spread')
+  if spread is None:
+    return '-'
+  return f'{spread:.4f}' + (' **collapsed**' if spread < COLLAPSED_SPREAD else '')
+
+
 def _preservation(result: dict) -> str:
   """A row's G's object preservation in the final Q's view, from its generator report."""
   value = ((result.get('generator_report') or {}).get('frame') or {}).get(
@@ -1312,8 +1337,14 @@ def table_markdown(summary: dict) -> str:
       f"evaluation seed {', '.join(map(str, summary['eval_seeds']))}, pooled, with the 95% "
       'Wilson interval. `real`: the final Q in the pseudo-real world. `sim`: in the simulator, '
       'seen through the row\'s G. `joint Q_real`: the joint run\'s own Q_real in `real`.', '',
-      '| row | real | sim | joint Q_real in real | object preservation of G | paper (real robot) |',
-      '|---|---|---|---|---|---|']
+      "`image tower`: the final Q's embedding spread on the `real` evaluations' frames (its "
+      "image features' spread across frames, mean over the evaluation seeds); below "
+      f"{COLLAPSED_SPREAD:g} the tower gives every image the same features and the policy is "
+      'blind (docs/results.md, "Session 22"): a failure of the final Q\'s learner, which the '
+      "row's success then measures along with its G.", '',
+      '| row | real | sim | joint Q_real in real | object preservation of G | image tower '
+      '| paper (real robot) |',
+      '|---|---|---|---|---|---|---|']
   keys = []
   for base in ROWS:
     if base in TWO_SEED_ROWS:
@@ -1333,13 +1364,14 @@ def table_markdown(summary: dict) -> str:
         continue  # a lever not tried (yet): listed under the table
       if g:  # its G is frozen and reported; the final Q is still to come
         lines.append(f"| {label} | final Q not run yet | | {_pct(g.get('joint_q_real_real'))} | "
-                     f'{_preservation(g)} | {paper} |')
+                     f'{_preservation(g)} | | {paper} |')
       elif key == base or f'{base}_seed0' in rows:
-        lines.append(f'| {label} | not run yet | | | | {paper} |')
+        lines.append(f'| {label} | not run yet | | | | | {paper} |')
       continue
     lines.append(f"| {label} | {_pct(r.get('real'))} | {_pct(r.get('sim'))} | "
                  f"{_pct(r.get('joint_q_real_real')) if 'joint_q_real_real' in r else '-'} | "
-                 f'{_preservation(r)} | {paper} |')
+                 f"{_preservation(r)} | {_tower(r, len(r.get('seeds', [0])) < 2)} | "
+                 f'{paper} |')
   lines += ['', 'Re-measure a row: the `evaluate` command of its entry in '
             f'`{summary_file}`.', '']
   lines += [f"Lever rows (issue 18: the paper's levers, each a documented variant of the "
@@ -1415,7 +1447,9 @@ def goal_markdown(summary: dict) -> List[str]:
   lines.append(f"- RL-CycleGAN ({seeds('rl_cyclegan')}) {_pct(rl)} against CycleGAN "
                f"({seeds('cyclegan')}) {_pct(cg)}: {rate(rl) - rate(cg):+.1f} points, "
                f'two-proportion z = {z:.2f}; the intervals '
-               + ('do not overlap.' if apart or rl['ci95'][1] < cg['ci95'][0] else 'overlap.'))
+               + ('do not overlap, RL-CycleGAN above.' if apart else
+                  'do not overlap, CycleGAN above.' if rl['ci95'][1] < cg['ci95'][0] else
+                  'overlap.'))
   if len(rl.get('outcomes', [])) == len(cg.get('outcomes', [])) == rl['episodes']:
     paired = policy_eval.mcnemar_exact(rl['outcomes'], cg['outcomes'])
     lines.append(f"- Paired over the same {paired['scenes']} scenes (the evaluation seeds fix "
