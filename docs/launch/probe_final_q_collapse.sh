@@ -4,8 +4,11 @@
 # 23,000; CycleGAN seed 1's at 4,000: 0.026) caused by its G, or by the final Q's own seed?
 # The table's final-Q command of each seed-1 row, unchanged but for train_eval.seed (2 and 3,
 # the rows' own is 1) and 4,000 train steps, on the row's cached G(sim log) (a symlink to the
-# row's translated_sim_log; G's fingerprint is checked on read). Two probes at a time, one TF
-# intra-op thread each, beside the chain (the machine is shared: no timing is read from them).
+# row's translated_sim_log; G's fingerprint is checked on read). One probe at a time, one TF
+# intra-op thread, beside the chain (the machine is shared: no timing is read from them). Memory:
+# a final Q holds ~7.6 GB (the 83k-transition log and its replay in RAM); two probes beside the
+# chain's two joint runs (5.5 + 3.3 GB) filled this 23 GB machine with no swap, and all four
+# stalled for 35 min (session 32) until the second pair was killed.
 # Each probe's step-4,000 evaluation prints the spread; layer_stats.py then writes the tower's
 # dead channels on the 64 held-out paired states in real to ../runs/probe_s32/layer_stats.jsonl.
 # Resumes where it stopped (train_qtopt restores its checkpoint; a finished probe is skipped).
@@ -35,12 +38,10 @@ probe() {  # probe <row> <final-Q seed>
   echo "[probe $(date +%H:%M:%S)] $row final-Q seed $seed: $(grep 'eval step 4000' "$root/train.log" | sed 's/.*grasp success/grasp success/' | tr '\n' ' ')"
 }
 pairs() {
-  probe rl_cyclegan_seed1 2 & local a=$!
+  probe rl_cyclegan_seed1 2
   probe cyclegan_seed1 2
-  wait "$a"
-  probe rl_cyclegan_seed1 3 & a=$!
+  probe rl_cyclegan_seed1 3
   probe cyclegan_seed1 3
-  wait "$a"
 }
 setsid nohup bash -c "$(declare -f probe pairs); out=$out runs=$runs repo=$repo code=$code; set -e; pairs" \
   > "$out/probe.log" 2>&1 &
