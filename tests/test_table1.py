@@ -308,6 +308,29 @@ def test_each_lever_row_changes_one_thing_of_the_rl_cyclegan_row(tmp_path):
   assert 'train_rl_cyclegan.num_train_steps = 2' in joint['rl_cyclegan_seed0/joint']
 
 
+def test_a_frozen_g_is_built_as_its_joint_run_built_it_for_translation_and_final_q(tmp_path):
+  """Session 32: GraspGAN-style's translation stopped the chain, since the final Q's config
+  built G without the mask head its checkpoint holds. Every generator row's joint-gin
+  UNetGenerator settings that gin/table1_final_q.gin lacks reach both stages that build G."""
+  from rl_cyclegan import run_dir  # pylint: disable=g-import-not-at-top
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'))
+  final_q = run_dir.parse_gin_bindings(table.gin('gin/table1_final_q.gin'),
+                                       search_paths=[table.gin('gin')])
+  for base, gin_file in table1.GENERATOR_ROWS.items():
+    joint = run_dir.parse_gin_bindings(table.gin(gin_file), search_paths=[table.gin('gin')])
+    needed = {f'{k} = {v!r}' for k, v in joint.items()
+              if k.startswith('UNetGenerator.') and final_q.get(k) != v}
+    assert needed == set(table1.FROZEN_G_BINDINGS.get(base, ())), base
+    row = f'{base}_seed0' if base in table1.TWO_SEED_ROWS else base
+    stages = {st.name: st for st in table.stages([row])}
+    for what in ('translate', 'final_q'):
+      argv = stages[f'{row}/{what}'].argv
+      for binding in needed:
+        assert binding in argv, (row, what)
+  assert table1.FROZEN_G_BINDINGS['graspgan'] == ('UNetGenerator.num_mask_classes = 4',)
+
+
 def test_the_critics_start_lever_fine_tunes_the_sim_only_q_on_the_real_log_first(tmp_path):
   """rl_cyclegan_real_critic: a QT-Opt stage (the Sim-Only Q, trained on the real log alone)
   comes before its joint run, and its published checkpoint starts Q_real."""

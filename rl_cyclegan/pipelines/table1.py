@@ -81,6 +81,11 @@ GENERATOR_ROWS = {  # row -> gin of its joint training
     # The paper-faithful setting: critics from scratch, no sim log in the joint batches.
     'rl_cyclegan_scratch': 'gin/table1_rl_cyclegan_scratch.gin',
 }
+# Bindings a row's frozen G needs wherever the final Q's config builds it (the translation and
+# the final Q): its joint gin's UNetGenerator settings beyond gin/table1_final_q.gin's. GraspGAN's
+# G has a mask head (its auxiliary segmentation task); the head is restored and never used, since
+# the final Q takes only the image. A test checks these against the rows' joint gin files.
+FROZEN_G_BINDINGS = {'graspgan': ('UNetGenerator.num_mask_classes = 4',)}
 # The paper's levers (issue 18: if RL-CycleGAN does not beat CycleGAN, "try the paper's levers
 # (lambda_RL-scene, joint-training length, the critics' start). Each is a documented variant,
 # and the faithful row stays"): each lever row changes one thing of the RL-CycleGAN row at
@@ -670,13 +675,14 @@ class Table1:
             published=self.published(row, 'oracle_q_report.json'),
             reads=('data/paired_oracle',), current=self._oracle_q_current))
       cache = os.path.join(final_root, 'translated_sim_log')
+      frozen_g = list(FROZEN_G_BINDINGS.get(base, ()))
       stages.append(Stage(
           f'{row}/translate', self.tool('translate_episodes') + [
               f'--generator_checkpoint={generator}', f"--source={self.data('sim_mix18')}",
               # The final Q's own config builds G, so both compute the same fingerprint.
               f'--output_dir={cache}', f'--gin_file={self.gin("gin/table1_final_q.gin")}',
               f'--render_size={_size(s.render_size)}', f'--crop_size={_size(s.crop_size)}']
-          + [a for b in s.extra_bindings for a in ('--gin_bindings', b)],
+          + [a for b in list(s.extra_bindings) + frozen_g for a in ('--gin_bindings', b)],
           cache, os.path.join(cache, 'summary.json'), s.sim_log_episodes * 5.6 / 250.0,
           # Only the final Q reads the translated log: once it is published (e.g. on a new
           # machine), neither the translation nor the sim log is made again.
@@ -686,7 +692,7 @@ class Table1:
           s.final_steps, seed_binding + [
               f"Replay.sim_episode_dir = '{self.data('sim_mix18')}'",
               f"train_eval.generator_checkpoint = '{generator}'",
-              f'Environment.render_size = {tuple(s.render_size)}'], final_est,
+              f'Environment.render_size = {tuple(s.render_size)}'] + frozen_g, final_est,
           reads=['data/sim_mix18']))
     else:
       raise ValueError(f'unknown Table 1 row {row!r}; valid: {", ".join(all_row_keys())}')
