@@ -1053,6 +1053,15 @@ def _pool(results: Sequence[dict]) -> dict:
   return out
 
 
+def _pool_pooled(entries: Sequence[dict]) -> dict:
+  """``_pool`` over already pooled entries (e.g. a row's training seeds): their counts, per-scene
+  outcomes and grasp distances; not their towers' spreads, since a mean of two runs' towers
+  says nothing of either."""
+  return _pool([{'num_successes': e['successes'], 'num_episodes': e['episodes'],
+                 'grasp_distance': e.get('grasp_distance'),
+                 **({'outcomes': e['outcomes']} if 'outcomes' in e else {})} for e in entries])
+
+
 def _pooled_eval(table: Table1, row: str, what: str) -> Optional[dict]:
   """A row's ``what`` evaluation (real, sim, joint_q_real_real) pooled over EVAL_SEEDS; None
   until every seed's file is there."""
@@ -1139,12 +1148,7 @@ def summarize(table: Table1) -> dict:
                 'evaluate': seeds[0]['evaluate'], 'seeds': [0, 1]}
       for what in ('real', 'sim', 'joint_q_real_real'):
         if all(what in s for s in seeds):
-          pooled[what] = _pool([{'num_successes': s[what]['successes'],
-                                 'num_episodes': s[what]['episodes'],
-                                 'grasp_distance': s[what].get('grasp_distance'),
-                                 **({'outcomes': s[what]['outcomes']}
-                                    if 'outcomes' in s[what] else {})}
-                                for s in seeds])
+          pooled[what] = _pool_pooled([s[what] for s in seeds])
       spreads = [s['real'].get('embedding_spread') for s in seeds if 'real' in s]
       if len(spreads) == len(seeds) and None not in spreads:  # each run's tower, not a mean
         pooled['seed_spreads'] = spreads
@@ -1488,10 +1492,8 @@ def _joint_q_real_goal_lines(summary: dict) -> List[str]:
     seeds = [k for k in (0, 1) if 'joint_q_real_real' in generators.get(f'{base}_seed{k}', {})]
     if not seeds:
       return []
-    pooled[base] = (seeds, _pool([{'num_successes': r['successes'], 'num_episodes': r['episodes'],
-                                   **({'outcomes': r['outcomes']} if 'outcomes' in r else {})}
-                                  for k in seeds for r in
-                                  [generators[f'{base}_seed{k}']['joint_q_real_real']]]))
+    pooled[base] = (seeds, _pool_pooled([generators[f'{base}_seed{k}']['joint_q_real_real']
+                                         for k in seeds]))
   (rl_seeds, rl), (cg_seeds, cg) = pooled['rl_cyclegan'], pooled['cyclegan']
 
   def which(seeds):
