@@ -206,13 +206,16 @@ def test_embedding_spread_tells_a_q_that_sees_from_an_image_blind_one():
 
 
 def test_action_change_tells_a_q_that_reads_the_scene_from_an_image_blind_one():
+  # A fixed init: over init seeds 0-11 a fresh network's action change ranged 0.07-0.53, and one
+  # unseeded CI run drew 0.037 (session 33).
+  tf.keras.utils.set_random_seed(0)
   net = q_network_lib.GraspingQNetwork(crop_size=CROP, **q_network_lib.small_config())
   policy = policies.CEMPolicy(net, RENDER, CROP, num_samples=16, seed=0)
   observations = _observations(batch=6)
   frames, gripper = observations['image'], observations['gripper_state']
   rng_state = policy._rng.state.numpy().copy()  # pylint: disable=protected-access
   seeing = policy.action_change(frames, gripper)
-  assert seeing > 0.05  # a fresh network's greedy move follows the image
+  assert seeing > 0.2  # this fresh network's greedy move follows the image (0.51 here)
   assert policy.action_change(frames, gripper) == seeing  # deterministic
   np.testing.assert_array_equal(policy._rng.state.numpy(), rng_state)  # no random stream used
   assert policy.action_change(np.repeat(frames[:1], 6, 0), gripper) == 0.0  # one scene
