@@ -219,3 +219,78 @@ def test_a_run_without_spec_or_config_names_what_was_tried(tmp_path):
   shutil.rmtree(tmp_path)
   with pytest.raises(FileNotFoundError, match='does not exist'):
     run_dir.read_run_spec(str(tmp_path))
+
+
+def _training_checkpoints(root, spec, steps):
+  """A QT-Opt-like train/ckpt: the networks of ``spec``, a target, Adam's moments, counters."""
+  nets = {k: n.build(spec.crop_size) for k, n in spec.networks.items()}
+  target = spec.networks['q_network'].build(spec.crop_size)
+  for v in [v for n in nets.values() for v in n.variables] + target.variables:
+    v.assign(tf.random.normal(v.shape))
+  optimizer = tf.keras.optimizers.Adam()
+  optimizer.build(nets['q_network'].trainable_variables)
+  train_step, env_steps = tf.Variable(0, dtype=tf.int64), tf.Variable(7, dtype=tf.int64)
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(
+      **nets, q_target_1=target, q_optimizer=optimizer, train_step=train_step,
+      env_steps=env_steps), run_dir.checkpoint_dir(root), max_to_keep=5)
+  for step in steps:
+    train_step.assign(step)
+    manager.save(checkpoint_number=step)
+  return nets
+
+
+def _top_keys(prefix):
+  return {n.split('/')[0] for n, _ in tf.train.list_variables(prefix)} - {
+      '_CHECKPOINTABLE_OBJECT_GRAPH'}
+
+
+def test_a_published_checkpoint_keeps_the_policy_q_and_g_only_and_is_never_partial(
+    tmp_path, monkeypatch):
+  spec = _spec()
+  root, dst = str(tmp_path / 'run'), str(tmp_path / 'published')
+  run_dir.write_run_spec(root, spec)
+  nets = _training_checkpoints(root, spec, steps=(100, 200))
+  assert _top_keys(run_dir.latest_checkpoint(run_dir.checkpoint_dir(root))) == {
+      'G_sim2real', 'q_network', 'q_target_1', 'q_optimizer', 'train_step', 'env_steps',
+      'save_counter'}
+
+  # An interrupted write (here: the renaming) leaves no index: no checkpoint, not a partial one.
+  real_replace = os.replace
+
+  def fail(*args):
+    raise OSError('disk full')
+
+  monkeypatch.setattr(os, 'replace', fail)
+  with pytest.raises(OSError, match='disk full'):
+    run_dir.write_policy_checkpoint(root, dst)
+  assert run_dir.latest_checkpoint(run_dir.checkpoint_dir(dst)) is None
+  monkeypatch.setattr(os, 'replace', real_replace)
+
+  prefix = run_dir.write_policy_checkpoint(root, dst)
+  assert prefix == os.path.join(run_dir.checkpoint_dir(dst), 'ckpt-200')
+  assert run_dir.latest_checkpoint(run_dir.checkpoint_dir(dst)) == prefix
+  assert _top_keys(prefix) == {'G_sim2real', 'q_network', 'train_step', 'save_counter'}
+  assert sorted(f for f in os.listdir(run_dir.checkpoint_dir(dst)) if not f.startswith('.')) == [
+      'checkpoint', 'ckpt-200.data-00000-of-00001', 'ckpt-200.index']
+  assert int(tf.train.load_checkpoint(prefix).get_tensor(
+      'train_step/.ATTRIBUTES/VARIABLE_VALUE')) == 200
+  published = run_dir.read_run_spec(dst)
+  assert published.checkpoint_keys == ('G_sim2real', 'q_network', 'save_counter', 'train_step')
+  assert published.networks.keys() == spec.networks.keys()
+  # Evaluation restores both networks exactly (check_matches: both ways), with their values.
+  restored = run_dir.restore_networks(published, ['q_network', 'G_sim2real'], prefix)
+  for key, net in nets.items():
+    for a, b in zip(restored[key].variables, net.variables):
+      np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+  # Again on the same checkpoint: nothing is rewritten. A newer one replaces it.
+  mtime = os.path.getmtime(prefix + '.index')
+  assert run_dir.write_policy_checkpoint(root, dst) == prefix
+  assert os.path.getmtime(prefix + '.index') == mtime
+  _training_checkpoints(root, spec, steps=(300,))
+  newer = run_dir.write_policy_checkpoint(root, dst)
+  assert newer.endswith('ckpt-300') and not os.path.exists(prefix + '.index')
+  with pytest.raises(ValueError, match='is the run itself'):
+    run_dir.write_policy_checkpoint(root, root)
+  run_dir.write_run_spec(str(tmp_path / 'untrained'), spec)
+  assert run_dir.write_policy_checkpoint(str(tmp_path / 'untrained'), dst) is None

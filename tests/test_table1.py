@@ -353,7 +353,7 @@ def test_the_critics_start_lever_fine_tunes_the_sim_only_q_on_the_real_log_first
   assert critic.estimate_s == pytest.approx(
       table1.REAL_CRITIC_STEPS / table.scale.final_steps_per_s)
   # Finished and published, it is not trained again on a new machine.
-  _fake_checkpoint(os.path.join(critic.directory, 'train', 'ckpt'), table1.REAL_CRITIC_STEPS)
+  _trained_q_run(critic.directory, table1.REAL_CRITIC_STEPS)
   _mark(critic.marker)
   table1.publish_row(table, row)
   assert os.path.isfile(table.published(row, 'real_critic', 'train', 'ckpt',
@@ -945,6 +945,32 @@ def _fake_checkpoint(directory, step):
     f.write(f'model_checkpoint_path: "ckpt-{step}"\n')
 
 
+def _trained_q_run(root, step):
+  """A finished QT-Opt run as train_qtopt leaves it (a tiny Q): run_spec.json, and its only
+  checkpoint holding the Q, a target network and the train step."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan import run_dir  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.networks import q_network as q_network_lib  # pylint: disable=g-import-not-at-top
+  q, target = (q_network_lib.GraspingQNetwork(crop_size=(32, 32), **q_network_lib.small_config())
+               for _ in range(2))
+  q.create_variables()
+  target.create_variables()
+  run_dir.write_run_spec(root, run_dir.RunSpec(
+      kind='qtopt', render_size=(32, 40), crop_size=(32, 32), action_mode='auto_descend',
+      allowed_modes=None, num_objects=2, appearance='sim',
+      networks=run_dir.network_specs({'q_network': q}), policy_q_key='q_network',
+      checkpoint_keys=('q_network', 'q_target_1', 'train_step')))
+  shutil.rmtree(run_dir.checkpoint_dir(root), ignore_errors=True)
+  tf.train.CheckpointManager(tf.train.Checkpoint(
+      q_network=q, q_target_1=target, train_step=tf.Variable(step, dtype=tf.int64)),
+      run_dir.checkpoint_dir(root), max_to_keep=1).save(checkpoint_number=step)
+
+
+def _checkpoint_keys(ckpt_dir):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return {n.split('/')[0] for n, _ in tf.train.list_variables(ckpt_dir)}
+
+
 def test_a_final_q_on_a_lost_machine_resumes_from_its_published_interim_checkpoint(tmp_path):
   logs = []
   table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=logs.append,
@@ -978,7 +1004,8 @@ def test_a_final_q_on_a_lost_machine_resumes_from_its_published_interim_checkpoi
   assert any('published interim checkpoint' in m for m in logs)
   assert final.prepare() == []  # adopted once; later resumes use the run's own checkpoints
 
-  _mark(final.marker)  # the stage finishes: publishing drops the interim copy
+  _trained_q_run(root, 4000)  # it trains (a real checkpoint now) and finishes
+  _mark(final.marker)  # publishing drops the interim copy
   for seed in table1.EVAL_SEEDS:
     for what in ('real', 'sim'):
       _write_eval(os.path.join(table.row_dir('cyclegan_seed0'), 'eval', f'{what}_seed{seed}.json'),
@@ -992,8 +1019,11 @@ def test_a_final_q_on_a_lost_machine_resumes_from_its_published_interim_checkpoi
       'step': 4000, 'refill_transitions': 8000}
   with open(tmp_path / 'docs' / 'table1.md') as f:
     assert f.read().count('resumed on a new machine from its interim checkpoint at step 4000') == 1
-  assert os.path.isfile(os.path.join(table.published('cyclegan_seed0', 'final_q', 'train', 'ckpt'),
-                                     'ckpt-4000.index'))
+  published = table.published('cyclegan_seed0', 'final_q', 'train', 'ckpt')
+  assert os.path.isfile(os.path.join(published, 'ckpt-4000.index'))
+  # What a reader evaluates: the Q, not its target networks (run_dir.write_policy_checkpoint).
+  assert 'q_network' in _checkpoint_keys(published)
+  assert 'q_target_1' not in _checkpoint_keys(published)
 
 
 def test_a_joint_run_on_a_lost_machine_resumes_from_its_published_interim_checkpoint(tmp_path):

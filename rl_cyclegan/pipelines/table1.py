@@ -25,7 +25,9 @@ stops at once, naming the holder; a lock of a dead pid on this host is taken ove
 
 After every row stage, ``publish_row`` copies what a reader needs into
 ``results/table1/<row>/`` (G alone, the generator report, evaluation JSONs, the final-Q
-checkpoint and config, the stages' done markers, and each finished training run's TensorBoard
+checkpoint cut to the Q and its frozen G (``run_dir.write_policy_checkpoint``: no target
+networks or optimizer state, half the size) and its config, the stages' done markers, and each
+finished training run's TensorBoard
 scalars as ``scalars.json``), ready to commit. A stage whose marker
 is there is finished even when the run directory is gone (a lost machine), and the stages
 after the joint training read G from there, so a committed G is never trained again.
@@ -995,9 +997,10 @@ def _publish_scalars(run, dst, finished_only=True):
 
 
 def _publish_q_run(run, dst):
-  """A finished QT-Opt run's newest checkpoint, config, markers, evaluations and scalars."""
-  _copy_checkpoint(os.path.join(run, 'train', 'ckpt'), os.path.join(dst, 'train', 'ckpt'))
-  for suffix in ('.gin', DONE_FILE, run_dir.RUN_SPEC, ADOPTED_NOTE):
+  """A finished QT-Opt run's newest checkpoint (its policy Q and frozen G only:
+  ``run_dir.write_policy_checkpoint``), config, markers, evaluations and scalars."""
+  run_dir.write_policy_checkpoint(run, dst)  # and its run_spec.json; before the DONE marker
+  for suffix in ('.gin', DONE_FILE, ADOPTED_NOTE):
     _copy_files(run, dst, suffix)
   _copy_files(os.path.join(run, 'eval'), os.path.join(dst, 'eval'))
   _publish_scalars(run, dst)
