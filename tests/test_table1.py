@@ -1399,3 +1399,68 @@ def test_figure_labels_wrap_to_their_column():
   assert table1._wrap_words('CycleGAN s1', fits) == ['CycleGAN s1']
   assert table1._wrap_words('sim x true real', fits) == ['sim x true', 'real']
   assert table1._wrap_words('', fits) == ['']
+
+
+def test_a_second_final_q_trains_on_the_rows_published_g_with_a_preset_seed(tmp_path):
+  """'<row>_fq' (FINAL_Q_REPLICATES): no joint run of its own; the G of '<row>_seed<k>' as
+  published (its joint run and report planned first), the final-Q recipe unchanged but for
+  the seed, k + 2; sim evaluations through that G."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'))
+  assert table1.expand_rows(['rl_cyclegan_fq']) == ['rl_cyclegan_fq_seed0', 'rl_cyclegan_fq_seed1']
+  names = [st.name for st in table.stages(['rl_cyclegan_fq_seed1'])]
+  row = 'rl_cyclegan_fq_seed1'
+  assert [n for n in names if not n.startswith('data/')] == [
+      'rl_cyclegan_seed1/joint', 'rl_cyclegan_seed1/generator_report', f'{row}/translate',
+      f'{row}/final_q'] + [f'{row}/eval/{what}_seed{k}' for k in table1.EVAL_SEEDS
+                           for what in ('real', 'sim')]
+  stages = {st.name: st for st in table.stages([row])}
+  g = table.published('rl_cyclegan_seed1', 'generator')
+  final = stages[f'{row}/final_q'].argv
+  assert 'train_eval.seed = 3' in final and 'train_eval.seed = 1' not in final
+  assert f"train_eval.generator_checkpoint = '{g}'" in final
+  assert f'--generator_checkpoint={g}' in stages[f'{row}/translate'].argv
+  parent = {st.name: st for st in table.stages(['rl_cyclegan_seed1'])}
+  # The same recipe as the row's own final Q, but for the seed and the run directory.
+  strip = lambda argv: [a for a in argv if not a.startswith(('train_eval.seed', '--root_dir'))]  # noqa: E731
+  assert strip(final) == strip(parent['rl_cyclegan_seed1/final_q'].argv)
+  assert '--generator_key=G_sim2real' in stages[f'{row}/eval/sim_seed0'].argv
+  assert table.stages([row], joint_only=True) == []  # nothing of it is a joint run
+
+
+def test_the_goal_section_pools_every_final_q_of_each_g_once_all_are_measured(tmp_path):
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  wins = {'rl_cyclegan_seed0': 50, 'rl_cyclegan_seed1': 25, 'rl_cyclegan_fq_seed0': 45,
+          'rl_cyclegan_fq_seed1': 40, 'cyclegan_seed0': 55, 'cyclegan_seed1': 60,
+          'cyclegan_fq_seed0': 50}
+  spread = {'rl_cyclegan_seed1': 0.0001}
+  scenes = 100
+  for row, k in wins.items():
+    for seed in table1.EVAL_SEEDS:
+      outcomes = [1] * k + [0] * (scenes - k)
+      for what in ('real', 'sim'):
+        _write_eval(table.published(row, 'eval', f'{what}_seed{seed}.json'), k, scenes, seed,
+                    outcomes=outcomes, spread=spread.get(row, 0.05))
+  markdown = lambda: (tmp_path / 'docs' / 'table1.md').read_text()  # noqa: E731
+  summary = table1.summarize(table)
+  assert summary['rows']['rl_cyclegan_fq']['real']['successes'] == 3 * (45 + 40)
+  assert summary['rows']['cyclegan_fq']['seeds'] == [0]
+  assert 'Over both final Qs' not in markdown()  # CycleGAN's second seed-1 final Q is missing
+  assert '| RL-CycleGAN, a second final Q on the row\'s G (final-Q seed + 2) (pooled) |' in (
+      markdown())
+  for seed in table1.EVAL_SEEDS:
+    _write_eval(table.published('cyclegan_fq_seed1', 'eval', f'real_seed{seed}.json'), 65, scenes,
+                seed, outcomes=[1] * 65 + [0] * 35, spread=0.05)
+    _write_eval(table.published('cyclegan_fq_seed1', 'eval', f'sim_seed{seed}.json'), 65, scenes,
+                seed)
+  table1.summarize(table)
+  line = [x for x in markdown().splitlines() if 'Over both final Qs' in x]
+  assert len(line) == 1, markdown()
+  rl_k, cg_k = 3 * (50 + 25 + 45 + 40), 3 * (55 + 60 + 50 + 65)
+  assert f'RL-CycleGAN, 1 of 4 towers collapsed {100 * rl_k / 1200:.1f}% ({rl_k}/1200;' in line[0]
+  assert f'CycleGAN, 0 of 4 towers collapsed {100 * cg_k / 1200:.1f}% ({cg_k}/1200;' in line[0]
+  # Scene by scene: each side wins the first k of every 100, so only CycleGAN grasped in
+  # max(0, cg - rl) scenes of each final-Q pair.
+  only_cg = 3 * (5 + 35 + 5 + 25)
+  assert f'only RL-CycleGAN grasped in 0, only CycleGAN in {only_cg}' in line[0]

@@ -22,6 +22,10 @@
 #    agree, so L_RL-scene pulls G back toward sim; docs/results.md, "Session 27" to "Session 30").
 #    The long lever comes last: its seed-0 start was lost with session 30's machine, so it now
 #    trains all 20,000 steps;
+#    Since session 33 each lane also gives the headline Gs their second final Qs (`<row>_fq`,
+#    table1.FINAL_Q_REPLICATES), the seed-1 Gs' first, right after the rows that were running
+#    (RL-CycleGAN seed 1's final Q had collapsed): they separate a G's effect from its final
+#    Q's luck, which the headline comparison needs more than the GAN and Randomized-Sim rows;
 # 6. both seed-1 rows once more: their swap stages exist once the other row's G is published.
 # A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
 # final Q by its name in a lane. Neither did on the 64 states the rule was applied to;
@@ -48,10 +52,12 @@ one() {  # one <row> [flags]: a row in a lane, with one intra-op thread
   TF_NUM_INTRAOP_THREADS=1 $T --rows="$row" "$@"
 }
 lane_a() {
-  one cyclegan_seed1 && one rl_cyclegan_scratch && one gan && one rl_cyclegan_rlscene1
+  one cyclegan_seed1 && one rl_cyclegan_scratch && one rl_cyclegan_fq_seed1 && one gan &&
+    one cyclegan_fq_seed0 && one rl_cyclegan_rlscene1
 }
 lane_b() {
-  one rl_cyclegan_seed1 && one graspgan && one randomized_sim && one rl_cyclegan_long --joint_only
+  one rl_cyclegan_seed1 && one graspgan && one cyclegan_fq_seed1 && one randomized_sim &&
+    one rl_cyclegan_fq_seed0 && one rl_cyclegan_long --joint_only
 }
 lanes() {  # both lanes side by side; fails if either fails
   lane_a &

@@ -72,9 +72,9 @@ LOCK_FILE = 'table1_stage.lock'
 DATA_LOCK_POLL_S = 30.0
 EVAL_SEEDS = (0, 1, 2)
 # Rows in table order; a row with two training seeds is reported pooled under its own key.
-ROWS = ('sim_only', 'randomized_sim', 'gan', 'cyclegan', 'graspgan', 'rl_cyclegan',
-        'rl_cyclegan_scratch', 'rl_cyclegan_rlscene1', 'rl_cyclegan_long',
-        'rl_cyclegan_real_critic', 'real_oracle', 'random')
+ROWS = ('sim_only', 'randomized_sim', 'gan', 'cyclegan', 'cyclegan_fq', 'graspgan',
+        'rl_cyclegan', 'rl_cyclegan_fq', 'rl_cyclegan_scratch', 'rl_cyclegan_rlscene1',
+        'rl_cyclegan_long', 'rl_cyclegan_real_critic', 'real_oracle', 'random')
 GENERATOR_ROWS = {  # row -> gin of its joint training
     'gan': 'gin/table1_gan.gin',
     'cyclegan': 'gin/table1_cyclegan.gin',
@@ -110,7 +110,16 @@ JOINT_CONTINUES = {'rl_cyclegan_long': 'rl_cyclegan_seed0'}
 JOINT_STEPS_FACTOR = {'rl_cyclegan_long': 2}
 CONTINUED_NOTE = 'continued_from.json'  # in a joint run's directory: whose run it trained on
 PAPER_FAITHFUL_ROWS = ('rl_cyclegan_scratch',)  # neither of table1_joint.gin's deviations
-TWO_SEED_ROWS = ('cyclegan', 'rl_cyclegan')  # issue 18: run-to-run spread reaches 22 points
+TWO_SEED_ROWS = ('cyclegan', 'rl_cyclegan', 'cyclegan_fq', 'rl_cyclegan_fq')  # issue 18: run-
+# to-run spread reaches 22 points
+# A second final Q on each headline G (docs/results.md, "Session 33"). With one final Q per G, a
+# row's figure mixes its G's effect with its final Q's luck: the final Q's learner collapsed
+# (a blind image tower) in 1 of the 0.75 table's 5 final Qs, on a G with which another
+# final-Q seed learned (the probe of session 32). Row '<row>_fq' at training seed k: the G of
+# '<row>_seed<k>' as published, the same recipe, final-Q seed k + FINAL_Q_REPLICATE_SEED_OFFSET
+# (fixed before any of these ran, so no seed is chosen on a result). No joint run of its own.
+FINAL_Q_REPLICATES = {'cyclegan_fq': 'cyclegan', 'rl_cyclegan_fq': 'rl_cyclegan'}
+FINAL_Q_REPLICATE_SEED_OFFSET = 2
 # The swap test (docs/results.md, "Session 29"): each headline row's final Q is also measured in
 # sim through the other row's G of the same training seed ('swap_sim'), once that G is
 # published. A G whose images a Q treats like real ones predicts that Q's figure in real.
@@ -118,9 +127,12 @@ SWAP_PARTNERS = {'rl_cyclegan': 'cyclegan', 'cyclegan': 'rl_cyclegan'}
 # The order the issue asks for: the headline comparison first.
 RUN_ORDER = ('sim_only', 'rl_cyclegan_seed0', 'cyclegan_seed0', 'real_oracle', 'random',
              'rl_cyclegan_seed1', 'cyclegan_seed1', 'gan', 'graspgan', 'randomized_sim',
-             'rl_cyclegan_scratch')
+             'rl_cyclegan_scratch', 'rl_cyclegan_fq_seed0', 'cyclegan_fq_seed0',
+             'rl_cyclegan_fq_seed1', 'cyclegan_fq_seed1')
 ROW_LABELS = {'sim_only': 'Sim-Only', 'randomized_sim': 'Randomized-Sim', 'gan': 'GAN',
               'cyclegan': 'CycleGAN', 'graspgan': 'GraspGAN-style', 'rl_cyclegan': 'RL-CycleGAN',
+              'cyclegan_fq': "CycleGAN, a second final Q on the row's G (final-Q seed + 2)",
+              'rl_cyclegan_fq': "RL-CycleGAN, a second final Q on the row's G (final-Q seed + 2)",
               'rl_cyclegan_scratch': 'RL-CycleGAN, paper-faithful (from scratch, no sim log)',
               'rl_cyclegan_rlscene1': 'RL-CycleGAN, lever: lambda_RL-scene 1 (seed 0)',
               'rl_cyclegan_long': 'RL-CycleGAN, lever: joint training twice as long (seed 0)',
@@ -676,29 +688,15 @@ class Table1:
             60.0 * s.oracle_states / s.paired_states,
             published=self.published(row, 'oracle_q_report.json'),
             reads=('data/paired_oracle',), current=self._oracle_q_current))
-      cache = os.path.join(final_root, 'translated_sim_log')
-      frozen_g = list(FROZEN_G_BINDINGS.get(base, ()))
-      stages.append(Stage(
-          f'{row}/translate', self.tool('translate_episodes') + [
-              f'--generator_checkpoint={generator}', f"--source={self.data('sim_mix18')}",
-              # The final Q's own config builds G, so both compute the same fingerprint.
-              f'--output_dir={cache}', f'--gin_file={self.gin("gin/table1_final_q.gin")}',
-              f'--render_size={_size(s.render_size)}', f'--crop_size={_size(s.crop_size)}']
-          + [a for b in list(s.extra_bindings) + frozen_g for a in ('--gin_bindings', b)],
-          cache, os.path.join(cache, 'summary.json'), s.sim_log_episodes * 5.6 / 250.0,
-          # Only the final Q reads the translated log: once it is published (e.g. on a new
-          # machine), neither the translation nor the sim log is made again.
-          published=self.published(row, 'final_q', DONE_FILE), reads=('data/sim_mix18',)))
-      stages.append(self._training(
-          f'{row}/final_q', 'train_qtopt', final_root, ['gin/table1_final_q.gin'], 'train_eval',
-          s.final_steps, seed_binding + [
-              f"Replay.sim_episode_dir = '{self.data('sim_mix18')}'",
-              f"train_eval.generator_checkpoint = '{generator}'",
-              f'Environment.render_size = {tuple(s.render_size)}'] + frozen_g, final_est,
-          reads=['data/sim_mix18']))
+      stages += self._final_q_on_frozen_g(row, base, final_root, generator, seed_binding)
+    elif base in FINAL_Q_REPLICATES:  # the G of another row, as published; no joint run
+      g_row = f'{FINAL_Q_REPLICATES[base]}_seed{seed}'
+      stages += self._final_q_on_frozen_g(
+          row, FINAL_Q_REPLICATES[base], final_root, self.published(g_row, 'generator'),
+          [f'train_eval.seed = {seed + FINAL_Q_REPLICATE_SEED_OFFSET}'])
     else:
       raise ValueError(f'unknown Table 1 row {row!r}; valid: {", ".join(all_row_keys())}')
-    sim_extra = ['--generator_key=G_sim2real'] if base in GENERATOR_ROWS else []
+    sim_extra = ['--generator_key=G_sim2real'] if uses_frozen_g(base) else []
     for k in EVAL_SEEDS:
       stages.append(self._evaluate(row, 'real', final_root, 'real', k, extra))
       stages.append(self._evaluate(row, 'sim', final_root, 'sim', k, extra + sim_extra))
@@ -707,6 +705,31 @@ class Table1:
       stages.append(self._evaluate(row, 'swap_sim', final_root, 'sim', k, extra + sim_extra + [
           f'--generator_checkpoint={partner}']))
     return stages
+
+  def _final_q_on_frozen_g(self, row, g_base, final_root, generator, seed_binding):
+    """The translation of the sim log through the frozen G in ``generator`` (a row of kind
+    ``g_base``'s), and the final Q trained on it: the Sim-Only recipe on G(sim)."""
+    s = self.scale
+    cache = os.path.join(final_root, 'translated_sim_log')
+    frozen_g = list(FROZEN_G_BINDINGS.get(g_base, ()))
+    return [Stage(
+        f'{row}/translate', self.tool('translate_episodes') + [
+            f'--generator_checkpoint={generator}', f"--source={self.data('sim_mix18')}",
+            # The final Q's own config builds G, so both compute the same fingerprint.
+            f'--output_dir={cache}', f'--gin_file={self.gin("gin/table1_final_q.gin")}',
+            f'--render_size={_size(s.render_size)}', f'--crop_size={_size(s.crop_size)}']
+        + [a for b in list(s.extra_bindings) + frozen_g for a in ('--gin_bindings', b)],
+        cache, os.path.join(cache, 'summary.json'), s.sim_log_episodes * 5.6 / 250.0,
+        # Only the final Q reads the translated log: once it is published (e.g. on a new
+        # machine), neither the translation nor the sim log is made again.
+        published=self.published(row, 'final_q', DONE_FILE), reads=('data/sim_mix18',)),
+        self._training(
+            f'{row}/final_q', 'train_qtopt', final_root, ['gin/table1_final_q.gin'],
+            'train_eval', s.final_steps, seed_binding + [
+                f"Replay.sim_episode_dir = '{self.data('sim_mix18')}'",
+                f"train_eval.generator_checkpoint = '{generator}'",
+                f'Environment.render_size = {tuple(s.render_size)}'] + frozen_g,
+            self.final_q_steps() / s.final_steps_per_s, reads=['data/sim_mix18'])]
 
   def swap_generator(self, row: str) -> Optional[str]:
     """The published G of ``row``'s swap partner (SWAP_PARTNERS, the same training seed), or
@@ -735,10 +758,16 @@ class Table1:
       else:
         out += [st for st in self.row_stages('sim_only') if st.name == 'sim_only/final_q']
     for row in rows:
-      source = JOINT_CONTINUES.get(row.partition('_seed')[0])
+      base, _, seed = row.partition('_seed')
+      source = JOINT_CONTINUES.get(base)
       if source and not any(st.name == f'{source}/joint' for st in out):
         # The joint run it trains on comes first (listed as done once it is).
         out += [st for st in self.row_stages(source) if st.name == f'{source}/joint']
+      if base in FINAL_Q_REPLICATES and not joint_only:  # so do the G it trains on and its report
+        g_row = f'{FINAL_Q_REPLICATES[base]}_seed{seed}'
+        wanted = (f'{g_row}/joint', f'{g_row}/generator_report')
+        names = {st.name for st in out}
+        out += [st for st in self.row_stages(g_row) if st.name in wanted and st.name not in names]
       names = {st.name for st in out}
       out += [st for st in self.row_stages(row) if st.name not in names and (
           not joint_only or is_joint_stage(st.name))]
@@ -871,6 +900,11 @@ def _interesting(line):
   """Progress lines worth echoing to the console (the full output is in the stage log)."""
   return any(k in line for k in ('ETA', 'grasp success', 'eval step', 'error', 'Error',
                                  'resumed', 'scene metrics', 'STOPPED'))
+
+
+def uses_frozen_g(base: str) -> bool:
+  """Whether a row's final Q trained on G(sim) (its sim evaluations then go through G)."""
+  return base in GENERATOR_ROWS or base in FINAL_Q_REPLICATES
 
 
 def all_row_keys():
@@ -1121,7 +1155,7 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
   source = '--policy=random' if base == 'random' else f'--checkpoint_dir={rel}'
   if base != 'random':
     out['checkpoint_dir'] = rel
-  g = ' --generator_key=G_sim2real' if base in GENERATOR_ROWS else ''
+  g = ' --generator_key=G_sim2real' if uses_frozen_g(base) else ''
   world = ('' if table.real_gap is None else
            f' --gin_bindings="RealAppearance.real_gap = {table.real_gap!r}"')
   out['evaluate'] = (f'python tools/evaluate.py {source} --appearance=real{world} '
@@ -1475,7 +1509,7 @@ def goal_markdown(summary: dict) -> List[str]:
     where = f'{gap:.1f} points below it' if gap >= 0 else f'{-gap:.1f} points above it'
     lines.append(f'- The real-trained oracle {_pct(oracle)}: RL-CycleGAN is {where} (' + (
         f'within {GOAL_ORACLE_POINTS:g}).' if near else f'more than {GOAL_ORACLE_POINTS:g}).'))
-  lines += joint
+  lines += joint + _every_final_q_goal_lines(rows)
   met = apart and near
   both = all(len(rows[k].get('seeds', [0])) == 2 for k in ('rl_cyclegan', 'cyclegan'))
   lines += [f"- Goal: **{'met' if met else 'not met'}**" + (
@@ -1488,7 +1522,6 @@ def _joint_q_real_goal_lines(summary: dict) -> List[str]:
   """The same comparison on the joint runs' own Q_real in `real` (no final Q; the paper says
   it "could be used"), pooled over the training seeds measured so far: from the frozen Gs'
   figures (``summary['generators']``), which are there hours before the rows' final Qs."""
-  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
   generators = summary.get('generators') or {}
   pooled = {}
   for base in ('rl_cyclegan', 'cyclegan'):
@@ -1502,21 +1535,50 @@ def _joint_q_real_goal_lines(summary: dict) -> List[str]:
   def which(seeds):
     return 'pooled over 2 seeds' if len(seeds) == 2 else f'seed {seeds[0]} only'
 
+  return [_comparison_line(
+      f"The joint runs' own Q_real in `real`: RL-CycleGAN ({which(rl_seeds)})", rl,
+      f'CycleGAN ({which(cg_seeds)})', cg, same_scenes=rl_seeds == cg_seeds)]
+
+
+def _comparison_line(label_rl: str, rl: dict, label_cg: str, cg: dict, same_scenes: bool) -> str:
+  """'- <label_rl> <rl> against <label_cg> <cg>: the difference, the two-proportion z, and the
+  exact McNemar test when both were measured on the same scenes with per-scene outcomes."""
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
   diff = 100.0 * (rl['success_rate'] - cg['success_rate'])
   z = policy_eval.two_proportion_z(rl['successes'], rl['episodes'], cg['successes'],
                                    cg['episodes'])
-  line = (f"- The joint runs' own Q_real in `real`: RL-CycleGAN ({which(rl_seeds)}) {_pct(rl)} "
-          f'against CycleGAN ({which(cg_seeds)}) {_pct(cg)}: {diff:+.1f} points, two-proportion '
-          f'z = {z:.2f}')
-  if rl_seeds == cg_seeds and len(rl.get('outcomes', [])) == len(cg.get('outcomes', [])) == (
+  line = (f'- {label_rl} {_pct(rl)} against {label_cg} {_pct(cg)}: {diff:+.1f} points, '
+          f'two-proportion z = {z:.2f}')
+  if same_scenes and len(rl.get('outcomes', [])) == len(cg.get('outcomes', [])) == (
       rl['episodes']):
     paired = policy_eval.mcnemar_exact(rl['outcomes'], cg['outcomes'])
     line += (f"; paired over the same {paired['scenes']} scenes: only RL-CycleGAN grasped in "
              f"{paired['only_a']}, only CycleGAN in {paired['only_b']}, exact McNemar p = "
              f"{paired['p_value']:.3g}")
-  elif rl_seeds == cg_seeds:
+  elif same_scenes:
     line += ' (not paired: an evaluation from before per-scene outcomes were recorded)'
-  return [line + '.']
+  return line + '.'
+
+
+def _every_final_q_goal_lines(rows: dict) -> List[str]:
+  """RL-CycleGAN against CycleGAN over every final Q of their Gs, once all are measured: each
+  training seed's row and its second final Q (FINAL_Q_REPLICATES), 4 final Qs a side, in the
+  same scene order on both sides; with how many of each side's image towers collapsed."""
+  pooled, towers = {}, {}
+  for base in ('rl_cyclegan', 'cyclegan'):
+    entries = [rows.get(f'{b}_seed{k}', {}).get('real') for b in (base, f'{base}_fq')
+               for k in (0, 1)]
+    if not all(entries):
+      return []
+    pooled[base] = _pool_pooled(entries)
+    spreads = [e.get('embedding_spread') for e in entries]
+    towers[base] = ('' if None in spreads else
+                    f', {sum(x < COLLAPSED_SPREAD for x in spreads)} of 4 towers collapsed')
+  return [_comparison_line(
+      'Over both final Qs of each of the 2 Gs (each row and its second final Q; '
+      f"`table1.FINAL_Q_REPLICATES`): RL-CycleGAN{towers['rl_cyclegan']}",
+      pooled['rl_cyclegan'], f"CycleGAN{towers['cyclegan']}", pooled['cyclegan'],
+      same_scenes=True)]
 
 
 def convergence_markdown(summary: dict) -> List[str]:
