@@ -232,6 +232,10 @@ def test_frame_recorder_keeps_the_first_frames_and_forwards_the_rest():
       'embedding spread 0.5000, action change 0.25')
   assert policy_eval.FrameRecorder(action_fn).image_use(policy) == {}  # no frames yet
   assert policy_eval.FrameRecorder.format({}) == ''
+  blind = policy_eval.FrameRecorder.format({'embedding_spread': 0.0001, 'action_change': 0.0})
+  assert blind.startswith('embedding spread 0.0001, action change 0.00 -- COLLAPSED IMAGE TOWER')
+  from rl_cyclegan.pipelines import table1  # pylint: disable=g-import-not-at-top
+  assert table1.COLLAPSED_SPREAD == policy_eval.COLLAPSED_SPREAD  # the table marks the same runs
 
 
 def _run_tool(*flags):

@@ -223,6 +223,11 @@ def format_grasp_distances(table) -> str:
 
 
 SPREAD_FRAMES = 256  # evaluation frames the image-use measures (FrameRecorder) use
+# Below this embedding spread a Q's image tower gives every frame the same features and its
+# policy is blind: collapsed final Qs measured 0.0000-0.0019, working ones 0.02-0.13
+# (docs/results.md, "Session 22" and "Session 32"). table1.COLLAPSED_SPREAD is the same value
+# there without TensorFlow (a test checks it).
+COLLAPSED_SPREAD = 0.005
 
 
 class FrameRecorder:
@@ -256,11 +261,17 @@ class FrameRecorder:
 
   @staticmethod
   def format(measures: dict) -> str:
-    """'embedding spread 0.0337, action change 0.56' ('' without measures)."""
+    """'embedding spread 0.0337, action change 0.56' ('' without measures), and a warning
+    when the spread is below COLLAPSED_SPREAD."""
     if not measures:
       return ''
-    return (f"embedding spread {measures['embedding_spread']:.4f}, action change "
-            f"{measures['action_change']:.2f}")
+    out = (f"embedding spread {measures['embedding_spread']:.4f}, action change "
+           f"{measures['action_change']:.2f}")
+    if measures['embedding_spread'] < COLLAPSED_SPREAD:
+      out += (f' -- COLLAPSED IMAGE TOWER (spread below {COLLAPSED_SPREAD:g}): every frame gets '
+              'the same features, the policy ignores the image; a training run rarely '
+              'recovers (docs/results.md, "Session 22")')
+    return out
 
   def __getattr__(self, name):  # begin_episode, name, ... of the wrapped function
     return getattr(self._action_fn, name)

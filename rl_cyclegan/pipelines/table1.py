@@ -1334,6 +1334,7 @@ def _pct(r):
 # A final Q whose image tower's embedding spread on its `real` evaluation frames is below this
 # is blind: collapsed runs measured 0.0000-0.0019, working ones 0.06-0.13 at their end
 # (docs/results.md, "Session 22"; at 0.75 the oracle's was 0.019 already at step 4,000).
+# policy_eval.COLLAPSED_SPREAD, without importing TensorFlow (a test checks they agree).
 COLLAPSED_SPREAD = 0.005
 
 
