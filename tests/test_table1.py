@@ -1464,3 +1464,40 @@ def test_the_goal_section_pools_every_final_q_of_each_g_once_all_are_measured(tm
   # max(0, cg - rl) scenes of each final-Q pair.
   only_cg = 3 * (5 + 35 + 5 + 25)
   assert f'only RL-CycleGAN grasped in 0, only CycleGAN in {only_cg}' in line[0]
+
+
+def test_a_final_q_starts_only_when_the_machine_has_its_memory(tmp_path, monkeypatch):
+  """Session 32: final-Q-sized jobs beside two joint runs filled the 23 GB machine and all
+  stalled for 36 minutes. A runner now waits for a final Q's memory before starting it."""
+  logs = []
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=logs.append,
+                        results_dir=str(tmp_path / 'results'))
+  stages = {st.name: st for st in table.stages(['cyclegan_seed0'])}
+  final = stages['cyclegan_seed0/final_q']
+  assert final.memory_gb == table1.FULL.final_q_memory_gb > 0
+  assert stages['cyclegan_seed0/eval/real_seed0'].memory_gb == 0
+  readings = iter([(23.0, 3.0), (23.0, 5.0), (23.0, 4.0), (23.0, 9.0)])
+  monkeypatch.setattr(table1, 'memory_gb', lambda: next(readings))
+  monkeypatch.setattr(table1, 'MEMORY_POLL_S', 0.01)
+  monkeypatch.setattr(table1, 'MEMORY_LOG_S', 0.015)  # a line on the first wait and every 2nd
+  table.wait_for_memory(final)
+  assert next(readings, 'all read') == 'all read'
+  waits = [m for m in logs if 'waiting for ~7.5 GB of memory' in m]
+  assert len(waits) == 2 and '(3.0 of 23.0 GB available;' in waits[0]
+  assert '(4.0 of 23.0 GB available;' in waits[1]
+  assert logs[-1].startswith('cyclegan_seed0/final_q: 9.0 GB available after')
+  # A machine that could never hold it: said once, and started anyway. Unknown: no wait.
+  logs.clear()
+  monkeypatch.setattr(table1, 'memory_gb', lambda: (6.0, 6.0))
+  table.wait_for_memory(final)
+  assert logs == ['cyclegan_seed0/final_q: needs ~7.5 GB, and this machine has 6.0 GB in all; '
+                  'starting anyway']
+  monkeypatch.setattr(table1, 'memory_gb', lambda: None)
+  table.wait_for_memory(final)
+  monkeypatch.undo()
+  total, available = table1.memory_gb()  # this (Linux) machine's own
+  assert total >= available > 0
+  # The tiny scale (the smoke test) never waits.
+  tiny = table1.Table1(str(tmp_path / 'tiny'), os.getcwd(), table1.TINY, log=logs.append)
+  assert {st.name: st for st in tiny.stages(['cyclegan_seed0'])}[
+      'cyclegan_seed0/final_q'].memory_gb == 0

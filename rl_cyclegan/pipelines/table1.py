@@ -196,13 +196,18 @@ class Scale:
   joint_steps_per_s: float = 2.0
   final_steps_per_s: float = 5.4
   eval_episodes_per_s: float = 4.0
+  # Resident memory of one final Q (its translated sim log and its replay in RAM): 7.4 GB
+  # measured at 0.75 in session 33. A runner starts one only when the machine has that much
+  # available (``Table1.wait_for_memory``): in session 32 two final-Q-sized probes beside two
+  # joint runs filled the 23 GB machine, and all four stalled for 36 minutes.
+  final_q_memory_gb: float = 7.5
 
 
 FULL = Scale()
 TINY = Scale(
     name='tiny', real_log_episodes=4, sim_log_episodes=4, episodes_per_shard=2, eval_episodes=2,
     paired_states=4, oracle_states=4, joint_steps=2, final_steps=2, render_size=(32, 40),
-    crop_size=(32, 32), critic_init=False,
+    crop_size=(32, 32), critic_init=False, final_q_memory_gb=0.0,
     extra_bindings=(
         'Environment.crop_size = (32, 32)', 'Environment.num_envs = 1',
         'Environment.num_objects = 2', 'Replay.min_replay_transitions = 4',
@@ -242,6 +247,7 @@ class Stage:
   # Runs every INTERIM_INTERVAL_S while the binary runs (``Table1.publish_interim``).
   interim: Optional[Callable[[], None]] = None
   estimate_note: str = ''  # where estimate_s comes from, when not the nominal Scale rates
+  memory_gb: float = 0.0  # the memory its binary holds, waited for before it starts
 
   @property
   def done(self) -> bool:
@@ -462,6 +468,8 @@ class Table1:
       reached = max(reached, _checkpoint_step(
           os.path.join(self.row_dir(continues), 'joint', 'train', 'ckpt')))
     stage.estimate_s *= max(0.0, 1.0 - reached / total)
+    if what == 'final_q':
+      stage.memory_gb = self.scale.final_q_memory_gb
     rate, where = self.measured_rate(what, root)
     if rate:  # this machine's own rate beats the nominal one (machines differ ~3x)
       stage.estimate_s = max(0, total - reached) / rate
@@ -805,10 +813,41 @@ class Table1:
       self._log(f'stage {i + 1}/{len(todo)}: {st.name} '
                 f'(~{progress.format_seconds(st.estimate_s)}), log '
                 f'{os.path.join(st.directory, "table1_stage.log")}')
+      self.wait_for_memory(st)
       run_stage(st, self.repo, self._log)
       row = st.name.split('/')[0]
       if row != 'data':
         publish_row(self, row)  # what finished is in results/ at once, ready to commit
+
+  def wait_for_memory(self, stage: 'Stage'):
+    """Returns once the machine has ``stage.memory_gb`` available (MemAvailable), logging what
+    it waits for when it first waits and every MEMORY_LOG_S after; at once if the stage needs
+    no memory to speak of, if /proc/meminfo cannot be read, or if the machine has less in all
+    (it could never start: logged, and the stage starts anyway)."""
+    if stage.memory_gb <= 0:
+      return
+    waited, told = 0.0, None
+    while True:
+      memory = memory_gb()
+      if memory is None:
+        return
+      total, available = memory
+      if total < stage.memory_gb:
+        self._log(f'{stage.name}: needs ~{stage.memory_gb:g} GB, and this machine has '
+                  f'{total:.1f} GB in all; starting anyway')
+        return
+      if available >= stage.memory_gb:
+        if told is not None:
+          self._log(f'{stage.name}: {available:.1f} GB available after '
+                    f'{progress.format_seconds(waited)}; starting')
+        return
+      if told is None or waited - told >= MEMORY_LOG_S:
+        told = waited
+        self._log(f'{stage.name}: waiting for ~{stage.memory_gb:g} GB of memory '
+                  f'({available:.1f} of {total:.1f} GB available; another training run or '
+                  'test suite holds the rest)')
+      time.sleep(MEMORY_POLL_S)
+      waited += MEMORY_POLL_S
 
   def _wait_for_other_runner(self, stage: 'Stage'):
     """Returns once no other live runner holds ``stage``'s lock (e.g. a ``--data_only`` runner
@@ -823,6 +862,20 @@ class Table1:
           self._log(f'{stage.name}: waiting for another runner ({e})')
           told = True
         time.sleep(DATA_LOCK_POLL_S)
+
+
+MEMORY_POLL_S = 30.0
+MEMORY_LOG_S = 600.0
+
+
+def memory_gb() -> Optional[Tuple[float, float]]:
+  """(MemTotal, MemAvailable) of this machine in GB from /proc/meminfo, or None (not Linux)."""
+  try:
+    with open('/proc/meminfo') as f:
+      fields = dict(line.split(':', 1) for line in f if ':' in line)
+    return tuple(int(fields[k].split()[0]) / 2**20 for k in ('MemTotal', 'MemAvailable'))
+  except (OSError, KeyError, ValueError, IndexError):
+    return None
 
 
 def is_joint_stage(name: str) -> bool:
