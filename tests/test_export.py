@@ -127,7 +127,7 @@ def exported(tmp_path_factory):
   env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
   env['TF_CPP_MIN_LOG_LEVEL'] = '2'
   proc = subprocess.run([sys.executable, '-c', _CONTROLLER_CODE], env=env, cwd=str(root),
-                        capture_output=True, text=True, timeout=120, check=False)
+                        capture_output=True, text=True, timeout=600, check=False)
   assert proc.returncode == 0, f'controller process failed:\n{proc.stdout}\n{proc.stderr[-3000:]}'
   out = {f[4:-4]: np.load(root / f) for f in os.listdir(root) if f.startswith('out_')}
   return dict(root=root, generator=generator, q_net=q_net, policy=policy, x=x, out=out,

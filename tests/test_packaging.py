@@ -101,7 +101,7 @@ def test_cheap_tool_runs_as_a_script_and_as_its_main(tmp_path):
   env = dict(os.environ, PYTHONPATH=REPO)
   proc = subprocess.run([sys.executable, os.path.join(REPO, 'tools', f'{CHEAP_TOOL}.py'),
                          f'--run=A={run}', f'--output={out}'],
-                        capture_output=True, text=True, env=env, timeout=120, check=False)
+                        capture_output=True, text=True, env=env, timeout=600, check=False)
   assert proc.returncode == 0, proc.stderr
   assert out.exists() and f'wrote {out}' in proc.stdout
   # The same code in-process, through the console script's target: a bad flag exits 2.
@@ -117,7 +117,7 @@ def test_tool_refuses_another_checkouts_package(tmp_path):
   shutil.copy(os.path.join(REPO, 'tools', f'{CHEAP_TOOL}.py'), tool)
   env = dict(os.environ, PYTHONPATH=REPO)
   proc = subprocess.run([sys.executable, str(tool), '--help'], capture_output=True, text=True,
-                        env=env, timeout=120, check=False)
+                        env=env, timeout=600, check=False)
   assert proc.returncode == 2 and 'usage:' not in proc.stdout
   assert str(tmp_path / 'other') in proc.stderr and REPO in proc.stderr
 

@@ -203,7 +203,7 @@ with open(path, 'ab') as f:  # an episode half-written when the kill came
 os.kill(os.getpid(), signal.SIGKILL)
 '''
   proc = subprocess.run([sys.executable, '-c', script], cwd=os.getcwd(), capture_output=True,
-                        text=True, timeout=120)
+                        text=True, timeout=600)
   assert proc.returncode == -signal.SIGKILL, proc.stderr
   names = sorted(os.listdir(directory))
   assert names[0] == 'sim-000000.tfrecord' and names[1].startswith(

@@ -902,7 +902,7 @@ except loop.Terminate:
   assert pid_file.exists(), f'the fake stage did not start (runner exit code {runner.poll()})'
   child = int(pid_file.read_text())
   runner.terminate()
-  assert runner.wait(timeout=60) == 130
+  assert runner.wait(timeout=300) == 130
   time.sleep(0.5)
   with pytest.raises(ProcessLookupError):
     os.kill(child, 0)
