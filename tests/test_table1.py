@@ -287,20 +287,34 @@ def test_each_lever_row_changes_one_thing_of_the_rl_cyclegan_row(tmp_path):
     changed = {k: v for k, v in lever_gin.items() if base_gin.get(k) != v}
     assert changed == expected[row], row
     assert table1.GENERATOR_ROWS[row] == gin_file and row in table1.ROW_LABELS
-    assert table1.expand_rows([row]) == [row] and row not in table1.expand_rows(['all'])
+    key = f'{row}_seed0' if row in table1.TWO_SEED_ROWS else row  # its seed-0 run
+    assert key in table1.expand_rows([row]) and key not in table1.expand_rows(['all'])
     # The joint command is the seed-0 row's but for its gin file and directory.
     base_argv = stages['rl_cyclegan_seed0/joint'].argv
-    argv = stages[f'{row}/joint'].argv
+    argv = stages[f'{key}/joint'].argv
     if row in table1.REAL_CRITIC_ROWS:  # ... and Q_real's start
       start = table.published(row, 'real_critic', 'train', 'ckpt')
       binding = f"train_rl_cyclegan.real_critic_init_checkpoint = '{start}'"
       assert argv[argv.index(binding) - 1] == '--gin_bindings'
       argv = argv[:argv.index(binding) - 1] + argv[argv.index(binding) + 1:]
-    assert [a.replace(f'/{row}/', '/rl_cyclegan_seed0/').replace(
+    assert [a.replace(f'/{key}/', '/rl_cyclegan_seed0/').replace(
         gin_file, 'gin/table1_rl_cyclegan.gin') for a in argv] == base_argv
     # Its final Q is every generator row's recipe on its own G.
-    final = ' '.join(stages[f'{row}/final_q'].argv)
-    assert f'{row}/generator' in final and 'table1_final_q.gin' in final
+    final = ' '.join(stages[f'{key}/final_q'].argv)
+    assert f'{key}/generator' in final and 'table1_final_q.gin' in final
+  # Session 34: the lambda_RL-scene 1 lever's second training seed is RL-CycleGAN seed 1 with
+  # the same one change, in every stage (joint run, translation, final Q, evaluations).
+  lever, rl = 'rl_cyclegan_rlscene1_seed1', 'rl_cyclegan_seed1'
+  assert table1.expand_rows(['rl_cyclegan_rlscene1']) == ['rl_cyclegan_rlscene1_seed0', lever]
+  pair = {st.name: st.argv for st in table.stages([rl, lever])}
+  lever_names = [n for n in pair if n.startswith(f'{lever}/')]
+  assert len(lever_names) == len([n for n in pair if n.startswith(f'{rl}/')]) > 10
+  for name in lever_names:
+    assert [a.replace(f'/{lever}/', f'/{rl}/').replace(
+        'table1_rl_cyclegan_rlscene1.gin', 'table1_rl_cyclegan.gin') for a in pair[name]] == (
+            pair[name.replace(lever, rl)]), name
+  assert 'train_rl_cyclegan.seed = 1' in pair[f'{lever}/joint']
+  assert 'train_eval.seed = 1' in pair[f'{lever}/final_q']
   # At a set scale the longer run's step count is the multiple of the table's.
   tiny = table1.Table1(str(tmp_path / 'tiny'), os.getcwd(), table1.TINY, log=lambda m: None)
   joint = {s.name: s.argv for s in tiny.stages(['rl_cyclegan_long'], joint_only=True)}
@@ -664,7 +678,10 @@ def test_the_oracle_q_distances_are_compared_state_by_state(tmp_path):
   table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
                         results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
   per_state = {'cyclegan_seed0': [0.25, 0.5, 0.75, 0.5], 'rl_cyclegan_seed0': [0.5, 1.0, 1.0, 1.0],
-               'rl_cyclegan_rlscene1': [0.5, 1.0, 1.0, 1.0]}
+               'rl_cyclegan_rlscene1_seed0': [0.5, 1.0, 1.0, 1.0]}
+  # A lever's second training seed is read against the RL-CycleGAN row of that seed.
+  assert table1.oracle_q_reference('rl_cyclegan_rlscene1_seed1') == 'rl_cyclegan_seed1'
+  assert table1.oracle_q_reference('rl_cyclegan_real_critic') == 'rl_cyclegan_seed0'
   for row, distances in per_state.items():
     agreement = {'value_abs_diff': 0.25, 'q_abs_diff_at_real_action': 0.125,
                  'action_xy_distance': sum(distances) / 4, 'action_xy_distance_se': 0.0625,
@@ -684,9 +701,9 @@ def test_the_oracle_q_distances_are_compared_state_by_state(tmp_path):
           '+0.000') in markdown
   assert 'not comparable' not in markdown
   # The lever's report made again on another machine: the table says why there is no line.
-  lever = json.load(open(table.published('rl_cyclegan_rlscene1', 'oracle_q_report.json')))
+  lever = json.load(open(table.published('rl_cyclegan_rlscene1_seed0', 'oracle_q_report.json')))
   lever['oracle_q']['identity']['action_xy_distances'] = [0.5, 0.75, 1.0, 0.5]
-  with open(table.published('rl_cyclegan_rlscene1', 'oracle_q_report.json'), 'w') as f:
+  with open(table.published('rl_cyclegan_rlscene1_seed0', 'oracle_q_report.json'), 'w') as f:
     json.dump(lever, f)
   table1.summarize(table)
   markdown = (tmp_path / 'docs' / 'table1.md').read_text()
@@ -1309,6 +1326,40 @@ def test_the_goal_section_says_where_the_table_stands(tmp_path):
   rows['real_oracle'] = measured(100)  # 33.3%: below RL-CycleGAN (the 1.0 world's case)
   assert 'RL-CycleGAN is 18.3 points above it (within 10).' in '\n'.join(
       table1.goal_markdown({'rows': rows}))
+
+
+def test_the_goal_section_sets_a_lever_with_seeds_of_its_own_beside_cyclegan():
+  """Session 34: the lambda_RL-scene 1 lever against CycleGAN over the lever's training seeds,
+  paired by scene, with whether the intervals overlap; beside the goal, which it does not
+  decide."""
+  def measured(wins, seeds):  # per seed, 100 scenes; the first `k` of each grasped
+    outcomes = [x for k in wins for x in [1] * k + [0] * (100 - k)]
+    k, n = sum(outcomes), len(outcomes)
+    low, high = policy_eval.wilson_interval(k, n)
+    return {'real': {'successes': k, 'episodes': n, 'success_rate': k / n, 'ci95': [low, high],
+                     'outcomes': outcomes}, 'seeds': seeds}
+
+  rows = {'rl_cyclegan': measured([40, 30], [0, 1]), 'cyclegan': measured([55, 60], [0, 1]),
+          'cyclegan_seed0': measured([55], [0]), 'cyclegan_seed1': measured([60], [0]),
+          'rl_cyclegan_rlscene1': measured([62], [0])}
+  for key in ('cyclegan_seed0', 'cyclegan_seed1'):
+    rows[key].pop('seeds')
+  lines = [x for x in table1.goal_markdown({'rows': rows}) if 'lambda_RL-scene 1' in x]
+  assert lines == [
+      "- RL-CycleGAN, lever: lambda_RL-scene 1 (seed 0 only; a variant, not the goal's row) "
+      "62.0% (62/100; 52-71%) against CycleGAN (seed 0 only) 55.0% (55/100; 45-64%): +7.0 "
+      "points, two-proportion z = 1.00; paired over the same 100 scenes: only RL-CycleGAN "
+      "grasped in 7, only CycleGAN in 0, exact McNemar p = 0.0156; the intervals overlap."]
+  rows['rl_cyclegan_rlscene1'] = measured([90, 95], [0, 1])  # both seeds: CycleGAN's pooled
+  text = '\n'.join(table1.goal_markdown({'rows': rows}))
+  assert ('lambda_RL-scene 1 (pooled over 2 seeds; a variant, not the goal\'s row) 92.5% '
+          '(185/200;') in text
+  assert 'against CycleGAN (pooled over 2 seeds) 57.5% (115/200;' in text
+  assert 'only RL-CycleGAN grasped in 70, only CycleGAN in 0' in text
+  assert 'the intervals do not overlap, RL-CycleGAN above.' in text.split('lambda_RL')[-1]
+  assert '**not met**' in text  # the goal's row is RL-CycleGAN's
+  del rows['cyclegan_seed1']  # CycleGAN's seed 1 not measured: no lever line
+  assert 'lambda_RL-scene 1' not in '\n'.join(table1.goal_markdown({'rows': rows}))
 
 
 def test_the_table_marks_a_final_q_whose_image_tower_collapsed(tmp_path):
