@@ -76,6 +76,6 @@ lanes() {  # both lanes side by side; fails if either fails
 }
 $T --rows=sim_only,random && $T --rows=real_oracle &&
   both rl_cyclegan_seed0 cyclegan_seed0 &&
-  pair rl_cyclegan_rlscene1 rl_cyclegan_real_critic --joint_only &&
+  pair rl_cyclegan_rlscene1_seed0 rl_cyclegan_real_critic --joint_only &&
   lanes &&
   $T --rows=rl_cyclegan_seed1,cyclegan_seed1
