@@ -1154,13 +1154,15 @@ def test_training_stages_are_estimated_at_the_rate_measured_in_the_work_dir(tmp_
   nominal = by_name()['cyclegan_seed0/final_q']
   assert nominal.estimate_s == pytest.approx(
       table.final_q_steps() / table.scale.final_steps_per_s) and not nominal.estimate_note
-  # The oracle's final Q has run here at ~2 steps/s (one interval spanned a SIGSTOP pause).
+  # The oracle's final Q has run here at 2 steps/s: 2,000 steps in 1,000 s, in intervals of
+  # 200 steps at 1.5 and 3 steps/s (not their median, 3, nor their mean, 2.25), and one
+  # interval spanned a SIGSTOP pause, which does not count.
   root = os.path.join(table.row_dir('real_oracle'), 'final_q')
   _fake_checkpoint(os.path.join(root, 'train', 'ckpt'), 12000)
   os.makedirs(root, exist_ok=True)
   with open(os.path.join(root, 'table1_stage.log'), 'w') as f:
     f.write(''.join(_progress_line(10000 + 200 * i, r)
-                    for i, r in enumerate([1.9, 2.1, 0.05, 2.0, 2.0])))
+                    for i, r in enumerate([1.5, 3.0, 0.05] + [3.0, 1.5] * 4)))
     f.write('evaluate (real, test): 50/50 episodes, 30.0% success,  2.03 episodes/s\n')
   stages = by_name()
   oracle = stages['real_oracle/final_q']
@@ -1178,6 +1180,16 @@ def test_training_stages_are_estimated_at_the_rate_measured_in_the_work_dir(tmp_
   # A joint run has no measured rate yet: nominal.
   assert stages['cyclegan_seed0/joint'].estimate_s == pytest.approx(
       table.joint_steps() / table.scale.joint_steps_per_s)
+  # Nor does one from a run that just started (fewer than MIN_RATE_LINES progress lines): it
+  # is no run's pace. One with that many lines gives its rate to the others.
+  started = os.path.join(table.row_dir('gan'), 'joint')
+  os.makedirs(started)
+  for lines, expected in ((table1.MIN_RATE_LINES - 1, None), (table1.MIN_RATE_LINES, 4.0)):
+    with open(os.path.join(started, 'table1_stage.log'), 'w') as f:
+      f.write(''.join(_progress_line(200 * (i + 1), 4.0) for i in range(lines)))
+    joint = by_name()['cyclegan_seed0/joint']
+    assert joint.estimate_s == pytest.approx(
+        table.joint_steps() / (expected or table.scale.joint_steps_per_s)), lines
 
 
 def test_the_grasp_distance_tables_are_pooled_over_seeds_and_shown(tmp_path):

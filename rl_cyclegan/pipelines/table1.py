@@ -485,9 +485,10 @@ class Table1:
 
   def measured_rate(self, what: str, root: str) -> Tuple[Optional[float], str]:
     """Train steps/s of ``what`` ('final_q' or 'joint') on this machine and where it was
-    measured: the median of the newest progress lines of the stage's own log, or else of the
-    newest log of another such stage in this work dir, or else in the work dir that lends its
-    data dir (the median ignores a paused interval); (None, '') if none has run."""
+    measured (``_run_rate``): of the stage's own log, or else of the newest log of another such
+    stage in this work dir, or else in the work dir that lends its data dir; each with
+    MIN_RATE_LINES progress lines or more (a run just started is no run's pace); (None, '')
+    if none has run."""
     own = os.path.join(root, 'table1_stage.log')
     lender = os.path.dirname(self.data_dir)
     for directory in dict.fromkeys([self.work_dir, lender]):
@@ -495,9 +496,8 @@ class Table1:
                       key=os.path.getmtime, reverse=True)
       for path in [own] * (directory == self.work_dir) + [p for p in others if p != own]:
         rates = _progress_rates(path)
-        if rates:
-          return (float(sorted(rates)[len(rates) // 2]),
-                  'this work dir' if directory == self.work_dir else directory)
+        if len(rates) >= MIN_RATE_LINES:
+          return (_run_rate(rates), 'this work dir' if directory == self.work_dir else directory)
     return None, ''
 
   # ------------------------------------------------------------------ interim checkpoints
@@ -1000,11 +1000,15 @@ def _read_json(path):
 
 
 _RATE_LINE = re.compile(r'\] step \d+/\d+ .*\| ([0-9.]+) steps/s')  # loop.ProgressLogger
-RATE_LINES = 20  # the newest progress lines a measured rate is the median of
+# A progress interval this many times slower than the median one was a pause (SIGSTOP while CI
+# ran, a memory wait), not the run's pace; it does not count in a measured rate.
+PAUSE_FACTOR = 10.0
+MIN_RATE_LINES = 10  # a stage log gives a rate from this many progress lines on
 
 
 def _progress_rates(log_path, tail_bytes=200_000) -> List[float]:
-  """Train steps/s of the newest ``RATE_LINES`` progress lines in a stage log ([] if none)."""
+  """Train steps/s of each progress line in a stage log's tail (a whole run's: a line is
+  ~250 bytes), oldest first ([] if none)."""
   try:
     with open(log_path, 'rb') as f:
       f.seek(0, os.SEEK_END)
@@ -1013,7 +1017,20 @@ def _progress_rates(log_path, tail_bytes=200_000) -> List[float]:
   except OSError:
     return []
   rates = [float(m.group(1)) for m in _RATE_LINE.finditer(text)]
-  return [r for r in rates[-RATE_LINES:] if r > 0]
+  return [r for r in rates if r > 0]
+
+
+def _run_rate(rates: Sequence[float]) -> Optional[float]:
+  """A run's train steps/s from its progress lines' rates (equal step intervals): their
+  harmonic mean, the steps over the time they took, leaving out pauses (PAUSE_FACTOR). Not the
+  newest lines' median: the paper-faithful joint run went from ~1.4 to ~4.8 steps/s within its
+  run (the machine's load changed), and the median of its last lines planned a joint run at
+  34 min where the 0.75 table's took 2.0-2.6 h (session 34)."""
+  if not rates:
+    return None
+  median = sorted(rates)[len(rates) // 2]
+  kept = [r for r in rates if r * PAUSE_FACTOR >= median]
+  return len(kept) / sum(1.0 / r for r in kept)
 
 
 def _latest_checkpoint(ckpt_dir):
