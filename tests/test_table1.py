@@ -1374,6 +1374,36 @@ def test_the_goal_section_sets_a_lever_with_seeds_of_its_own_beside_cyclegan():
   assert 'lambda_RL-scene 1' not in '\n'.join(table1.goal_markdown({'rows': rows}))
 
 
+def test_each_final_q_is_paired_in_real_with_no_g_cyclegan_and_the_row_it_varies():
+  assert table1.paired_references('cyclegan_seed1') == ['sim_only']
+  assert table1.paired_references('rl_cyclegan_seed1') == ['sim_only', 'cyclegan_seed1']
+  assert table1.paired_references('graspgan') == ['sim_only', 'cyclegan_seed0']
+  assert table1.paired_references('rl_cyclegan_rlscene1_seed1') == [
+      'sim_only', 'cyclegan_seed1', 'rl_cyclegan_seed1']
+  assert table1.paired_references('cyclegan_fq_seed0') == [
+      'sim_only', 'cyclegan_seed0']  # its first final Q on the same G is CycleGAN s0
+  assert table1.paired_references('rl_cyclegan_fq_seed1') == [
+      'sim_only', 'cyclegan_seed1', 'rl_cyclegan_seed1']
+  for key in ('sim_only', 'random', 'real_oracle', 'cyclegan', 'rl_cyclegan_rlscene1'):
+    assert table1.paired_references(key) == [], key  # no reference, or a pooled row
+
+  def real(outcomes):
+    k, n = sum(outcomes), len(outcomes)
+    return {'real': {'successes': k, 'episodes': n, 'success_rate': k / n,
+                     'ci95': list(policy_eval.wilson_interval(k, n)), 'outcomes': outcomes}}
+
+  rows = {'sim_only': real([0, 0, 1, 0, 1, 0]), 'cyclegan_seed0': real([1, 1, 1, 0, 0, 0]),
+          'rl_cyclegan_seed0': real([1, 1, 1, 1, 1, 0]),
+          'rl_cyclegan_seed1': real([1, 0, 0])}  # other scenes: not paired
+  text = '\n'.join(table1.paired_markdown({'rows': rows}, list(rows)))
+  assert ('| RL-CycleGAN (seed 0) | 83.3% (5/6; 44-97%) | Sim-Only | 33.3% (2/6; 10-70%) | +50.0 '
+          '| 3 | 0 | 0.25 |') in text
+  assert '| RL-CycleGAN (seed 0) | 83.3% (5/6; 44-97%) | CycleGAN (seed 0) |' in text
+  assert '| CycleGAN (seed 0) | 50.0% (3/6; 19-81%) | Sim-Only |' in text
+  assert 'seed 1' not in text and text.count('\n| ') == 4  # header, rule and 3 pairs
+  assert table1.paired_markdown({'rows': {'sim_only': rows['sim_only']}}, ['sim_only']) == []
+
+
 def test_the_table_marks_a_final_q_whose_image_tower_collapsed(tmp_path):
   """Session 32: RL-CycleGAN seed 1's final Q gave every frame the same features (embedding
   spread 0.0000) and scored at the random floor; the table says so beside the figure, per run,

@@ -1519,6 +1519,7 @@ def table_markdown(summary: dict) -> str:
               f"![joint runs' Q_real]({summary['joint_curves']})", '']
   lines += goal_markdown(summary)
   lines += convergence_markdown(summary)
+  lines += paired_markdown(summary, keys)
   lines += transfer_markdown(summary, keys)
   lines += swap_markdown(summary, keys)
   lines += generator_error_markdown(summary)
@@ -1839,6 +1840,50 @@ def transfer_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
       'the Q leaves the difference near 0. Grasped in one world only: scene counts; p: exact '
       'McNemar.', ('row', 'sim (through G)', 'real', 'real - sim (points)', 'only in sim',
                    'only in real', 'McNemar p'), body)
+
+
+def paired_references(key: str) -> List[str]:
+  """The rows a final Q is paired with in `real` (``paired_markdown``): Sim-Only (the same
+  recipe without a G), CycleGAN of the same training seed (the task-agnostic G), and for a
+  variant the row it varies: a lever's RL-CycleGAN row, a second final Q's first one (the same
+  G). Seed-level keys only: pooled rows are compared in the goal section."""
+  base, _, seed = key.partition('_seed')
+  if base in ('sim_only', 'random', 'real_oracle') or (key == base and base in TWO_SEED_ROWS):
+    return []
+  refs = ['sim_only'] + ([] if base == 'cyclegan' else [f'cyclegan_seed{seed or 0}'])
+  if base in LEVER_ROWS:
+    refs.append(oracle_q_reference(key))
+  if base in FINAL_Q_REPLICATES:
+    refs.append(f'{FINAL_Q_REPLICATES[base]}_seed{seed}')
+  return list(dict.fromkeys(r for r in refs if r != key))
+
+
+def paired_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
+  """Each final Q against the rows it is read against (``paired_references``) in `real`, on
+  the same scenes: the counts of scenes only one of them grasped and the exact McNemar test."""
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
+  rows = summary['rows']
+  body = []
+  for key in keys:
+    real = (rows.get(key) or {}).get('real') or {}
+    for ref in paired_references(key) if real.get('outcomes') else ():
+      other = (rows.get(ref) or {}).get('real') or {}
+      if len(other.get('outcomes', ())) != len(real['outcomes']):
+        continue
+      paired = policy_eval.mcnemar_exact(real['outcomes'], other['outcomes'])
+      points = 100.0 * (real['success_rate'] - other['success_rate'])
+      body.append(f"| {_seed_label(key)} | {_pct(real)} | {_seed_label(ref)} | {_pct(other)} | "
+                  f"{points:+.1f} | {paired['only_a']} | {paired['only_b']} | "
+                  f"{paired['p_value']:.3g} |")
+  return _section(
+      'Paired in `real`: each final Q against no G, CycleGAN and the row it varies',
+      'The same test-object scenes (the evaluation seeds fix them): each final Q against '
+      'Sim-Only (the recipe without a G), against CycleGAN of the same training seed, and, for '
+      "a lever, against the RL-CycleGAN row it changes; for a second final Q, against the "
+      "first one on the same G (what the final Q's own luck moves). Grasped by one only: "
+      'scene counts; p: exact McNemar.',
+      ('row', 'real', 'against', 'its real', 'difference (points)', 'only the row',
+       'only the other', 'McNemar p'), body)
 
 
 def _section(title: str, text: str, columns: Sequence[str], body: List[str]) -> List[str]:
