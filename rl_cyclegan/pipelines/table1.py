@@ -203,6 +203,9 @@ class Scale:
   joint_steps_per_s: float = 2.0
   final_steps_per_s: float = 5.4
   eval_episodes_per_s: float = 4.0
+  # An evaluation's process starting (TF, the run's networks) before its first episode: its
+  # stages took 28-31 s where its episodes took ~23 s (session 33's runner log).
+  eval_start_s: float = 6.0
   # Resident memory of one final Q (its translated sim log and its replay in RAM): 7.4 GB
   # measured at 0.75 in session 33. A runner starts one only when the machine has that much
   # available (``Table1.wait_for_memory``): in session 32 two final-Q-sized probes beside two
@@ -593,8 +596,9 @@ class Table1:
         f'--num_episodes={self.scale.eval_episodes}', f'--seed={seed}',
         f'--render_size={_size(self.scale.render_size)}', f'--output_json={out}',
         '--progress_interval=60'] + list(extra) + self._world_bindings()
+    s = self.scale
     return Stage(f'{row}/eval/{what}_seed{seed}', argv, os.path.dirname(out), out,
-                 self.scale.eval_episodes / self.scale.eval_episodes_per_s,
+                 s.eval_start_s + s.eval_episodes / s.eval_episodes_per_s,
                  published=self.published(row, 'eval', os.path.basename(out)))
 
   def _oracle_q_current(self, path: str) -> bool:
