@@ -60,8 +60,15 @@ def read_eval_curves(run_dir: str) -> Dict[str, List[Point]]:
 def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: str = '',
                x_label: str = 'train step', y_label: str = 'grasp success',
                y_range: Tuple[float, float] = (0.0, 1.0),
-               hlines: Sequence[Tuple[str, float]] = (), size=(720, 440)) -> str:
+               hlines: Sequence[Tuple[str, float]] = (), size=(720, 440),
+               x_range: Optional[Tuple[float, float]] = None, x_format: str = ',.0f',
+               side_by_side: bool = True) -> str:
   """Draws labelled series (points with error bands) and dashed reference lines to ``path``.
+
+  The x axis spans ``x_range``, by default 0 to the largest x (train steps); its ticks are
+  formatted with ``x_format``. A series of one point is a labelled point (a scatter plot:
+  pass ``side_by_side=False``, which draws each point at its own x rather than setting series
+  evaluated at the same steps a few pixels apart).
 
   Each series gets its own colour; more series than ``COLORS`` is a ValueError. The image is
   ``size`` or wider: the legend column grows to fit its longest label.
@@ -81,7 +88,7 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
   image = Image.new('RGB', (width, height), 'white')
   draw = ImageDraw.Draw(image)
   xs = [p[0] for _, points in series for p in points] or [0.0, 1.0]
-  x_min, x_max = 0.0, max(max(xs), 1.0)
+  x_min, x_max = x_range or (0.0, max(max(xs), 1.0))
   y_min, y_max = y_range
 
   def to_px(x, y):
@@ -100,7 +107,7 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
     x = x_min + (x_max - x_min) * i / 5
     px, _ = to_px(x, y_min)
     draw.line([(px, top), (px, top + plot_h)], fill=(235, 235, 235))
-    draw.text((px - 14, top + plot_h + 6), f'{x:,.0f}', fill='black', font=font)
+    draw.text((px - 14, top + plot_h + 6), format(x, x_format), fill='black', font=font)
   draw.rectangle([left, top, left + plot_w, top + plot_h], outline='black')
   draw.text((left + plot_w // 2 - 30, height - 20), x_label, fill='black', font=font)
   draw.text((8, 10), f'{y_label}   {title}', fill='black', font=font)
@@ -114,7 +121,7 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
     draw.text((left + plot_w + 8, legend_y), f'-- {name}', fill=color, font=font)
     legend_y += 16
   def dodge(j):  # series evaluated at the same steps stand side by side, 5 px apart
-    return 5.0 * (j - (len(series) - 1) / 2.0)
+    return 5.0 * (j - (len(series) - 1) / 2.0) if side_by_side else 0.0
 
   for j, (name, points) in enumerate(series):  # every error bar first: none hides a point
     band = tuple(int(255 - 0.25 * (255 - c)) for c in COLORS[j])

@@ -69,6 +69,27 @@ def test_mcnemar_exact_hand_worked():
     policy_eval.mcnemar_exact([1, 0], [1, 0, 1])
 
 
+def test_spearman_exact_hand_worked():
+  # Ranks (2, 1, 3, 6, 5, 4) against 1..6: sum of squared rank differences 10, rho = 1 - 60 /
+  # 210 = 0.714; 98 of the 720 orderings reach |rho| >= 0.714 (p = 0.136).
+  r = policy_eval.spearman_exact([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [20, 10, 30, 60, 50, 40])
+  assert r['rho'] == pytest.approx(5 / 7) and r['n'] == 6 and r['exact']
+  assert r['p_value'] == pytest.approx(98 / 720)
+  assert policy_eval.spearman_exact([3, 2, 1], [1, 2, 3])['rho'] == pytest.approx(-1.0)
+  assert policy_eval.spearman_exact([3, 2, 1], [1, 2, 3])['p_value'] == pytest.approx(2 / 6)
+  # Ties share their mean rank: (1, 2.5, 2.5, 4) against 1..4.
+  assert policy_eval.spearman_exact([1, 2, 2, 3], [1, 2, 3, 4])['rho'] == pytest.approx(
+      0.9486833, abs=1e-6)
+  # Above SPEARMAN_EXACT_MAX_N pairs, sampled orderings (seed 0), never p = 0.
+  big = policy_eval.spearman_exact(list(range(12)), list(range(12)))
+  assert not big['exact'] and big['rho'] == pytest.approx(1.0)
+  assert big['p_value'] == pytest.approx(1 / (policy_eval.SPEARMAN_DRAWS + 1))
+  with pytest.raises(ValueError, match='3 or more pairs, got 2'):
+    policy_eval.spearman_exact([1, 2], [1, 2])
+  with pytest.raises(ValueError, match='single value'):
+    policy_eval.spearman_exact([1, 1, 1], [1, 2, 3])
+
+
 def test_format_result():
   result = dict(success_rate=0.735, ci95_low=0.641, ci95_high=0.812, num_episodes=100,
                 appearance='real', object_split='test')

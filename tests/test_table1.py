@@ -1404,6 +1404,47 @@ def test_each_final_q_is_paired_in_real_with_no_g_cyclegan_and_the_row_it_varies
   assert table1.paired_markdown({'rows': {'sim_only': rows['sim_only']}}, ['sim_only']) == []
 
 
+def test_the_gs_properties_are_ranked_against_their_final_qs_success(tmp_path):
+  """Each frozen G's figures before any final Q against its live final Qs' success in real
+  (the row's and its second final Q's, pooled; a collapsed one left out), with Spearman's
+  rho, and the oracle-Q distance plotted."""
+  def real(k, spread=0.1):
+    low, high = policy_eval.wilson_interval(k, 100)
+    return {'successes': k, 'episodes': 100, 'success_rate': k / 100, 'ci95': [low, high],
+            'outcomes': [1] * k + [0] * (100 - k), 'embedding_spread': spread}
+
+  def generator(distance, preservation):
+    return {'oracle_q': {'generator': {'action_xy_distance': distance}},
+            'generator_report': {'frame': {'generator/object_preservation': preservation}}}
+
+  rows = {'cyclegan_seed0': {'real': real(60)}, 'cyclegan_fq_seed0': {'real': real(50)},
+          'rl_cyclegan_seed0': {'real': real(40)},
+          'rl_cyclegan_seed1': {'real': real(90, spread=0.0001)},  # collapsed: left out
+          'rl_cyclegan_fq_seed1': {'real': real(30)}, 'graspgan': {'real': real(20)}}
+  generators = {'cyclegan_seed0': generator(0.60, 0.5), 'rl_cyclegan_seed0': generator(0.65, 0.9),
+                'rl_cyclegan_seed1': generator(0.70, 0.7), 'graspgan': generator(0.75, 0.6),
+                'gan': generator(0.80, 0.4)}  # no final Q yet
+  summary = {'rows': rows, 'generators': generators}
+  gens = {key: (real['successes'], live, total)
+          for key, _, real, live, total in table1.generator_success(summary)}
+  assert gens == {'cyclegan_seed0': (110, 2, 2), 'rl_cyclegan_seed0': (40, 1, 1),
+                  'rl_cyclegan_seed1': (30, 1, 2), 'graspgan': (20, 1, 1)}
+  text = '\n'.join(table1.predictor_markdown(summary))
+  assert '| CycleGAN (seed 0) | 2 of 2 | 55.0% (110/200; 48-62%) | 0.600 | 0.500 | - | - | - |' in (
+      text)
+  # Distances rank the 4 Gs exactly as their success does (in reverse): rho -1, p = 2 / 24.
+  assert ('- oracle-Q greedy-move distance: Spearman rho = -1.00 over 4 Gs, exact permutation '
+          'p = 0.0833.') in text
+  assert '- object preservation: Spearman rho = -0.20 over 4 Gs' in text  # 1 - 6 * 12 / 60
+  assert 'MAE objects: Spearman' not in text  # not measured: no line
+  figure = table1.render_predictors(summary, str(tmp_path / 'predictors.png'))
+  assert figure and os.path.getsize(figure) > 1000
+  del generators['graspgan'], generators['rl_cyclegan_seed1']  # 2 Gs: nothing to rank
+  assert table1.predictor_markdown(summary) == []
+  assert table1.render_predictors(summary, str(tmp_path / 'none.png')) is None
+  assert not (tmp_path / 'none.png').exists()
+
+
 def test_the_table_marks_a_final_q_whose_image_tower_collapsed(tmp_path):
   """Session 32: RL-CycleGAN seed 1's final Q gave every frame the same features (embedding
   spread 0.0000) and scored at the random floor; the table says so beside the figure, per run,

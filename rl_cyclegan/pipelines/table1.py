@@ -1291,6 +1291,9 @@ def summarize(table: Table1) -> dict:
     name = f'{table.doc_name}_{key}.png'  # beside the markdown
     if render_curves(table, summary, os.path.join(table.docs_dir, name), what) is not None:
       summary[key] = name
+  name = f'{table.doc_name}_predictors.png'
+  if render_predictors(summary, os.path.join(table.docs_dir, name)) is not None:
+    summary['predictors'] = name
   fileio.write_json_atomic(os.path.join(table.results_dir, 'summary.json'), summary)
   fileio.write_text_atomic(os.path.join(table.docs_dir, f'{table.doc_name}.md'),
                            table_markdown(summary))
@@ -1372,6 +1375,99 @@ def reference_lines(summary: dict) -> List[Tuple[str, float]]:
            f"{100 * rows[key]['real']['success_rate']:.1f}% (n={rows[key]['real']['episodes']})",
            rows[key]['real']['success_rate'])
           for key in REFERENCE_ROWS if rows.get(key, {}).get('real')]
+
+
+# What a frozen G measured before any final Q, read against its final Qs' success in real
+# (``predictor_markdown``): (label, path in its ``summary['generators']`` entry, digits shown).
+# The oracle-Q distance is the task metric only this world allows (issue 18); the figure plots
+# it.
+G_PREDICTORS = (
+    ('oracle-Q greedy-move distance', ('oracle_q', 'generator', 'action_xy_distance'), 3),
+    ('object preservation', ('generator_report', 'frame', 'generator/object_preservation'), 3),
+    ('MAE objects', ('generator_report', 'frame', 'generator/mae_objects'), 1),
+    ('MAE tray and floor', ('generator_report', 'frame', 'generator/mae_background'), 1),
+    ("joint run's Q_real in real", ('joint_q_real_real', 'success_rate'), 3))
+
+
+def _lookup(entry: dict, path: Sequence[str]) -> Optional[float]:
+  for part in path:
+    entry = entry.get(part) if isinstance(entry, dict) else None
+  return entry if isinstance(entry, (int, float)) else None
+
+
+def generator_success(summary: dict) -> List[Tuple[str, dict, dict, int, int]]:
+  """[(G's row key, its generator entry, its final Qs' `real` pooled, live final Qs, final
+  Qs)] of every frozen G with a final Q whose image tower is alive: the row's own final Q and
+  its second one (FINAL_Q_REPLICATES). A collapsed final Q (COLLAPSED_SPREAD) is left out: its
+  figure measures its learner's failure, not what G gave it."""
+  rows, out = summary['rows'], []
+  second = {g: fq for fq, g in FINAL_Q_REPLICATES.items()}
+  for key, entry in (summary.get('generators') or {}).items():
+    base, _, seed = key.partition('_seed')
+    finals = [(rows.get(k) or {}).get('real') for k in
+              [key] + ([f'{second[base]}_seed{seed}'] if base in second else [])]
+    finals = [r for r in finals if r]
+    live = [r for r in finals if r.get('embedding_spread', 1.0) >= COLLAPSED_SPREAD]
+    if live:
+      out.append((key, entry, _pool_pooled(live), len(live), len(finals)))
+  return out
+
+
+def predictor_markdown(summary: dict) -> List[str]:
+  """Which property of a frozen G goes with its final Qs' success in real: each G's figures
+  (``G_PREDICTORS``) and each property's Spearman rank correlation over the Gs, with its exact
+  permutation p (policy_eval.spearman_exact)."""
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
+  gens = generator_success(summary)
+  if len(gens) < 3:
+    return []
+  body, lines = [], []
+  for key, entry, real, live, total in gens:
+    values = [(_lookup(entry, path), digits) for _, path, digits in G_PREDICTORS]
+    body.append(f'| {_seed_label(key)} | {live} of {total} | {_pct(real)} | ' + ' | '.join(
+        '-' if v is None else f'{v:.{digits}f}' for v, digits in values) + ' |')
+  for label, path, _ in G_PREDICTORS:
+    pairs = [(_lookup(entry, path), real['success_rate']) for _, entry, real, _, _ in gens]
+    pairs = [(x, y) for x, y in pairs if x is not None]
+    try:
+      r = policy_eval.spearman_exact(*zip(*pairs)) if len(pairs) >= 3 else None
+    except ValueError:  # no spread on a side
+      r = None
+    if r:
+      lines.append(f"- {label}: Spearman rho = {r['rho']:+.2f} over {r['n']} Gs, "
+                   f"{'exact' if r['exact'] else 'sampled'} permutation p = {r['p_value']:.3g}.")
+  return _section(
+      "Which property of G goes with its final Q's success in real?",
+      "Each frozen G with a final Q whose image tower is alive: its final Qs' success in "
+      "`real` (the row's own and its second final Q, pooled; a collapsed one left out), "
+      "against what the G measured before any final Q: the oracle-Q greedy-move distance "
+      "(the real-trained oracle's move on G(x) against its move on the true real render; "
+      "lower: G keeps what the oracle acts on), the scene metrics of its generator report "
+      "(final Q's view), and its joint run's own Q_real in `real`. A handful of Gs from "
+      "different recipes: a rank correlation here says which measure ranks Gs as the final Q "
+      "does, not why.",
+      ('G', 'final Qs (live of measured)', 'real') + tuple(p[0] for p in G_PREDICTORS),
+      body) + lines + ([''] if lines else []) + ([
+          f"![oracle-Q distance against success]({summary['predictors']})", '']
+          if summary.get('predictors') else [])
+
+
+def render_predictors(summary: dict, path: str) -> Optional[str]:
+  """The oracle-Q greedy-move distance of each G (x) against its final Qs' success in real
+  (y, with the 95% interval), one labelled point per G; None (no file) under 3 such Gs."""
+  from rl_cyclegan import plotting  # pylint: disable=g-import-not-at-top
+  label, path_in, _ = G_PREDICTORS[0]
+  series = [(_seed_label(key), [(x, real['success_rate'], *real['ci95'])])
+            for key, entry, real, _, _ in generator_success(summary)
+            if (x := _lookup(entry, path_in)) is not None][:len(plotting.COLORS)]
+  if len(series) < 3:
+    return None
+  xs = [points[0][0] for _, points in series]
+  pad = 0.1 * (max(xs) - min(xs) or 1.0)
+  return plotting.line_chart(series, path, title='each frozen G', x_label=f'{label} (lower: '
+                             'G keeps what the oracle acts on)', y_label='success in real',
+                             hlines=reference_lines(summary), x_format='.3f',
+                             x_range=(min(xs) - pad, max(xs) + pad), side_by_side=False)
 
 
 def render_curves(table: Table1, summary: dict, path: str, what: str = 'final_q') -> Optional[str]:
@@ -1529,6 +1625,7 @@ def table_markdown(summary: dict) -> str:
   lines += generator_error_markdown(summary)
   lines += grasp_distance_markdown(summary, keys)
   lines += oracle_q_markdown(summary)
+  lines += predictor_markdown(summary)
   resumed = [(k, what, rows[k][field]) for k in all_row_keys()
              for what, field in (('joint run', 'joint_resumed_from_interim'),
                                  ('final Q', 'resumed_from_interim'))
