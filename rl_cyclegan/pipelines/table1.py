@@ -1714,9 +1714,8 @@ def _lever_goal_lines(rows: dict) -> List[str]:
   for base in LEVER_ROWS:
     lever = rows.get(base) if base in TWO_SEED_ROWS else None
     seeds = (lever or {}).get('seeds', [])
-    cg = ([rows.get(f'cyclegan_seed{k}', {}).get('real') for k in seeds]
-          if lever and 'real' in lever else [None])
-    if not all(cg):
+    cg = [rows.get(f'cyclegan_seed{k}', {}).get('real') for k in seeds]
+    if not seeds or 'real' not in lever or not all(cg):
       continue
     which = 'pooled over 2 seeds' if len(seeds) == 2 else f'seed {seeds[0]} only'
     cg = _pool_pooled(cg)
