@@ -75,15 +75,51 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
 
   The image is written to a temporary name and renamed. Returns ``path``.
   """
+  image = _line_chart_image(series, title, x_label, y_label, y_range, hlines, size, x_range,
+                            x_format, side_by_side)
+  return fileio.write_atomic(path, lambda f: image.save(f, format='PNG'), mode='wb')
+
+
+def small_multiples(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: str = '',
+                    columns: int = 3, panel_size=(520, 300), **kwargs) -> str:
+  """One ``line_chart`` panel per series, in a grid of ``columns``, on shared axes (x from 0
+  to the largest x of any series unless ``x_range`` is given), under ``title``: for more runs
+  than one chart has colours. ``kwargs``: line_chart's (hlines, labels, ranges).
+  Written like line_chart; returns ``path``."""
+  if not series:
+    raise ValueError(f'small_multiples: no series to draw to {path!r}')
+  xs = [p[0] for _, points in series for p in points] or [1.0]
+  kwargs.setdefault('x_range', (0.0, max(max(xs), 1.0)))
+  hlines = kwargs.get('hlines', ())
+  panels = [_line_chart_image([(name, points)], title=name, y_label='', size=panel_size,
+                              legend=False, **kwargs) for name, points in series]
+  width, height = panel_size
+  rows = -(-len(panels) // columns)
+  head = 30 + 16 * len(hlines)  # the title, then the reference lines' legend, once
+  image = Image.new('RGB', (width * min(columns, len(panels)), head + rows * height), 'white')
+  draw = ImageDraw.Draw(image)
+  draw.text((8, 6), title, fill='black', font=_font(14))
+  for j, (name, _) in enumerate(hlines):
+    draw.text((8, 28 + 16 * j), f'-- {name}', fill=(120, 120, 120), font=_font())
+  for i, panel in enumerate(panels):
+    image.paste(panel, ((i % columns) * width, head + (i // columns) * height))
+  return fileio.write_atomic(path, lambda f: image.save(f, format='PNG'), mode='wb')
+
+
+def _line_chart_image(series, title='', x_label='train step', y_label='grasp success',
+                      y_range=(0.0, 1.0), hlines=(), size=(720, 440), x_range=None,
+                      x_format=',.0f', side_by_side=True, legend=True) -> Image.Image:
+  """``line_chart``'s drawing, as an image; without ``legend`` no legend column (a panel of
+  ``small_multiples``, whose title names its one series)."""
   if len(series) > len(COLORS):
     raise ValueError(f'{len(series)} series ({", ".join(n for n, _ in series)}) but '
                      f'{len(COLORS)} distinguishable colours: plot fewer runs or appearances')
   font = _font()
-  legend = [f'-- {name}' for name, _ in hlines] + [f'o {name}' for name, _ in series]
+  entries = [f'-- {name}' for name, _ in hlines] + [f'o {name}' for name, _ in series]
   # The legend column is as wide as its longest entry; the plot keeps size[0] - 254 px.
-  right = max([190] + [int(font.getlength(t)) + 16 for t in legend])
+  right = max([190] + [int(font.getlength(t)) + 16 for t in entries]) if legend else 36
   left, top, bottom = 64, 34, 46
-  width, height = size[0] - 190 + right, size[1]
+  width, height = size[0] - 190 + right if legend else size[0], size[1]
   plot_w, plot_h = width - left - right, height - top - bottom
   image = Image.new('RGB', (width, height), 'white')
   draw = ImageDraw.Draw(image)
@@ -118,7 +154,8 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
     _, py = to_px(0, value)
     for x0 in range(left, left + plot_w, 12):
       draw.line([(x0, py), (min(x0 + 6, left + plot_w), py)], fill=color, width=1)
-    draw.text((left + plot_w + 8, legend_y), f'-- {name}', fill=color, font=font)
+    if legend:
+      draw.text((left + plot_w + 8, legend_y), f'-- {name}', fill=color, font=font)
     legend_y += 16
   def dodge(j):  # series evaluated at the same steps stand side by side, 5 px apart
     return 5.0 * (j - (len(series) - 1) / 2.0) if side_by_side else 0.0
@@ -135,9 +172,10 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
       draw.line(pts, fill=color, width=2)
     for px, py in pts:
       draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=color)
-    draw.text((left + plot_w + 8, legend_y), f'o {name}', fill=color, font=font)
+    if legend:
+      draw.text((left + plot_w + 8, legend_y), f'o {name}', fill=color, font=font)
     legend_y += 16
-  return fileio.write_atomic(path, lambda f: image.save(f, format='PNG'), mode='wb')
+  return image
 
 
 def success_curves(runs: Sequence[Tuple[str, str]], path: str, title: str = '',

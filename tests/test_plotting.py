@@ -66,3 +66,23 @@ def test_long_legend_labels_widen_the_image_and_are_drawn_whole(tmp_path):
   # The label's colour is drawn past the default 720 px canvas: it is not clipped.
   cols = np.nonzero(np.any(np.all(image == plotting.COLORS[0], axis=-1), axis=0))[0]
   assert cols.max() > 720 - 10
+
+
+def test_more_runs_than_colours_are_drawn_one_panel_each_on_shared_axes(tmp_path):
+  series = [(f'run{i}', [(1000.0 * (i + 1), 0.1 * i, 0.05 * i, 0.15 * i)]) for i in range(10)]
+  path = str(tmp_path / 'panels.png')
+  plotting.small_multiples(series, path, title='ten runs', columns=3, panel_size=(300, 200),
+                           hlines=[('floor', 0.25), ('oracle', 0.5)])
+  image = np.asarray(Image.open(path))
+  # 4 rows of 3 panels under a header of the title and the 2 reference lines' legend.
+  assert image.shape == (30 + 16 * 2 + 4 * 200, 3 * 300, 3)
+  # Every panel draws its one run in the first colour; the 12th cell (none) stays white.
+  blue = np.all(image == plotting.COLORS[0], axis=-1)
+  head = 30 + 32
+  for i in range(10):
+    r, c = divmod(i, 3)
+    assert blue[head + 200 * r:head + 200 * (r + 1), 300 * c:300 * (c + 1)].any(), i
+  assert (image[head + 600:, 600:] == 255).all()
+  with pytest.raises(ValueError, match='no series'):
+    plotting.small_multiples([], str(tmp_path / 'none.png'))
+  assert not os.path.exists(tmp_path / 'none.png')

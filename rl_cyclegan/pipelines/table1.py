@@ -1474,8 +1474,8 @@ def render_curves(table: Table1, summary: dict, path: str, what: str = 'final_q'
   """Learning curves: each ``what`` run's in-training success in `real` (a final Q's policy,
   or a joint run's Q_real) against its train step (50 episodes per point, the run's own
   evaluation seed; the table's figures are the 300 episodes of its evaluation stages), with
-  the final figures of ``REFERENCE_ROWS`` as reference lines. None (and no file) if
-  no such run has evaluated yet."""
+  the final figures of ``REFERENCE_ROWS`` as reference lines; one panel a run when there are
+  more runs than ``plotting.COLORS``. None (and no file) if no such run has evaluated yet."""
   from rl_cyclegan import plotting  # pylint: disable=g-import-not-at-top
   evaluation, runs = CURVE_EVALUATIONS[what]
   series = []
@@ -1489,15 +1489,13 @@ def render_curves(table: Table1, summary: dict, path: str, what: str = 'final_q'
       series.append((label, points))
   if not series:
     return None
-  if len(series) > len(plotting.COLORS):
-    table._log(f"  {path}: {len(series) - len(plotting.COLORS)} rows' curves left out "  # pylint: disable=protected-access
-               f"({', '.join(n for n, _ in series[len(plotting.COLORS):])}): too many colours")
-    series = series[:len(plotting.COLORS)]
-  hlines = reference_lines(summary)
   world = ('' if table.world['real_gap'] == DEFAULT_REAL_GAP
            else f", real_gap {table.world['real_gap']:g}")
-  return plotting.line_chart(series, path, title=f'in real{world}: {runs} while training (n=50 '
-                             'per point)', hlines=hlines)
+  title = f'in real{world}: {runs} while training (n=50 per point)'
+  if len(series) > len(plotting.COLORS):  # one panel a run: more runs than a chart has colours
+    return plotting.small_multiples(series, path, title=f'grasp success {title}',
+                                    hlines=reference_lines(summary))
+  return plotting.line_chart(series, path, title=title, hlines=reference_lines(summary))
 
 
 def _pct(r):
