@@ -1336,8 +1336,14 @@ def test_the_goal_section_says_where_the_table_stands(tmp_path):
   text = '\n'.join(table1.goal_markdown({'rows': swapped}))  # session 32's case: CycleGAN above
   assert 'the intervals do not overlap, CycleGAN above.' in text and '**not met**' in text
   rows['real_oracle'] = measured(100)  # 33.3%: below RL-CycleGAN (the 1.0 world's case)
-  assert 'RL-CycleGAN is 18.3 points above it (within 10).' in '\n'.join(
-      table1.goal_markdown({'rows': rows}))
+  text = '\n'.join(table1.goal_markdown({'rows': rows}))
+  assert 'RL-CycleGAN is 18.3 points above it (within 10).' in text
+  # The oracle read as a perfect G: CycleGAN (220/600, 36.7%) against it (100/300, 33.3%).
+  z = policy_eval.two_proportion_z(220, 600, 100, 300)
+  assert ('what a perfect G would give. CycleGAN (pooled over 2 seeds) 36.7% (220/600; '
+          f'33-41%) against the oracle (one final Q) 33.3% (100/300; 28-39%): +3.3 points, '
+          f'two-proportion z = {z:.2f} (not paired: the two sides have different numbers of '
+          'final Qs;') in text
 
 
 def test_the_goal_section_sets_a_lever_with_seeds_of_its_own_beside_cyclegan():
@@ -1375,15 +1381,17 @@ def test_the_goal_section_sets_a_lever_with_seeds_of_its_own_beside_cyclegan():
 
 
 def test_each_final_q_is_paired_in_real_with_no_g_cyclegan_and_the_row_it_varies():
-  assert table1.paired_references('cyclegan_seed1') == ['sim_only']
-  assert table1.paired_references('rl_cyclegan_seed1') == ['sim_only', 'cyclegan_seed1']
-  assert table1.paired_references('graspgan') == ['sim_only', 'cyclegan_seed0']
+  oracle = 'real_oracle'  # every G's final Q: against a perfect G
+  assert table1.paired_references('cyclegan_seed1') == ['sim_only', oracle]
+  assert table1.paired_references('rl_cyclegan_seed1') == ['sim_only', 'cyclegan_seed1', oracle]
+  assert table1.paired_references('graspgan') == ['sim_only', 'cyclegan_seed0', oracle]
   assert table1.paired_references('rl_cyclegan_rlscene1_seed1') == [
-      'sim_only', 'cyclegan_seed1', 'rl_cyclegan_seed1']
+      'sim_only', 'cyclegan_seed1', 'rl_cyclegan_seed1', oracle]
   assert table1.paired_references('cyclegan_fq_seed0') == [
-      'sim_only', 'cyclegan_seed0']  # its first final Q on the same G is CycleGAN s0
+      'sim_only', 'cyclegan_seed0', oracle]  # its first final Q on the same G is CycleGAN s0
   assert table1.paired_references('rl_cyclegan_fq_seed1') == [
-      'sim_only', 'cyclegan_seed1', 'rl_cyclegan_seed1']
+      'sim_only', 'cyclegan_seed1', 'rl_cyclegan_seed1', oracle]
+  assert table1.paired_references('randomized_sim') == ['sim_only', 'cyclegan_seed0']  # no G
   for key in ('sim_only', 'random', 'real_oracle', 'cyclegan', 'rl_cyclegan_rlscene1'):
     assert table1.paired_references(key) == [], key  # no reference, or a pooled row
 
@@ -1560,6 +1568,50 @@ def test_a_second_final_q_trains_on_the_rows_published_g_with_a_preset_seed(tmp_
   assert strip(final) == strip(parent['rl_cyclegan_seed1/final_q'].argv)
   assert '--generator_key=G_sim2real' in stages[f'{row}/eval/sim_seed0'].argv
   assert table.stages([row], joint_only=True) == []  # nothing of it is a joint run
+
+
+def test_the_oracles_second_final_q_is_its_recipe_with_a_preset_seed(tmp_path):
+  """'real_oracle_fq' (REFERENCE_REPLICATES): the oracle's stages but for the seed, 0 + 2 and
+  the run directory; the real scripted log is collected for it alone; no G anywhere."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'))
+  row = 'real_oracle_fq'
+  assert table1.expand_rows([row]) == [row] and row in table1.all_row_keys()
+  stages = table.stages([row])
+  assert [st.name for st in stages] == ['data/real_mix18', f'{row}/final_q'] + [
+      f'{row}/eval/{what}_seed{k}' for k in table1.EVAL_SEEDS for what in ('real', 'sim')]
+  final = stages[1].argv
+  oracle = {st.name: st for st in table.stages(['real_oracle'])}['real_oracle/final_q'].argv
+  assert 'train_eval.seed = 2' in final and 'train_eval.seed = 0' in oracle
+  strip = lambda argv: [a for a in argv if not a.startswith(('train_eval.seed', '--root_dir'))]  # noqa: E731
+  assert strip(final) == strip(oracle)
+  assert not any('generator' in a for st in stages for a in st.argv)
+  assert table1.paired_references(row) == ['sim_only', 'real_oracle']
+  assert table.stages([row], joint_only=True) == []
+
+
+def test_the_perfect_g_line_pools_and_pairs_both_oracle_final_qs():
+  """With the oracle's second final Q, CycleGAN's two seeds are paired scene by scene with the
+  oracle's two final Qs (seed 0 with the first), as the headline pairs RL-CycleGAN's."""
+  def measured(outcomes, seeds=None):
+    k, n = sum(outcomes), len(outcomes)
+    out = {'real': {'successes': k, 'episodes': n, 'success_rate': k / n,
+                    'ci95': list(policy_eval.wilson_interval(k, n)), 'outcomes': outcomes}}
+    return dict(out, seeds=seeds) if seeds else out
+
+  cg = [1] * 6 + [0] * 4 + [1] * 7 + [0] * 3  # seed 0 then seed 1, 10 scenes each
+  first, second = [0] * 2 + [1] * 8, [1] * 10  # the oracle's final Qs
+  rows = {'rl_cyclegan': measured([0] * 20, [0, 1]), 'cyclegan': measured(cg, [0, 1]),
+          'real_oracle': measured(first)}
+  line = [x for x in table1.goal_markdown({'rows': rows}) if 'perfect G' in x][0]
+  assert 'the oracle (one final Q) 80.0% (8/10;' in line and 'not paired' in line
+  rows['real_oracle_fq'] = measured(second)
+  line = [x for x in table1.goal_markdown({'rows': rows}) if 'perfect G' in x][0]
+  paired = policy_eval.mcnemar_exact(cg, first + second)
+  assert (paired['only_a'], paired['only_b']) == (2, 7)
+  assert ('against the oracle (both its final Qs pooled) 90.0% (18/20;' in line and
+          'only CycleGAN grasped in 2, only the oracle in 7, exact McNemar p = '
+          f"{paired['p_value']:.3g}." in line)
 
 
 def test_the_goal_section_pools_every_final_q_of_each_g_once_all_are_measured(tmp_path):

@@ -36,6 +36,10 @@
 #    ends with the critics'-start lever's final Q (`rl_cyclegan_real_critic`): its joint run
 #    did not meet the rule below, but the issue asks for each lever tried, and a lever is
 #    measured by its final Q in real, as the lambda_RL-scene 1 lever was;
+#    Since session 35 lane A then gives the real-trained oracle a second final Q
+#    (`real_oracle_fq`, final-Q seed 2; its real scripted log is collected again first): the
+#    oracle is the goal's reference and, read as a perfect G, CycleGAN s1's and the lever's
+#    final Qs scored above it (docs/results.md, "Session 35");
 # 6. both seed-1 rows once more: their swap stages exist once the other row's G is published.
 # A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
 # final Q by its name in a lane. Neither did on the 64 states the rule was applied to;
@@ -63,7 +67,8 @@ one() {  # one <row> [flags]: a row in a lane, with one intra-op thread
 }
 lane_a() {
   one cyclegan_seed1 && one rl_cyclegan_scratch && one rl_cyclegan_rlscene1_seed0 &&
-    one cyclegan_fq_seed1 && one gan && one cyclegan_fq_seed0 && one rl_cyclegan_real_critic
+    one cyclegan_fq_seed1 && one gan && one cyclegan_fq_seed0 && one rl_cyclegan_real_critic &&
+    one real_oracle_fq
 }
 lane_b() {
   one rl_cyclegan_seed1 && one graspgan && one rl_cyclegan_fq_seed1 &&

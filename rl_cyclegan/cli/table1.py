@@ -20,7 +20,8 @@ Prints the plan (each stage with its estimated time; finished stages are skipped
 the stages: data, joint training, generator report, translation, final Q, evaluation. A killed
 stage resumes from its checkpoint when the same command runs again. Rows: sim_only,
 randomized_sim, gan, cyclegan (seeds 0 and 1), graspgan, rl_cyclegan (seeds 0 and 1),
-real_oracle; 'cyclegan' means both seeds, 'cyclegan_seed0' one. See
+real_oracle; the levers and the second final Qs (cyclegan_fq, rl_cyclegan_fq, real_oracle_fq)
+by name; 'cyclegan' means both seeds, 'cyclegan_seed0' one. See
 rl_cyclegan/pipelines/table1.py and docs/table1.md.
 """
 import argparse

@@ -74,7 +74,7 @@ EVAL_SEEDS = (0, 1, 2)
 # Rows in table order; a row with two training seeds is reported pooled under its own key.
 ROWS = ('sim_only', 'randomized_sim', 'gan', 'cyclegan', 'cyclegan_fq', 'graspgan',
         'rl_cyclegan', 'rl_cyclegan_fq', 'rl_cyclegan_scratch', 'rl_cyclegan_rlscene1',
-        'rl_cyclegan_long', 'rl_cyclegan_real_critic', 'real_oracle', 'random')
+        'rl_cyclegan_long', 'rl_cyclegan_real_critic', 'real_oracle', 'real_oracle_fq', 'random')
 GENERATOR_ROWS = {  # row -> gin of its joint training
     'gan': 'gin/table1_gan.gin',
     'cyclegan': 'gin/table1_cyclegan.gin',
@@ -127,6 +127,17 @@ TWO_SEED_ROWS = ('cyclegan', 'rl_cyclegan', 'cyclegan_fq', 'rl_cyclegan_fq',
 # (fixed before any of these ran, so no seed is chosen on a result). No joint run of its own.
 FINAL_Q_REPLICATES = {'cyclegan_fq': 'cyclegan', 'rl_cyclegan_fq': 'rl_cyclegan'}
 FINAL_Q_REPLICATE_SEED_OFFSET = 2
+# A second final Q of the real-trained oracle (docs/results.md, "Session 35"): the recipe again
+# with everything in `real`, final-Q seed 0 + FINAL_Q_REPLICATE_SEED_OFFSET, on the same real log.
+# The oracle is the goal's reference and, since sim and real share their physics, what a perfect
+# G would give (``_perfect_translator_line``); CycleGAN s1's and the lambda_RL-scene 1 lever's
+# final Qs scored above it (paired p = 0.015 and 0.034), and one final Q's luck moved a figure
+# by ~6 points. The goal's line keeps the row it named, `real_oracle`.
+REFERENCE_REPLICATES = {'real_oracle_fq': 'real_oracle'}
+# The rows trained by the Sim-Only recipe in one appearance, without a G: (appearance, log).
+APPEARANCE_ROWS = {'sim_only': ('sim', 'sim_mix18'),
+                   'randomized_sim': ('randomized', 'randomized_mix18'),
+                   'real_oracle': ('real', 'real_mix18')}
 # The swap test (docs/results.md, "Session 29"): each headline row's final Q is also measured in
 # sim through the other row's G of the same training seed ('swap_sim'), once that G is
 # published. A G whose images a Q treats like real ones predicts that Q's figure in real.
@@ -146,6 +157,7 @@ ROW_LABELS = {'sim_only': 'Sim-Only', 'randomized_sim': 'Randomized-Sim', 'gan':
               'rl_cyclegan_real_critic': 'RL-CycleGAN, lever: Q_real starts from the Sim-Only Q '
                                          'fine-tuned on the real log (seed 0)',
               'real_oracle': 'Real-trained oracle',
+              'real_oracle_fq': 'Real-trained oracle, a second final Q (final-Q seed + 2)',
               # The floor: uniformly random moves, no image, on the same evaluation episodes.
               'random': 'Random policy (the floor)'}
 PAPER_REAL_ROBOT = {'sim_only': 21, 'randomized_sim': 37, 'gan': 29, 'cyclegan': 61,
@@ -424,7 +436,7 @@ class Table1:
     """The logs the requested rows need (each collected once, shared by every row)."""
     s = self.scale
     stages = []
-    needs_sim_log = any(r not in ('sim_only', 'randomized_sim', 'real_oracle', 'random')
+    needs_sim_log = any(r not in (*APPEARANCE_ROWS, *REFERENCE_REPLICATES, 'random')
                         or (r == 'sim_only' and self.own_sim_only) for r in rows)
     if any(r.split('_seed')[0] in GENERATOR_ROWS for r in rows):
       # Seeds: the real log 400; the three Sim-Only-recipe logs share seed 300 (same states
@@ -447,7 +459,7 @@ class Table1:
       stages.append(self._collect('sim_mix18', 'sim', s.sim_log_episodes, 300))
     if 'randomized_sim' in rows:
       stages.append(self._collect('randomized_mix18', 'randomized', s.sim_log_episodes, 300))
-    if 'real_oracle' in rows:
+    if {'real_oracle', *REFERENCE_REPLICATES} & set(rows):
       stages.append(self._collect('real_mix18', 'real', s.sim_log_episodes, 300))
     return stages
 
@@ -641,10 +653,10 @@ class Table1:
       final_root = os.path.join(self.repo, SIM_ONLY_RESULTS)
     elif base == 'random':
       final_root, extra = None, ['--policy=random']
-    elif base in ('sim_only', 'randomized_sim', 'real_oracle'):
-      appearance, log = {'sim_only': ('sim', 'sim_mix18'),
-                         'randomized_sim': ('randomized', 'randomized_mix18'),
-                         'real_oracle': ('real', 'real_mix18')}[base]
+    elif base in APPEARANCE_ROWS or base in REFERENCE_REPLICATES:
+      appearance, log = APPEARANCE_ROWS[REFERENCE_REPLICATES.get(base, base)]
+      if base in REFERENCE_REPLICATES:
+        seed_binding = [f'train_eval.seed = {seed + FINAL_Q_REPLICATE_SEED_OFFSET}']
       stages.append(self._training(
           f'{row}/final_q', 'train_qtopt', final_root, ['gin/qtopt_sim_only.gin'], 'train_eval',
           s.final_steps, seed_binding + [
@@ -1686,6 +1698,7 @@ def goal_markdown(summary: dict) -> List[str]:
     where = f'{gap:.1f} points below it' if gap >= 0 else f'{-gap:.1f} points above it'
     lines.append(f'- The real-trained oracle {_pct(oracle)}: RL-CycleGAN is {where} (' + (
         f'within {GOAL_ORACLE_POINTS:g}).' if near else f'more than {GOAL_ORACLE_POINTS:g}).'))
+    lines.append(_perfect_translator_line(rows, seeds('cyclegan')))
   lines += joint + _every_final_q_goal_lines(rows) + _lever_goal_lines(rows)
   met = apart and near
   both = all(len(rows[k].get('seeds', [0])) == 2 for k in ('rl_cyclegan', 'cyclegan'))
@@ -1693,6 +1706,30 @@ def goal_markdown(summary: dict) -> List[str]:
       '' if both else ' (so far: the table asks for both rows pooled over two training seeds)')
             + ('' if oracle else '; the oracle row is not measured yet') + '.', '']
   return lines
+
+
+def _perfect_translator_line(rows: dict, which: str) -> str:
+  """CycleGAN against the oracle read as a perfect G. Sim and real share their physics and
+  differ only in appearance, and the oracle is the final-Q recipe on the true real render of
+  its logs and collection: what a G that translated every frame exactly would give. A CycleGAN
+  at or above it leaves a better G no room to win by transfer, only by the final Q learning
+  better on its images than on real ones. With the oracle's second final Q
+  (REFERENCE_REPLICATES), both are pooled and paired scene by scene with CycleGAN's two seeds
+  (seed 0 with the first, seed 1 with the second), as the headline line pairs its seeds."""
+  cg = rows['cyclegan']['real']
+  finals = [rows[k]['real'] for k in ('real_oracle', *REFERENCE_REPLICATES)
+            if (rows.get(k) or {}).get('real')]
+  oracle = _pool_pooled(finals) if len(finals) > 1 else finals[0]
+  label = ('both its final Qs pooled' if len(finals) > 1 else 'one final Q')
+  same = len(finals) == len(rows['cyclegan'].get('seeds', [0]))
+  line = _comparison_line(
+      'The oracle is the final-Q recipe on the true real render of the same physics, so it is '
+      f'what a perfect G would give. CycleGAN ({which})', cg, f'the oracle ({label})', oracle,
+      same_scenes=same, names=('CycleGAN', 'the oracle'))
+  if same:
+    return line
+  return line[:-1] + (' (not paired: the two sides have different numbers of final Qs; each '
+                      'seed is paired with the oracle under "Paired in `real`").')
 
 
 def _intervals(rl: dict, cg: dict) -> str:
@@ -1745,9 +1782,11 @@ def _joint_q_real_goal_lines(summary: dict) -> List[str]:
       f'CycleGAN ({which(cg_seeds)})', cg, same_scenes=rl_seeds == cg_seeds)]
 
 
-def _comparison_line(label_rl: str, rl: dict, label_cg: str, cg: dict, same_scenes: bool) -> str:
+def _comparison_line(label_rl: str, rl: dict, label_cg: str, cg: dict, same_scenes: bool,
+                     names: Tuple[str, str] = ('RL-CycleGAN', 'CycleGAN')) -> str:
   """'- <label_rl> <rl> against <label_cg> <cg>: the difference, the two-proportion z, and the
-  exact McNemar test when both were measured on the same scenes with per-scene outcomes."""
+  exact McNemar test when both were measured on the same scenes with per-scene outcomes (the
+  scenes only one side grasped, each side called by its entry of ``names``)."""
   from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
   diff = 100.0 * (rl['success_rate'] - cg['success_rate'])
   z = policy_eval.two_proportion_z(rl['successes'], rl['episodes'], cg['successes'],
@@ -1757,8 +1796,8 @@ def _comparison_line(label_rl: str, rl: dict, label_cg: str, cg: dict, same_scen
   if same_scenes and len(rl.get('outcomes', [])) == len(cg.get('outcomes', [])) == (
       rl['episodes']):
     paired = policy_eval.mcnemar_exact(rl['outcomes'], cg['outcomes'])
-    line += (f"; paired over the same {paired['scenes']} scenes: only RL-CycleGAN grasped in "
-             f"{paired['only_a']}, only CycleGAN in {paired['only_b']}, exact McNemar p = "
+    line += (f"; paired over the same {paired['scenes']} scenes: only {names[0]} grasped in "
+             f"{paired['only_a']}, only {names[1]} in {paired['only_b']}, exact McNemar p = "
              f"{paired['p_value']:.3g}")
   elif same_scenes:
     line += ' (not paired: an evaluation from before per-scene outcomes were recorded)'
@@ -1948,11 +1987,15 @@ def paired_references(key: str) -> List[str]:
   base, _, seed = key.partition('_seed')
   if base in ('sim_only', 'random', 'real_oracle') or (key == base and base in TWO_SEED_ROWS):
     return []
+  if base in REFERENCE_REPLICATES:
+    return ['sim_only', REFERENCE_REPLICATES[base]]
   refs = ['sim_only'] + ([] if base == 'cyclegan' else [f'cyclegan_seed{seed or 0}'])
   if base in LEVER_ROWS:
     refs.append(oracle_q_reference(key))
   if base in FINAL_Q_REPLICATES:
     refs.append(f'{FINAL_Q_REPLICATES[base]}_seed{seed}')
+  if base != 'randomized_sim':  # a G's row: against a perfect G (``_perfect_translator_line``)
+    refs.append('real_oracle')
   return list(dict.fromkeys(r for r in refs if r != key))
 
 
@@ -1974,12 +2017,13 @@ def paired_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
                   f"{points:+.1f} | {paired['only_a']} | {paired['only_b']} | "
                   f"{paired['p_value']:.3g} |")
   return _section(
-      'Paired in `real`: each final Q against no G, CycleGAN and the row it varies',
+      'Paired in `real`: each final Q against no G, CycleGAN, the row it varies and a perfect G',
       'The same test-object scenes (the evaluation seeds fix them): each final Q against '
       'Sim-Only (the recipe without a G), against CycleGAN of the same training seed, and, for '
       "a lever, against the RL-CycleGAN row it changes; for a second final Q, against the "
-      "first one on the same G (what the final Q's own luck moves). Grasped by one only: "
-      'scene counts; p: exact McNemar.',
+      "first one on the same G (what the final Q's own luck moves); each G's final Q against "
+      'the real-trained oracle (the recipe on the true real render of the same physics: what a '
+      'perfect G would give). Grasped by one only: scene counts; p: exact McNemar.',
       ('row', 'real', 'against', 'its real', 'difference (points)', 'only the row',
        'only the other', 'McNemar p'), body)
 
