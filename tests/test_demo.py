@@ -107,3 +107,24 @@ def test_the_showcase_shows_the_first_table_whose_headline_rows_are_finished(tmp
   assert len(calls) == 2
   assert all('--gin_bindings=RealAppearance.real_gap = 0.75' in a for a in calls)
   assert all(f'--checkpoint_dir={tmp_path}/{first}/' in ' '.join(a) for a in calls)
+
+
+def test_the_showcase_prints_each_rows_table_figure_beside_its_fresh_one(tmp_path, monkeypatch,
+                                                                        capsys):
+  """The fresh scenes' figure (n=50) beside the table's own (300 episodes on its evaluation
+  seeds), so that a reader sees which one the table reports; a row without one shows none."""
+  table = demo.SHOWCASE_TABLES[-1]
+  run = tmp_path / table / 'cyclegan_seed0' / 'final_q'
+  (run / 'train' / 'ckpt').mkdir(parents=True)
+  (run / 'train' / 'ckpt' / 'checkpoint').write_text('model_checkpoint_path: "ckpt-1"\n')
+  (run / table1.DONE_FILE).write_text('{}')
+  rows = {'cyclegan_seed0': {'checkpoint_dir': f'{table}/cyclegan_seed0/final_q',
+                             'real': {'successes': 171, 'episodes': 300}}}
+  (tmp_path / table / 'summary.json').write_text(json.dumps({'rows': rows}))
+  monkeypatch.setattr(demo, 'REPO', str(tmp_path))
+  monkeypatch.setattr(demo, '_run', _fake_run([]))
+  demo.showcase(str(tmp_path / 'demo'), demo.DemoConfig(showcase_episodes=4), str(tmp_path))
+  line = [x for x in capsys.readouterr().out.splitlines() if 'CycleGAN final Q ' in x
+          and 'RL-' not in x][0]
+  assert line.endswith('n=4); the table: 57.0% (171/300)'), line
+  assert demo._table_figure(None) == '' and demo._table_figure({'real': {}}) == ''
