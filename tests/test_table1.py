@@ -2,12 +2,14 @@
 locks, row names, and the summary's pooled figures. The real binaries at a tiny size run in
 tests/smoke/test_table1_smoke.py (a separate CI step: about 4 minutes)."""
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+import threading
 import sys
 import time
 
@@ -852,7 +854,6 @@ def test_a_data_stage_another_runner_collects_is_waited_for_not_collected_twice(
     os.remove(os.path.join(st.directory, table1.LOCK_FILE))
     other.kill()
     other.wait()
-  import threading  # pylint: disable=g-import-not-at-top
   threading.Thread(target=finish).start()
   table.run([st])
   assert any('data/log: waiting for another runner' in m for m in logs)
@@ -1652,6 +1653,35 @@ def test_the_goal_section_pools_every_final_q_of_each_g_once_all_are_measured(tm
   assert f'only RL-CycleGAN grasped in 0, only CycleGAN in {only_cg}' in line[0]
 
 
+def test_two_runners_never_both_start_a_final_q_on_the_same_free_memory(tmp_path,
+                                                                         monkeypatch):
+  """MemAvailable does not yet count what a just-started final Q will take: a second runner's
+  check waits (and says why) until the first one's stage has had MEMORY_RAMP_S, then reads
+  the memory again."""
+  logs = []
+  first, second = (table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=logs.append,
+                                 results_dir=str(tmp_path / 'results')) for _ in range(2))
+  final = {st.name: st for st in first.stages(['cyclegan_seed0'])}['cyclegan_seed0/final_q']
+  monkeypatch.setattr(table1, 'memory_gb', lambda: (23.0, 20.0))  # room for two, as read
+  monkeypatch.setattr(table1, 'MEMORY_POLL_S', 0.01)
+  held = first.wait_for_memory(final)
+  threading.Timer(0.2, table1._unlock, (held,)).start()  # run()'s release after the ramp
+  start = time.time()
+  second.wait_for_memory(final).close()
+  assert time.time() - start >= 0.2
+  assert any('another runner started a memory-bound stage' in m for m in logs), logs
+  held.close()
+  table1._unlock(held)  # a release after the stage closed it: nothing to do
+  # A runner frees the lock once its stage ends, before MEMORY_RAMP_S if the stage is short.
+  out = tmp_path / 'work' / 'short'
+  short = table1.Stage('short/final_q', [sys.executable, '-c', 'pass'], str(out),
+                       str(out / table1.DONE_FILE), 1.0, memory_gb=7.5)
+  first.run([short])
+  assert short.done
+  with open(tmp_path / 'work' / table1.MEMORY_LOCK_FILE) as f:
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free (BlockingIOError if still held)
+
+
 def test_a_final_q_starts_only_when_the_machine_has_its_memory(tmp_path, monkeypatch):
   """Session 32: final-Q-sized jobs beside two joint runs filled the 23 GB machine and all
   stalled for 36 minutes. A runner now waits for a final Q's memory before starting it."""
@@ -1666,7 +1696,7 @@ def test_a_final_q_starts_only_when_the_machine_has_its_memory(tmp_path, monkeyp
   monkeypatch.setattr(table1, 'memory_gb', lambda: next(readings))
   monkeypatch.setattr(table1, 'MEMORY_POLL_S', 0.01)
   monkeypatch.setattr(table1, 'MEMORY_LOG_S', 0.015)  # a line on the first wait and every 2nd
-  table.wait_for_memory(final)
+  table.wait_for_memory(final).close()
   assert next(readings, 'all read') == 'all read'
   waits = [m for m in logs if 'waiting for ~7.5 GB of memory' in m]
   assert len(waits) == 2 and '(3.0 of 23.0 GB available;' in waits[0]
@@ -1675,11 +1705,12 @@ def test_a_final_q_starts_only_when_the_machine_has_its_memory(tmp_path, monkeyp
   # A machine that could never hold it: said once, and started anyway. Unknown: no wait.
   logs.clear()
   monkeypatch.setattr(table1, 'memory_gb', lambda: (6.0, 6.0))
-  table.wait_for_memory(final)
+  table.wait_for_memory(final).close()
   assert logs == ['cyclegan_seed0/final_q: needs ~7.5 GB, and this machine has 6.0 GB in all; '
                   'starting anyway']
   monkeypatch.setattr(table1, 'memory_gb', lambda: None)
-  table.wait_for_memory(final)
+  table.wait_for_memory(final).close()
+  assert table.wait_for_memory(stages['cyclegan_seed0/eval/real_seed0']) is None
   monkeypatch.undo()
   total, available = table1.memory_gb()  # this (Linux) machine's own
   assert total >= available > 0

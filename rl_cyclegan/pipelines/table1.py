@@ -48,6 +48,7 @@ recorded in ``world.json`` beside the world, and its docs are docs/table1[_real_
 """
 
 import dataclasses
+import fcntl
 import glob
 import json
 import os
@@ -55,6 +56,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -836,8 +838,18 @@ class Table1:
       self._log(f'stage {i + 1}/{len(todo)}: {st.name} '
                 f'(~{progress.format_seconds(st.estimate_s)}), log '
                 f'{os.path.join(st.directory, "table1_stage.log")}')
-      self.wait_for_memory(st)
-      run_stage(st, self.repo, self._log)
+      held = self.wait_for_memory(st)
+      # Other runners' memory-bound stages start once this one has taken its memory.
+      release = threading.Timer(MEMORY_RAMP_S, _unlock, (held,)) if held else None
+      if release:
+        release.daemon = True
+        release.start()
+      try:
+        run_stage(st, self.repo, self._log)
+      finally:
+        if release:
+          release.cancel()
+          held.close()
       row = st.name.split('/')[0]
       if row != 'data':
         publish_row(self, row)  # what finished is in results/ at once, ready to commit
@@ -846,31 +858,49 @@ class Table1:
     """Returns once the machine has ``stage.memory_gb`` available (MemAvailable), logging what
     it waits for when it first waits and every MEMORY_LOG_S after; at once if the stage needs
     no memory to speak of, if /proc/meminfo cannot be read, or if the machine has less in all
-    (it could never start: logged, and the stage starts anyway)."""
+    (it could never start: logged, and the stage starts anyway).
+
+    MemAvailable counts memory a stage just started has not taken yet, so two runners starting
+    final Qs at once would both see room for theirs. The check is therefore made under the
+    work directory's MEMORY_LOCK_FILE, and the lock is returned held (an open file; closing it
+    releases it): the caller keeps it until its stage has had MEMORY_RAMP_S to take its memory.
+    None when the stage needs none."""
     if stage.memory_gb <= 0:
-      return
+      return None
+    os.makedirs(self.work_dir, exist_ok=True)
+    held = open(os.path.join(self.work_dir, MEMORY_LOCK_FILE), 'a')
     waited, told = 0.0, None
-    while True:
-      memory = memory_gb()
-      if memory is None:
-        return
-      total, available = memory
-      if total < stage.memory_gb:
-        self._log(f'{stage.name}: needs ~{stage.memory_gb:g} GB, and this machine has '
-                  f'{total:.1f} GB in all; starting anyway')
-        return
-      if available >= stage.memory_gb:
-        if told is not None:
-          self._log(f'{stage.name}: {available:.1f} GB available after '
-                    f'{progress.format_seconds(waited)}; starting')
-        return
-      if told is None or waited - told >= MEMORY_LOG_S:
-        told = waited
-        self._log(f'{stage.name}: waiting for ~{stage.memory_gb:g} GB of memory '
-                  f'({available:.1f} of {total:.1f} GB available; another training run or '
-                  'test suite holds the rest)')
-      time.sleep(MEMORY_POLL_S)
-      waited += MEMORY_POLL_S
+    try:
+      while True:
+        try:
+          fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+          why = 'another runner started a memory-bound stage and it is taking its memory'
+        else:
+          memory = memory_gb()
+          if memory is None:
+            return held
+          total, available = memory
+          if total < stage.memory_gb:
+            self._log(f'{stage.name}: needs ~{stage.memory_gb:g} GB, and this machine has '
+                      f'{total:.1f} GB in all; starting anyway')
+            return held
+          if available >= stage.memory_gb:
+            if told is not None:
+              self._log(f'{stage.name}: {available:.1f} GB available after '
+                        f'{progress.format_seconds(waited)}; starting')
+            return held
+          fcntl.flock(held, fcntl.LOCK_UN)
+          why = (f'{available:.1f} of {total:.1f} GB available; another training run or test '
+                 'suite holds the rest')
+        if told is None or waited - told >= MEMORY_LOG_S:
+          told = waited
+          self._log(f'{stage.name}: waiting for ~{stage.memory_gb:g} GB of memory ({why})')
+        time.sleep(MEMORY_POLL_S)
+        waited += MEMORY_POLL_S
+    except BaseException:
+      held.close()
+      raise
 
   def _wait_for_other_runner(self, stage: 'Stage'):
     """Returns once no other live runner holds ``stage``'s lock (e.g. a ``--data_only`` runner
@@ -889,6 +919,21 @@ class Table1:
 
 MEMORY_POLL_S = 30.0
 MEMORY_LOG_S = 600.0
+# Held while a runner checks the machine's memory for a memory-bound stage, and for this long
+# after starting it (``Table1.wait_for_memory``), so that the next check sees what the stage
+# took. A 0.75 final Q held 6.9 GB 16 s after it started and 8.0 GB at 36 s (its translated log
+# loading), then 6.7-6.9 GB (session 35, sampled every 20 s): 120 s is ample.
+MEMORY_LOCK_FILE = 'memory.lock'
+MEMORY_RAMP_S = 120.0
+
+
+def _unlock(held) -> None:
+  """Releases the memory lock ``wait_for_memory`` returned (its stage may have ended and
+  closed it already)."""
+  try:
+    fcntl.flock(held, fcntl.LOCK_UN)
+  except (OSError, ValueError):
+    pass
 
 
 def memory_gb() -> Optional[Tuple[float, float]]:
