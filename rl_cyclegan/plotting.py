@@ -62,13 +62,17 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
                y_range: Tuple[float, float] = (0.0, 1.0),
                hlines: Sequence[Tuple[str, float]] = (), size=(720, 440),
                x_range: Optional[Tuple[float, float]] = None, x_format: str = ',.0f',
-               side_by_side: bool = True) -> str:
+               side_by_side: bool = True,
+               x_ticks: Optional[Sequence[Tuple[float, str]]] = None,
+               connect: bool = True) -> str:
   """Draws labelled series (points with error bands) and dashed reference lines to ``path``.
 
   The x axis spans ``x_range``, by default 0 to the largest x (train steps); its ticks are
   formatted with ``x_format``. A series of one point is a labelled point (a scatter plot:
   pass ``side_by_side=False``, which draws each point at its own x rather than setting series
-  evaluated at the same steps a few pixels apart).
+  evaluated at the same steps a few pixels apart). ``x_ticks`` [(x, label)] replaces the
+  numbered ticks (categories on x); without ``connect`` a series' points are not joined (a dot
+  plot: several measurements of one thing).
 
   Each series gets its own colour; more series than ``COLORS`` is a ValueError. The image is
   ``size`` or wider: the legend column grows to fit its longest label.
@@ -76,7 +80,7 @@ def line_chart(series: Sequence[Tuple[str, Sequence[Point]]], path: str, title: 
   The image is written to a temporary name and renamed. Returns ``path``.
   """
   image = _line_chart_image(series, title, x_label, y_label, y_range, hlines, size, x_range,
-                            x_format, side_by_side)
+                            x_format, side_by_side, x_ticks=x_ticks, connect=connect)
   return fileio.write_atomic(path, lambda f: image.save(f, format='PNG'), mode='wb')
 
 
@@ -108,7 +112,8 @@ def small_multiples(series: Sequence[Tuple[str, Sequence[Point]]], path: str, ti
 
 def _line_chart_image(series, title='', x_label='train step', y_label='grasp success',
                       y_range=(0.0, 1.0), hlines=(), size=(720, 440), x_range=None,
-                      x_format=',.0f', side_by_side=True, legend=True) -> Image.Image:
+                      x_format=',.0f', side_by_side=True, legend=True, x_ticks=None,
+                      connect=True) -> Image.Image:
   """``line_chart``'s drawing, as an image; without ``legend`` no legend column (a panel of
   ``small_multiples``, whose title names its one series)."""
   if len(series) > len(COLORS):
@@ -139,11 +144,14 @@ def _line_chart_image(series, title='', x_label='train step', y_label='grasp suc
     draw.line([(left, py), (left + plot_w, py)], fill=(225, 225, 225))
     draw.text((8, py - 6), f'{100 * y:.0f}%' if y_max <= 1.0 else f'{y:g}', fill='black',
               font=font)
-  for i in range(6):
-    x = x_min + (x_max - x_min) * i / 5
+  if x_ticks is None:
+    x_ticks = [(x, format(x, x_format)) for x in
+               (x_min + (x_max - x_min) * i / 5 for i in range(6))]
+  for x, text in x_ticks:
     px, _ = to_px(x, y_min)
     draw.line([(px, top), (px, top + plot_h)], fill=(235, 235, 235))
-    draw.text((px - 14, top + plot_h + 6), format(x, x_format), fill='black', font=font)
+    draw.text((px - (14 if len(text) < 8 else font.getlength(text) / 2), top + plot_h + 6),
+              text, fill='black', font=font)
   draw.rectangle([left, top, left + plot_w, top + plot_h], outline='black')
   draw.text((left + plot_w // 2 - 30, height - 20), x_label, fill='black', font=font)
   draw.text((8, 10), f'{y_label}   {title}', fill='black', font=font)
@@ -168,7 +176,7 @@ def _line_chart_image(series, title='', x_label='train step', y_label='grasp suc
   for j, (name, points) in enumerate(series):
     color = COLORS[j]
     pts = [(px + dodge(j), py) for px, py in (to_px(x, y) for x, y, _, _ in points)]
-    if len(pts) > 1:
+    if connect and len(pts) > 1:
       draw.line(pts, fill=color, width=2)
     for px, py in pts:
       draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=color)

@@ -86,3 +86,27 @@ def test_more_runs_than_colours_are_drawn_one_panel_each_on_shared_axes(tmp_path
   with pytest.raises(ValueError, match='no series'):
     plotting.small_multiples([], str(tmp_path / 'none.png'))
   assert not os.path.exists(tmp_path / 'none.png')
+
+
+def test_a_dot_plot_leaves_its_points_unjoined_under_category_ticks(tmp_path):
+  """connect=False draws a series' points without the line between them (several measurements
+  of one thing), and x_ticks replaces the numbered ticks."""
+  series = [('runs', [(0.0, 0.2, 0.15, 0.25), (1.0, 0.8, 0.75, 0.85)])]
+  kwargs = dict(x_range=(-0.5, 1.5), side_by_side=False, x_ticks=[(0.0, 'CycleGAN'),
+                                                                  (1.0, 'oracle')])
+  joined, dots = str(tmp_path / 'joined.png'), str(tmp_path / 'dots.png')
+  plotting.line_chart(series, joined, **kwargs)
+  plotting.line_chart(series, dots, connect=False, **kwargs)
+
+  def coloured_in_middle(path):  # the series' colour halfway between its two points
+    image = np.asarray(Image.open(path))
+    mask = np.all(image == plotting.COLORS[0], axis=-1)
+    cols = np.nonzero(mask.any(axis=0))[0]
+    plot_cols = cols[cols < image.shape[1] - 200]  # not the legend
+    middle = (plot_cols.min() + plot_cols.max()) // 2
+    return mask[:, middle - 2:middle + 3].any()
+
+  assert coloured_in_middle(joined) and not coloured_in_middle(dots)
+  numbered = str(tmp_path / 'numbered.png')
+  plotting.line_chart(series, numbered, connect=False, **{**kwargs, 'x_ticks': None})
+  assert not np.array_equal(np.asarray(Image.open(numbered)), np.asarray(Image.open(dots)))

@@ -1718,3 +1718,63 @@ def test_a_final_q_starts_only_when_the_machine_has_its_memory(tmp_path, monkeyp
   tiny = table1.Table1(str(tmp_path / 'tiny'), os.getcwd(), table1.TINY, log=logs.append)
   assert {st.name: st for st in tiny.stages(['cyclegan_seed0'])}[
       'cyclegan_seed0/final_q'].memory_gb == 0
+
+
+def _measured(rate, n=300, spread=0.05):
+  k = round(rate * n)
+  return {'real': {'successes': k, 'episodes': n, 'success_rate': k / n,
+                   'ci95': list(policy_eval.wilson_interval(k, n)), 'embedding_spread': spread}}
+
+
+def test_between_runs_counts_each_final_q_once_and_tests_recipes_run_by_run(tmp_path):
+  """Every final Q of a recipe's Gs is one measurement (its rows and their second final Qs, in
+  seed order); Welch's test needs two a side; the section, its JSON and its figure."""
+  rows = {'cyclegan_seed0': _measured(0.57), 'cyclegan_seed1': _measured(0.63),
+          'cyclegan_fq_seed1': _measured(0.573), 'rl_cyclegan_seed0': _measured(0.497),
+          'rl_cyclegan_seed1': _measured(0.247, spread=0.0), 'real_oracle': _measured(0.533),
+          'rl_cyclegan_rlscene1_seed0': _measured(0.62)}
+  runs = table1.between_runs(rows)
+  cg, rl = runs['recipes']['cyclegan'], runs['recipes']['rl_cyclegan']
+  assert cg['labels'] == ['s0', 's1', 's1 2nd final Q']
+  assert rl['collapsed'] == [False, True]
+  assert runs['recipes']['real_oracle']['labels'] == ['final Q']
+  assert [(c['a'], c['b']) for c in runs['comparisons']] == [('rl_cyclegan', 'cyclegan')]
+  test = runs['comparisons'][0]
+  assert test['n_a'] == 2 and test['n_b'] == 3
+  assert test['difference'] == pytest.approx(rl['mean'] - cg['mean'])
+  assert test['ci'][0] < test['difference'] < test['ci'][1] and test['p_value'] > 0.05
+  assert test['runs_for_power'] >= 2
+  # Over Gs: each G's final Qs averaged first (CycleGAN s1 has two).
+  assert cg['unit_rates'] == pytest.approx([cg['rates'][0], (cg['rates'][1] + cg['rates'][2]) / 2])
+  assert test['by_g']['n_a'] == test['by_g']['n_b'] == 2
+  assert test['by_g']['difference'] == pytest.approx(sum(rl['unit_rates']) / 2 -
+                                                     sum(cg['unit_rates']) / 2)
+  rows.update(real_oracle_fq=_measured(0.6), rl_cyclegan_rlscene1_seed1=_measured(0.51))
+  runs = table1.between_runs(rows)
+  assert runs['recipes']['real_oracle']['labels'] == ['final Q', '2nd final Q']
+  assert [(c['a'], c['b']) for c in runs['comparisons']] == list(table1.RUN_COMPARISONS)
+
+  summary = {'rows': {'sim_only': _measured(0.383), **rows}, 'between_runs': runs,
+             'runs_figure': 'runs.png'}
+  text = '\n'.join(table1.between_runs_markdown(summary))
+  assert '| RL-CycleGAN | 2 | s0 49.7%, s1 24.7% (collapsed tower) | 37.2% |' in text
+  assert 'Over Gs (2 against 2)' in text  # the oracle's two final Qs: two units
+  assert (f"- RL-CycleGAN (2 final Qs, mean 37.2%) against CycleGAN (3, "
+          f"{100 * cg['mean']:.1f}%): {100 * test['difference']:+.1f} points") in text
+  assert '![each final Q in real](runs.png)' in text
+  json.dumps(runs, allow_nan=False)  # summary.json holds it
+  assert table1.render_between_runs(summary, str(tmp_path / 'runs.png')) is not None
+  assert table1.render_between_runs(
+      {'rows': {}, 'between_runs': table1.between_runs({'cyclegan_seed0': _measured(0.5)})},
+      str(tmp_path / 'none.png')) is None
+  assert not (tmp_path / 'none.png').exists()
+  assert table1.between_runs({}) == {} and table1.between_runs_markdown({'rows': {}}) == []
+
+
+def test_between_runs_of_identical_final_qs_stays_valid_json():
+  rows = {f'{base}_seed{k}': _measured(0.5) for base in ('cyclegan', 'rl_cyclegan')
+          for k in (0, 1)}
+  test = table1.between_runs(rows)['comparisons'][0]
+  assert test['difference'] == 0 and test['p_value'] == 1.0 and test['df'] is None
+  assert test['runs_for_power'] is None
+  json.dumps(test, allow_nan=False)

@@ -51,6 +51,7 @@ import dataclasses
 import fcntl
 import glob
 import json
+import math
 import os
 import re
 import shutil
@@ -1348,6 +1349,12 @@ def summarize(table: Table1) -> dict:
     name = f'{table.doc_name}_{key}.png'  # beside the markdown
     if render_curves(table, summary, os.path.join(table.docs_dir, name), what) is not None:
       summary[key] = name
+  runs = between_runs(rows)
+  if runs:
+    summary['between_runs'] = runs
+    name = f'{table.doc_name}_runs.png'
+    if render_between_runs(summary, os.path.join(table.docs_dir, name)) is not None:
+      summary['runs_figure'] = name
   name = f'{table.doc_name}_predictors.png'
   if render_predictors(summary, os.path.join(table.docs_dir, name)) is not None:
     summary['predictors'] = name
@@ -1425,13 +1432,14 @@ CURVE_EVALUATIONS = {'final_q': ('real', 'final Qs'), 'joint': ('Q_real/real', "
 REFERENCE_ROWS = ('real_oracle', 'sim_only', 'random')
 
 
-def reference_lines(summary: dict) -> List[Tuple[str, float]]:
-  """(label, success rate in real) of each ``REFERENCE_ROWS`` row the summary has measured."""
+def reference_lines(summary: dict, keys: Sequence[str] = REFERENCE_ROWS
+                    ) -> List[Tuple[str, float]]:
+  """(label, success rate in real) of each of ``keys`` the summary has measured."""
   rows = summary['rows']
   return [(f"{ROW_LABELS[key].split(' (')[0]}, final: "
            f"{100 * rows[key]['real']['success_rate']:.1f}% (n={rows[key]['real']['episodes']})",
            rows[key]['real']['success_rate'])
-          for key in REFERENCE_ROWS if rows.get(key, {}).get('real')]
+          for key in keys if rows.get(key, {}).get('real')]
 
 
 # What a frozen G measured before any final Q, read against its final Qs' success in real
@@ -1525,6 +1533,156 @@ def render_predictors(summary: dict, path: str) -> Optional[str]:
                              'G keeps what the oracle acts on)', y_label='success in real',
                              hlines=reference_lines(summary), x_format='.3f',
                              x_range=(min(xs) - pad, max(xs) + pad), side_by_side=False)
+
+
+# Run-level comparisons (``between_runs``; rl_cyclegan/evaluation/run_statistics.py): every
+# final Q of a recipe's Gs is one measurement of the recipe. (recipe, its label in the figure).
+RUN_RECIPES = (('cyclegan', 'CycleGAN'), ('rl_cyclegan', 'RL-CycleGAN'),
+               ('rl_cyclegan_rlscene1', 'lambda_RL-scene 1'), ('real_oracle', 'oracle'))
+# (a, b): Welch's test of a - b, once both have two final Qs or more: the goal's comparison,
+# the lever that came level with it, and CycleGAN against a perfect G (the oracle).
+RUN_COMPARISONS = (('rl_cyclegan', 'cyclegan'), ('rl_cyclegan_rlscene1', 'cyclegan'),
+                   ('cyclegan', 'real_oracle'))
+
+
+def final_q_runs(rows: dict, base: str) -> List[Tuple[int, str, dict]]:
+  """Every final Q of recipe ``base`` measured in `real`, as (unit, label, its `real` entry):
+  each training seed's row, then its second final Q (FINAL_Q_REPLICATES,
+  REFERENCE_REPLICATES). ``unit``: the training seed of the G it learned on; a recipe without a
+  G (the oracle) has one unit per final Q."""
+  replicates = [base] + [r for r, b in {**FINAL_Q_REPLICATES, **REFERENCE_REPLICATES}.items()
+                         if b == base]
+  runs = []
+  for seed in (0, 1) if base in TWO_SEED_ROWS else (None,):
+    for j, row in enumerate(replicates):
+      real = (rows.get(row if seed is None else f'{row}_seed{seed}') or {}).get('real')
+      if real:
+        label = ' '.join(x for x in ('' if seed is None else f's{seed}',
+                                     '2nd final Q' if j else '') if x)
+        runs.append((j if seed is None else seed, label or 'final Q', real))
+  return runs
+
+
+def _finite(value):
+  """JSON has no inf or NaN: None for them."""
+  return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+def _welch_entry(a: Sequence[float], b: Sequence[float]) -> dict:
+  """run_statistics.welch of a - b, with the runs a side for 80% power, JSON-safe."""
+  from rl_cyclegan.evaluation import run_statistics as rs  # pylint: disable=g-import-not-at-top
+  test = rs.welch(a, b)
+  test['runs_for_power'] = rs.runs_for_power(test['difference'], test['sd_a'], test['sd_b'])
+  return {**{k: _finite(v) for k, v in test.items()}, 'ci': [_finite(x) for x in test['ci']]}
+
+
+def between_runs(rows: dict) -> dict:
+  """``summary['between_runs']``: each RUN_RECIPES recipe's final Qs in `real` (labels, rates,
+  intervals, which towers collapsed, their mean, the SD between them, the SD one of them has
+  from its scenes alone, and ``unit_rates``: the mean of each G's final Qs), and RUN_COMPARISONS's
+  Welch tests where both sides have two final Qs or more: over final Qs (``by_final_q``) and,
+  where both sides have two units or more, over Gs (``by_g``; final Qs on one G are not
+  independent draws of the recipe), each with the runs a side a Welch test would need for 80%
+  power at the difference and spreads measured; {} before any recipe has a final Q."""
+  from rl_cyclegan.evaluation import run_statistics as rs  # pylint: disable=g-import-not-at-top
+  recipes = {}
+  for base, _ in RUN_RECIPES:
+    runs = final_q_runs(rows, base)
+    if runs:
+      rates = [r['success_rate'] for _, _, r in runs]
+      mean, sd = rs.mean_sd(rates)
+      units = sorted({u for u, _, _ in runs})
+      recipes[base] = {
+          'labels': [label for _, label, _ in runs], 'rates': rates,
+          'ci95': [r['ci95'] for _, _, r in runs], 'mean': mean, 'sd': sd,
+          'collapsed': [isinstance(x := r.get('embedding_spread'), (int, float))
+                        and x < COLLAPSED_SPREAD for _, _, r in runs],
+          'scene_sd': rs.mean_sd([rs.scene_sd(r['success_rate'], r['episodes'])
+                                  for _, _, r in runs])[0],
+          'unit_rates': [rs.mean_sd([r['success_rate'] for v, _, r in runs if v == u])[0]
+                         for u in units]}
+  comparisons = []
+  for a, b in RUN_COMPARISONS:
+    if min(len(recipes.get(k, {}).get('rates', ())) for k in (a, b)) >= 2:
+      entry = {'a': a, 'b': b, **_welch_entry(recipes[a]['rates'], recipes[b]['rates'])}
+      if min(len(recipes[k]['unit_rates']) for k in (a, b)) >= 2:
+        entry['by_g'] = _welch_entry(recipes[a]['unit_rates'], recipes[b]['unit_rates'])
+      comparisons.append(entry)
+  return {'recipes': recipes, 'comparisons': comparisons} if recipes else {}
+
+
+def _welch_words(c: dict, runs: str) -> str:
+  """'<difference>, 95% interval <low> to <high> (Welch, df <df>), p = <p>; for 80% power: <n>
+  <runs> a side'."""
+  from rl_cyclegan.evaluation import run_statistics as rs  # pylint: disable=g-import-not-at-top
+  low, high = (f'{100 * x:+.1f}' if x is not None else '?' for x in c['ci'])
+  df = f"{c['df']:.1f}" if c['df'] is not None else 'inf'
+  need = c['runs_for_power'] or f'more than {rs.MAX_RUNS}'
+  return (f"{100 * c['difference']:+.1f} points, 95% interval {low} to {high} (Welch, df {df}), "
+          f"p = {c['p_value']:.3g}; for 80% power: {need} {runs} a side")
+
+
+def between_runs_markdown(summary: dict) -> List[str]:
+  """The ``between_runs`` section: a line per recipe, then each Welch comparison."""
+  runs = summary.get('between_runs') or {}
+  body = []
+  for base, r in (runs.get('recipes') or {}).items():
+    each = ', '.join(f'{label} {100 * x:.1f}%' + (' (collapsed tower)' if c else '')
+                     for label, x, c in zip(r['labels'], r['rates'], r['collapsed']))
+    sd = f"{100 * r['sd']:.1f}" if len(r['rates']) > 1 else '-'
+    body.append(f"| {ROW_LABELS[base]} | {len(r['rates'])} | {each} | {100 * r['mean']:.1f}% | "
+                f"{sd} | {100 * r['scene_sd']:.1f} |")
+  lines = _section(
+      'Between runs: each final Q one measurement',
+      'The intervals above count episodes: they say how well 300 episodes measure one final Q. '
+      'A second final Q on the same G has moved a figure by up to 16 points, so whether one '
+      'recipe beats another is limited by how many final Qs it has, not by episodes. Here each '
+      'final Q is one measurement of its recipe (`s<k>`: the G of training seed k; `2nd final '
+      "Q`: the same G's second final Q), and two recipes are compared by Welch's t-test on "
+      'them (Colas et al. 2018, "How many random seeds?"; '
+      '`rl_cyclegan/evaluation/run_statistics.py`). Final Qs on one G share it, so they are not '
+      'independent draws of the recipe and the test over final Qs is, if anything, too '
+      "confident; the test over Gs takes each G's final Qs' mean as one measurement (the oracle, "
+      'with no G: each final Q). `SD from scenes alone`: the SD a final Q\'s figure has from its '
+      '300 episodes (binomial); a spread between final Qs above it is the runs\' own. `for 80% '
+      'power`: how many a Welch test would need to detect a true difference of the size '
+      'measured, at the spreads measured: a plan for more runs, not a test.',
+      ('recipe', 'final Qs', 'each in `real`', 'mean', 'SD between final Qs (points)',
+       'SD from scenes alone (points)'), body)
+  for c in runs.get('comparisons', []) if lines else []:
+    line = (f"- {ROW_LABELS[c['a']]} ({c['n_a']} final Qs, mean {100 * c['mean_a']:.1f}%) "
+            f"against {ROW_LABELS[c['b']]} ({c['n_b']}, {100 * c['mean_b']:.1f}%): "
+            f"{_welch_words(c, 'final Qs')}")
+    if 'by_g' in c:
+      line += (f". Over Gs ({c['by_g']['n_a']} against {c['by_g']['n_b']}): "
+               f"{_welch_words(c['by_g'], 'Gs')}")
+    lines.append(line + '.')
+  if lines and summary.get('runs_figure'):
+    lines += ['', f"![each final Q in real]({summary['runs_figure']})"]
+  return lines + ([''] if lines else [])
+
+
+def render_between_runs(summary: dict, path: str) -> Optional[str]:
+  """A dot plot: each RUN_RECIPES recipe's final Qs in `real` with their 95% intervals, side by
+  side in one column per recipe, over the Sim-Only and random rows' lines; None (no file)
+  before any recipe has two final Qs."""
+  from rl_cyclegan import plotting  # pylint: disable=g-import-not-at-top
+  recipes = (summary.get('between_runs') or {}).get('recipes') or {}
+  if not any(len(r['rates']) > 1 for r in recipes.values()):
+    return None
+  short = dict(RUN_RECIPES)
+  series, ticks = [], []
+  for i, (base, r) in enumerate(recipes.items()):
+    n = len(r['rates'])
+    series.append((f"{short[base]}: mean {100 * r['mean']:.1f}% of {n}", [
+        (i + 0.12 * (j - (n - 1) / 2), x, *ci) for j, (x, ci) in enumerate(zip(r['rates'],
+                                                                              r['ci95']))]))
+    ticks.append((i, short[base]))
+  hlines = reference_lines(summary, [k for k in REFERENCE_ROWS if k not in short])
+  return plotting.line_chart(series, path, title='each final Q (95% interval over its 300 '
+                             'episodes)', x_label='recipe', y_label='success in real',
+                             hlines=hlines, x_range=(-0.5, len(series) - 0.5), x_ticks=ticks,
+                             connect=False, side_by_side=False)
 
 
 def render_curves(table: Table1, summary: dict, path: str, what: str = 'final_q') -> Optional[str]:
@@ -1673,6 +1831,7 @@ def table_markdown(summary: dict) -> str:
     lines += ["Each joint run's Q_real in `real` while it trained (50 episodes per point):", '',
               f"![joint runs' Q_real]({summary['joint_curves']})", '']
   lines += goal_markdown(summary)
+  lines += between_runs_markdown(summary)
   lines += convergence_markdown(summary)
   lines += paired_markdown(summary, keys)
   lines += transfer_markdown(summary, keys)

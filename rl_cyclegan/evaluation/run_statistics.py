@@ -1,0 +1,164 @@
+"""Run-level statistics: each trained policy is one measurement.
+
+A success rate's Wilson interval (``policy_eval.wilson_interval``) counts episodes: it says how
+well 300 episodes measure *one* trained policy. Two policies trained by the same recipe with
+different seeds differ by more than that (a second final Q on the same frozen G moved 5.7 and
+16.0 points in Table 1, docs/results.md). Whether one recipe beats another is a question about
+training runs, and the number of runs, not of episodes, limits the answer.
+
+Following Colas, Sigaud and Oudeyer (2018), "How many random seeds? Statistical power analysis
+in deep reinforcement learning experiments", each run's success rate is one sample:
+
+- ``welch``: Welch's t-test and the 95% interval of the difference of two recipes' mean rates,
+  with the Welch-Satterthwaite degrees of freedom (unequal variances and run counts);
+- ``runs_for_power``: how many runs per recipe a Welch test needs to detect a given difference
+  at given run-to-run standard deviations (the t-shift approximation of their Section 4.2);
+- ``scene_sd``: the standard deviation a rate would have from its episodes alone (binomial), to
+  set beside the run-to-run one.
+
+Student's t is computed here (``student_t_cdf``, ``student_t_quantile``, through the regularized
+incomplete beta function) so that summaries need no SciPy or TensorFlow; a test checks it
+against tensorflow_probability.
+"""
+
+import math
+from typing import Optional, Sequence
+
+ALPHA = 0.05  # two-sided
+POWER = 0.8
+MAX_RUNS = 1000  # runs_for_power gives up (None) beyond this many runs per recipe
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+  """The continued fraction of the incomplete beta function (modified Lentz's method)."""
+  tiny, eps = 1e-300, 1e-15
+  qab, qap, qam = a + b, a + 1.0, a - 1.0
+  c, d = 1.0, 1.0 - qab * x / qap
+  d = 1.0 / (d if abs(d) > tiny else tiny)
+  h = d
+  for m in range(1, 1000):
+    m2 = 2 * m
+    for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)),
+               -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+      d = 1.0 + aa * d
+      d = 1.0 / (d if abs(d) > tiny else tiny)
+      c = 1.0 + aa / c
+      c = c if abs(c) > tiny else tiny
+      h *= d * c
+    if abs(d * c - 1.0) < eps:
+      return h
+  raise ArithmeticError(f'incomplete beta: no convergence at a={a}, b={b}, x={x}')
+
+
+def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
+  """I_x(a, b) for a, b > 0 and 0 <= x <= 1."""
+  if not (a > 0 and b > 0) or not 0.0 <= x <= 1.0:
+    raise ValueError(f'regularized_incomplete_beta needs a, b > 0 and 0 <= x <= 1; got '
+                     f'a={a}, b={b}, x={x}')
+  if x in (0.0, 1.0):
+    return x
+  front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x)
+                   + b * math.log1p(-x))
+  if x < (a + 1.0) / (a + b + 2.0):
+    return front * _betacf(a, b, x) / a
+  return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def student_t_cdf(t: float, df: float) -> float:
+  """P(T <= t) for Student's t with ``df`` > 0 degrees of freedom (not necessarily whole)."""
+  if not df > 0:
+    raise ValueError(f'student_t_cdf: degrees of freedom must be > 0, got {df}')
+  if math.isinf(t):
+    return 1.0 if t > 0 else 0.0
+  tail = 0.5 * regularized_incomplete_beta(0.5 * df, 0.5, df / (df + t * t))
+  return 1.0 - tail if t > 0 else tail
+
+
+def student_t_quantile(q: float, df: float) -> float:
+  """The t with P(T <= t) = q, by bisection on ``student_t_cdf`` (to 1e-10)."""
+  if not 0.0 < q < 1.0:
+    raise ValueError(f'student_t_quantile: q must be in (0, 1), got {q}')
+  if q < 0.5:
+    return -student_t_quantile(1.0 - q, df)
+  low, high = 0.0, 1.0
+  while student_t_cdf(high, df) < q:
+    low, high = high, 2.0 * high
+  while high - low > 1e-10 * max(1.0, high):
+    mid = 0.5 * (low + high)
+    low, high = (mid, high) if student_t_cdf(mid, df) < q else (low, mid)
+  return 0.5 * (low + high)
+
+
+def mean_sd(values: Sequence[float]) -> tuple:
+  """The mean and the sample standard deviation (n - 1; 0.0 for one value)."""
+  values = [float(v) for v in values]
+  if not values:
+    raise ValueError('mean_sd: no values')
+  mean = sum(values) / len(values)
+  if len(values) == 1:
+    return mean, 0.0
+  return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def scene_sd(rate: float, episodes: int) -> float:
+  """The standard deviation of a success rate from its ``episodes`` alone (binomial)."""
+  return math.sqrt(rate * (1.0 - rate) / episodes)
+
+
+def _welch_df(var_a: float, n_a: int, var_b: float, n_b: int) -> float:
+  """The Welch-Satterthwaite degrees of freedom (inf when both variances are 0)."""
+  sa, sb = var_a / n_a, var_b / n_b
+  denominator = sa * sa / (n_a - 1) + sb * sb / (n_b - 1)
+  return (sa + sb) ** 2 / denominator if denominator > 0 else math.inf
+
+
+def welch(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> dict:
+  """Welch's t-test of mean(a) - mean(b), each value one run's success rate.
+
+  Returns the means, standard deviations and run counts, ``difference``, its standard error
+  ``se``, the Welch-Satterthwaite ``df``, ``t``, the two-sided ``p_value`` and the
+  ``1 - alpha`` interval ``ci`` of the difference. Each side needs at least two runs: one run
+  says nothing about run-to-run spread.
+  """
+  if len(a) < 2 or len(b) < 2:
+    raise ValueError(f'welch needs at least 2 runs a side to estimate their spread; got '
+                     f'{len(a)} and {len(b)}')
+  (mean_a, sd_a), (mean_b, sd_b) = mean_sd(a), mean_sd(b)
+  difference = mean_a - mean_b
+  se = math.sqrt(sd_a ** 2 / len(a) + sd_b ** 2 / len(b))
+  df = _welch_df(sd_a ** 2, len(a), sd_b ** 2, len(b))
+  out = {'mean_a': mean_a, 'mean_b': mean_b, 'sd_a': sd_a, 'sd_b': sd_b, 'n_a': len(a),
+         'n_b': len(b), 'difference': difference, 'se': se, 'df': df}
+  if se == 0.0:  # identical runs on both sides: no spread to test against
+    return {**out, 't': math.inf if difference else 0.0,
+            'p_value': 0.0 if difference else 1.0, 'ci': [difference, difference]}
+  t = difference / se
+  half = student_t_quantile(1.0 - alpha / 2.0, df) * se
+  return {**out, 't': t, 'p_value': 2.0 * (1.0 - student_t_cdf(abs(t), df)),
+          'ci': [difference - half, difference + half]}
+
+
+def welch_power(difference: float, sd_a: float, sd_b: float, runs: int,
+                alpha: float = ALPHA) -> float:
+  """The power of a two-sided Welch test on ``runs`` runs per recipe, when the true difference
+  of mean rates is ``difference`` and the runs' standard deviations are ``sd_a`` and ``sd_b``:
+  P(|T| > t_crit) approximated as P(T' > t_crit - |difference| / se) with T' central t
+  (Colas et al. 2018, Section 4.2)."""
+  if runs < 2:
+    raise ValueError(f'welch_power needs at least 2 runs per recipe, got {runs}')
+  se = math.sqrt((sd_a ** 2 + sd_b ** 2) / runs)
+  if se == 0.0:
+    return 1.0 if difference else 0.0
+  df = _welch_df(sd_a ** 2, runs, sd_b ** 2, runs)
+  critical = student_t_quantile(1.0 - alpha / 2.0, df)
+  return 1.0 - student_t_cdf(critical - abs(difference) / se, df)
+
+
+def runs_for_power(difference: float, sd_a: float, sd_b: float, power: float = POWER,
+                   alpha: float = ALPHA) -> Optional[int]:
+  """The fewest runs per recipe (at least 2) whose Welch test detects ``difference`` with
+  ``power``; None if more than MAX_RUNS would be needed (a difference of 0 never is)."""
+  for runs in range(2, MAX_RUNS + 1):
+    if welch_power(difference, sd_a, sd_b, runs, alpha) >= power:
+      return runs
+  return None
