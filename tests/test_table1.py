@@ -1769,6 +1769,18 @@ def test_between_runs_counts_each_final_q_once_and_tests_recipes_run_by_run(tmp_
       str(tmp_path / 'none.png')) is None
   assert not (tmp_path / 'none.png').exists()
   assert table1.between_runs({}) == {} and table1.between_runs_markdown({'rows': {}}) == []
+  # The goal section carries the headline comparison run by run.
+  rows.update(rl_cyclegan=dict(_measured(0.37), seeds=[0, 1]),
+              cyclegan=dict(_measured(0.6), seeds=[0, 1]))
+  goal = '\n'.join(table1.goal_markdown({'rows': rows, 'between_runs': runs}))
+  assert (f"3 final Qs against 2, {100 * test['difference']:+.1f} points" not in goal and
+          f"2 final Qs against 3, {100 * test['difference']:+.1f} points" in goal)
+  assert 'Run by run, no difference is shown at the 5% level' in goal
+  far = json.loads(json.dumps(runs))  # a copy, then smaller p-values
+  far['comparisons'][0].update(p_value=0.01, by_g=dict(far['comparisons'][0]['by_g'],
+                                                       p_value=0.02))
+  assert 'Run by run, a difference is shown' in '\n'.join(
+      table1.goal_markdown({'rows': rows, 'between_runs': far}))
 
 
 def test_between_runs_of_identical_final_qs_stays_valid_json():

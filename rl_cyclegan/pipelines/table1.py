@@ -1903,13 +1903,30 @@ def goal_markdown(summary: dict) -> List[str]:
     lines.append(f'- The real-trained oracle {_pct(oracle)}: RL-CycleGAN is {where} (' + (
         f'within {GOAL_ORACLE_POINTS:g}).' if near else f'more than {GOAL_ORACLE_POINTS:g}).'))
     lines.append(_perfect_translator_line(rows, seeds('cyclegan')))
-  lines += joint + _every_final_q_goal_lines(rows) + _lever_goal_lines(rows)
+  lines += (joint + _every_final_q_goal_lines(rows) + _run_level_goal_lines(summary) +
+            _lever_goal_lines(rows))
   met = apart and near
   both = all(len(rows[k].get('seeds', [0])) == 2 for k in ('rl_cyclegan', 'cyclegan'))
   lines += [f"- Goal: **{'met' if met else 'not met'}**" + (
       '' if both else ' (so far: the table asks for both rows pooled over two training seeds)')
             + ('' if oracle else '; the oracle row is not measured yet') + '.', '']
   return lines
+
+
+def _run_level_goal_lines(summary: dict) -> List[str]:
+  """The goal's comparison run by run (``between_runs``): the pooled intervals count episodes,
+  and a second final Q on one G has moved a figure by 16 points."""
+  from rl_cyclegan.evaluation import run_statistics as rs  # pylint: disable=g-import-not-at-top
+  for c in (summary.get('between_runs') or {}).get('comparisons', []):
+    if (c['a'], c['b']) == ('rl_cyclegan', 'cyclegan'):
+      g = c.get('by_g')
+      shown = all(t['p_value'] < rs.ALPHA for t in (c, g) if t)
+      return [f"- Run by run (each final Q one measurement, Welch's t-test; \"Between runs\" "
+              f"below): {c['n_a']} final Qs against {c['n_b']}, {_welch_words(c, 'final Qs')}"
+              + ('' if g is None else f"; over Gs p = {g['p_value']:.3g}") +
+              f". Run by run, {'a' if shown else 'no'} difference is shown at the "
+              f'{100 * rs.ALPHA:g}% level; the pooled intervals above count episodes, not runs.']
+  return []
 
 
 def _perfect_translator_line(rows: dict, which: str) -> str:
