@@ -40,6 +40,8 @@
 #    (`real_oracle_fq`, final-Q seed 2; its real scripted log is collected again first): the
 #    oracle is the goal's reference and, read as a perfect G, CycleGAN s1's and the lever's
 #    final Qs scored above it (docs/results.md, "Session 35");
+#    Since session 36 lane B ends with the long lever's final Q too, after its joint run: as
+#    for the critics'-start lever, the issue asks for each lever tried, measured in real;
 # 6. both seed-1 rows once more: their swap stages exist once the other row's G is published.
 # A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
 # final Q by its name in a lane. Neither did on the 64 states the rule was applied to;
@@ -73,7 +75,7 @@ lane_a() {
 lane_b() {
   one rl_cyclegan_seed1 && one graspgan && one rl_cyclegan_fq_seed1 &&
     one rl_cyclegan_rlscene1_seed1 && one randomized_sim &&
-    one rl_cyclegan_fq_seed0 && one rl_cyclegan_long --joint_only
+    one rl_cyclegan_fq_seed0 && one rl_cyclegan_long
 }
 lanes() {  # both lanes side by side; fails if either fails
   lane_a &
