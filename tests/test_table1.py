@@ -1698,7 +1698,8 @@ def test_a_final_q_starts_only_when_the_machine_has_its_memory(tmp_path, monkeyp
   monkeypatch.setattr(table1, 'MEMORY_LOG_S', 0.015)  # a line on the first wait and every 2nd
   table.wait_for_memory(final).close()
   assert next(readings, 'all read') == 'all read'
-  waits = [m for m in logs if 'waiting for ~7.5 GB of memory' in m]
+  need = f'{table1.FULL.final_q_memory_gb:g}'
+  waits = [m for m in logs if f'waiting for ~{need} GB of memory' in m]
   assert len(waits) == 2 and '(3.0 of 23.0 GB available;' in waits[0]
   assert '(4.0 of 23.0 GB available;' in waits[1]
   assert logs[-1].startswith('cyclegan_seed0/final_q: 9.0 GB available after')
@@ -1706,8 +1707,8 @@ def test_a_final_q_starts_only_when_the_machine_has_its_memory(tmp_path, monkeyp
   logs.clear()
   monkeypatch.setattr(table1, 'memory_gb', lambda: (6.0, 6.0))
   table.wait_for_memory(final).close()
-  assert logs == ['cyclegan_seed0/final_q: needs ~7.5 GB, and this machine has 6.0 GB in all; '
-                  'starting anyway']
+  assert logs == [f'cyclegan_seed0/final_q: needs ~{need} GB, and this machine has 6.0 GB in '
+                  'all; starting anyway']
   monkeypatch.setattr(table1, 'memory_gb', lambda: None)
   table.wait_for_memory(final).close()
   assert table.wait_for_memory(stages['cyclegan_seed0/eval/real_seed0']) is None
