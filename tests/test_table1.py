@@ -27,8 +27,11 @@ def _stage(tmp_path, name, body, marker=None):
                       marker or os.path.join(directory, table1.DONE_FILE), 1.0)
 
 
-def test_expand_rows_names_both_seeds_and_refuses_unknown_rows():
-  assert table1.expand_rows(['cyclegan']) == ['cyclegan_seed0', 'cyclegan_seed1']
+def test_expand_rows_names_every_training_seed_and_refuses_unknown_rows():
+  assert table1.expand_rows(['cyclegan']) == ['cyclegan_seed0', 'cyclegan_seed1',
+                                              'cyclegan_seed2']
+  assert table1.expand_rows(['cyclegan_fq']) == ['cyclegan_fq_seed0', 'cyclegan_fq_seed1']
+  assert set(table1.expand_rows(['all'])) >= {'rl_cyclegan_seed2', 'cyclegan_seed2'}
   assert table1.expand_rows(['rl_cyclegan_seed1', 'sim_only']) == ['rl_cyclegan_seed1',
                                                                    'sim_only']
   assert table1.expand_rows(['all'])[:3] == ['sim_only', 'rl_cyclegan_seed0', 'cyclegan_seed0']
@@ -289,7 +292,7 @@ def test_each_lever_row_changes_one_thing_of_the_rl_cyclegan_row(tmp_path):
     changed = {k: v for k, v in lever_gin.items() if base_gin.get(k) != v}
     assert changed == expected[row], row
     assert table1.GENERATOR_ROWS[row] == gin_file and row in table1.ROW_LABELS
-    key = f'{row}_seed0' if row in table1.TWO_SEED_ROWS else row  # its seed-0 run
+    key = f'{row}_seed0' if row in table1.TRAINING_SEEDS else row  # its seed-0 run
     assert key in table1.expand_rows([row]) and key not in table1.expand_rows(['all'])
     # The joint command is the seed-0 row's but for its gin file and directory.
     base_argv = stages['rl_cyclegan_seed0/joint'].argv
@@ -338,7 +341,7 @@ def test_a_frozen_g_is_built_as_its_joint_run_built_it_for_translation_and_final
     needed = {f'{k} = {v!r}' for k, v in joint.items()
               if k.startswith('UNetGenerator.') and final_q.get(k) != v}
     assert needed == set(table1.FROZEN_G_BINDINGS.get(base, ())), base
-    row = f'{base}_seed0' if base in table1.TWO_SEED_ROWS else base
+    row = f'{base}_seed0' if base in table1.TRAINING_SEEDS else base
     stages = {st.name: st for st in table.stages([row])}
     for what in ('translate', 'final_q'):
       argv = stages[f'{row}/{what}'].argv
@@ -1303,7 +1306,8 @@ def test_the_swap_test_runs_once_the_partner_g_is_published_and_is_shown(tmp_pat
   section = (tmp_path / 'docs' / 'table1.md').read_text().split('## The swap test')[1]
   p_own = policy_eval.mcnemar_exact(other * 3, own * 3)['p_value']
   p_real = policy_eval.mcnemar_exact(other * 3, real * 3)['p_value']
-  assert (f"| RL-CycleGAN (seed 1) | 80.0% (24/30; 63-90%) | CycleGAN's: 50.0% (15/30; 33-67%) | "
+  assert (f"| RL-CycleGAN (seed 1 only) | 80.0% (24/30; 63-90%) | CycleGAN's: 50.0% (15/30; "
+          f"33-67%) | "
           f"50.0% (15/30; 33-67%) | {p_own:.3g} | {p_real:.3g} |") in section
 
 
@@ -1633,7 +1637,7 @@ def test_the_goal_section_pools_every_final_q_of_each_g_once_all_are_measured(tm
   summary = table1.summarize(table)
   assert summary['rows']['rl_cyclegan_fq']['real']['successes'] == 3 * (45 + 40)
   assert summary['rows']['cyclegan_fq']['seeds'] == [0]
-  assert 'Over both final Qs' not in markdown()  # CycleGAN's second seed-1 final Q is missing
+  assert 'Over every final Q' not in markdown()  # CycleGAN's second seed-1 final Q is missing
   assert '| RL-CycleGAN, a second final Q on the row\'s G (final-Q seed + 2) (pooled) |' in (
       markdown())
   for seed in table1.EVAL_SEEDS:
@@ -1642,7 +1646,7 @@ def test_the_goal_section_pools_every_final_q_of_each_g_once_all_are_measured(tm
     _write_eval(table.published('cyclegan_fq_seed1', 'eval', f'sim_seed{seed}.json'), 65, scenes,
                 seed)
   table1.summarize(table)
-  line = [x for x in markdown().splitlines() if 'Over both final Qs' in x]
+  line = [x for x in markdown().splitlines() if 'Over every final Q of the 2 Gs a side' in x]
   assert len(line) == 1, markdown()
   rl_k, cg_k = 3 * (50 + 25 + 45 + 40), 3 * (55 + 60 + 50 + 65)
   assert f'RL-CycleGAN, 1 of 4 towers collapsed {100 * rl_k / 1200:.1f}% ({rl_k}/1200;' in line[0]
@@ -1791,3 +1795,33 @@ def test_between_runs_of_identical_final_qs_stays_valid_json():
   assert test['difference'] == 0 and test['p_value'] == 1.0 and test['df'] is None
   assert test['runs_for_power'] is None
   json.dumps(test, allow_nan=False)
+
+
+def test_a_row_pools_every_training_seed_measured_so_far(tmp_path):
+  """TRAINING_SEEDS: the headline rows' third seed is pooled once measured; until then the row
+  pools the two it has, and a row with one seed measured shows it, whichever it is."""
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  wins = {'cyclegan_seed0': 55, 'cyclegan_seed1': 60, 'cyclegan_seed2': 40,
+          'rl_cyclegan_seed0': 50, 'rl_cyclegan_seed1': 30, 'rl_cyclegan_rlscene1_seed1': 45}
+  for row, k in wins.items():
+    for seed in table1.EVAL_SEEDS:
+      for what in ('real', 'sim'):
+        _write_eval(table.published(row, 'eval', f'{what}_seed{seed}.json'), k, 100, seed,
+                    outcomes=[1] * k + [0] * (100 - k), spread=0.05)
+  summary = table1.summarize(table)
+  rows = summary['rows']
+  assert rows['cyclegan']['seeds'] == [0, 1, 2] and rows['rl_cyclegan']['seeds'] == [0, 1]
+  assert rows['cyclegan']['real']['successes'] == 3 * (55 + 60 + 40)
+  assert rows['cyclegan']['seed_spreads'] == pytest.approx([0.05] * 3)
+  assert rows['rl_cyclegan_rlscene1']['seeds'] == [1]  # seed 1 alone: shown as the row
+  assert 'rl_cyclegan_seed2' in summary['pending']
+  text = (tmp_path / 'docs' / 'table1.md').read_text()
+  assert '| CycleGAN (pooled) | 51.7% (465/900;' in text and '0 of 3 collapsed' in text
+  assert '| CycleGAN (seed 2) | 40.0% (120/300;' in text
+  assert '| RL-CycleGAN, lever: lambda_RL-scene 1 (seed 1 only) | 45.0%' in text
+  assert ('- RL-CycleGAN (pooled over 2 seeds) 40.0% (240/600; 36-44%) against CycleGAN '
+          '(pooled over 3 seeds) 51.7% (465/900;') in text
+  assert 'Paired over the same' not in text  # 600 scenes against 900: not paired
+  lever = [x for x in text.splitlines() if x.startswith('- RL-CycleGAN, lever')]
+  assert lever and 'CycleGAN (seed 1 only) 60.0% (180/300;' in lever[0]

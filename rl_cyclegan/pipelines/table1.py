@@ -94,7 +94,7 @@ FROZEN_G_BINDINGS = {'graspgan': ('UNetGenerator.num_mask_classes = 4',)}
 # The paper's levers (issue 18: if RL-CycleGAN does not beat CycleGAN, "try the paper's levers
 # (lambda_RL-scene, joint-training length, the critics' start). Each is a documented variant,
 # and the faithful row stays"): each lever row changes one thing of the RL-CycleGAN row at
-# seed 0 (rl_cyclegan_rlscene1 also at seed 1: TWO_SEED_ROWS), in a gin file that includes
+# seed 0 (rl_cyclegan_rlscene1 also at seed 1: TRAINING_SEEDS), in a gin file that includes
 # gin/table1_rl_cyclegan.gin (which says why). The critics' start from scratch is
 # rl_cyclegan_scratch above. Lever rows are run by name, not by --rows=all.
 LEVER_ROWS = {
@@ -119,9 +119,14 @@ PAPER_FAITHFUL_ROWS = ('rl_cyclegan_scratch',)  # neither of table1_joint.gin's 
 # 57.0% and 63.0%, paired), the one variant so far whose figure could decide the goal. Its seed
 # 1 is rl_cyclegan_seed1 with that one change, as its seed 0 is rl_cyclegan_seed0's; its seed-0
 # run kept its results when its key became 'rl_cyclegan_rlscene1_seed0' (docs/results.md,
-# "Session 34").
-TWO_SEED_ROWS = ('cyclegan', 'rl_cyclegan', 'cyclegan_fq', 'rl_cyclegan_fq',
-                 'rl_cyclegan_rlscene1')
+# "Session 34"). Row -> its training seeds; key '<row>_seed<k>' is training seed k. A row is
+# pooled over the seeds measured so far.
+# Since session 36 the headline rows have a third training seed: run by run (each final Q one
+# measurement, ``between_runs``), two Gs a side did not establish even RL-CycleGAN's 21-point
+# deficit (Welch p = 0.096 over final Qs, 0.28 over Gs), and a Welch test at the spreads
+# measured needs ~6 a side (docs/results.md, "Session 36").
+TRAINING_SEEDS = {'cyclegan': (0, 1, 2), 'rl_cyclegan': (0, 1, 2), 'cyclegan_fq': (0, 1),
+                  'rl_cyclegan_fq': (0, 1), 'rl_cyclegan_rlscene1': (0, 1)}
 # A second final Q on each headline G (docs/results.md, "Session 33"). With one final Q per G, a
 # row's figure mixes its G's effect with its final Q's luck: the final Q's learner collapsed
 # (a blind image tower) in 1 of the 0.75 table's 5 final Qs, on a G with which another
@@ -149,7 +154,7 @@ SWAP_PARTNERS = {'rl_cyclegan': 'cyclegan', 'cyclegan': 'rl_cyclegan'}
 RUN_ORDER = ('sim_only', 'rl_cyclegan_seed0', 'cyclegan_seed0', 'real_oracle', 'random',
              'rl_cyclegan_seed1', 'cyclegan_seed1', 'gan', 'graspgan', 'randomized_sim',
              'rl_cyclegan_scratch', 'rl_cyclegan_fq_seed0', 'cyclegan_fq_seed0',
-             'rl_cyclegan_fq_seed1', 'cyclegan_fq_seed1')
+             'rl_cyclegan_fq_seed1', 'cyclegan_fq_seed1', 'rl_cyclegan_seed2', 'cyclegan_seed2')
 ROW_LABELS = {'sim_only': 'Sim-Only', 'randomized_sim': 'Randomized-Sim', 'gan': 'GAN',
               'cyclegan': 'CycleGAN', 'graspgan': 'GraspGAN-style', 'rl_cyclegan': 'RL-CycleGAN',
               'cyclegan_fq': "CycleGAN, a second final Q on the row's G (final-Q seed + 2)",
@@ -1034,24 +1039,25 @@ def uses_frozen_g(base: str) -> bool:
 def all_row_keys():
   keys = []
   for row in ROWS:
-    keys += [f'{row}_seed0', f'{row}_seed1'] if row in TWO_SEED_ROWS else [row]
+    keys += [f'{row}_seed{k}' for k in TRAINING_SEEDS[row]] if row in TRAINING_SEEDS else [row]
   return keys
 
 
 def expand_rows(rows: Sequence[str]) -> List[str]:
-  """'cyclegan' -> both seeds; 'all' -> every row in RUN_ORDER; names validated."""
+  """'cyclegan' -> each of its TRAINING_SEEDS; 'all' -> every row in RUN_ORDER; names
+  validated."""
   valid = set(all_row_keys())
   out = []
   for row in rows:
     if row == 'all':
       out += list(RUN_ORDER)
-    elif row in TWO_SEED_ROWS:
-      out += [f'{row}_seed0', f'{row}_seed1']
+    elif row in TRAINING_SEEDS:
+      out += [f'{row}_seed{k}' for k in TRAINING_SEEDS[row]]
     elif row in valid:
       out.append(row)
     else:
       raise ValueError(f'unknown Table 1 row {row!r}; valid: all, '
-                       f'{", ".join(sorted(valid | set(TWO_SEED_ROWS)))}')
+                       f'{", ".join(sorted(valid | set(TRAINING_SEEDS)))}')
   return list(dict.fromkeys(out))
 
 
@@ -1319,11 +1325,12 @@ def summarize(table: Table1) -> dict:
       pending.append(key)
     else:
       rows[key] = result
-  for base in TWO_SEED_ROWS:
-    seeds = [rows.get(f'{base}_seed{k}') for k in (0, 1)]
-    if all(seeds):
+  for base, training_seeds in TRAINING_SEEDS.items():  # pooled over the seeds measured so far
+    measured = [k for k in training_seeds if f'{base}_seed{k}' in rows]
+    seeds = [rows[f'{base}_seed{k}'] for k in measured]
+    if len(seeds) > 1:
       pooled = {'checkpoint_dir': [s['checkpoint_dir'] for s in seeds],
-                'evaluate': seeds[0]['evaluate'], 'seeds': [0, 1]}
+                'evaluate': seeds[0]['evaluate'], 'seeds': measured}
       for what in ('real', 'sim', 'joint_q_real_real'):
         if all(what in s for s in seeds):
           pooled[what] = _pool_pooled([s[what] for s in seeds])
@@ -1331,8 +1338,8 @@ def summarize(table: Table1) -> dict:
       if len(spreads) == len(seeds) and None not in spreads:  # each run's tower, not a mean
         pooled['seed_spreads'] = spreads
       rows[base] = pooled
-    elif seeds[0]:  # one seed so far: the table shows it, marked as such
-      rows[base] = dict(seeds[0], seeds=[0])
+    elif seeds:  # one seed so far: the table shows it, marked as such
+      rows[base] = dict(seeds[0], seeds=measured)
   checkout = os.path.dirname(os.path.dirname(table.results_dir))
   summary = {'protocol': f'issue 18 / docs/{table.doc_name}.md', 'scale': table.scale.name,
              'world': table.world,
@@ -1555,7 +1562,7 @@ def final_q_runs(rows: dict, base: str) -> List[Tuple[int, str, dict]]:
   replicates = [base] + [r for r, b in {**FINAL_Q_REPLICATES, **REFERENCE_REPLICATES}.items()
                          if b == base]
   runs = []
-  for seed in (0, 1) if base in TWO_SEED_ROWS else (None,):
+  for seed in TRAINING_SEEDS.get(base, (None,)):
     for j, row in enumerate(replicates):
       real = (rows.get(row if seed is None else f'{row}_seed{seed}') or {}).get('real')
       if real:
@@ -1787,8 +1794,8 @@ def table_markdown(summary: dict) -> str:
       '|---|---|---|---|---|---|---|']
   keys = []
   for base in ROWS:
-    if base in TWO_SEED_ROWS:
-      keys += [base, f'{base}_seed0', f'{base}_seed1']
+    if base in TRAINING_SEEDS:
+      keys += [base] + [f'{base}_seed{k}' for k in TRAINING_SEEDS[base]]
     else:
       keys.append(base)
   for key in keys:
@@ -1796,7 +1803,7 @@ def table_markdown(summary: dict) -> str:
     label = _row_label(key, rows)
     r = rows.get(key)
     if label is None:
-      continue  # the row's own line already is seed 0, marked '(seed 0 only)'
+      continue  # the row's own line already is this seed, marked '(seed <k> only)'
     paper = f'{PAPER_REAL_ROBOT[base]}%' if base in PAPER_REAL_ROBOT else '-'
     if r is None:
       g = generators.get(key)
@@ -1805,7 +1812,7 @@ def table_markdown(summary: dict) -> str:
       if g:  # its G is frozen and reported; the final Q is still to come
         lines.append(f"| {label} | final Q not run yet | | {_pct(g.get('joint_q_real_real'))} | "
                      f'{_preservation(g)} | | {paper} |')
-      elif key == base or f'{base}_seed0' in rows:
+      elif key == base or base in rows:  # a seed still to come of a row that has one
         lines.append(f'| {label} | not run yet | | | | | {paper} |')
       continue
     lines.append(f"| {label} | {_pct(r.get('real'))} | {_pct(r.get('sim'))} | "
@@ -1880,8 +1887,7 @@ def goal_markdown(summary: dict) -> List[str]:
                     ''] + (joint and joint + [''])
 
   def seeds(key):
-    n = len(rows[key].get('seeds', [0]))
-    return 'pooled over 2 seeds' if n == 2 else 'seed 0 only'
+    return _which_seeds(rows[key].get('seeds', [0]))
 
   def rate(r):
     return 100.0 * r['successes'] / r['episodes']
@@ -1908,9 +1914,10 @@ def goal_markdown(summary: dict) -> List[str]:
   lines += (joint + _every_final_q_goal_lines(rows) + _run_level_goal_lines(summary) +
             _lever_goal_lines(rows))
   met = apart and near
-  both = all(len(rows[k].get('seeds', [0])) == 2 for k in ('rl_cyclegan', 'cyclegan'))
+  both = all(len(rows[k].get('seeds', [0])) >= 2 for k in ('rl_cyclegan', 'cyclegan'))
   lines += [f"- Goal: **{'met' if met else 'not met'}**" + (
-      '' if both else ' (so far: the table asks for both rows pooled over two training seeds)')
+      '' if both else ' (so far: the table asks for both rows pooled over two training seeds '
+      'or more)')
             + ('' if oracle else '; the oracle row is not measured yet') + '.', '']
   return lines
 
@@ -1955,6 +1962,11 @@ def _perfect_translator_line(rows: dict, which: str) -> str:
                       'seed is paired with the oracle under "Paired in `real`").')
 
 
+def _which_seeds(seeds: Sequence[int]) -> str:
+  """'pooled over 3 seeds', or 'seed 1 only'."""
+  return f'pooled over {len(seeds)} seeds' if len(seeds) > 1 else f'seed {seeds[0]} only'
+
+
 def _intervals(rl: dict, cg: dict) -> str:
   """Whether RL-CycleGAN's and CycleGAN's 95% intervals overlap, in words."""
   if rl['ci95'][0] > cg['ci95'][1]:
@@ -1965,17 +1977,17 @@ def _intervals(rl: dict, cg: dict) -> str:
 
 
 def _lever_goal_lines(rows: dict) -> List[str]:
-  """Each lever with training seeds of its own (TWO_SEED_ROWS) against CycleGAN over the same
+  """Each lever with training seeds of its own (TRAINING_SEEDS) against CycleGAN over the same
   training seeds, paired by scene: a documented variant, reported beside the goal, which the
   RL-CycleGAN row (Table 5's weights) decides."""
   lines = []
   for base in LEVER_ROWS:
-    lever = rows.get(base) if base in TWO_SEED_ROWS else None
+    lever = rows.get(base) if base in TRAINING_SEEDS else None
     seeds = (lever or {}).get('seeds', [])
     cg = [rows.get(f'cyclegan_seed{k}', {}).get('real') for k in seeds]
     if not seeds or 'real' not in lever or not all(cg):
       continue
-    which = 'pooled over 2 seeds' if len(seeds) == 2 else f'seed {seeds[0]} only'
+    which = _which_seeds(seeds)
     cg = _pool_pooled(cg)
     line = _comparison_line(f'{ROW_LABELS[base]} ({which}; a variant, not the goal\'s row)',
                             lever['real'], f'CycleGAN ({which})', cg, same_scenes=True)
@@ -1990,19 +2002,16 @@ def _joint_q_real_goal_lines(summary: dict) -> List[str]:
   generators = summary.get('generators') or {}
   pooled = {}
   for base in ('rl_cyclegan', 'cyclegan'):
-    seeds = [k for k in (0, 1) if 'joint_q_real_real' in generators.get(f'{base}_seed{k}', {})]
+    seeds = [k for k in TRAINING_SEEDS[base]
+             if 'joint_q_real_real' in generators.get(f'{base}_seed{k}', {})]
     if not seeds:
       return []
     pooled[base] = (seeds, _pool_pooled([generators[f'{base}_seed{k}']['joint_q_real_real']
                                          for k in seeds]))
   (rl_seeds, rl), (cg_seeds, cg) = pooled['rl_cyclegan'], pooled['cyclegan']
-
-  def which(seeds):
-    return 'pooled over 2 seeds' if len(seeds) == 2 else f'seed {seeds[0]} only'
-
   return [_comparison_line(
-      f"The joint runs' own Q_real in `real`: RL-CycleGAN ({which(rl_seeds)})", rl,
-      f'CycleGAN ({which(cg_seeds)})', cg, same_scenes=rl_seeds == cg_seeds)]
+      f"The joint runs' own Q_real in `real`: RL-CycleGAN ({_which_seeds(rl_seeds)})", rl,
+      f'CycleGAN ({_which_seeds(cg_seeds)})', cg, same_scenes=rl_seeds == cg_seeds)]
 
 
 def _comparison_line(label_rl: str, rl: dict, label_cg: str, cg: dict, same_scenes: bool,
@@ -2028,21 +2037,27 @@ def _comparison_line(label_rl: str, rl: dict, label_cg: str, cg: dict, same_scen
 
 
 def _every_final_q_goal_lines(rows: dict) -> List[str]:
-  """RL-CycleGAN against CycleGAN over every final Q of their Gs, once all are measured: each
-  training seed's row and its second final Q (FINAL_Q_REPLICATES), 4 final Qs a side, in the
-  same scene order on both sides; with how many of each side's image towers collapsed."""
+  """RL-CycleGAN against CycleGAN over every final Q of their Gs measured on both sides, once
+  every second final Q (FINAL_Q_REPLICATES) is: each training seed's row and its second final
+  Q, the same final Qs a side in the same scene order; with how many of each side's image
+  towers collapsed."""
+  suffixes = {base: [f'{b}_seed{k}'[len(base):] for b in (base, f'{base}_fq')
+                     for k in TRAINING_SEEDS[b]] for base in ('rl_cyclegan', 'cyclegan')}
+  assert suffixes['rl_cyclegan'] == suffixes['cyclegan'], suffixes  # mirrored rows
+  both = [x for x in suffixes['cyclegan'] if all((rows.get(base + x) or {}).get('real')
+                                                 for base in ('rl_cyclegan', 'cyclegan'))]
+  if not all(x in both for x in suffixes['cyclegan'] if x.startswith('_fq')):
+    return []
   pooled, towers = {}, {}
   for base in ('rl_cyclegan', 'cyclegan'):
-    entries = [rows.get(f'{b}_seed{k}', {}).get('real') for b in (base, f'{base}_fq')
-               for k in (0, 1)]
-    if not all(entries):
-      return []
+    entries = [rows[base + x]['real'] for x in both]
     pooled[base] = _pool_pooled(entries)
     spreads = [e.get('embedding_spread') for e in entries]
-    towers[base] = ('' if None in spreads else
-                    f', {sum(x < COLLAPSED_SPREAD for x in spreads)} of 4 towers collapsed')
+    towers[base] = ('' if None in spreads else f', {sum(x < COLLAPSED_SPREAD for x in spreads)} '
+                    f'of {len(spreads)} towers collapsed')
+  gs = len({x.rpartition('_seed')[2] for x in both})
   return [_comparison_line(
-      'Over both final Qs of each of the 2 Gs (each row and its second final Q; '
+      f'Over every final Q of the {gs} Gs a side (each row and its second final Qs; '
       f"`table1.FINAL_Q_REPLICATES`): RL-CycleGAN{towers['rl_cyclegan']}",
       pooled['rl_cyclegan'], f"CycleGAN{towers['cyclegan']}", pooled['cyclegan'],
       same_scenes=True)]
@@ -2163,13 +2178,15 @@ def _seed_label(key: str) -> str:
 
 def _row_label(key: str, rows: dict) -> Optional[str]:
   """A row's label in the sections under the table; None for a seed-0 line that the row's own
-  line already shows (marked '(seed 0 only)')."""
+  line already shows (marked '(seed <k> only)')."""
   base = key.partition('_seed')[0]
-  if key == f'{base}_seed0' and rows.get(base, {}).get('seeds') == [0]:
+  seeds = rows.get(base, {}).get('seeds')
+  if seeds and len(seeds) == 1 and key == f'{base}_seed{seeds[0]}':
     return None
   label = _seed_label(key)
-  if key == base and base in TWO_SEED_ROWS and key in rows:  # a row not run yet: no suffix
-    label += ' (pooled)' if len(rows[key].get('seeds', [])) == 2 else ' (seed 0 only)'
+  if key == base and base in TRAINING_SEEDS and key in rows:  # a row not run yet: no suffix
+    seeds = seeds or [0]
+    label += ' (pooled)' if len(seeds) > 1 else f' (seed {seeds[0]} only)'
   return label
 
 
@@ -2208,7 +2225,7 @@ def paired_references(key: str) -> List[str]:
   variant the row it varies: a lever's RL-CycleGAN row, a second final Q's first one (the same
   G). Seed-level keys only: pooled rows are compared in the goal section."""
   base, _, seed = key.partition('_seed')
-  if base in ('sim_only', 'random', 'real_oracle') or (key == base and base in TWO_SEED_ROWS):
+  if base in ('sim_only', 'random', 'real_oracle') or (key == base and base in TRAINING_SEEDS):
     return []
   if base in REFERENCE_REPLICATES:
     return ['sim_only', REFERENCE_REPLICATES[base]]
