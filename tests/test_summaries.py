@@ -176,3 +176,11 @@ def test_export_scalars_thins_each_tag_and_keeps_its_last_point(tmp_path):
   assert scalars['train/losses/total'][0] == [0, 0.0]
   assert scalars['train/losses/total'][-1] == [49, 24.5]  # the last point is always kept
   assert scalars['eval/success_rate/real'] == [[0, 0.0], [1, 0.5], [2, 1.0]]
+
+
+def test_a_report_with_an_unreadable_figure_names_it_and_writes_nothing(tmp_path):
+  bad = tmp_path / 'curves.png'
+  bad.write_text('not a png')
+  with pytest.raises(ValueError, match=r"figure 'curves' at .*curves.png.* is not a readable PNG"):
+    summaries.write_report(str(tmp_path / 'tb'), 'table1', 1, '# t', [('curves', str(bad))])
+  assert not (tmp_path / 'tb').exists()

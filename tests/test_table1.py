@@ -3,6 +3,7 @@ locks, row names, and the summary's pooled figures. The real binaries at a tiny 
 tests/smoke/test_table1_smoke.py (a separate CI step: about 4 minutes)."""
 
 import fcntl
+import glob
 import json
 import os
 import re
@@ -1825,3 +1826,41 @@ def test_a_row_pools_every_training_seed_measured_so_far(tmp_path):
   assert 'Paired over the same' not in text  # 600 scenes against 900: not paired
   lever = [x for x in text.splitlines() if x.startswith('- RL-CycleGAN, lever')]
   assert lever and 'CycleGAN (seed 1 only) 60.0% (180/300;' in lever[0]
+
+
+def test_the_table_is_in_tensorboard_beside_its_runs(tmp_path):
+  """summarize writes the table to <work_dir>/tensorboard: its markdown as text, its figures as
+  images and each row's success as scalars; again only when a figure changed."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  logdir = tmp_path / 'work' / table1.TENSORBOARD_DIR
+
+  def land(row, k):
+    for seed in table1.EVAL_SEEDS:
+      for what in ('real', 'sim'):
+        _write_eval(table.published(row, 'eval', f'{what}_seed{seed}.json'), k, 10, seed,
+                    outcomes=[1] * k + [0] * (10 - k), spread=0.05)
+
+  def events():
+    out = {}
+    for path in sorted(glob.glob(str(logdir / 'events.out.tfevents.*'))):
+      for event in tf.compat.v1.train.summary_iterator(path):
+        for value in event.summary.value:
+          out.setdefault(value.tag, []).append((event.step, value))
+    return out
+
+  land('cyclegan_seed0', 6)
+  table1.summarize(table)
+  first = events()
+  assert [step for step, _ in first['table1/real/cyclegan_seed0']] == [1]
+  value = first['table1/real/cyclegan_seed0'][0][1]
+  assert tf.make_ndarray(value.tensor) == pytest.approx(0.6)
+  text = tf.make_ndarray(first['table1/text'][0][1].tensor).item().decode()
+  assert text == (tmp_path / 'docs' / 'table1.md').read_text()
+  files = len(glob.glob(str(logdir / 'events.out.tfevents.*')))
+  table1.summarize(table)  # nothing changed: no new report
+  assert len(glob.glob(str(logdir / 'events.out.tfevents.*'))) == files
+  land('rl_cyclegan_seed0', 3)
+  table1.summarize(table)
+  assert [step for step, _ in events()['table1/real/rl_cyclegan_seed0']] == [2]

@@ -10,6 +10,7 @@ This module writes what a reader needs to check those conditions:
   images/sim2real               rows = examples; columns x | G(x) | F(G(x)) [| true real(x)]
   images/real2sim               rows = examples; columns y | F(y) | G(F(y))
   scene/<generator|identity>/<metric>   paired-render metrics (``scene_metrics.py``)
+  <name>/text, <name>/<figure>, <name>/<scalar>   a results report (``write_report``: Table 1)
 
 and ``QCollapseMonitor`` flags the collapse. Every writer uses the default summary writer
 (``with writer.as_default():``) unless ``writer`` is given.
@@ -317,3 +318,29 @@ def export_scalars(run_dir: str, path: str, max_points: int = 400) -> dict:
   fileio.write_json_atomic(path, {'source': run_dir, 'max_points': max_points,
                                   'scalars': thinned})
   return {tag: len(points) for tag, points in thinned.items()}
+
+
+def write_report(logdir: str, name: str, step: int, markdown: str,
+                 figures: Sequence = (), scalars: Optional[dict] = None) -> str:
+  """A results report for TensorBoard: ``markdown`` (its Text dashboard renders the tables) as
+  ``<name>/text``, each PNG of ``figures`` [(tag, path)] as ``<name>/<tag>`` and each
+  ``scalars`` {tag: value} as ``<name>/<tag>``, at ``step``, in a new event file under
+  ``logdir``. A figure that cannot be read is a ValueError naming it. Returns ``logdir``."""
+  images = []
+  for tag, path in figures:
+    try:
+      images.append((tag, tf.io.decode_png(tf.io.read_file(path), channels=3)))
+    except (tf.errors.OpError, ValueError) as e:
+      raise ValueError(f'write_report: figure {tag!r} at {path!r} is not a readable PNG: '
+                       f'{e}') from e
+  writer = tf.summary.create_file_writer(logdir)
+  with writer.as_default():
+    tf.summary.text(f'{name}/text', markdown, step=step)
+    for tag, image in images:
+      tf.summary.image(f'{name}/{tag}', image[None], step=step)
+    for tag, value in (scalars or {}).items():
+      value = _finite_scalar(value)
+      if value is not None:
+        tf.summary.scalar(f'{name}/{tag}', value, step=step)
+  writer.close()
+  return logdir

@@ -1368,12 +1368,44 @@ def summarize(table: Table1) -> dict:
   if render_predictors(summary, os.path.join(table.docs_dir, name)) is not None:
     summary['predictors'] = name
   fileio.write_json_atomic(os.path.join(table.results_dir, 'summary.json'), summary)
-  fileio.write_text_atomic(os.path.join(table.docs_dir, f'{table.doc_name}.md'),
-                           table_markdown(summary))
+  markdown = table_markdown(summary)
+  fileio.write_text_atomic(os.path.join(table.docs_dir, f'{table.doc_name}.md'), markdown)
   figure = os.path.join(table.docs_dir, f'{table.doc_name}.png')
   if render_figure(table, figure) is None and os.path.exists(figure):
     pass  # no generator has a report yet: an older figure stays
+  write_tensorboard(table, summary, markdown)
   return summary
+
+
+TENSORBOARD_DIR = 'tensorboard'  # in the work directory, beside every stage's own run
+TENSORBOARD_NOTE = 'last_report.json'  # in it: the figures of the last report written
+
+
+def write_tensorboard(table: Table1, summary: dict, markdown: str) -> Optional[str]:
+  """The table in TensorBoard, under ``<work_dir>/tensorboard`` (so `tensorboard --logdir
+  <work_dir>` shows it beside each run's own logs; summaries.write_report): the generated
+  markdown under `table1/text`, its figures as images, and each measured row's success in
+  real and sim as scalars (`table1/real/<row>`), at step = the number of final Qs measured in
+  real (pooled rows not counted).
+  A report is written only when those figures changed since the last one (so a re-run adds no
+  event file); returns its directory, or None when nothing changed."""
+  from rl_cyclegan.evaluation import summaries  # pylint: disable=g-import-not-at-top
+  rows = summary['rows']
+  scalars = {f'{what}/{key}': rows[key][what]['success_rate'] for key in sorted(rows)
+             for what in ('real', 'sim') if 'success_rate' in (rows[key].get(what) or {})}
+  logdir = os.path.join(table.work_dir, TENSORBOARD_DIR)
+  note = os.path.join(logdir, TENSORBOARD_NOTE)
+  if os.path.isfile(note) and _read_json(note) == scalars:
+    return None
+  names = (('generators', f'{table.doc_name}.png'), ('final_q_curves', summary.get('curves')),
+           ('joint_curves', summary.get('joint_curves')), ('runs', summary.get('runs_figure')),
+           ('predictors', summary.get('predictors')))
+  figures = [(tag, os.path.join(table.docs_dir, name)) for tag, name in names
+             if name and os.path.isfile(os.path.join(table.docs_dir, name))]
+  step = sum(1 for key in all_row_keys() if 'real' in (rows.get(key) or {}))  # not pooled rows
+  summaries.write_report(logdir, 'table1', step, markdown, figures, scalars)
+  fileio.write_json_atomic(note, scalars)
+  return logdir
 
 
 def training_curve_dirs(table: Table1, what: str = 'final_q') -> List[Tuple[str, str]]:
