@@ -1621,8 +1621,8 @@ def between_runs(rows: dict) -> dict:
   """``summary['between_runs']``: each RUN_RECIPES recipe's final Qs in `real` (labels, rates,
   intervals, which towers collapsed, their mean, the SD between them, the SD one of them has
   from its scenes alone, and ``unit_rates``: the mean of each G's final Qs), and RUN_COMPARISONS's
-  Welch tests where both sides have two final Qs or more: over final Qs (``by_final_q``) and,
-  where both sides have two units or more, over Gs (``by_g``; final Qs on one G are not
+  Welch tests where both sides have two final Qs or more: over final Qs (the entry's own keys)
+  and, where both sides have two units or more, over Gs (``by_g``; final Qs on one G are not
   independent draws of the recipe), each with the runs a side a Welch test would need for 80%
   power at the difference and spreads measured; {} before any recipe has a final Q."""
   from rl_cyclegan.evaluation import run_statistics as rs  # pylint: disable=g-import-not-at-top
