@@ -1576,24 +1576,35 @@ def test_a_second_final_q_trains_on_the_rows_published_g_with_a_preset_seed(tmp_
   assert table.stages([row], joint_only=True) == []  # nothing of it is a joint run
 
 
-def test_the_oracles_second_final_q_is_its_recipe_with_a_preset_seed(tmp_path):
-  """'real_oracle_fq' (REFERENCE_REPLICATES): the oracle's stages but for the seed, 0 + 2 and
-  the run directory; the real scripted log is collected for it alone; no G anywhere."""
+@pytest.mark.parametrize('row,base,log', [('real_oracle_fq', 'real_oracle', 'real_mix18'),
+                                           ('randomized_sim_fq', 'randomized_sim',
+                                            'randomized_mix18')])
+def test_a_reference_rows_second_final_q_is_its_recipe_with_a_preset_seed(tmp_path, row, base,
+                                                                           log):
+  """A REFERENCE_REPLICATES row: its recipe's stages but for the seed, 0 + 2 and the run
+  directory; the recipe's own scripted log is collected for it alone, once when both run; no G
+  anywhere; the between-runs summary reads both final Qs as one recipe's."""
   table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
                         results_dir=str(tmp_path / 'results'))
-  row = 'real_oracle_fq'
   assert table1.expand_rows([row]) == [row] and row in table1.all_row_keys()
+  assert table1.replicates_of(base) == [row]
   stages = table.stages([row])
-  assert [st.name for st in stages] == ['data/real_mix18', f'{row}/final_q'] + [
+  assert [st.name for st in stages] == [f'data/{log}', f'{row}/final_q'] + [
       f'{row}/eval/{what}_seed{k}' for k in table1.EVAL_SEEDS for what in ('real', 'sim')]
   final = stages[1].argv
-  oracle = {st.name: st for st in table.stages(['real_oracle'])}['real_oracle/final_q'].argv
-  assert 'train_eval.seed = 2' in final and 'train_eval.seed = 0' in oracle
+  first = {st.name: st for st in table.stages([base])}[f'{base}/final_q'].argv
+  assert 'train_eval.seed = 2' in final and 'train_eval.seed = 0' in first
   strip = lambda argv: [a for a in argv if not a.startswith(('train_eval.seed', '--root_dir'))]  # noqa: E731
-  assert strip(final) == strip(oracle)
+  assert strip(final) == strip(first)
   assert not any('generator' in a for st in stages for a in st.argv)
-  assert table1.paired_references(row) == ['sim_only', 'real_oracle']
+  assert table1.paired_references(row) == ['sim_only', base]
   assert table.stages([row], joint_only=True) == []
+  both = [st.name for st in table.stages([base, row])]
+  assert both.count(f'data/{log}') == 1 and not any('mix18' in n and log not in n for n in both)
+  runs = table1.final_q_runs({base: {'real': {'success_rate': 0.2}},
+                              row: {'real': {'success_rate': 0.4}}}, base)
+  assert [(unit, label, real['success_rate']) for unit, label, real in runs] == [
+      (0, 'final Q', 0.2), (1, '2nd final Q', 0.4)]
 
 
 def test_the_perfect_g_line_pools_and_pairs_both_oracle_final_qs():
@@ -1612,6 +1623,7 @@ def test_the_perfect_g_line_pools_and_pairs_both_oracle_final_qs():
   line = [x for x in table1.goal_markdown({'rows': rows}) if 'perfect G' in x][0]
   assert 'the oracle (one final Q) 80.0% (8/10;' in line and 'not paired' in line
   rows['real_oracle_fq'] = measured(second)
+  rows['randomized_sim_fq'] = measured([0] * 10)  # another recipe's replicate: not the oracle's
   line = [x for x in table1.goal_markdown({'rows': rows}) if 'perfect G' in x][0]
   paired = policy_eval.mcnemar_exact(cg, first + second)
   assert (paired['only_a'], paired['only_b']) == (2, 7)
@@ -1864,3 +1876,14 @@ def test_the_table_is_in_tensorboard_beside_its_runs(tmp_path):
   land('rl_cyclegan_seed0', 3)
   table1.summarize(table)
   assert [step for step, _ in events()['table1/real/rl_cyclegan_seed0']] == [2]
+
+
+def test_the_0_75_chain_runs_every_row():
+  """docs/launch/table1_real_gap0.75_chain.sh names every row key after its function
+  definitions (a row added to ROWS but not to a lane would never run)."""
+  with open(os.path.join(os.path.dirname(__file__), '..', 'docs', 'launch',
+                         'table1_real_gap0.75_chain.sh')) as f:
+    body = f.read().split('\nset -u\n', 1)[1]
+  named = set(re.findall(r'[a-z0-9_]+', body))
+  missing = [k for k in table1.all_row_keys() if k not in named]
+  assert not missing, f'rows no lane of the chain runs: {missing}'

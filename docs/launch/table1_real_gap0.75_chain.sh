@@ -46,6 +46,10 @@
 #    oracle's second final Q, `rl_cyclegan_seed2` in lane B before the long lever): run by run
 #    (each final Q one measurement), two Gs a side did not establish even RL-CycleGAN's
 #    21-point deficit, and a Welch test needs ~6 a side (docs/results.md, "Session 36");
+#    Since session 37 lane A ends with Randomized-Sim's second final Q (`randomized_sim_fq`,
+#    final-Q seed 2, on its own randomized log): its first final Q's tower collapsed, so the
+#    row measured the learner's failure, not domain randomization (docs/results.md,
+#    "Session 37");
 # 6. both seed-1 and seed-2 rows once more: their swap stages exist once the other row's G is
 #    published.
 # A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
@@ -75,7 +79,7 @@ one() {  # one <row> [flags]: a row in a lane, with one intra-op thread
 lane_a() {
   one cyclegan_seed1 && one rl_cyclegan_scratch && one rl_cyclegan_rlscene1_seed0 &&
     one cyclegan_fq_seed1 && one gan && one cyclegan_fq_seed0 && one rl_cyclegan_real_critic &&
-    one cyclegan_seed2 && one real_oracle_fq
+    one cyclegan_seed2 && one real_oracle_fq && one randomized_sim_fq
 }
 lane_b() {
   one rl_cyclegan_seed1 && one graspgan && one rl_cyclegan_fq_seed1 &&

@@ -75,8 +75,8 @@ LOCK_FILE = 'table1_stage.lock'
 DATA_LOCK_POLL_S = 30.0
 EVAL_SEEDS = (0, 1, 2)
 # Rows in table order; a row with two training seeds is reported pooled under its own key.
-ROWS = ('sim_only', 'randomized_sim', 'gan', 'cyclegan', 'cyclegan_fq', 'graspgan',
-        'rl_cyclegan', 'rl_cyclegan_fq', 'rl_cyclegan_scratch', 'rl_cyclegan_rlscene1',
+ROWS = ('sim_only', 'randomized_sim', 'randomized_sim_fq', 'gan', 'cyclegan', 'cyclegan_fq',
+        'graspgan', 'rl_cyclegan', 'rl_cyclegan_fq', 'rl_cyclegan_scratch', 'rl_cyclegan_rlscene1',
         'rl_cyclegan_long', 'rl_cyclegan_real_critic', 'real_oracle', 'real_oracle_fq', 'random')
 GENERATOR_ROWS = {  # row -> gin of its joint training
     'gan': 'gin/table1_gan.gin',
@@ -141,7 +141,11 @@ FINAL_Q_REPLICATE_SEED_OFFSET = 2
 # G would give (``_perfect_translator_line``); CycleGAN s1's and the lambda_RL-scene 1 lever's
 # final Qs scored above it (paired p = 0.015 and 0.034), and one final Q's luck moved a figure
 # by ~6 points. The goal's line keeps the row it named, `real_oracle`.
-REFERENCE_REPLICATES = {'real_oracle_fq': 'real_oracle'}
+# And a second final Q of Randomized-Sim (docs/results.md, "Session 37"), the same way on its own
+# randomized log: its first final Q's image tower collapsed by step 8,000 (a blind policy at the
+# random floor), so that row measured the learner's failure, not domain randomization; a second
+# final-Q seed tells whether the recipe learns from randomized images at all.
+REFERENCE_REPLICATES = {'real_oracle_fq': 'real_oracle', 'randomized_sim_fq': 'randomized_sim'}
 # The rows trained by the Sim-Only recipe in one appearance, without a G: (appearance, log).
 APPEARANCE_ROWS = {'sim_only': ('sim', 'sim_mix18'),
                    'randomized_sim': ('randomized', 'randomized_mix18'),
@@ -166,6 +170,7 @@ ROW_LABELS = {'sim_only': 'Sim-Only', 'randomized_sim': 'Randomized-Sim', 'gan':
                                          'fine-tuned on the real log (seed 0)',
               'real_oracle': 'Real-trained oracle',
               'real_oracle_fq': 'Real-trained oracle, a second final Q (final-Q seed + 2)',
+              'randomized_sim_fq': 'Randomized-Sim, a second final Q (final-Q seed + 2)',
               # The floor: uniformly random moves, no image, on the same evaluation episodes.
               'random': 'Random policy (the floor)'}
 PAPER_REAL_ROBOT = {'sim_only': 21, 'randomized_sim': 37, 'gan': 29, 'cyclegan': 61,
@@ -197,6 +202,12 @@ ENV_STEPS_PER_TRAIN_STEP = {'final_q': 2.0, 'joint': 0.5}
 def interim_dir(what: str) -> str:
   """The results/<row>/ subdirectory of a training stage's interim copy ('final_q', 'joint')."""
   return f'{what}_interim'
+
+
+def replicates_of(base: str) -> List[str]:
+  """The rows that give recipe ``base`` another final Q (FINAL_Q_REPLICATES,
+  REFERENCE_REPLICATES)."""
+  return [r for r, b in {**FINAL_Q_REPLICATES, **REFERENCE_REPLICATES}.items() if b == base]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -467,10 +478,10 @@ class Table1:
           60.0 * s.oracle_states / s.paired_states))
     if needs_sim_log:
       stages.append(self._collect('sim_mix18', 'sim', s.sim_log_episodes, 300))
-    if 'randomized_sim' in rows:
-      stages.append(self._collect('randomized_mix18', 'randomized', s.sim_log_episodes, 300))
-    if {'real_oracle', *REFERENCE_REPLICATES} & set(rows):
-      stages.append(self._collect('real_mix18', 'real', s.sim_log_episodes, 300))
+    for base in ('randomized_sim', 'real_oracle'):  # its own log, shared with its replicate
+      if {base, *replicates_of(base)} & set(rows):
+        appearance, log = APPEARANCE_ROWS[base]
+        stages.append(self._collect(log, appearance, s.sim_log_episodes, 300))
     return stages
 
   def published(self, row, *parts):
@@ -1579,7 +1590,8 @@ def render_predictors(summary: dict, path: str) -> Optional[str]:
 # Run-level comparisons (``between_runs``; rl_cyclegan/evaluation/run_statistics.py): every
 # final Q of a recipe's Gs is one measurement of the recipe. (recipe, its label in the figure).
 RUN_RECIPES = (('cyclegan', 'CycleGAN'), ('rl_cyclegan', 'RL-CycleGAN'),
-               ('rl_cyclegan_rlscene1', 'lambda_RL-scene 1'), ('real_oracle', 'oracle'))
+               ('rl_cyclegan_rlscene1', 'lambda_RL-scene 1'), ('real_oracle', 'oracle'),
+               ('randomized_sim', 'Randomized-Sim'))
 # (a, b): Welch's test of a - b, once both have two final Qs or more: the goal's comparison,
 # the lever that came level with it, and CycleGAN against a perfect G (the oracle).
 RUN_COMPARISONS = (('rl_cyclegan', 'cyclegan'), ('rl_cyclegan_rlscene1', 'cyclegan'),
@@ -1591,8 +1603,7 @@ def final_q_runs(rows: dict, base: str) -> List[Tuple[int, str, dict]]:
   each training seed's row, then its second final Q (FINAL_Q_REPLICATES,
   REFERENCE_REPLICATES). ``unit``: the training seed of the G it learned on; a recipe without a
   G (the oracle) has one unit per final Q."""
-  replicates = [base] + [r for r, b in {**FINAL_Q_REPLICATES, **REFERENCE_REPLICATES}.items()
-                         if b == base]
+  replicates = [base] + replicates_of(base)
   runs = []
   for seed in TRAINING_SEEDS.get(base, (None,)):
     for j, row in enumerate(replicates):
@@ -1979,7 +1990,7 @@ def _perfect_translator_line(rows: dict, which: str) -> str:
   (REFERENCE_REPLICATES), both are pooled and paired scene by scene with CycleGAN's two seeds
   (seed 0 with the first, seed 1 with the second), as the headline line pairs its seeds."""
   cg = rows['cyclegan']['real']
-  finals = [rows[k]['real'] for k in ('real_oracle', *REFERENCE_REPLICATES)
+  finals = [rows[k]['real'] for k in ('real_oracle', *replicates_of('real_oracle'))
             if (rows.get(k) or {}).get('real')]
   oracle = _pool_pooled(finals) if len(finals) > 1 else finals[0]
   label = ('both its final Qs pooled' if len(finals) > 1 else 'one final Q')
