@@ -1887,3 +1887,25 @@ def test_the_0_75_chain_runs_every_row():
   named = set(re.findall(r'[a-z0-9_]+', body))
   missing = [k for k in table1.all_row_keys() if k not in named]
   assert not missing, f'rows no lane of the chain runs: {missing}'
+
+
+def test_no_two_final_qs_of_a_recipe_share_a_final_q_seed(tmp_path):
+  """Read from the stages' argv: each recipe's final Qs (its training seeds' rows and their
+  second final Qs) have distinct final-Q seeds; the rows of one training seed share theirs
+  across recipes; seeds 0 and 1 keep the seeds their committed runs were trained with."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'))
+
+  def seed_of(row):
+    argv = {st.name: st for st in table.stages([row])}[f'{row}/final_q'].argv
+    return int([a for a in argv if a.startswith('train_eval.seed = ')][0].split('= ')[1])
+
+  for base in ('cyclegan', 'rl_cyclegan', 'real_oracle', 'randomized_sim'):
+    rows = [r for r in table1.all_row_keys()
+            if r.split('_seed')[0] in (base, *table1.replicates_of(base))]
+    seeds = [seed_of(r) for r in rows]
+    assert len(set(seeds)) == len(seeds) > 1, (base, dict(zip(rows, seeds)))
+  assert [seed_of(f'cyclegan_seed{k}') for k in (0, 1, 2)] == [0, 1, 12]
+  assert [seed_of(f'rl_cyclegan_seed{k}') for k in (0, 1, 2)] == [0, 1, 12]
+  assert [seed_of(f'cyclegan_fq_seed{k}') for k in (0, 1)] == [2, 3]
+  assert seed_of('real_oracle') == 0 and seed_of('real_oracle_fq') == 2

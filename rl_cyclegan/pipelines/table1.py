@@ -135,6 +135,11 @@ TRAINING_SEEDS = {'cyclegan': (0, 1, 2), 'rl_cyclegan': (0, 1, 2), 'cyclegan_fq'
 # (fixed before any of these ran, so no seed is chosen on a result). No joint run of its own.
 FINAL_Q_REPLICATES = {'cyclegan_fq': 'cyclegan', 'rl_cyclegan_fq': 'rl_cyclegan'}
 FINAL_Q_REPLICATE_SEED_OFFSET = 2
+# A first final Q at training seed k >= FINAL_Q_REPLICATE_SEED_OFFSET would share its final-Q
+# seed (its training scenes, collection and exploration streams) with the second final Q of
+# training seed k - OFFSET: the third training seed's final Qs (session 37, before any ran)
+# take k + FIRST_FINAL_Q_SEED_SHIFT instead (``final_q_seed``).
+FIRST_FINAL_Q_SEED_SHIFT = 10
 # A second final Q of the real-trained oracle (docs/results.md, "Session 35"): the recipe again
 # with everything in `real`, final-Q seed 0 + FINAL_Q_REPLICATE_SEED_OFFSET, on the same real log.
 # The oracle is the goal's reference and, since sim and real share their physics, what a perfect
@@ -146,6 +151,17 @@ FINAL_Q_REPLICATE_SEED_OFFSET = 2
 # random floor), so that row measured the learner's failure, not domain randomization; a second
 # final-Q seed tells whether the recipe learns from randomized images at all.
 REFERENCE_REPLICATES = {'real_oracle_fq': 'real_oracle', 'randomized_sim_fq': 'randomized_sim'}
+
+
+def final_q_seed(base: str, seed: int) -> int:
+  """The final Q's ``train_eval.seed`` of row ``base`` at training seed ``seed``: a second
+  final Q's (FINAL_Q_REPLICATES, REFERENCE_REPLICATES) is seed + FINAL_Q_REPLICATE_SEED_OFFSET;
+  a first final Q's is its training seed, moved by FIRST_FINAL_Q_SEED_SHIFT where that seed
+  is a second final Q's. Rows of one training seed share their final-Q seed across recipes
+  (common random numbers), and no two final Qs of one recipe share one."""
+  if base in FINAL_Q_REPLICATES or base in REFERENCE_REPLICATES:
+    return seed + FINAL_Q_REPLICATE_SEED_OFFSET
+  return seed + (FIRST_FINAL_Q_SEED_SHIFT if seed >= FINAL_Q_REPLICATE_SEED_OFFSET else 0)
 # The rows trained by the Sim-Only recipe in one appearance, without a G: (appearance, log).
 APPEARANCE_ROWS = {'sim_only': ('sim', 'sim_mix18'),
                    'randomized_sim': ('randomized', 'randomized_mix18'),
@@ -669,6 +685,7 @@ class Table1:
     final_est = self.final_q_steps() / s.final_steps_per_s
     stages = []
     seed_binding = [f'train_eval.seed = {seed}']
+    final_seed = [f'train_eval.seed = {final_q_seed(base, seed)}']
     extra = []
     if base == 'sim_only' and not self.own_sim_only:
       final_root = os.path.join(self.repo, SIM_ONLY_RESULTS)
@@ -676,11 +693,9 @@ class Table1:
       final_root, extra = None, ['--policy=random']
     elif base in APPEARANCE_ROWS or base in REFERENCE_REPLICATES:
       appearance, log = APPEARANCE_ROWS[REFERENCE_REPLICATES.get(base, base)]
-      if base in REFERENCE_REPLICATES:
-        seed_binding = [f'train_eval.seed = {seed + FINAL_Q_REPLICATE_SEED_OFFSET}']
       stages.append(self._training(
           f'{row}/final_q', 'train_qtopt', final_root, ['gin/qtopt_sim_only.gin'], 'train_eval',
-          s.final_steps, seed_binding + [
+          s.final_steps, final_seed + [
               f"Environment.appearance = '{appearance}'",
               f"Replay.sim_episode_dir = '{self.data(log)}'",
               f'Environment.render_size = {tuple(s.render_size)}'], final_est,
@@ -740,12 +755,12 @@ class Table1:
             60.0 * s.oracle_states / s.paired_states,
             published=self.published(row, 'oracle_q_report.json'),
             reads=('data/paired_oracle',), current=self._oracle_q_current))
-      stages += self._final_q_on_frozen_g(row, base, final_root, generator, seed_binding)
+      stages += self._final_q_on_frozen_g(row, base, final_root, generator, final_seed)
     elif base in FINAL_Q_REPLICATES:  # the G of another row, as published; no joint run
       g_row = f'{FINAL_Q_REPLICATES[base]}_seed{seed}'
       stages += self._final_q_on_frozen_g(
           row, FINAL_Q_REPLICATES[base], final_root, self.published(g_row, 'generator'),
-          [f'train_eval.seed = {seed + FINAL_Q_REPLICATE_SEED_OFFSET}'])
+          final_seed)
     else:
       raise ValueError(f'unknown Table 1 row {row!r}; valid: {", ".join(all_row_keys())}')
     sim_extra = ['--generator_key=G_sim2real'] if uses_frozen_g(base) else []
