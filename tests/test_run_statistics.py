@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from rl_cyclegan.evaluation import run_statistics as rs
@@ -70,3 +71,32 @@ def test_bad_arguments_name_the_value():
     rs.student_t_quantile(1.0, 3)
   with pytest.raises(ValueError, match='must be > 0, got 0'):
     rs.student_t_cdf(1.0, 0)
+
+
+def test_variance_components_by_hand():
+  # Two recipes: units of 2, 2 runs and 1, 2 runs. Within: SS 2 + 8 + 0.5 over df 1 + 1 + 1.
+  out = rs.variance_components([[[1.0, 3.0], [5.0, 9.0]], [[4.0], [2.0, 3.0]]])
+  assert out['within_df'] == 3 and out['within_var'] == pytest.approx(3.5)
+  # Unit means 2, 7 (variance 12.5, less 3.5 / 2) and 4, 2.5 (1.125, less 3.5 * 0.75).
+  assert out['between_df'] == 2
+  assert out['between_var'] == pytest.approx(((12.5 - 1.75) + (1.125 - 2.625)) / 2)
+  assert out['between_sd'] == pytest.approx(math.sqrt(out['between_var']))
+  low = rs.variance_components([[[0.0, 4.0], [2.0, 2.1]]])  # units closer than their runs
+  assert low['between_var'] < 0 and low['between_sd'] == 0.0
+  none = rs.variance_components([[[0.5], [0.6]]])  # no unit with two runs: no within spread
+  assert none['within_var'] is None and none['between_var'] is None
+  with pytest.raises(ValueError, match='a unit without runs'):
+    rs.variance_components([[[]]])
+
+
+def test_variance_components_recover_the_simulated_spreads():
+  rng = np.random.default_rng(0)
+  sd_unit, sd_run = 0.05, 0.12
+  recipes = []
+  for recipe_mean in (0.3, 0.6):  # each recipe its own mean, which must not count as spread
+    units = recipe_mean + sd_unit * rng.standard_normal(400)
+    recipes.append([list(m + sd_run * rng.standard_normal(int(rng.integers(1, 4))))
+                    for m in units])
+  out = rs.variance_components(recipes)
+  assert out['within_sd'] == pytest.approx(sd_run, rel=0.08)
+  assert out['between_sd'] == pytest.approx(sd_unit, rel=0.25)

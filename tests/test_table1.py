@@ -18,6 +18,7 @@ import pytest
 
 from rl_cyclegan.pipelines import table1
 from rl_cyclegan.evaluation import policy_eval
+from rl_cyclegan.evaluation import run_statistics as rs
 
 
 def _stage(tmp_path, name, body, marker=None):
@@ -1780,6 +1781,17 @@ def test_between_runs_counts_each_final_q_once_and_tests_recipes_run_by_run(tmp_
   assert (f"- RL-CycleGAN (2 final Qs, mean 37.2%) against CycleGAN (3, "
           f"{100 * cg['mean']:.1f}%): {100 * test['difference']:+.1f} points") in text
   assert '![each final Q in real](runs.png)' in text
+  # Where the spread lies: the G recipes' final Qs grouped by G (the oracle's are not nested).
+  comp = runs['components']
+  assert comp['recipes'] == ['cyclegan', 'rl_cyclegan', 'rl_cyclegan_rlscene1']
+  rate = lambda k: rows[k]['real']['success_rate']  # noqa: E731
+  assert comp == {**rs.variance_components([
+      [[rate('cyclegan_seed0')], [rate('cyclegan_seed1'), rate('cyclegan_fq_seed1')]],
+      [[rate('rl_cyclegan_seed0')], [rate('rl_cyclegan_seed1')]],
+      [[rate('rl_cyclegan_rlscene1_seed0')], [rate('rl_cyclegan_rlscene1_seed1')]]]),
+                  'recipes': comp['recipes']}
+  assert ('over the Gs of CycleGAN, RL-CycleGAN and lambda_RL-scene 1' in text and
+          f"differ by an SD of {100 * comp['within_sd']:.1f} points (df 1)" in text)
   json.dumps(runs, allow_nan=False)  # summary.json holds it
   assert table1.render_between_runs(summary, str(tmp_path / 'runs.png')) is not None
   assert table1.render_between_runs(

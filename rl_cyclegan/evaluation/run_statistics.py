@@ -14,7 +14,10 @@ in deep reinforcement learning experiments", each run's success rate is one samp
 - ``runs_for_power``: how many runs per recipe a Welch test needs to detect a given difference
   at given run-to-run standard deviations (the t-shift approximation of their Section 4.2);
 - ``scene_sd``: the standard deviation a rate would have from its episodes alone (binomial), to
-  set beside the run-to-run one.
+  set beside the run-to-run one;
+- ``variance_components``: where the run-to-run spread lies when runs are nested (several
+  final Qs on each frozen G): between runs of one unit, and between units beyond that (the
+  one-way random-effects ANOVA estimates, pooled over recipes).
 
 Student's t comes from tensorflow_probability (``student_t_cdf``, ``student_t_quantile``, in
 float64; SciPy is not in the pinned stack).
@@ -126,3 +129,40 @@ def runs_for_power(difference: float, sd_a: float, sd_b: float, power: float = P
     if welch_power(difference, sd_a, sd_b, runs, alpha) >= power:
       return runs
   return None
+
+
+def variance_components(recipes: Sequence[Sequence[Sequence[float]]]) -> dict:
+  """Where the spread between runs lies, when each recipe's runs are grouped in units (a
+  frozen G and the final Qs trained on it): ``recipes`` holds, per recipe, per unit, its runs'
+  rates. The one-way random-effects ANOVA estimates, pooled over recipes so that each recipe
+  keeps its own mean:
+
+  - ``within_var``: the variance between runs of one unit, pooled over every unit with two
+    runs or more (``within_df`` = the sum of their runs less one); None without such a unit;
+  - ``between_var``: the variance of the units' true means beyond that, from each recipe with
+    two units or more: the variance of its unit means less ``within_var`` times the mean of
+    1 / (runs per unit), pooled with weights units - 1 (``between_df``). An unbiased estimate
+    that can come out negative when the units differ less than their runs do (kept as is;
+    ``between_sd`` is its square root clipped at 0); None without within_var or such a recipe.
+  """
+  within_ss, within_df, between, between_df = 0.0, 0, 0.0, 0
+  for units in recipes:
+    for runs in units:
+      if not runs:
+        raise ValueError('variance_components: a unit without runs')
+      if len(runs) > 1:
+        mean = sum(runs) / len(runs)
+        within_ss += sum((x - mean) ** 2 for x in runs)
+        within_df += len(runs) - 1
+  within_var = within_ss / within_df if within_df else None
+  for units in recipes:
+    if len(units) > 1 and within_var is not None:
+      means = [sum(runs) / len(runs) for runs in units]
+      excess = mean_sd(means)[1] ** 2 - within_var * sum(1 / len(r) for r in units) / len(units)
+      between += excess * (len(units) - 1)
+      between_df += len(units) - 1
+  between_var = between / between_df if between_df else None
+  return {'within_var': within_var, 'within_df': within_df,
+          'within_sd': None if within_var is None else math.sqrt(within_var),
+          'between_var': between_var, 'between_df': between_df,
+          'between_sd': None if between_var is None else math.sqrt(max(0.0, between_var))}

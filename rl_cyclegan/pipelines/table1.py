@@ -1650,7 +1650,9 @@ def between_runs(rows: dict) -> dict:
   Welch tests where both sides have two final Qs or more: over final Qs (the entry's own keys)
   and, where both sides have two units or more, over Gs (``by_g``; final Qs on one G are not
   independent draws of the recipe), each with the runs a side a Welch test would need for 80%
-  power at the difference and spreads measured; {} before any recipe has a final Q."""
+  power at the difference and spreads measured; and ``components``: where the spread lies,
+  between final Qs on one G and between Gs beyond that (``run_statistics.variance_components``
+  over the recipes with a G); {} before any recipe has a final Q."""
   from rl_cyclegan.evaluation import run_statistics as rs  # pylint: disable=g-import-not-at-top
   recipes = {}
   for base, _ in RUN_RECIPES:
@@ -1675,7 +1677,15 @@ def between_runs(rows: dict) -> dict:
       if min(len(recipes[k]['unit_rates']) for k in (a, b)) >= 2:
         entry['by_g'] = _welch_entry(recipes[a]['unit_rates'], recipes[b]['unit_rates'])
       comparisons.append(entry)
-  return {'recipes': recipes, 'comparisons': comparisons} if recipes else {}
+  if not recipes:
+    return {}
+  nested = {base: [[r['success_rate'] for v, _, r in runs if v == u]
+                   for u in sorted({u for u, _, _ in runs})]
+            for base in recipes if base in GENERATOR_ROWS
+            for runs in [final_q_runs(rows, base)]}
+  components = {**rs.variance_components(list(nested.values())), 'recipes': list(nested)}
+  return {'recipes': recipes, 'comparisons': comparisons,
+          'components': {k: _finite(v) for k, v in components.items()}}
 
 
 def _welch_words(c: dict, runs: str) -> str:
@@ -1724,9 +1734,32 @@ def between_runs_markdown(summary: dict) -> List[str]:
       line += (f". Over Gs ({c['by_g']['n_a']} against {c['by_g']['n_b']}): "
                f"{_welch_words(c['by_g'], 'Gs')}")
     lines.append(line + '.')
+  lines += _components_lines(runs.get('components') or {}) if lines else []
   if lines and summary.get('runs_figure'):
     lines += ['', f"![each final Q in real]({summary['runs_figure']})"]
   return lines + ([''] if lines else [])
+
+
+def _components_lines(c: dict) -> List[str]:
+  """The line on where the spread between final Qs lies (``between_runs``'s components), once
+  some G has two final Qs."""
+  if c.get('within_sd') is None:
+    return []
+  short = [dict(RUN_RECIPES)[b] for b in c['recipes']]
+  names = ' and '.join(x for x in (', '.join(short[:-1]), short[-1]) if x)
+  line = (f"- Where the spread lies (one-way random-effects estimates over the Gs of {names}; "
+          '`run_statistics.variance_components`): final Qs on one G differ by an SD of '
+          f"{100 * c['within_sd']:.1f} points (df {c['within_df']})")
+  if c.get('between_var') is None:
+    return [line + '; no recipe has two Gs yet.']
+  line += (f", and the Gs of one recipe by {100 * c['between_sd']:.1f} points beyond that (df "
+           f"{c['between_df']}")
+  line += ('; the estimate came out below 0, so Gs differ less than their final Qs do)'
+           if c['between_var'] < 0 else ')')
+  verdict = ("most of the spread between runs is the final Q's own luck, not the G it learned "
+             'on' if c['within_sd'] > c['between_sd'] else
+             'the Gs differ more than final Qs on one G do')
+  return [f'{line}: {verdict}. With so few degrees of freedom both are rough.']
 
 
 def render_between_runs(summary: dict, path: str) -> Optional[str]:
