@@ -1793,6 +1793,31 @@ def test_between_runs_counts_each_final_q_once_and_tests_recipes_run_by_run(tmp_
   assert ('over the Gs of CycleGAN, RL-CycleGAN and lambda_RL-scene 1' in text and
           f"differ by an SD of {100 * comp['within_sd']:.1f} points (df 1)" in text)
   json.dumps(runs, allow_nan=False)  # summary.json holds it
+  # Real - sim through each final Q's own G: no test before sim is measured for two a side.
+  assert runs['recipes']['cyclegan']['transfer'] == [None] * 3
+  assert 'transfer' not in runs['recipes']['real_oracle']
+  assert not any('transfer' in c for c in runs['comparisons'])
+  sims = {'cyclegan_seed0': 0.55, 'cyclegan_seed1': 0.60, 'cyclegan_fq_seed1': 0.62,
+          'rl_cyclegan_seed0': 0.61, 'rl_cyclegan_seed1': 0.25,
+          'rl_cyclegan_rlscene1_seed0': 0.68, 'rl_cyclegan_rlscene1_seed1': 0.66}
+  with_sim = {k: (dict(v, sim=_measured(sims[k])['real']) if k in sims else v)
+              for k, v in rows.items()}
+  runs = table1.between_runs(with_sim)
+  rate = lambda k, what='real': with_sim[k][what]['success_rate']  # noqa: E731
+  delta = lambda k: rate(k) - rate(k, 'sim')  # noqa: E731
+  assert runs['recipes']['cyclegan']['transfer'] == pytest.approx(
+      [delta('cyclegan_seed0'), delta('cyclegan_seed1'), delta('cyclegan_fq_seed1')])
+  assert runs['recipes']['rl_cyclegan']['transfer'] == [delta('rl_cyclegan_seed0'), None]
+  tests = {(c['a'], c['b']): c for c in runs['comparisons']}
+  assert 'transfer' not in tests['rl_cyclegan', 'cyclegan']  # one RL final Q not collapsed
+  lever = tests['rl_cyclegan_rlscene1', 'cyclegan']['transfer']
+  assert (lever['n_a'], lever['n_b']) == (2, 3)
+  assert lever['difference'] == pytest.approx(
+      (delta('rl_cyclegan_rlscene1_seed0') + delta('rl_cyclegan_rlscene1_seed1')) / 2 -
+      sum(runs['recipes']['cyclegan']['transfer']) / 3)
+  text = '\n'.join(table1.between_runs_markdown(dict(summary, between_runs=runs)))
+  assert f"| {100 * delta('rl_cyclegan_seed0'):+.1f}, - |" in text
+  assert f"Real - sim (2 final Qs, mean {100 * lever['mean_a']:+.1f} points, against 3" in text
   assert table1.render_between_runs(summary, str(tmp_path / 'runs.png')) is not None
   assert table1.render_between_runs(
       {'rows': {}, 'between_runs': table1.between_runs({'cyclegan_seed0': _measured(0.5)})},

@@ -1613,20 +1613,20 @@ RUN_COMPARISONS = (('rl_cyclegan', 'cyclegan'), ('rl_cyclegan_rlscene1', 'cycleg
                    ('cyclegan', 'real_oracle'))
 
 
-def final_q_runs(rows: dict, base: str) -> List[Tuple[int, str, dict]]:
-  """Every final Q of recipe ``base`` measured in `real`, as (unit, label, its `real` entry):
-  each training seed's row, then its second final Q (FINAL_Q_REPLICATES,
+def final_q_runs(rows: dict, base: str, what: str = 'real') -> List[Tuple[int, str, dict]]:
+  """Every final Q of recipe ``base`` measured in ``what`` (`real` or `sim`), as (unit, label,
+  its ``what`` entry): each training seed's row, then its second final Q (FINAL_Q_REPLICATES,
   REFERENCE_REPLICATES). ``unit``: the training seed of the G it learned on; a recipe without a
   G (the oracle) has one unit per final Q."""
   replicates = [base] + replicates_of(base)
   runs = []
   for seed in TRAINING_SEEDS.get(base, (None,)):
     for j, row in enumerate(replicates):
-      real = (rows.get(row if seed is None else f'{row}_seed{seed}') or {}).get('real')
-      if real:
+      entry = (rows.get(row if seed is None else f'{row}_seed{seed}') or {}).get(what)
+      if entry:
         label = ' '.join(x for x in ('' if seed is None else f's{seed}',
                                      '2nd final Q' if j else '') if x)
-        runs.append((j if seed is None else seed, label or 'final Q', real))
+        runs.append((j if seed is None else seed, label or 'final Q', entry))
   return runs
 
 
@@ -1652,7 +1652,14 @@ def between_runs(rows: dict) -> dict:
   independent draws of the recipe), each with the runs a side a Welch test would need for 80%
   power at the difference and spreads measured; and ``components``: where the spread lies,
   between final Qs on one G and between Gs beyond that (``run_statistics.variance_components``
-  over the recipes with a G); {} before any recipe has a final Q."""
+  over the recipes with a G); {} before any recipe has a final Q.
+
+  A recipe with a G also gets ``transfer``: each final Q's `real` rate less its `sim` rate
+  (through its own G; None where sim is not measured, or where the tower collapsed: a blind
+  policy scores the same in both whatever its G). A final Q's luck in learning the task shows
+  in both of its figures and cancels in their difference, which is what its G leaves of the
+  sim-to-real gap; a comparison of two such recipes gets the Welch test of it (``transfer``).
+  """
   from rl_cyclegan.evaluation import run_statistics as rs  # pylint: disable=g-import-not-at-top
   recipes = {}
   for base, _ in RUN_RECIPES:
@@ -1670,12 +1677,21 @@ def between_runs(rows: dict) -> dict:
                                   for _, _, r in runs])[0],
           'unit_rates': [rs.mean_sd([r['success_rate'] for v, _, r in runs if v == u])[0]
                          for u in units]}
+      if base in GENERATOR_ROWS:
+        sim = {label: r['success_rate'] for _, label, r in final_q_runs(rows, base, 'sim')}
+        recipes[base]['transfer'] = [
+            None if collapsed or label not in sim else real - sim[label]
+            for label, real, collapsed in zip(recipes[base]['labels'], rates,
+                                              recipes[base]['collapsed'])]
   comparisons = []
   for a, b in RUN_COMPARISONS:
     if min(len(recipes.get(k, {}).get('rates', ())) for k in (a, b)) >= 2:
       entry = {'a': a, 'b': b, **_welch_entry(recipes[a]['rates'], recipes[b]['rates'])}
       if min(len(recipes[k]['unit_rates']) for k in (a, b)) >= 2:
         entry['by_g'] = _welch_entry(recipes[a]['unit_rates'], recipes[b]['unit_rates'])
+      ta, tb = ([x for x in recipes[k].get('transfer', ()) if x is not None] for k in (a, b))
+      if min(len(ta), len(tb)) >= 2:
+        entry['transfer'] = _welch_entry(ta, tb)
       comparisons.append(entry)
   if not recipes:
     return {}
@@ -1707,8 +1723,9 @@ def between_runs_markdown(summary: dict) -> List[str]:
     each = ', '.join(f'{label} {100 * x:.1f}%' + (' (collapsed tower)' if c else '')
                      for label, x, c in zip(r['labels'], r['rates'], r['collapsed']))
     sd = f"{100 * r['sd']:.1f}" if len(r['rates']) > 1 else '-'
+    transfer = ', '.join('-' if x is None else f'{100 * x:+.1f}' for x in r.get('transfer') or ())
     body.append(f"| {ROW_LABELS[base]} | {len(r['rates'])} | {each} | {100 * r['mean']:.1f}% | "
-                f"{sd} | {100 * r['scene_sd']:.1f} |")
+                f"{sd} | {100 * r['scene_sd']:.1f} | {transfer or 'no G'} |")
   lines = _section(
       'Between runs: each final Q one measurement',
       'The intervals above count episodes: they say how well 300 episodes measure one final Q. '
@@ -1723,9 +1740,13 @@ def between_runs_markdown(summary: dict) -> List[str]:
       'with no G: each final Q). `SD from scenes alone`: the SD a final Q\'s figure has from its '
       '300 episodes (binomial); a spread between final Qs above it is the runs\' own. `for 80% '
       'power`: how many a Welch test would need to detect a true difference of the size '
-      'measured, at the spreads measured: a plan for more runs, not a test.',
+      'measured, at the spreads measured: a plan for more runs, not a test. `real - sim`: each '
+      "final Q's figure in `real` less its figure in `sim` through its own G, in the same "
+      "order ('-': sim not measured, or a collapsed tower, blind in both): a final Q's luck in "
+      'learning the task shows in both and cancels, and what is left is the sim-to-real gap '
+      'its G did not close.',
       ('recipe', 'final Qs', 'each in `real`', 'mean', 'SD between final Qs (points)',
-       'SD from scenes alone (points)'), body)
+       'SD from scenes alone (points)', 'real - sim, each (points)'), body)
   for c in runs.get('comparisons', []) if lines else []:
     line = (f"- {ROW_LABELS[c['a']]} ({c['n_a']} final Qs, mean {100 * c['mean_a']:.1f}%) "
             f"against {ROW_LABELS[c['b']]} ({c['n_b']}, {100 * c['mean_b']:.1f}%): "
@@ -1733,6 +1754,10 @@ def between_runs_markdown(summary: dict) -> List[str]:
     if 'by_g' in c:
       line += (f". Over Gs ({c['by_g']['n_a']} against {c['by_g']['n_b']}): "
                f"{_welch_words(c['by_g'], 'Gs')}")
+    if 'transfer' in c:
+      t = c['transfer']
+      line += (f". Real - sim ({t['n_a']} final Qs, mean {100 * t['mean_a']:+.1f} points, "
+               f"against {t['n_b']}, {100 * t['mean_b']:+.1f}): {_welch_words(t, 'final Qs')}")
     lines.append(line + '.')
   lines += _components_lines(runs.get('components') or {}) if lines else []
   if lines and summary.get('runs_figure'):
