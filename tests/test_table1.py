@@ -5,6 +5,7 @@ tests/smoke/test_table1_smoke.py (a separate CI step: about 4 minutes)."""
 import fcntl
 import glob
 import json
+import math
 import os
 import re
 import shutil
@@ -1789,7 +1790,8 @@ def test_between_runs_counts_each_final_q_once_and_tests_recipes_run_by_run(tmp_
       [[rate('cyclegan_seed0')], [rate('cyclegan_seed1'), rate('cyclegan_fq_seed1')]],
       [[rate('rl_cyclegan_seed0')], [rate('rl_cyclegan_seed1')]],
       [[rate('rl_cyclegan_rlscene1_seed0')], [rate('rl_cyclegan_rlscene1_seed1')]]]),
-                  'recipes': comp['recipes']}
+                  'recipes': comp['recipes'], 'transfer': comp['transfer']}
+  assert comp['transfer']['within_var'] is None  # no sim figures yet
   assert ('over the Gs of CycleGAN, RL-CycleGAN and lambda_RL-scene 1' in text and
           f"differ by an SD of {100 * comp['within_sd']:.1f} points (df 1)" in text)
   json.dumps(runs, allow_nan=False)  # summary.json holds it
@@ -1818,6 +1820,10 @@ def test_between_runs_counts_each_final_q_once_and_tests_recipes_run_by_run(tmp_
   text = '\n'.join(table1.between_runs_markdown(dict(summary, between_runs=runs)))
   assert f"| {100 * delta('rl_cyclegan_seed0'):+.1f}, - |" in text
   assert f"Real - sim (2 final Qs, mean {100 * lever['mean_a']:+.1f} points, against 3" in text
+  # Its spread between final Qs on one G: CycleGAN s1's two (the only G with two measured).
+  within = abs(delta('cyclegan_seed1') - delta('cyclegan_fq_seed1')) / math.sqrt(2)
+  assert runs['components']['transfer']['within_sd'] == pytest.approx(within)
+  assert f'on one G by an SD of {100 * within:.1f} points (df 1).' in text
   assert table1.render_between_runs(summary, str(tmp_path / 'runs.png')) is not None
   assert table1.render_between_runs(
       {'rows': {}, 'between_runs': table1.between_runs({'cyclegan_seed0': _measured(0.5)})},

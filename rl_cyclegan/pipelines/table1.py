@@ -1695,13 +1695,18 @@ def between_runs(rows: dict) -> dict:
       comparisons.append(entry)
   if not recipes:
     return {}
-  nested = {base: [[r['success_rate'] for v, _, r in runs if v == u]
-                   for u in sorted({u for u, _, _ in runs})]
-            for base in recipes if base in GENERATOR_ROWS
-            for runs in [final_q_runs(rows, base)]}
-  components = {**rs.variance_components(list(nested.values())), 'recipes': list(nested)}
+  units = {base: [u for u, _, _ in final_q_runs(rows, base)]
+           for base in recipes if base in GENERATOR_ROWS}
+
+  def nested(values):  # per recipe with a G, per G, its final Qs' values (None left out)
+    return [[[x for v, x in zip(units[base], recipes[base][values]) if v == u and x is not None]
+             for u in sorted(set(units[base]))] for base in units]
+
+  components = {**rs.variance_components(nested('rates')), 'recipes': list(units)}
+  transfer = rs.variance_components([[g for g in r if g] for r in nested('transfer')])
   return {'recipes': recipes, 'comparisons': comparisons,
-          'components': {k: _finite(v) for k, v in components.items()}}
+          'components': {**{k: _finite(v) for k, v in components.items()},
+                         'transfer': {k: _finite(v) for k, v in transfer.items()}}}
 
 
 def _welch_words(c: dict, runs: str) -> str:
@@ -1784,7 +1789,12 @@ def _components_lines(c: dict) -> List[str]:
   verdict = ("most of the spread between runs is the final Q's own luck, not the G it learned "
              'on' if c['within_sd'] > c['between_sd'] else
              'the Gs differ more than final Qs on one G do')
-  return [f'{line}: {verdict}. With so few degrees of freedom both are rough.']
+  line = f'{line}: {verdict}. With so few degrees of freedom both are rough.'
+  t = c.get('transfer') or {}
+  if t.get('within_sd') is not None:
+    line += (f" Real - sim differs between final Qs on one G by an SD of {100 * t['within_sd']:.1f}"
+             f" points (df {t['within_df']}).")
+  return [line]
 
 
 def render_between_runs(summary: dict, path: str) -> Optional[str]:
