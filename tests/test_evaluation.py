@@ -1,6 +1,7 @@
 """Tests for rl_cyclegan/evaluation/policy_eval.py and tools/evaluate.py."""
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -68,6 +69,22 @@ def test_mcnemar_exact_hand_worked():
   with pytest.raises(ValueError, match='same scenes, got 2 and 3'):
     policy_eval.mcnemar_exact([1, 0], [1, 0, 1])
 
+
+
+def test_paired_difference_interval_hand_worked():
+  # 30 only a, 10 only b of 100: d = 0.2, se = sqrt(40 - 400 / 100) / 100 = 0.06.
+  a = [1] * 30 + [0] * 10 + [1] * 35 + [0] * 25
+  b = [0] * 30 + [1] * 10 + [1] * 35 + [0] * 25
+  d, low, high = policy_eval.paired_difference_interval(a, b)
+  assert d == pytest.approx(0.2)
+  assert (low, high) == pytest.approx((0.2 - 1.959964 * 0.06, 0.2 + 1.959964 * 0.06), abs=1e-5)
+  # The same rates unpaired (65% against 45% of 100) give a wider Wald interval.
+  unpaired = 1.959964 * math.sqrt(0.65 * 0.35 / 100 + 0.45 * 0.55 / 100)
+  assert high - low < 2 * unpaired
+  assert policy_eval.paired_difference_interval(b, a) == pytest.approx((-d, -high, -low))
+  assert policy_eval.paired_difference_interval([1, 0], [1, 0]) == (0.0, 0.0, 0.0)
+  with pytest.raises(ValueError, match='same scenes, got 2 and 3'):
+    policy_eval.paired_difference_interval([1, 0], [1, 0, 1])
 
 def test_spearman_exact_hand_worked():
   # Ranks (2, 1, 3, 6, 5, 4) against 1..6: sum of squared rank differences 10, rho = 1 - 60 /

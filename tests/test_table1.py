@@ -1824,6 +1824,26 @@ def test_between_runs_counts_each_final_q_once_and_tests_recipes_run_by_run(tmp_
   within = abs(delta('cyclegan_seed1') - delta('cyclegan_fq_seed1')) / math.sqrt(2)
   assert runs['components']['transfer']['within_sd'] == pytest.approx(within)
   assert f'on one G by an SD of {100 * within:.1f} points (df 1).' in text
+  # Its intervals: unpaired without per-scene outcomes, paired by scene with them.
+  low, high = runs['recipes']['rl_cyclegan']['transfer_ci95'][0]
+  half = policy_eval.Z_95 * math.sqrt(sum(
+      r * (1 - r) / 300 for r in (rate('rl_cyclegan_seed0'), rate('rl_cyclegan_seed0', 'sim'))))
+  assert (low, high) == pytest.approx((delta('rl_cyclegan_seed0') - half,
+                                       delta('rl_cyclegan_seed0') + half))
+  assert runs['recipes']['rl_cyclegan']['transfer_ci95'][1] is None  # collapsed
+  real, sim = [1] * 200 + [0] * 100, [1] * 180 + [0] * 120  # 20 scenes grasped only in real
+  paired = {**with_sim, 'cyclegan_seed0': {
+      'real': dict(_measured(2 / 3)['real'], outcomes=real),
+      'sim': dict(_measured(0.6)['real'], outcomes=sim)}}
+  first = table1.between_runs(paired)['recipes']['cyclegan']
+  assert first['transfer'][0] == pytest.approx(20 / 300)
+  assert first['transfer_ci95'][0] == pytest.approx(
+      list(policy_eval.paired_difference_interval(real, sim)[1:]))
+  figure = dict(summary, between_runs=runs, transfer_figure='transfer.png')
+  assert "![each final Q's real - sim](transfer.png)" in '\n'.join(
+      table1.between_runs_markdown(figure))
+  assert table1.render_between_runs(figure, str(tmp_path / 't.png'), 'transfer') is not None
+  assert table1.render_between_runs(summary, str(tmp_path / 'u.png'), 'transfer') is None
   assert table1.render_between_runs(summary, str(tmp_path / 'runs.png')) is not None
   assert table1.render_between_runs(
       {'rows': {}, 'between_runs': table1.between_runs({'cyclegan_seed0': _measured(0.5)})},

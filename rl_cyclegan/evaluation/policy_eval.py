@@ -100,6 +100,21 @@ def mcnemar_exact(outcomes_a: Sequence[int], outcomes_b: Sequence[int]) -> dict:
   return {'scenes': len(a), 'only_a': only_a, 'only_b': only_b, 'p_value': min(1.0, 2.0 * tail)}
 
 
+def paired_difference_interval(outcomes_a: Sequence[int], outcomes_b: Sequence[int],
+                               z: float = Z_95) -> Tuple[float, float, float]:
+  """The difference of two success rates measured on the same scenes (paired by index), and
+  its Wald interval for matched pairs (Agresti, Categorical Data Analysis, Section 10.1):
+  d = (only_a - only_b) / n, se = sqrt(only_a + only_b - (only_a - only_b)^2 / n) / n. Scenes
+  both grasped or both missed add nothing to its width, so it is narrower than an unpaired
+  interval when the two policies agree on most scenes. E.g. 30 against 10 discordant scenes of
+  100 -> 0.20 (0.08 to 0.32). Returns (d, low, high)."""
+  test = mcnemar_exact(outcomes_a, outcomes_b)
+  n, only_a, only_b = test['scenes'], test['only_a'], test['only_b']
+  d = (only_a - only_b) / n
+  half = z * math.sqrt(max(0.0, only_a + only_b - (only_a - only_b) ** 2 / n)) / n
+  return d, d - half, d + half
+
+
 # Up to this many pairs, spearman_exact enumerates every permutation (9! = 362,880); above
 # it, SPEARMAN_DRAWS random ones with a fixed seed.
 SPEARMAN_EXACT_MAX_N = 9

@@ -1390,6 +1390,9 @@ def summarize(table: Table1) -> dict:
     name = f'{table.doc_name}_runs.png'
     if render_between_runs(summary, os.path.join(table.docs_dir, name)) is not None:
       summary['runs_figure'] = name
+    name = f'{table.doc_name}_transfer.png'
+    if render_between_runs(summary, os.path.join(table.docs_dir, name), 'transfer') is not None:
+      summary['transfer_figure'] = name
   name = f'{table.doc_name}_predictors.png'
   if render_predictors(summary, os.path.join(table.docs_dir, name)) is not None:
     summary['predictors'] = name
@@ -1425,6 +1428,7 @@ def write_tensorboard(table: Table1, summary: dict, markdown: str) -> Optional[s
     return None
   names = (('generators', f'{table.doc_name}.png'), ('final_q_curves', summary.get('curves')),
            ('joint_curves', summary.get('joint_curves')), ('runs', summary.get('runs_figure')),
+           ('transfer', summary.get('transfer_figure')),
            ('predictors', summary.get('predictors')))
   figures = [(tag, os.path.join(table.docs_dir, name)) for tag, name in names
              if name and os.path.isfile(os.path.join(table.docs_dir, name))]
@@ -1643,6 +1647,20 @@ def _welch_entry(a: Sequence[float], b: Sequence[float]) -> dict:
   return {**{k: _finite(v) for k, v in test.items()}, 'ci': [_finite(x) for x in test['ci']]}
 
 
+def _transfer_interval(real: dict, sim: dict) -> Tuple[float, float, float]:
+  """A final Q's real rate less its sim rate, with its 95% interval: paired scene by scene
+  (``policy_eval.paired_difference_interval``) where both evaluations recorded their
+  outcomes on the same scenes, else the unpaired Wald interval (wider)."""
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
+  a, b = real.get('outcomes'), sim.get('outcomes')
+  if a and b and len(a) == len(b):
+    return policy_eval.paired_difference_interval(a, b)
+  d = real['success_rate'] - sim['success_rate']
+  half = policy_eval.Z_95 * math.sqrt(sum(r['success_rate'] * (1 - r['success_rate']) /
+                                          r['episodes'] for r in (real, sim)))
+  return d, d - half, d + half
+
+
 def between_runs(rows: dict) -> dict:
   """``summary['between_runs']``: each RUN_RECIPES recipe's final Qs in `real` (labels, rates,
   intervals, which towers collapsed, their mean, the SD between them, the SD one of them has
@@ -1678,11 +1696,11 @@ def between_runs(rows: dict) -> dict:
           'unit_rates': [rs.mean_sd([r['success_rate'] for v, _, r in runs if v == u])[0]
                          for u in units]}
       if base in GENERATOR_ROWS:
-        sim = {label: r['success_rate'] for _, label, r in final_q_runs(rows, base, 'sim')}
-        recipes[base]['transfer'] = [
-            None if collapsed or label not in sim else real - sim[label]
-            for label, real, collapsed in zip(recipes[base]['labels'], rates,
-                                              recipes[base]['collapsed'])]
+        sim = {label: r for _, label, r in final_q_runs(rows, base, 'sim')}
+        intervals = [None if c or label not in sim else _transfer_interval(r, sim[label])
+                     for (_, label, r), c in zip(runs, recipes[base]['collapsed'])]
+        recipes[base]['transfer'] = [x and x[0] for x in intervals]
+        recipes[base]['transfer_ci95'] = [x and list(x[1:]) for x in intervals]
   comparisons = []
   for a, b in RUN_COMPARISONS:
     if min(len(recipes.get(k, {}).get('rates', ())) for k in (a, b)) >= 2:
@@ -1767,6 +1785,8 @@ def between_runs_markdown(summary: dict) -> List[str]:
   lines += _components_lines(runs.get('components') or {}) if lines else []
   if lines and summary.get('runs_figure'):
     lines += ['', f"![each final Q in real]({summary['runs_figure']})"]
+  if lines and summary.get('transfer_figure'):
+    lines += ['', f"![each final Q's real - sim]({summary['transfer_figure']})"]
   return lines + ([''] if lines else [])
 
 
@@ -1797,27 +1817,44 @@ def _components_lines(c: dict) -> List[str]:
   return [line]
 
 
-def render_between_runs(summary: dict, path: str) -> Optional[str]:
-  """A dot plot: each RUN_RECIPES recipe's final Qs in `real` with their 95% intervals, side by
-  side in one column per recipe, over the Sim-Only and random rows' lines; None (no file)
-  before any recipe has two final Qs."""
+def render_between_runs(summary: dict, path: str, what: str = 'real') -> Optional[str]:
+  """A dot plot: each RUN_RECIPES recipe's final Qs with their 95% intervals, side by side in
+  one column per recipe; None (no file) before any recipe has two. ``what``: 'real', their
+  success in `real`, over the Sim-Only and random rows' lines; or 'transfer', each final Q's
+  real less its sim figure through its own G (recipes with a G; a collapsed tower left out),
+  over the line of no gap and Sim-Only's own real - sim (the gap with no G at all)."""
   from rl_cyclegan import plotting  # pylint: disable=g-import-not-at-top
-  recipes = (summary.get('between_runs') or {}).get('recipes') or {}
-  if not any(len(r['rates']) > 1 for r in recipes.values()):
-    return None
   short = dict(RUN_RECIPES)
+  recipes = {}
+  for base, r in ((summary.get('between_runs') or {}).get('recipes') or {}).items():
+    keys = ('rates', 'ci95') if what == 'real' else ('transfer', 'transfer_ci95')
+    points = [(x, ci) for x, ci in zip(*(r.get(k) or () for k in keys)) if x is not None]
+    if points:
+      recipes[base] = points
+  if not any(len(points) > 1 for points in recipes.values()):
+    return None
   series, ticks = [], []
-  for i, (base, r) in enumerate(recipes.items()):
-    n = len(r['rates'])
-    series.append((f"{short[base]}: mean {100 * r['mean']:.1f}% of {n}", [
-        (i + 0.12 * (j - (n - 1) / 2), x, *ci) for j, (x, ci) in enumerate(zip(r['rates'],
-                                                                              r['ci95']))]))
+  for i, (base, points) in enumerate(recipes.items()):
+    n, mean = len(points), sum(x for x, _ in points) / len(points)
+    series.append((f"{short[base]}: mean {100 * mean:+.1f} points of {n}" if what != 'real' else
+                   f"{short[base]}: mean {100 * mean:.1f}% of {n}", [
+                       (i + 0.12 * (j - (n - 1) / 2), x, *ci)
+                       for j, (x, ci) in enumerate(points)]))
     ticks.append((i, short[base]))
-  hlines = reference_lines(summary, [k for k in REFERENCE_ROWS if k not in short])
-  return plotting.line_chart(series, path, title='each final Q (95% interval over its 300 '
-                             'episodes)', x_label='recipe', y_label='success in real',
-                             hlines=hlines, x_range=(-0.5, len(series) - 0.5), x_ticks=ticks,
-                             connect=False, side_by_side=False)
+  common = dict(x_label='recipe', x_range=(-0.5, len(series) - 0.5), x_ticks=ticks,
+                connect=False, side_by_side=False)
+  if what == 'real':
+    hlines = reference_lines(summary, [k for k in REFERENCE_ROWS if k not in short])
+    return plotting.line_chart(series, path, title='each final Q (95% interval over its 300 '
+                               'episodes)', y_label='success in real', hlines=hlines, **common)
+  hlines = [('no gap left', 0.0)]
+  sim_only = summary['rows'].get('sim_only') or {}
+  if sim_only.get('real') and sim_only.get('sim'):
+    gap = _transfer_interval(sim_only['real'], sim_only['sim'])[0]
+    hlines.append((f'Sim-Only (no G): {100 * gap:+.1f} points', gap))
+  return plotting.line_chart(series, path, title='each final Q, real - sim through its own G '
+                             '(95% interval, paired by scene)', y_label='real - sim',
+                             y_range=(-0.5, 0.5), hlines=hlines, **common)
 
 
 def render_curves(table: Table1, summary: dict, path: str, what: str = 'final_q') -> Optional[str]:
