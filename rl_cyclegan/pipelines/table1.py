@@ -162,6 +162,8 @@ def final_q_seed(base: str, seed: int) -> int:
   if base in FINAL_Q_REPLICATES or base in REFERENCE_REPLICATES:
     return seed + FINAL_Q_REPLICATE_SEED_OFFSET
   return seed + (FIRST_FINAL_Q_SEED_SHIFT if seed >= FINAL_Q_REPLICATE_SEED_OFFSET else 0)
+
+
 # The rows trained by the Sim-Only recipe in one appearance, without a G: (appearance, log).
 APPEARANCE_ROWS = {'sim_only': ('sim', 'sim_mix18'),
                    'randomized_sim': ('randomized', 'randomized_mix18'),
