@@ -1446,13 +1446,27 @@ def test_the_gs_properties_are_ranked_against_their_final_qs_success(tmp_path):
   assert gens == {'cyclegan_seed0': (110, 2, 2), 'rl_cyclegan_seed0': (40, 1, 1),
                   'rl_cyclegan_seed1': (30, 1, 2), 'graspgan': (20, 1, 1)}
   text = '\n'.join(table1.predictor_markdown(summary))
-  assert '| CycleGAN (seed 0) | 2 of 2 | 55.0% (110/200; 48-62%) | 0.600 | 0.500 | - | - | - |' in (
-      text)
+  assert ('| CycleGAN (seed 0) | 2 of 2 | 55.0% (110/200; 48-62%) | - | 0.600 | 0.500 | - | - '
+          '| - |') in text
   # Distances rank the 4 Gs exactly as their success does (in reverse): rho -1, p = 2 / 24.
-  assert ('- oracle-Q greedy-move distance: Spearman rho = -1.00 over 4 Gs, exact permutation '
-          'p = 0.0833.') in text
-  assert '- object preservation: Spearman rho = -0.20 over 4 Gs' in text  # 1 - 6 * 12 / 60
-  assert 'MAE objects: Spearman' not in text  # not measured: no line
+  assert ('- oracle-Q greedy-move distance: with success in real, Spearman rho = -1.00 over 4 '
+          'Gs, exact permutation p = 0.0833.') in text
+  assert ('- object preservation: with success in real, Spearman rho = -0.20 over 4 Gs'
+          in text)  # 1 - 6 * 12 / 60
+  assert 'MAE objects: with' not in text  # not measured: no line
+  # With sim figures: each G's real - sim over its live final Qs, ranked too.
+  sims = {'cyclegan_seed0': 50, 'cyclegan_fq_seed0': 30, 'rl_cyclegan_seed0': 55,
+          'rl_cyclegan_seed1': 90, 'rl_cyclegan_fq_seed1': 60, 'graspgan': 30}
+  for key, k in sims.items():
+    rows[key]['sim'] = real(k)
+  assert table1.generator_transfer(summary) == pytest.approx(
+      {'cyclegan_seed0': 0.15, 'rl_cyclegan_seed0': -0.15, 'rl_cyclegan_seed1': -0.30,
+       'graspgan': -0.10})  # rl_cyclegan_seed1's collapsed first final Q left out
+  text = '\n'.join(table1.predictor_markdown(summary))
+  assert '| RL-CycleGAN (seed 1) | 1 of 2 | 30.0% (30/100; 22-40%) | -30.0 | 0.700 |' in text
+  # Distances 0.60 / 0.65 / 0.70 / 0.75 against real - sim +15 / -15 / -30 / -10: rho -0.4.
+  assert ('with real - sim, rho = -0.40 over 4 Gs, exact permutation p = '
+          in text.split('- oracle-Q greedy-move distance:')[1].split('\n')[0])
   figure = table1.render_predictors(summary, str(tmp_path / 'predictors.png'))
   assert figure and os.path.getsize(figure) > 1000
   del generators['graspgan'], generators['rl_cyclegan_seed1']  # 2 Gs: nothing to rank

@@ -59,7 +59,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from rl_cyclegan import fileio
 from rl_cyclegan import lifecycle
@@ -1551,29 +1551,61 @@ def generator_success(summary: dict) -> List[Tuple[str, dict, dict, int, int]]:
   return out
 
 
-def predictor_markdown(summary: dict) -> List[str]:
-  """Which property of a frozen G goes with its final Qs' success in real: each G's figures
-  (``G_PREDICTORS``) and each property's Spearman rank correlation over the Gs, with its exact
-  permutation p (policy_eval.spearman_exact)."""
+def generator_transfer(summary: dict) -> Dict[str, float]:
+  """Each frozen G's real - sim: the mean over its final Qs with a live tower and both figures
+  (the row's own and its second final Q) of success in `real` less success in `sim` through the
+  G. A final Q's luck in learning the task shows in both and cancels (``between_runs``)."""
+  rows, out = summary['rows'], {}
+  second = {g: fq for fq, g in FINAL_Q_REPLICATES.items()}
+  for key in summary.get('generators') or {}:
+    base, _, seed = key.partition('_seed')
+    gaps = [r['real']['success_rate'] - r['sim']['success_rate'] for r in
+            (rows.get(k) or {} for k in
+             [key] + ([f'{second[base]}_seed{seed}'] if base in second else []))
+            if r.get('real') and r.get('sim') and
+            r['real'].get('embedding_spread', 1.0) >= COLLAPSED_SPREAD]
+    if gaps:
+      out[key] = sum(gaps) / len(gaps)
+  return out
+
+
+def _spearman_words(pairs: Sequence[Tuple[Optional[float], float]]) -> Optional[str]:
+  """'rho = <rho> over <n> Gs, exact permutation p = <p>' of the pairs whose x is known, or
+  None: fewer than 3, or no spread on a side."""
   from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
+  pairs = [(x, y) for x, y in pairs if x is not None]
+  try:
+    r = policy_eval.spearman_exact(*zip(*pairs)) if len(pairs) >= 3 else None
+  except ValueError:  # no spread on a side
+    return None
+  return r and (f"rho = {r['rho']:+.2f} over {r['n']} Gs, "
+                f"{'exact' if r['exact'] else 'sampled'} permutation p = {r['p_value']:.3g}")
+
+
+def predictor_markdown(summary: dict) -> List[str]:
+  """Which property of a frozen G goes with its final Qs' success in real, and with their real
+  - sim (``generator_transfer``): each G's figures (``G_PREDICTORS``) and each property's
+  Spearman rank correlation over the Gs with each, with its exact permutation p
+  (policy_eval.spearman_exact)."""
   gens = generator_success(summary)
   if len(gens) < 3:
     return []
+  transfer = generator_transfer(summary)
   body, lines = [], []
   for key, entry, real, live, total in gens:
     values = [(_lookup(entry, path), digits) for _, path, digits in G_PREDICTORS]
-    body.append(f'| {_seed_label(key)} | {live} of {total} | {_pct(real)} | ' + ' | '.join(
-        '-' if v is None else f'{v:.{digits}f}' for v, digits in values) + ' |')
+    gap = transfer.get(key)
+    body.append(f'| {_seed_label(key)} | {live} of {total} | {_pct(real)} | '
+                f"{'-' if gap is None else f'{100 * gap:+.1f}'} | " + ' | '.join(
+                    '-' if v is None else f'{v:.{digits}f}' for v, digits in values) + ' |')
   for label, path, _ in G_PREDICTORS:
-    pairs = [(_lookup(entry, path), real['success_rate']) for _, entry, real, _, _ in gens]
-    pairs = [(x, y) for x, y in pairs if x is not None]
-    try:
-      r = policy_eval.spearman_exact(*zip(*pairs)) if len(pairs) >= 3 else None
-    except ValueError:  # no spread on a side
-      r = None
-    if r:
-      lines.append(f"- {label}: Spearman rho = {r['rho']:+.2f} over {r['n']} Gs, "
-                   f"{'exact' if r['exact'] else 'sampled'} permutation p = {r['p_value']:.3g}.")
+    with_real = _spearman_words([(_lookup(entry, path), real['success_rate'])
+                                 for _, entry, real, _, _ in gens])
+    with_gap = _spearman_words([(_lookup(entry, path), transfer[key])
+                                for key, entry, _, _, _ in gens if key in transfer])
+    if with_real:
+      lines.append(f'- {label}: with success in real, Spearman {with_real}' + (
+          f'; with real - sim, {with_gap}' if with_gap else '') + '.')
   return _section(
       "Which property of G goes with its final Q's success in real?",
       "Each frozen G with a final Q whose image tower is alive: its final Qs' success in "
@@ -1581,10 +1613,13 @@ def predictor_markdown(summary: dict) -> List[str]:
       "against what the G measured before any final Q: the oracle-Q greedy-move distance "
       "(the real-trained oracle's move on G(x) against its move on the true real render; "
       "lower: G keeps what the oracle acts on), the scene metrics of its generator report "
-      "(final Q's view), and its joint run's own Q_real in `real`. A handful of Gs from "
-      "different recipes: a rank correlation here says which measure ranks Gs as the final Q "
-      "does, not why.",
-      ('G', 'final Qs (live of measured)', 'real') + tuple(p[0] for p in G_PREDICTORS),
+      "(final Q's view), and its joint run's own Q_real in `real`. `real - sim`: the live "
+      "final Qs' success in real less their success in sim through the G, where a final Q's "
+      "luck in learning the task cancels (\"Between runs\"), so it measures the G alone. A "
+      "handful of Gs from different recipes: a rank correlation here says which measure ranks "
+      "Gs as the final Q does, not why.",
+      ('G', 'final Qs (live of measured)', 'real', 'real - sim (points)') +
+      tuple(p[0] for p in G_PREDICTORS),
       body) + lines + ([''] if lines else []) + ([
           f"![oracle-Q distance against success]({summary['predictors']})", '']
           if summary.get('predictors') else [])
