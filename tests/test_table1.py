@@ -1986,3 +1986,14 @@ def test_no_two_final_qs_of_a_recipe_share_a_final_q_seed(tmp_path):
   assert [seed_of(f'rl_cyclegan_seed{k}') for k in (0, 1, 2)] == [0, 1, 12]
   assert [seed_of(f'cyclegan_fq_seed{k}') for k in (0, 1)] == [2, 3]
   assert seed_of('real_oracle') == 0 and seed_of('real_oracle_fq') == 2
+
+
+def test_where_the_spread_lies_waits_for_a_g_with_two_final_qs_then_for_two_gs():
+  rows = {'cyclegan_seed0': _measured(0.57), 'rl_cyclegan_seed0': _measured(0.5)}
+  summary = {'rows': rows, 'between_runs': table1.between_runs(rows)}
+  assert 'Where the spread lies' not in '\n'.join(table1.between_runs_markdown(summary))
+  rows = {'cyclegan_seed1': _measured(0.63), 'cyclegan_fq_seed1': _measured(0.57)}
+  summary = {'rows': rows, 'between_runs': table1.between_runs(rows)}
+  text = '\n'.join(table1.between_runs_markdown(summary))
+  assert ('over the Gs of CycleGAN; `run_statistics.variance_components`): final Qs on one G '
+          'differ by an SD of 4.2 points (df 1); no recipe has two Gs yet.') in text
