@@ -1871,6 +1871,13 @@ def test_between_runs_counts_each_final_q_once_and_tests_recipes_run_by_run(tmp_
   assert (f"3 final Qs against 2, {100 * test['difference']:+.1f} points" not in goal and
           f"2 final Qs against 3, {100 * test['difference']:+.1f} points" in goal)
   assert 'Run by run, no difference is shown at the 5% level' in goal
+  assert 'Why, run by run' not in goal  # no sim figures: no real - sim test
+  transfer = dict(runs['comparisons'][0], transfer=dict(
+      runs['comparisons'][0], mean_a=-0.14, mean_b=0.004, p_value=0.035))
+  why = '\n'.join(table1.goal_markdown({'rows': rows, 'between_runs': dict(
+      runs, comparisons=[transfer])}))
+  assert ('RL-CycleGAN -14.0 points over 2 final Qs, CycleGAN +0.4 over 3' in why and
+          'leaves open is shown to differ at the 5% level.' in why)
   far = json.loads(json.dumps(runs))  # a copy, then smaller p-values
   far['comparisons'][0].update(p_value=0.01, by_g=dict(far['comparisons'][0]['by_g'],
                                                        p_value=0.02))
