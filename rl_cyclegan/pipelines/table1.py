@@ -1533,18 +1533,22 @@ def _lookup(entry: dict, path: Sequence[str]) -> Optional[float]:
   return entry if isinstance(entry, (int, float)) else None
 
 
+def _g_final_q_rows(rows: dict, key: str) -> List[dict]:
+  """The row entries of every final Q on G ``key`` ('<row>_seed<k>' or a row without seeds):
+  the row's own, then its second final Q's (FINAL_Q_REPLICATES); {} for one not measured."""
+  base, _, seed = key.partition('_seed')
+  keys = [key] + [f'{fq}_seed{seed}' for fq, g in FINAL_Q_REPLICATES.items() if g == base]
+  return [rows.get(k) or {} for k in keys]
+
+
 def generator_success(summary: dict) -> List[Tuple[str, dict, dict, int, int]]:
   """[(G's row key, its generator entry, its final Qs' `real` pooled, live final Qs, final
   Qs)] of every frozen G with a final Q whose image tower is alive: the row's own final Q and
   its second one (FINAL_Q_REPLICATES). A collapsed final Q (COLLAPSED_SPREAD) is left out: its
   figure measures its learner's failure, not what G gave it."""
-  rows, out = summary['rows'], []
-  second = {g: fq for fq, g in FINAL_Q_REPLICATES.items()}
+  out = []
   for key, entry in (summary.get('generators') or {}).items():
-    base, _, seed = key.partition('_seed')
-    finals = [(rows.get(k) or {}).get('real') for k in
-              [key] + ([f'{second[base]}_seed{seed}'] if base in second else [])]
-    finals = [r for r in finals if r]
+    finals = [r['real'] for r in _g_final_q_rows(summary['rows'], key) if r.get('real')]
     live = [r for r in finals if r.get('embedding_spread', 1.0) >= COLLAPSED_SPREAD]
     if live:
       out.append((key, entry, _pool_pooled(live), len(live), len(finals)))
@@ -1555,15 +1559,11 @@ def generator_transfer(summary: dict) -> Dict[str, float]:
   """Each frozen G's real - sim: the mean over its final Qs with a live tower and both figures
   (the row's own and its second final Q) of success in `real` less success in `sim` through the
   G. A final Q's luck in learning the task shows in both and cancels (``between_runs``)."""
-  rows, out = summary['rows'], {}
-  second = {g: fq for fq, g in FINAL_Q_REPLICATES.items()}
+  out = {}
   for key in summary.get('generators') or {}:
-    base, _, seed = key.partition('_seed')
-    gaps = [r['real']['success_rate'] - r['sim']['success_rate'] for r in
-            (rows.get(k) or {} for k in
-             [key] + ([f'{second[base]}_seed{seed}'] if base in second else []))
-            if r.get('real') and r.get('sim') and
-            r['real'].get('embedding_spread', 1.0) >= COLLAPSED_SPREAD]
+    gaps = [r['real']['success_rate'] - r['sim']['success_rate']
+            for r in _g_final_q_rows(summary['rows'], key) if r.get('real') and r.get('sim')
+            and r['real'].get('embedding_spread', 1.0) >= COLLAPSED_SPREAD]
     if gaps:
       out[key] = sum(gaps) / len(gaps)
   return out
@@ -1716,7 +1716,7 @@ def between_runs(rows: dict) -> dict:
   sim-to-real gap; a comparison of two such recipes gets the Welch test of it (``transfer``).
   """
   from rl_cyclegan.evaluation import run_statistics as rs  # pylint: disable=g-import-not-at-top
-  recipes = {}
+  recipes, g_of = {}, {}  # g_of: per recipe with a G, each final Q's G (training seed)
   for base, _ in RUN_RECIPES:
     runs = final_q_runs(rows, base)
     if runs:
@@ -1733,6 +1733,7 @@ def between_runs(rows: dict) -> dict:
           'unit_rates': [rs.mean_sd([r['success_rate'] for v, _, r in runs if v == u])[0]
                          for u in units]}
       if base in GENERATOR_ROWS:
+        g_of[base] = [u for u, _, _ in runs]
         sim = {label: r for _, label, r in final_q_runs(rows, base, 'sim')}
         intervals = [None if c or label not in sim else _transfer_interval(r, sim[label])
                      for (_, label, r), c in zip(runs, recipes[base]['collapsed'])]
@@ -1750,14 +1751,12 @@ def between_runs(rows: dict) -> dict:
       comparisons.append(entry)
   if not recipes:
     return {}
-  units = {base: [u for u, _, _ in final_q_runs(rows, base)]
-           for base in recipes if base in GENERATOR_ROWS}
 
   def nested(values):  # per recipe with a G, per G, its final Qs' values (None left out)
-    return [[[x for v, x in zip(units[base], recipes[base][values]) if v == u and x is not None]
-             for u in sorted(set(units[base]))] for base in units]
+    return [[[x for v, x in zip(g_of[base], recipes[base][values]) if v == u and x is not None]
+             for u in sorted(set(g_of[base]))] for base in g_of]
 
-  components = {**rs.variance_components(nested('rates')), 'recipes': list(units)}
+  components = {**rs.variance_components(nested('rates')), 'recipes': list(g_of)}
   transfer = rs.variance_components([[g for g in r if g] for r in nested('transfer')])
   return {'recipes': recipes, 'comparisons': comparisons,
           'components': {**{k: _finite(v) for k, v in components.items()},
