@@ -112,6 +112,12 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags, eagerly):
   # Where L_RL-scene pulls G and F: with them and with the identity (rl_scene_pull).
   for field in ('own', 'identity', 'critic_disagreement'):
     assert train_tags[f'scene/rl_scene_pull/{field}'] == 'scalars', field
+  # Where each loss pushes G(x), region by region (loss_direction): every term G trains with.
+  for term in ('gan_generator', 'cycle', 'rl_scene', 'all'):
+    assert train_tags[f'scene/loss_direction/{term}/norm'] == 'scalars', term
+    for region in ('objects', 'robot', 'background'):
+      assert train_tags[f'scene/loss_direction/{term}/{region}/colour_toward_real'] == (
+          'scalars'), (term, region)
   # How hard each weighted loss pulls on each network (learner.loss_gradient_norms).
   for tag in ('G/rl_scene', 'G/cycle', 'G/gan_generator', 'G/all', 'D_Y/gan_discriminator',
               'Q_real/rl'):

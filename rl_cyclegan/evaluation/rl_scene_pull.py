@@ -27,6 +27,34 @@ def _to_float(images):
   return tf.convert_to_tensor(np.asarray(images), tf.float32) / 127.5 - 1.0
 
 
+def state_action_q(gripper_height, actions_per_state: int = ACTIONS_PER_STATE,
+                   seed: int = 0) -> Callable:
+  """Q at fixed random move actions of N paired states: the actions every measurement shares.
+
+  Args:
+    gripper_height: [N] metres (the gripper is open in paired states).
+    actions_per_state: random move actions (uniform dx, dy, dz, rotation) per state.
+    seed: of the actions.
+
+  Returns:
+    q(net, images): images float32 [N, h, w, 3] in [-1, 1] -> the Q probabilities
+    [N * actions_per_state] of ``net`` (a ``GraspingQNetwork``, inference mode), state-major.
+  """
+  n = len(gripper_height)
+  rng = np.random.default_rng(seed)
+  continuous = rng.uniform(-1.0, 1.0, size=(n * actions_per_state, 4)).astype(np.float32)
+  actions = specs.encode_action(continuous, np.zeros(len(continuous), np.int32))
+  gripper = np.stack([np.zeros(n), np.asarray(gripper_height, np.float64)], -1)
+  gripper = tf.constant(np.repeat(gripper, actions_per_state, axis=0), tf.float32)
+
+  def q(net, images):  # [N, h, w, 3] -> [N * actions_per_state]
+    images = tf.repeat(images, actions_per_state, axis=0)
+    logits, _ = net(({'image': images, 'gripper_state': gripper}, actions), training=False)
+    return tf.sigmoid(logits)
+
+  return q
+
+
 def rl_scene_pull(q_sim, q_real, g: Callable, f: Callable, sim, real, gripper_height,
                   actions_per_state: int = ACTIONS_PER_STATE, seed: int = 0) -> Dict[str, float]:
   """L_RL-scene (eq. 4, unweighted) with the run's G and F and with G = F = identity.
@@ -50,17 +78,8 @@ def rl_scene_pull(q_sim, q_real, g: Callable, f: Callable, sim, real, gripper_he
   if len(real) != n or len(gripper_height) != n:
     raise ValueError(f'rl_scene_pull: {n} sim states, {len(real)} real states and '
                      f'{len(gripper_height)} gripper heights; expected one of each per state')
-  rng = np.random.default_rng(seed)
-  continuous = rng.uniform(-1.0, 1.0, size=(n * actions_per_state, 4)).astype(np.float32)
-  actions = specs.encode_action(continuous, np.zeros(len(continuous), np.int32))
-  gripper = np.stack([np.zeros(n), np.asarray(gripper_height, np.float64)], -1)
-  gripper = tf.constant(np.repeat(gripper, actions_per_state, axis=0), tf.float32)
+  q = state_action_q(gripper_height, actions_per_state, seed)
   x, y = _to_float(sim), _to_float(real)
-
-  def q(net, images):  # [N, h, w, 3] -> Q probabilities [N * actions_per_state]
-    images = tf.repeat(images, actions_per_state, axis=0)
-    logits, _ = net(({'image': images, 'gripper_state': gripper}, actions), training=False)
-    return tf.sigmoid(logits)
 
   def loss(g_fn, f_fn):
     g_x, f_y = g_fn(x), f_fn(y)

@@ -46,7 +46,8 @@ eval/, replay/; tools/evaluate.py --checkpoint_dir=<root_dir> evaluates its Q_re
   segmentation_set.npz        labelled sim frames, training objects (only with
                               RLCycleGANLearner.use_segmentation; segmentation_set.py)
   train/events.*              losses/*, q/* (every LossInfo field), rate/*, replay/*,
-                              collect/*, images/sim2real, images/real2sim, scene/*,
+                              collect/*, images/sim2real, images/real2sim, scene/*
+                              (scene/loss_direction/*: evaluation/loss_direction.py),
                               text q_collapse
   replay/sim/                 on-policy sim episodes (raw sim images, before G)
 """
@@ -61,10 +62,12 @@ import tensorflow as tf
 
 from rl_cyclegan import run_dir
 from rl_cyclegan import seeds
+from rl_cyclegan import specs
 from rl_cyclegan.learners import rl_cyclegan as learner_lib
 from rl_cyclegan.train import loop
 from rl_cyclegan.evaluation import paired_set as paired_set_lib
 from rl_cyclegan.train import runner
+from rl_cyclegan.evaluation import loss_direction as loss_direction_lib
 from rl_cyclegan.evaluation import scene_metrics
 from rl_cyclegan.evaluation import rl_scene_pull as rl_scene_pull_lib
 from rl_cyclegan.evaluation import segmentation_set as segmentation_set_lib
@@ -304,6 +307,12 @@ def train_eval(
             lambda images: _to_float(learner.generator_f(images, training=False)),
             paired['sim'], paired['real'], paired['gripper_height'])
         metrics.update({f'rl_scene_pull/{k}': v for k, v in pull.items()})
+      # Where each loss G trains with pushes G(x), region by region, against real(x).
+      directions = loss_direction_lib.loss_directions(
+          loss_direction_lib.learner_terms(learner, paired['sim'], paired['gripper_height']),
+          sim2real(specs.to_float_image(paired['sim'])), paired['sim'], paired['real'],
+          paired['object_mask'], paired['robot_mask'])
+      metrics.update({f'loss_direction/{k}': v for k, v in directions.items()})
       with writer.as_default():
         summaries.write_scene_metrics(metrics, step)
       _log(f'scene metrics step {step}: ' + ', '.join(
@@ -312,7 +321,11 @@ def train_eval(
                                               'identity/object_preservation') if k in metrics)
            + (f", L_RL-scene with G, F {metrics['rl_scene_pull/own']:.4f} / with the identity "
               f"{metrics['rl_scene_pull/identity']:.4f}" if 'rl_scene_pull/own' in metrics
-              else ''))
+              else '')
+           + '; push on G(x) (norm, background colour toward real): ' + ', '.join(
+               f"{term} {directions[f'{term}/norm']:.3g} "
+               f"({directions[f'{term}/background/colour_toward_real']:+.2f})"
+               for term in loss_direction_lib.TERMS if f'{term}/norm' in directions))
       facts['scene_metrics'][step] = metrics
 
     if facts['batches'] is not None:  # this step's batch, the weights after it

@@ -1,0 +1,89 @@
+"""Ad hoc (session 38): where each loss of eq. 6 pushes G's output, against where real(x) lies.
+
+At real_gap 0.75 the RL-CycleGAN Gs leave the tray and floor further from the true real render
+(MAE 12.4-14.6) than the CycleGAN Gs (8.7-9.5), and their final Qs lose ~14 points more from sim
+to real (docs/results.md, "Session 37"). Which term of eq. 6 does that? For each joint run, at
+its newest checkpoint, with its own D_Y, F, Q_sim and Q_real:
+``rl_cyclegan.evaluation.loss_direction`` on the center crops of the held-out paired states
+(sim render x, true real render y of the same states, object and robot masks): for each
+weighted term that updates G (lambda_GAN L_GAN, lambda_cycle L_cycle's sim half,
+lambda_RL-scene L_RL-scene's sim triple) and for their sum, the share of the pixel gradient in
+each region and the cosine of its push with y - G(x) and with x - G(x). One adversarial
+snapshot is noisy (D_Y moves every step), so every checkpoint the run keeps is measured (the
+table1 joint runs keep steps 8,000, 9,000 and 10,000).
+
+A run that trains without L_RL-scene (CycleGAN, GraspGAN-style) still has critics: its
+RL-scene term is measured at lambda 10 as ``rl_scene_off`` (what the term would do there) and
+left out of 'all'. The GAN ablation has no F, so only its GAN term is measured.
+Usage:
+  python results/table1_real_gap0.75/diagnostics/loss_direction.py <paired_set.npz> \
+      <joint_run_dir> [<joint_run_dir> ...]
+Prints one JSON line per joint run and checkpoint.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from rl_cyclegan import configurables  # noqa: F401  (registers the configurables)
+from rl_cyclegan import run_dir
+from rl_cyclegan.evaluation import loss_direction, paired_set
+from rl_cyclegan.pipelines.generator_report import center_window
+
+TABLE5_RL_SCENE_WEIGHT = 10.0
+
+
+def main(argv):
+  pairs, joint_runs = argv[0], argv[1:]
+  data = paired_set.load_paired_set(pairs)
+  for joint in joint_runs:
+    spec = run_dir.read_run_spec(joint)
+    for prefix in tf.train.get_checkpoint_state(
+        run_dir.checkpoint_dir(joint)).all_model_checkpoint_paths:
+      measure(data, pairs, joint, spec, prefix)
+
+
+def measure(data, pairs, joint, spec, prefix):
+  """Prints the JSON line of one joint run's checkpoint ``prefix``."""
+  gin = run_dir.parse_gin_bindings(os.path.join(joint, 'operative_config.gin'))
+  flag = lambda name: bool(gin.get(f'RLCycleGANLearner.{name}', True))
+  weight = lambda name: float(gin[f'RLCycleGANLearner.{name}'])
+  keys = ['G_sim2real', 'D_Y_real', 'Q_sim', 'Q_real'] + (
+      ['F_real2sim'] if 'F_real2sim' in spec.networks else [])
+  nets = run_dir.restore_networks(spec, keys, prefix)
+  rows, cols = center_window(*data['sim'].shape[1:3], spec.crop_size)
+  crops = {k: np.asarray(data[k])[:, rows, cols] for k in
+           ('sim', 'real', 'object_mask', 'robot_mask')}
+  x = crops['sim'].astype(np.float32) / 127.5 - 1.0
+  g_x = nets['G_sim2real'](x, training=False)
+  f = nets.get('F_real2sim')
+  on = {'gan_generator': flag('use_gan'), 'cycle': flag('use_cycle') and f is not None,
+        'rl_scene': flag('use_rl_scene') and f is not None}
+
+  def terms(include, rl_scene_weight):
+    return loss_direction.generator_terms(
+        crops['sim'], data['gripper_height'],
+        d_y=lambda i: nets['D_Y_real'](i, training=False),
+        f=None if f is None else (lambda i: f(i, training=False)),
+        q_sim=nets['Q_sim'], q_real=nets['Q_real'], gan_weight=weight('gan_weight'),
+        cycle_weight=weight('cycle_weight'), rl_scene_weight=rl_scene_weight,
+        gan_loss_type=gin.get('RLCycleGANLearner.gan_loss_type', 'non_saturating'),
+        include=include)
+
+  def directions(terms_fn):
+    return loss_direction.loss_directions(terms_fn, g_x, crops['sim'], crops['real'],
+                                          crops['object_mask'], crops['robot_mask'])
+
+  measured = directions(terms([t for t, v in on.items() if v], weight('rl_scene_weight')))
+  if not on['rl_scene'] and f is not None:  # what the unused term would do: not in 'all'
+    off = terms(['rl_scene'], TABLE5_RL_SCENE_WEIGHT)
+    measured.update({k.replace('rl_scene/', 'rl_scene_off/'): v
+                     for k, v in directions(off).items() if k.startswith('rl_scene/')})
+  print(json.dumps({'run': joint, 'checkpoint': prefix, 'paired_set': pairs,
+                    'states': len(crops['sim']), 'loss_direction': measured}), flush=True)
+
+
+if __name__ == '__main__':
+  main(sys.argv[1:])
