@@ -18,8 +18,13 @@ left out of 'all'. The GAN ablation has no F, so only its GAN term is measured.
 Usage:
   python results/table1_real_gap0.75/diagnostics/loss_direction.py <paired_set.npz> \
       <joint_run_dir> [<joint_run_dir> ...]
-Prints one JSON line per joint run and checkpoint.
+Prints one JSON line per joint run and checkpoint (saved beside this script as
+loss_direction.jsonl). The table of docs/results.md, "Session 38" (means over each run's
+checkpoints):
+  python results/table1_real_gap0.75/diagnostics/loss_direction.py --summarize \
+      results/table1_real_gap0.75/diagnostics/loss_direction.jsonl
 """
+import collections
 import json
 import os
 import sys
@@ -35,7 +40,35 @@ from rl_cyclegan.pipelines.generator_report import center_window
 TABLE5_RL_SCENE_WEIGHT = 10.0
 
 
+def summarize(path):
+  """A markdown table from the JSON lines at ``path``: per run and term, the mean over the
+  run's checkpoints of the push's norm, that norm over the norm of G's whole push ('all'),
+  and on the background (tray, table, floor) the term's share of its push, the colour cosine
+  with real(x) - G(x) and the colour push's norm."""
+  runs = collections.OrderedDict()
+  with open(path) as f:
+    for line in f:
+      record = json.loads(line)
+      runs.setdefault(os.path.basename(os.path.dirname(record['run'].rstrip('/'))),
+                      []).append(record['loss_direction'])
+  print('| joint run (checkpoints) | term | push norm | norm / G\'s whole push | '
+        'on the background: share of the term | colour toward real | colour push |')
+  print('|---|---|---|---|---|---|---|')
+  for run, measured in runs.items():
+    mean = lambda key, measured=measured: float(np.mean([m[key] for m in measured]))
+    terms = sorted({k.split('/')[0] for k in measured[0]}, key=lambda t: (t == 'all', t))
+    for term in terms:
+      relative = mean(f'{term}/norm') / mean('all/norm')
+      print(f'| {run} ({len(measured)}) | {term} | {mean(f"{term}/norm"):.3g} | '
+            f'{relative:.2f} | {mean(f"{term}/background/share"):.2f} | '
+            f'{mean(f"{term}/background/colour_toward_real"):+.2f} | '
+            f'{mean(f"{term}/background/colour_norm"):.2g} |')
+
+
 def main(argv):
+  if argv[0] == '--summarize':
+    summarize(argv[1])
+    return
   pairs, joint_runs = argv[0], argv[1:]
   data = paired_set.load_paired_set(pairs)
   for joint in joint_runs:
