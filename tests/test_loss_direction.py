@@ -204,3 +204,98 @@ def test_learner_terms_are_the_terms_the_learner_trains_g_with(flags, expected):
   out = ld.loss_directions(ld.learner_terms(learner, sim, height), g_x, sim, real, objects,
                            robot)
   assert {k.split('/')[0] for k in out} == expected | {'all'}
+  assert ld.learner_preconditioners(learner) is None  # no step taken yet
+
+
+@pytest.mark.usefixtures('eager_train_steps')
+@pytest.mark.parametrize('per_loss', [False, True])
+def test_learner_preconditioners_are_g_s_own_adam_for_each_term(per_loss):
+  learner = learner_lib.RLCycleGANLearner(
+      crop_size=(32, 32), generator_optimizer_per_loss=per_loss,
+      **test_rl_cyclegan_learner.TINY_NETS)
+  learner.train_step(test_rl_cyclegan_learner.make_batch(1),
+                     test_rl_cyclegan_learner.make_batch(2))
+  scales = ld.learner_preconditioners(learner)
+  assert set(scales) == {'gan_generator', 'cycle', 'rl_scene'}
+  name = learner.generator_g.name
+  for term, values in scales.items():
+    optimizer = learner.optimizers[f'{name}/{term}' if per_loss else name]
+    expected = ld.adam_preconditioner(optimizer, learner.generator_g.trainable_variables)
+    for a, b in zip(values, expected):
+      np.testing.assert_array_equal(a.numpy(), b.numpy())
+  # One Adam: every term the same scales; one per loss: each term its own.
+  same = all(np.array_equal(a.numpy(), b.numpy())
+             for a, b in zip(scales['gan_generator'], scales['rl_scene']))
+  assert same != per_loss
+
+
+def _linear_generator(seed=0):
+  """A 1x1 conv G (3 -> 3 channels, with bias): G(x) is linear in its weights."""
+  generator = tf.keras.Sequential([tf.keras.layers.Conv2D(3, 1, name='mix')], name='G_lin')
+  generator.build([None, 8, 10, 3])
+  rng = np.random.default_rng(seed)
+  generator.set_weights([rng.normal(0, 0.5, (1, 1, 3, 3)).astype(np.float32),
+                         rng.normal(0, 0.1, 3).astype(np.float32)])
+  return generator
+
+
+def test_step_directions_are_the_first_order_change_of_g_x_under_a_weight_step():
+  sim, real, objects, robot, _, _ = _paired()
+  x, y = specs.to_float_image(sim), specs.to_float_image(real)
+  generator = _linear_generator()
+  terms = lambda g: {'fit': 0.5 * tf.reduce_sum(tf.square(g - y)),  # pylint: disable=unnecessary-lambda-assignment
+                     'shrink': 0.1 * tf.reduce_sum(tf.square(g))}
+  out = ld.step_directions(generator, x, terms, sim, real, objects, robot)
+  # By hand: a step of epsilon down the gradient of 'fit', (G' - G) / epsilon.
+  before = generator(x).numpy()
+  with tf.GradientTape() as tape:
+    loss = terms(generator(x))['fit']
+  grads = tape.gradient(loss, generator.trainable_variables)
+  epsilon = 1e-3
+  weights = [v.numpy() for v in generator.trainable_variables]
+  generator.set_weights([w - epsilon * g.numpy() for w, g in zip(weights, grads)])
+  change = (generator(x).numpy() - before) / epsilon
+  generator.set_weights(weights)
+  assert out['fit/norm'] == pytest.approx(np.linalg.norm(change), rel=1e-3)
+  # -J J^T (G - y) has a non-negative inner product with y - G in the whole image.
+  whole = ld.direction_stats({'c': change}, before, sim, real, objects, robot)
+  assert whole['c/background/toward_real'] == pytest.approx(out['fit/background/toward_real'],
+                                                           abs=1e-3)
+  assert np.dot(change.ravel(), (y.numpy() - before).ravel()) > 0
+  # Linear in the term: the changes add up to 'all'.
+  assert out['all/norm'] <= out['fit/norm'] + out['shrink/norm'] + 1e-6
+  # A preconditioner scales each weight's step: 2 everywhere doubles the change, 0 stops it.
+  ones = [tf.ones_like(v) for v in generator.trainable_variables]
+  twice = ld.step_directions(generator, x, terms, sim, real, objects, robot,
+                             preconditioner=[2.0 * o for o in ones])
+  assert twice['fit/norm'] == pytest.approx(2 * out['fit/norm'], rel=1e-5)
+  still = ld.step_directions(generator, x, terms, sim, real, objects, robot,
+                             preconditioner=[0.0 * o for o in ones])
+  assert still['fit/norm'] == 0.0
+  with pytest.raises(ValueError, match="1 preconditioner tensors for term 'fit', for the 2"):
+    ld.step_directions(generator, x, terms, sim, real, objects, robot, preconditioner=ones[:1])
+  # One preconditioner per term (one Adam per loss): each term's change scales with its own.
+  per_term = ld.step_directions(generator, x, terms, sim, real, objects, robot,
+                                preconditioner={'fit': ones, 'shrink': [3.0 * o for o in ones]})
+  assert per_term['fit/norm'] == pytest.approx(out['fit/norm'], rel=1e-5)
+  assert per_term['shrink/norm'] == pytest.approx(3 * out['shrink/norm'], rel=1e-5)
+  with pytest.raises(ValueError, match=r"no preconditioner for terms \['shrink'\]"):
+    ld.step_directions(generator, x, terms, sim, real, objects, robot,
+                       preconditioner={'fit': ones})
+
+
+def test_adam_preconditioner_is_adams_scaling_of_the_newest_gradient():
+  variable = tf.Variable([1.0, -2.0, 3.0])
+  adam = tf.keras.optimizers.Adam(learning_rate=1e-4, beta_1=0.1, beta_2=0.999)
+  adam.build([variable])
+  with pytest.raises(ValueError, match='has taken no step'):
+    ld.adam_preconditioner(adam, [variable])
+  gradient = tf.constant([0.5, -0.02, 4.0])
+  adam.apply_gradients([(gradient, variable)])
+  # After one step v_hat = g^2, so Adam scales a gradient by 1 / (|g| + epsilon).
+  (p,) = ld.adam_preconditioner(adam, [variable])
+  np.testing.assert_allclose(p.numpy(), 1 / (np.abs(gradient.numpy()) + adam.epsilon), rtol=1e-4)
+  adam.apply_gradients([(2.0 * gradient, variable)])  # v_hat = (0.999 g^2 + 4 g^2) / (1 + 0.999)
+  (p,) = ld.adam_preconditioner(adam, [variable])
+  v_hat = (0.999 * 0.001 + 0.001 * 4.0) / (1 - 0.999 ** 2) * gradient.numpy() ** 2
+  np.testing.assert_allclose(p.numpy(), 1 / (np.sqrt(v_hat) + adam.epsilon), rtol=1e-4)

@@ -287,7 +287,9 @@ def test_each_lever_row_changes_one_thing_of_the_rl_cyclegan_row(tmp_path):
   expected = {'rl_cyclegan_rlscene1': {'RLCycleGANLearner.rl_scene_weight': 1.0},
               'rl_cyclegan_long': {'train_rl_cyclegan.num_train_steps': 20000,
                                    'Replay.sim_replay_capacity': 11000},
-              'rl_cyclegan_real_critic': {}}  # its change is the stage before its joint run
+              'rl_cyclegan_real_critic': {},  # its change is the stage before its joint run
+              'rl_cyclegan_adam_per_loss': {
+                  'RLCycleGANLearner.generator_optimizer_per_loss': True}}
   assert set(expected) == set(table1.LEVER_ROWS)
   assert base_gin['train_rl_cyclegan.num_train_steps'] == 10000  # 'long' is twice that
   for row, gin_file in table1.LEVER_ROWS.items():

@@ -115,6 +115,7 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags, eagerly):
   # Where each loss pushes G(x), region by region (loss_direction): every term G trains with.
   for term in ('gan_generator', 'cycle', 'rl_scene', 'all'):
     assert train_tags[f'scene/loss_direction/{term}/norm'] == 'scalars', term
+    assert train_tags[f'scene/weight_step/{term}/norm'] == 'scalars', term
     for region in ('objects', 'robot', 'background'):
       assert train_tags[f'scene/loss_direction/{term}/{region}/colour_toward_real'] == (
           'scalars'), (term, region)
@@ -211,13 +212,16 @@ def test_ablation_configs_run_a_step(tmp_path, summary_tags, gin_file, strategy,
   _bind([f'RLCycleGANLearner.mixed_precision = {mixed_precision!r}'], gin_file=gin_file)
   result = _train(
       str(tmp_path / 'run'), real_episode_dir=real, num_train_steps=1, strategy=strategy,
-      eval_policies=(), image_summary_interval=1, scene_metrics_interval=0,
+      eval_policies=(), image_summary_interval=1, scene_metrics_interval=1,
       collect_steps_per_train_step=1.0, **SMALL_RUN)
   assert result['final_step'] == 1 and result['replicas'] == replicas
   assert result['compute_dtype'] == ('bfloat16' if mixed_precision else 'float32')
   tags = summary_tags(os.path.join(str(tmp_path / 'run'), 'train'))
   assert tags['images/sim2real'] == 'images'
   assert tags['gradients/G/gan_generator'] == 'scalars'  # at the last step, by default
+  # Where each loss pushes G(x), under this strategy and precision (loss_direction).
+  assert tags['scene/loss_direction/gan_generator/norm'] == 'scalars'
+  assert tags['scene/weight_step/all/background/share'] == 'scalars'
   if gin_file == 'rl_cyclegan_ablation_gan.gin':  # no F: no real->sim grid, no cycle
     assert 'images/real2sim' not in tags and 'q/q_x_double' not in tags
     assert 'gradients/F/all' not in tags and 'gradients/G/cycle' not in tags

@@ -50,6 +50,13 @@
 #    final-Q seed 2, on its own randomized log): its first final Q's tower collapsed, so the
 #    row measured the learner's failure, not domain randomization (docs/results.md,
 #    "Session 37");
+#    Since session 38 lane A runs `rl_cyclegan_adam_per_loss` (ours: one Adam per loss on G
+#    and F; gin/table1_rl_cyclegan_adam_per_loss.gin) right after cyclegan_seed2: in the
+#    RL-CycleGAN runs L_RL-scene's gradient filled G's Adam second moments (~16x CycleGAN's)
+#    and slowed L_GAN's steps ~6x, which ranked the Gs' tray-and-floor error (docs/results.md,
+#    "Session 38"); this row tests whether that costs the transfer. Its joint run is looked at
+#    when it lands (scene metrics, oracle-Q distance, the loss_direction summaries) before its
+#    final Q is let run on;
 # 6. both seed-1 and seed-2 rows once more: their swap stages exist once the other row's G is
 #    published.
 # A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
@@ -79,7 +86,8 @@ one() {  # one <row> [flags]: a row in a lane, with one intra-op thread
 lane_a() {
   one cyclegan_seed1 && one rl_cyclegan_scratch && one rl_cyclegan_rlscene1_seed0 &&
     one cyclegan_fq_seed1 && one gan && one cyclegan_fq_seed0 && one rl_cyclegan_real_critic &&
-    one cyclegan_seed2 && one real_oracle_fq && one randomized_sim_fq
+    one cyclegan_seed2 && one rl_cyclegan_adam_per_loss && one real_oracle_fq &&
+    one randomized_sim_fq
 }
 lane_b() {
   one rl_cyclegan_seed1 && one graspgan && one rl_cyclegan_fq_seed1 &&

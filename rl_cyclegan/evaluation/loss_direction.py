@@ -27,6 +27,14 @@ image (the object pixels, the robot's, and the rest: tray, table and floor):
   colour_norm_R  the norm of that mean-colour push (the N * 3 vector): how hard the term moves
                  R's colour at all, comparable between terms of one run.
 
+Two views of a term's push (``direction_stats`` measures either):
+  loss_directions  minus the term's gradient with respect to the pixels of G(x): what G is
+                   asked for.
+  step_directions  the change in G(x), to first order, of one step down the term's gradient
+                   on G's weights, scaled per weight as G's Adam scales it
+                   (``adam_preconditioner``): what G can give. A conv net's pixel gradient is
+                   mostly high frequency, and much of it is out of G's reach.
+
 Only the parts of eq. 6 that depend on G(x) at fixed networks enter: lambda_GAN L_GAN(G, D_Y)
 on G(x), lambda_cycle times the sim half of eq. 2, mean((F(G(x)) - x)^2), and lambda_RL-scene
 times the sim triple of eq. 4 (q_x, q'_x = Q_real(G(x)), q''_x = Q_sim(F(G(x)))), at the fixed
@@ -37,7 +45,7 @@ means are over the N paired states, as in a train step over a batch of N.
 Evaluation only: nothing is trained, and every network runs in inference mode.
 """
 
-from typing import Callable, Dict, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -74,9 +82,59 @@ def _region_colour(images, mask):
   return (sums[keep] / count[keep, None]).ravel()
 
 
+def _checked(g_x, sim, real, object_mask, robot_mask, caller):
+  """float arrays G(x), x, y [N, h, w, 3] in [-1, 1] and the region masks, shapes checked."""
+  g = np.asarray(g_x, np.float32)
+  x = specs.to_float_image(np.asarray(sim)).numpy()
+  y = specs.to_float_image(np.asarray(real)).numpy()
+  if x.shape != g.shape or y.shape != g.shape:
+    raise ValueError(f'{caller}: G(x) is {list(g.shape)}, sim {list(x.shape)} and real '
+                     f'{list(y.shape)}; expected the same [N, h, w, 3] for all three')
+  masks = region_masks(object_mask, robot_mask)
+  for name, mask in masks.items():
+    if mask.shape != g.shape[:3]:
+      raise ValueError(f'{caller}: {name} mask is {list(mask.shape)}, expected '
+                       f'{list(g.shape[:3])} (the images\' [N, h, w])')
+  return g, x, y, masks
+
+
+def direction_stats(pushes: Mapping[str, np.ndarray], g_x, sim, real, object_mask,
+                    robot_mask) -> Dict[str, float]:
+  """The fields of ``FIELDS`` for each push on G(x) (module docstring).
+
+  Args:
+    pushes: {name: float [N, h, w, 3]}, a direction G(x) is moved in (``loss_directions``:
+      minus a term's gradient; ``step_directions``: the change a weight step makes).
+    g_x, sim, real, object_mask, robot_mask: as ``loss_directions``.
+
+  Returns:
+    {'<name>/<region>/<field>': float, '<name>/norm': the push's norm over the whole image}.
+  """
+  g, x, y, masks = _checked(g_x, sim, real, object_mask, robot_mask, 'direction_stats')
+  to_real, to_sim = y - g, x - g
+  out = {}
+  for name, push in pushes.items():
+    push = np.asarray(push, np.float32)
+    total = float(np.sum(np.square(push)))
+    out[f'{name}/norm'] = float(np.sqrt(total))
+    for region, mask in masks.items():
+      p = push[mask].ravel()
+      out[f'{name}/{region}/share'] = float(np.sum(np.square(p)) / total) if total > 0 else (
+          float('nan'))
+      out[f'{name}/{region}/toward_real'] = _cosine(p, to_real[mask].ravel())
+      out[f'{name}/{region}/toward_sim'] = _cosine(p, to_sim[mask].ravel())
+      colour = _region_colour(push, mask)
+      out[f'{name}/{region}/colour_toward_real'] = _cosine(colour,
+                                                           _region_colour(to_real, mask))
+      out[f'{name}/{region}/colour_toward_sim'] = _cosine(colour, _region_colour(to_sim, mask))
+      out[f'{name}/{region}/colour_norm'] = float(np.linalg.norm(colour))
+  return out
+
+
 def loss_directions(terms_fn: Callable[[tf.Tensor], Mapping[str, tf.Tensor]], g_x, sim, real,
                     object_mask, robot_mask) -> Dict[str, float]:
-  """Each term's push on G(x), region by region, against real(x) and against x.
+  """Each term's push on G(x) (minus its pixel gradient), region by region, against real(x)
+  and against x.
 
   Args:
     terms_fn: G(x) (float32 [N, h, w, 3] in [-1, 1]) -> {term name: scalar loss}; each term
@@ -92,46 +150,89 @@ def loss_directions(terms_fn: Callable[[tf.Tensor], Mapping[str, tf.Tensor]], g_
     docstring), and '<term>/norm': the gradient's norm over the whole image. A term with a zero
     gradient in a region gets NaN cosines there.
   """
+  _checked(g_x, sim, real, object_mask, robot_mask, 'loss_directions')
   g_x = tf.convert_to_tensor(g_x, tf.float32)
-  shape = tuple(g_x.shape)
-  x = specs.to_float_image(np.asarray(sim)).numpy()
-  y = specs.to_float_image(np.asarray(real)).numpy()
-  if x.shape != shape or y.shape != shape:
-    raise ValueError(f'loss_directions: G(x) is {list(shape)}, sim {list(x.shape)} and real '
-                     f'{list(y.shape)}; expected the same [N, h, w, 3] for all three')
-  masks = region_masks(object_mask, robot_mask)
-  for name, mask in masks.items():
-    if mask.shape != shape[:3]:
-      raise ValueError(f'loss_directions: {name} mask is {list(mask.shape)}, expected '
-                       f'{list(shape[:3])} (the images\' [N, h, w])')
   with tf.GradientTape(persistent=True) as tape:
     tape.watch(g_x)
     terms = dict(terms_fn(g_x))
     terms['all'] = tf.add_n(list(terms.values()))
-  grads = {}
+  pushes = {}
   for name, term in terms.items():
     grad = tape.gradient(term, g_x)
-    grads[name] = np.zeros(shape, np.float32) if grad is None else grad.numpy()
+    pushes[name] = np.zeros(g_x.shape, np.float32) if grad is None else -grad.numpy()
   del tape
-  g = g_x.numpy()
-  to_real, to_sim = y - g, x - g
-  out = {}
-  for name, grad in grads.items():
-    push = -grad
-    total = float(np.sum(np.square(push)))
-    out[f'{name}/norm'] = float(np.sqrt(total))
-    for region, mask in masks.items():
-      p = push[mask].ravel()
-      out[f'{name}/{region}/share'] = float(np.sum(np.square(p)) / total) if total > 0 else (
-          float('nan'))
-      out[f'{name}/{region}/toward_real'] = _cosine(p, to_real[mask].ravel())
-      out[f'{name}/{region}/toward_sim'] = _cosine(p, to_sim[mask].ravel())
-      colour = _region_colour(push, mask)
-      out[f'{name}/{region}/colour_toward_real'] = _cosine(colour,
-                                                           _region_colour(to_real, mask))
-      out[f'{name}/{region}/colour_toward_sim'] = _cosine(colour, _region_colour(to_sim, mask))
-      out[f'{name}/{region}/colour_norm'] = float(np.linalg.norm(colour))
+  return direction_stats(pushes, g_x, sim, real, object_mask, robot_mask)
+
+
+def adam_preconditioner(optimizer: tf.keras.optimizers.Adam, variables) -> List[tf.Tensor]:
+  """1 / (sqrt(v_hat) + epsilon) of a built Keras Adam for each of ``variables``: the factor
+  by which Adam scales the newest gradient of each weight (v_hat: its bias-corrected second
+  moment). Reads the optimizer's slots (Keras 2.15 attributes ``_velocities``, ``_index_dict``;
+  ``_var_key``)."""
+  step = tf.cast(tf.convert_to_tensor(optimizer.iterations), tf.float32)
+  if float(step) < 1:
+    raise ValueError(f'adam_preconditioner: optimizer {optimizer.name!r} has taken no step '
+                     '(its second moments are zero); restore it from a checkpoint first')
+  correction = 1.0 - tf.pow(tf.cast(optimizer.beta_2, tf.float32), step)
+  out = []
+  for var in variables:
+    # pylint: disable=protected-access
+    v = optimizer._velocities[optimizer._index_dict[optimizer._var_key(var)]]
+    out.append(1.0 / (tf.sqrt(v / correction) + optimizer.epsilon))
   return out
+
+
+def step_directions(generator, x, terms_fn: Callable[[tf.Tensor], Mapping[str, tf.Tensor]],
+                    sim, real, object_mask, robot_mask,
+                    preconditioner: Union[None, Sequence[tf.Tensor],
+                                          Mapping[str, Sequence[tf.Tensor]]] = None
+                    ) -> Dict[str, float]:
+  """What one small step down each term's gradient on G's weights does to G(x).
+
+  A pixel gradient is what G is asked for; G can only move as its weights allow, and its
+  optimizer scales each weight's step. For each term L: the weight step
+  d_theta = -P * dL/d_theta (P: ``preconditioner``, e.g. ``adam_preconditioner`` of the run's
+  own optimizer: Adam's scaling of the newest gradient; 1 without), and the change in G(x) it
+  makes to first order, J d_theta (a forward-mode Jacobian-vector product), measured with
+  ``direction_stats``. 'all' is the sum of the terms' changes (the step is linear in them).
+
+  Args:
+    generator: G, a Keras model (called in inference mode).
+    x: the sim images G sees, float32 [N, h, w, 3] in [-1, 1].
+    terms_fn, sim, real, object_mask, robot_mask: as ``loss_directions``.
+    preconditioner: one tensor per ``generator.trainable_variables`` (same shapes) for every
+      term, or {term: such a list} (a learner with one Adam per loss), or None.
+
+  Returns:
+    As ``loss_directions``, with '<term>/norm' the norm of G(x)'s change.
+  """
+  variables = generator.trainable_variables
+  with tf.GradientTape(persistent=True) as tape:
+    g_x = generator(x, training=False)
+    terms = dict(terms_fn(g_x))
+  _checked(g_x, sim, real, object_mask, robot_mask, 'step_directions')
+  if preconditioner is not None and not isinstance(preconditioner, Mapping):
+    preconditioner = {name: preconditioner for name in terms}
+  for name, scales in (preconditioner or {}).items():
+    if name in terms and len(scales) != len(variables):
+      raise ValueError(f'step_directions: {len(scales)} preconditioner tensors for term '
+                       f'{name!r}, for the {len(variables)} trainable variables of '
+                       f'{generator.name!r}')
+  missing = sorted(set(terms) - set(preconditioner or terms))
+  if missing:
+    raise ValueError(f'step_directions: no preconditioner for terms {missing}')
+  pushes = {}
+  for name, term in terms.items():
+    grads = tape.gradient(term, variables)
+    steps = [tf.zeros_like(v) if g is None else -g for v, g in zip(variables, grads)]
+    if preconditioner is not None:
+      steps = [step * p for step, p in zip(steps, preconditioner[name])]
+    with tf.autodiff.ForwardAccumulator(variables, steps) as accumulator:
+      out = generator(x, training=False)
+    pushes[name] = accumulator.jvp(out).numpy()
+  del tape
+  pushes['all'] = sum(pushes.values())
+  return direction_stats(pushes, g_x, sim, real, object_mask, robot_mask)
 
 
 def generator_terms(sim, gripper_height, d_y: Optional[Callable] = None,
@@ -190,14 +291,20 @@ def generator_terms(sim, gripper_height, d_y: Optional[Callable] = None,
   return terms
 
 
-def learner_terms(learner, sim, gripper_height) -> Callable[[tf.Tensor], Dict[str, tf.Tensor]]:
-  """``generator_terms`` of a ``RLCycleGANLearner``: its networks (inference mode), its lambdas
-  and GAN loss type, and only the terms it trains G with."""
+def learner_term_names(learner) -> List[str]:
+  """The terms of ``TERMS`` a ``RLCycleGANLearner`` trains G with."""
   include = [term for term, on in (('gan_generator', learner.use_gan),
                                    ('cycle', learner.use_cycle),
                                    ('rl_scene', learner.use_rl_scene)) if on]
   if learner.generator_f is None:  # the GAN ablation
     include = [term for term in include if term == 'gan_generator']
+  return include
+
+
+def learner_terms(learner, sim, gripper_height) -> Callable[[tf.Tensor], Dict[str, tf.Tensor]]:
+  """``generator_terms`` of a ``RLCycleGANLearner``: its networks (inference mode), its lambdas
+  and GAN loss type, and only the terms it trains G with (``learner_term_names``)."""
+  include = learner_term_names(learner)
   inference = lambda net: None if net is None else (lambda i: net(i, training=False))
   return generator_terms(
       sim, gripper_height, d_y=inference(learner.discriminator_y),
@@ -205,3 +312,18 @@ def learner_terms(learner, sim, gripper_height) -> Callable[[tf.Tensor], Dict[st
       q_real=learner.critic_real.network, gan_weight=learner.gan_weight,
       cycle_weight=learner.cycle_weight, rl_scene_weight=learner.rl_scene_weight,
       gan_loss_type=learner.gan_loss_type, include=include)
+
+
+def learner_preconditioners(learner) -> Optional[Dict[str, List[tf.Tensor]]]:
+  """{term: ``adam_preconditioner``} of G under ``learner``'s own Adam (one for every term, or
+  each Table 5 row's own with ``generator_optimizer_per_loss``), for the terms of
+  ``learner_term_names``; None before G's optimizers have taken a step."""
+  variables = learner.generator_g.trainable_variables
+  name = learner.generator_g.name
+  out = {}
+  for term in learner_term_names(learner):
+    optimizer = learner.optimizers.get(f'{name}/{term}', learner.optimizers.get(name))
+    if optimizer is None or int(tf.convert_to_tensor(optimizer.iterations)) < 1:
+      return None
+    out[term] = adam_preconditioner(optimizer, variables)
+  return out

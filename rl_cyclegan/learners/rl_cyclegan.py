@@ -30,6 +30,16 @@ also predicts the segmentation of labelled sim images (``segmentation_batch`` of
 ``train_step``), with the softmax cross-entropy ``losses.segmentation_loss``. That loss is an
 extra row of Table 5, ours: L_seg (weight ``segmentation_weight``) -> G only. GraspGAN's
 feature-level domain-adversarial loss and its content-similarity loss are not implemented.
+
+``generator_optimizer_per_loss=True`` (ours, a variant; the paper has one Adam per network):
+G and F keep one Adam state per Table 5 row that updates them (L_GAN, L_cycle, L_RL-scene,
+L_seg), and each row's gradient steps with its own. Adam divides each weight's step by the root
+of its second moment; with one Adam, a loss whose gradient is large or noisy fills that moment
+and shrinks the steps of every other loss on the network. At real_gap 0.75 the RL-CycleGAN Gs'
+Adam second moments were ~16x CycleGAN's (root, median over G's weights), and one step of their
+L_GAN moved G(x) ~6x less (docs/results.md, "Session 38"). Adam is invariant to a loss's scale,
+so with this option a row's lambda no longer sets its share of the step (only its sign and
+epsilon remain): each row's step is Adam-sized on its own.
 """
 
 import collections
@@ -142,6 +152,8 @@ class RLCycleGANLearner(tf.Module):
                rl_scene_weight: float = 10.0,
                real_rl_weight: float = 1.0,
                segmentation_weight: float = 1.0,  # ours (equal to lambda_GAN), not a paper value
+               # Ours, a variant: one Adam state per Table 5 row on G and F (module docstring).
+               generator_optimizer_per_loss: bool = False,
                gan_loss_type: str = 'non_saturating',
                # Optimizer (paper Appendix A).
                learning_rate: float = 1e-4,
@@ -168,6 +180,9 @@ class RLCycleGANLearner(tf.Module):
       real_rl_weight: lambda_RL-real (Appendix A) on TD terms from real transitions.
       segmentation_weight: weight of L_seg in G's objective. Ours: 1.0, the weight of the GAN
         loss; GraspGAN's own weighting is not reproduced.
+      generator_optimizer_per_loss: G and F keep one Adam per Table 5 row that updates them,
+        each stepping with its own row's gradient (module docstring). False: one Adam per
+        network, as in the paper.
       gan_loss_type: 'non_saturating' (eq. 1 with the usual non-saturating generator loss) or
         'least_squares'.
       learning_rate, beta_1, beta_2: Adam for every network (Appendix A).
@@ -195,6 +210,7 @@ class RLCycleGANLearner(tf.Module):
     self.rl_scene_weight = rl_scene_weight
     self.real_rl_weight = real_rl_weight
     self.segmentation_weight = segmentation_weight
+    self.generator_optimizer_per_loss = generator_optimizer_per_loss
     self.gan_loss_type = gan_loss_type
     self.mixed_precision = mixed_precision
     policy, self.compute_dtype = core.precision(mixed_precision,
@@ -234,10 +250,13 @@ class RLCycleGANLearner(tf.Module):
           raise ValueError(f'QTOptCritic.mc_return_weight={critic.mc_return_weight}: Monte Carlo '
                            'returns are supported by the QT-Opt learner (train_qtopt, final Q) '
                            'only, not by the RL-CycleGAN learner; unset it for this run')
-      self.optimizers = {}
+      self.optimizers = {}  # network name (or 'network/row', per loss) -> Adam
       for net in self.gan_networks:
-        self.optimizers[net.name] = critic_lib.build_optimizer(
-            adam(f'{net.name}_adam'), net.trainable_variables)
+        for row in self._optimizer_rows(net):
+          key = net.name if row is None else f'{net.name}/{row}'
+          self.optimizers[key] = critic_lib.build_optimizer(
+              adam(f'{net.name}_adam' if row is None else f'{net.name}_{row}_adam'),
+              net.trainable_variables)
       self.train_step_counter = tf.Variable(0, dtype=tf.int64, trainable=False,
                                             name='train_step')
     self._train_step_fn = tf.function(self._distributed_train_step)
@@ -253,12 +272,29 @@ class RLCycleGANLearner(tf.Module):
   def critics(self):
     return [self.critic_sim, self.critic_real]
 
+  def _optimizer_rows(self, net):
+    """[None] (one Adam for ``net``), or with ``generator_optimizer_per_loss`` and ``net`` G
+    or F, the active Table 5 rows that update it, each with its own Adam."""
+    generators = {self.generator_g.name: 'G'}
+    if self.generator_f is not None:
+      generators[self.generator_f.name] = 'F'
+    if not self.generator_optimizer_per_loss or net.name not in generators:
+      return [None]
+    active = {'gan_generator': self.use_gan, 'cycle': self.use_cycle,
+              'rl_scene': self.use_rl_scene, 'segmentation': self.use_segmentation}
+    rows = [row for row, networks in TABLE5.items()
+            if generators[net.name] in networks and active.get(row, False)]
+    return rows or [None]
+
   def checkpoint_items(self):
     """Everything a checkpoint must hold to resume: networks, targets, optimizers, step."""
     items = {'train_step': self.train_step_counter}
     for net in self.gan_networks:
       items[net.name] = net
-      items[f'{net.name}_optimizer'] = self.optimizers[net.name]
+      for row in self._optimizer_rows(net):
+        suffix = '' if row is None else f'_{row}'
+        items[f'{net.name}_optimizer{suffix}'] = self.optimizers[
+            net.name if row is None else f'{net.name}/{row}']
     for c in self.critics:
       items[c.name] = c.network
       items[f'{c.name}_target_1'] = c.target_1
@@ -445,11 +481,13 @@ class RLCycleGANLearner(tf.Module):
                     for _, rows in passes]
       scale = core.replica_scale()
       scaled = [objective * scale for objective in objectives]
+      scaled_terms = ({row: term * scale for row, term in terms.items()}
+                      if self.generator_optimizer_per_loss else None)
 
     # Selective application (Appendix A): full backward pass, each loss's gradient applied
     # only to the networks its Table 5 row names.
     for (networks, rows), loss in zip(passes, scaled):
-      self._apply_rows(tape, loss, networks, rows, terms)
+      self._apply_rows(tape, loss, networks, rows, terms, scaled_terms)
     del tape
     total = functools.reduce(operator.add, objectives)  # eq. 6 (+ our L_seg)
     return LossInfo(total=total, **report)
@@ -499,18 +537,26 @@ class RLCycleGANLearner(tf.Module):
     del tape
     return out
 
-  def _trainables(self, name):
+  def _trainables(self, name, row=None):
     """(trainable variables, optimizer) of the network TABLE5 calls ``name``; None if this
-    configuration does not build it (F and D_X in the GAN ablation)."""
+    configuration does not build it (F and D_X in the GAN ablation). With
+    ``generator_optimizer_per_loss``, G's and F's optimizer is the one of Table 5 row ``row``
+    (None when it has none: a switched-off row, or no row given)."""
     critics = {'Q_sim': self.critic_sim, 'Q_real': self.critic_real}
     if name in critics:
       return critics[name].trainable_variables, critics[name].optimizer
     net = {'G': self.generator_g, 'F': self.generator_f, 'D_X': self.discriminator_x,
            'D_Y': self.discriminator_y}[name]
-    return None if net is None else (net.trainable_variables, self.optimizers[net.name])
+    if net is None:
+      return None
+    if self._optimizer_rows(net) == [None]:
+      return net.trainable_variables, self.optimizers[net.name]
+    return net.trainable_variables, self.optimizers.get(f'{net.name}/{row}')
 
-  def _apply_rows(self, tape, loss, networks, rows, terms):
-    """One backward pass of ``loss`` (the sum of the ``rows``' terms) into ``networks``.
+  def _apply_rows(self, tape, loss, networks, rows, terms, scaled_terms=None):
+    """One backward pass of ``loss`` (the sum of the ``rows``' terms) into ``networks``; with
+    ``generator_optimizer_per_loss``, one pass of each row's term (``scaled_terms``, as scaled
+    for the replicas) into the networks it updates, each with that row's optimizer.
 
     A term may reach only the networks its TABLE5 row names; checked while tracing (L_seg in
     the G/F pass has no path to F, which has no mask head).
@@ -523,7 +569,14 @@ class RLCycleGANLearner(tf.Module):
             g is not None for g in tape.gradient(terms[row], variables)):
           raise ValueError(f'Table 5 row {row!r} updates {TABLE5[row]}, but its gradient '
                            f'reaches {name}, which shares its backward pass')
-    core.apply_gradients(tape, loss, list(groups.values()))
+    if all(optimizer is not None for _, optimizer in groups.values()):
+      core.apply_gradients(tape, loss, list(groups.values()))
+      return
+    for row in rows:  # per-loss optimizers (G and F only; checked in _optimizer_rows)
+      row_groups = [self._trainables(name, row) for name in groups if name in TABLE5[row]]
+      row_groups = [group for group in row_groups if group[1] is not None]
+      if row_groups:  # a switched-off row has no optimizer and no gradient
+        core.apply_gradients(tape, scaled_terms[row], row_groups)
 
   @staticmethod
   def _observations(images, sources, key):

@@ -47,7 +47,8 @@ eval/, replay/; tools/evaluate.py --checkpoint_dir=<root_dir> evaluates its Q_re
                               RLCycleGANLearner.use_segmentation; segmentation_set.py)
   train/events.*              losses/*, q/* (every LossInfo field), rate/*, replay/*,
                               collect/*, images/sim2real, images/real2sim, scene/*
-                              (scene/loss_direction/*: evaluation/loss_direction.py),
+                              (scene/loss_direction/*, scene/weight_step/*:
+                              evaluation/loss_direction.py),
                               text q_collapse
   replay/sim/                 on-policy sim episodes (raw sim images, before G)
 """
@@ -307,12 +308,18 @@ def train_eval(
             lambda images: _to_float(learner.generator_f(images, training=False)),
             paired['sim'], paired['real'], paired['gripper_height'])
         metrics.update({f'rl_scene_pull/{k}': v for k, v in pull.items()})
-      # Where each loss G trains with pushes G(x), region by region, against real(x).
-      directions = loss_direction_lib.loss_directions(
-          loss_direction_lib.learner_terms(learner, paired['sim'], paired['gripper_height']),
-          sim2real(specs.to_float_image(paired['sim'])), paired['sim'], paired['real'],
-          paired['object_mask'], paired['robot_mask'])
+      # Where each loss G trains with pushes G(x), region by region, against real(x): as a
+      # pixel gradient, and as the change one step of G's own Adam makes.
+      terms = loss_direction_lib.learner_terms(learner, paired['sim'], paired['gripper_height'])
+      x_paired = specs.to_float_image(paired['sim'])
+      regions = (paired['sim'], paired['real'], paired['object_mask'], paired['robot_mask'])
+      directions = loss_direction_lib.loss_directions(terms, sim2real(x_paired), *regions)
       metrics.update({f'loss_direction/{k}': v for k, v in directions.items()})
+      scales = loss_direction_lib.learner_preconditioners(learner)
+      if scales is not None:
+        steps = loss_direction_lib.step_directions(generator, x_paired, terms, *regions,
+                                                   preconditioner=scales)
+        metrics.update({f'weight_step/{k}': v for k, v in steps.items()})
       with writer.as_default():
         summaries.write_scene_metrics(metrics, step)
       _log(f'scene metrics step {step}: ' + ', '.join(
@@ -322,10 +329,11 @@ def train_eval(
            + (f", L_RL-scene with G, F {metrics['rl_scene_pull/own']:.4f} / with the identity "
               f"{metrics['rl_scene_pull/identity']:.4f}" if 'rl_scene_pull/own' in metrics
               else '')
-           + '; push on G(x) (norm, background colour toward real): ' + ', '.join(
-               f"{term} {directions[f'{term}/norm']:.3g} "
-               f"({directions[f'{term}/background/colour_toward_real']:+.2f})"
-               for term in loss_direction_lib.TERMS if f'{term}/norm' in directions))
+           + "; G(x)'s change in one Adam step (norm, background colour toward real): "
+           + ', '.join(f"{term} {metrics[f'weight_step/{term}/norm']:.3g} "
+                       f"({metrics[f'weight_step/{term}/background/colour_toward_real']:+.2f})"
+                       for term in loss_direction_lib.TERMS
+                       if f'weight_step/{term}/norm' in metrics))
       facts['scene_metrics'][step] = metrics
 
     if facts['batches'] is not None:  # this step's batch, the weights after it

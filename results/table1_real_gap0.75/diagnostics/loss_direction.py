@@ -3,12 +3,14 @@
 At real_gap 0.75 the RL-CycleGAN Gs leave the tray and floor further from the true real render
 (MAE 12.4-14.6) than the CycleGAN Gs (8.7-9.5), and their final Qs lose ~14 points more from sim
 to real (docs/results.md, "Session 37"). Which term of eq. 6 does that? For each joint run, at
-its newest checkpoint, with its own D_Y, F, Q_sim and Q_real:
+each checkpoint it keeps, with its own D_Y, F, Q_sim and Q_real:
 ``rl_cyclegan.evaluation.loss_direction`` on the center crops of the held-out paired states
 (sim render x, true real render y of the same states, object and robot masks): for each
 weighted term that updates G (lambda_GAN L_GAN, lambda_cycle L_cycle's sim half,
 lambda_RL-scene L_RL-scene's sim triple) and for their sum, the share of the pixel gradient in
-each region and the cosine of its push with y - G(x) and with x - G(x). One adversarial
+each region and the cosine of its push with y - G(x) and with x - G(x); in two views, the
+pixel gradient (``loss_direction``) and the change of G(x) under one step on G's weights
+scaled by the run's own Adam (``weight_step``). One adversarial
 snapshot is noisy (D_Y moves every step), so every checkpoint the run keeps is measured (the
 table1 joint runs keep steps 8,000, 9,000 and 10,000).
 
@@ -33,7 +35,9 @@ import numpy as np
 import tensorflow as tf
 
 from rl_cyclegan import configurables  # noqa: F401  (registers the configurables)
+from rl_cyclegan import checkpoints
 from rl_cyclegan import run_dir
+from rl_cyclegan.learners import critic as critic_lib
 from rl_cyclegan.evaluation import loss_direction, paired_set
 from rl_cyclegan.pipelines.generator_report import center_window
 
@@ -41,28 +45,36 @@ TABLE5_RL_SCENE_WEIGHT = 10.0
 
 
 def summarize(path):
-  """A markdown table from the JSON lines at ``path``: per run and term, the mean over the
-  run's checkpoints of the push's norm, that norm over the norm of G's whole push ('all'),
-  and on the background (tray, table, floor) the term's share of its push, the colour cosine
-  with real(x) - G(x) and the colour push's norm."""
+  """Markdown tables from the JSON lines at ``path``, one per view (``loss_direction``: the
+  pixel gradient; ``weight_step``: the change of G(x) under an Adam-scaled weight step): per
+  run and term, the mean over the run's checkpoints of the push's norm, that norm over the
+  norm of G's whole push ('all'), and on the background (tray, table, floor) the term's share
+  of its push, the colour cosine with real(x) - G(x) and the colour push's norm."""
   runs = collections.OrderedDict()
   with open(path) as f:
     for line in f:
       record = json.loads(line)
       runs.setdefault(os.path.basename(os.path.dirname(record['run'].rstrip('/'))),
-                      []).append(record['loss_direction'])
-  print('| joint run (checkpoints) | term | push norm | norm / G\'s whole push | '
-        'on the background: share of the term | colour toward real | colour push |')
-  print('|---|---|---|---|---|---|---|')
-  for run, measured in runs.items():
-    mean = lambda key, measured=measured: float(np.mean([m[key] for m in measured]))
-    terms = sorted({k.split('/')[0] for k in measured[0]}, key=lambda t: (t == 'all', t))
-    for term in terms:
-      relative = mean(f'{term}/norm') / mean('all/norm')
-      print(f'| {run} ({len(measured)}) | {term} | {mean(f"{term}/norm"):.3g} | '
-            f'{relative:.2f} | {mean(f"{term}/background/share"):.2f} | '
-            f'{mean(f"{term}/background/colour_toward_real"):+.2f} | '
-            f'{mean(f"{term}/background/colour_norm"):.2g} |')
+                      []).append(record)
+  for view in ('loss_direction', 'weight_step'):
+    print(f'\n{view}:\n')
+    print('| joint run (steps) | term | push norm | norm / G\'s whole push | '
+          'on the background: share of the term | colour toward real | colour push |')
+    print('|---|---|---|---|---|---|---|')
+    for run, records in runs.items():
+      measured = [r[view] for r in records if view in r]
+      if not measured:
+        continue
+      steps = sorted(int(r['checkpoint'].rsplit('-', 1)[1]) for r in records if view in r)
+      mean = lambda key, measured=measured: float(np.mean([m[key] for m in measured]))
+      terms = sorted({k.split('/')[0] for k in measured[0]}, key=lambda t: (t == 'all', t))
+      for term in terms:
+        relative = mean(f'{term}/norm') / mean('all/norm')
+        print(f'| {run} ({", ".join(f"{s // 1000}k" for s in steps)}) | {term} | '
+              f'{mean(f"{term}/norm"):.3g} | {relative:.2f} | '
+              f'{mean(f"{term}/background/share"):.2f} | '
+              f'{mean(f"{term}/background/colour_toward_real"):+.2f} | '
+              f'{mean(f"{term}/background/colour_norm"):.2g} |')
 
 
 def main(argv):
@@ -109,13 +121,31 @@ def measure(data, pairs, joint, spec, prefix):
     return loss_direction.loss_directions(terms_fn, g_x, crops['sim'], crops['real'],
                                           crops['object_mask'], crops['robot_mask'])
 
-  measured = directions(terms([t for t, v in on.items() if v], weight('rl_scene_weight')))
+  # G's own Adam, restored: its second moments scale each weight's step (weight_step view).
+  adam = critic_lib.build_optimizer(critic_lib.make_adam(
+      weight('learning_rate'), weight('beta_1'), weight('beta_2'), name='G_sim2real_adam'),
+      nets['G_sim2real'].trainable_variables)
+  checkpoints.restore({'G_sim2real_optimizer': adam}, prefix, 'G\'s Adam')
+  preconditioner = loss_direction.adam_preconditioner(adam, nets['G_sim2real'].trainable_variables)
+
+  def steps(terms_fn):
+    return loss_direction.step_directions(
+        nets['G_sim2real'], x, terms_fn, crops['sim'], crops['real'], crops['object_mask'],
+        crops['robot_mask'], preconditioner=preconditioner)
+
+  trained = terms([t for t, v in on.items() if v], weight('rl_scene_weight'))
+  measured = {'loss_direction': directions(trained), 'weight_step': steps(trained)}
   if not on['rl_scene'] and f is not None:  # what the unused term would do: not in 'all'
     off = terms(['rl_scene'], TABLE5_RL_SCENE_WEIGHT)
-    measured.update({k.replace('rl_scene/', 'rl_scene_off/'): v
-                     for k, v in directions(off).items() if k.startswith('rl_scene/')})
+    for view, measure_fn in (('loss_direction', directions), ('weight_step', steps)):
+      measured[view].update({k.replace('rl_scene/', 'rl_scene_off/'): v
+                             for k, v in measure_fn(off).items() if k.startswith('rl_scene/')})
+  root_v = np.concatenate([(1.0 / p.numpy() - adam.epsilon).ravel() for p in preconditioner])
   print(json.dumps({'run': joint, 'checkpoint': prefix, 'paired_set': pairs,
-                    'states': len(crops['sim']), 'loss_direction': measured}), flush=True)
+                    'states': len(crops['sim']), 'adam_iterations': int(adam.iterations),
+                    'adam_root_v_hat': {'median': float(np.median(root_v)),
+                                        'mean': float(np.mean(root_v))},
+                    **measured}), flush=True)
 
 
 if __name__ == '__main__':
