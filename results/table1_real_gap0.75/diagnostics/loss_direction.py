@@ -77,6 +77,18 @@ def summarize(path):
               f'{mean(f"{term}/background/colour_norm"):.2g} |')
 
 
+  print('\nG\'s Adam: the root of its bias-corrected second moments, median over G\'s weights '
+        '(the larger, the smaller every loss\'s step):\n')
+  print('| joint run (steps) | root v_hat, median | L_GAN\'s weight step (norm of G(x)\'s change) |')
+  print('|---|---|---|')
+  for run, records in runs.items():
+    if 'adam_root_v_hat' in records[0]:
+      steps = sorted(int(r['checkpoint'].rsplit('-', 1)[1]) for r in records)
+      print(f'| {run} ({", ".join(f"{s // 1000}k" for s in steps)}) | '
+            f'{np.mean([r["adam_root_v_hat"]["median"] for r in records]):.2g} | '
+            f'{np.mean([r["weight_step"]["gan_generator/norm"] for r in records]):.3g} |')
+
+
 def main(argv):
   if argv[0] == '--summarize':
     summarize(argv[1])
