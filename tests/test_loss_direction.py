@@ -11,6 +11,7 @@ from rl_cyclegan.evaluation import rl_scene_pull as pull_lib
 from rl_cyclegan.learners import rl_cyclegan as learner_lib
 
 import test_rl_cyclegan_learner  # noqa: E402  (tests/ is on sys.path under pytest)
+import test_rl_scene_pull  # noqa: E402
 
 
 def _paired(n=3, h=8, w=10, seed=0):
@@ -25,18 +26,7 @@ def _paired(n=3, h=8, w=10, seed=0):
   return sim, real, objects, robot, g_x, rng.uniform(0.1, 0.3, size=n)
 
 
-class _FakeQ:
-  """logits = scale * mean pixel + dx of the action + 2 * gripper height."""
-
-  def __init__(self, scale):
-    self.scale = scale
-
-  def __call__(self, inputs, training=False):
-    assert not training
-    observation, action = inputs
-    logits = (self.scale * tf.reduce_mean(observation['image'], axis=[1, 2, 3]) +
-              action[:, 0] + 2.0 * observation['gripper_state'][:, 1])
-    return logits, None
+_FakeQ = test_rl_scene_pull._FakeQ  # pylint: disable=protected-access
 
 
 def test_regions_partition_the_image_and_objects_win_over_the_robot():
