@@ -39,8 +39,10 @@ Only the parts of eq. 6 that depend on G(x) at fixed networks enter: lambda_GAN 
 on G(x), lambda_cycle times the sim half of eq. 2, mean((F(G(x)) - x)^2), and lambda_RL-scene
 times the sim triple of eq. 4 (q_x, q'_x = Q_real(G(x)), q''_x = Q_sim(F(G(x)))), at the fixed
 random move actions of ``rl_scene_pull``. The real halves of eq. 2 and eq. 4 reach G through
-G(F(y)), an image of another state, and L_RL updates the critics only (Table 5). The loss
-means are over the N paired states, as in a train step over a batch of N.
+G(F(y)), an image of another state, and L_RL updates the critics only (Table 5); GraspGAN's
+L_seg trains G's mask head on labelled sim crops, other images too. So the weight-step view
+leaves out those parts of G's step. The loss means are over the N paired states, as in a train
+step over a batch of N.
 
 Evaluation only: nothing is trained, and every network runs in inference mode.
 """
