@@ -44,6 +44,11 @@ from rl_cyclegan.pipelines.generator_report import center_window
 TABLE5_RL_SCENE_WEIGHT = 10.0
 
 
+def _name(run_path):
+  """'<work dir>/<row>/joint' -> '<row>'."""
+  return os.path.basename(os.path.dirname(run_path.rstrip('/')))
+
+
 def summarize(path):
   """Markdown tables from the JSON lines at ``path``, one per view (``loss_direction``: the
   pixel gradient; ``weight_step``: the change of G(x) under an Adam-scaled weight step): per
@@ -54,14 +59,14 @@ def summarize(path):
   with open(path) as f:
     for line in f:
       record = json.loads(line)
-      runs.setdefault(os.path.basename(os.path.dirname(record['run'].rstrip('/'))),
-                      []).append(record)
+      runs.setdefault(record['run'], []).append(record)  # a copy of a run: its own group
   for view in ('loss_direction', 'weight_step'):
     print(f'\n{view}:\n')
     print('| joint run (steps) | term | push norm | norm / G\'s whole push | '
           'on the background: share of the term | colour toward real | colour push |')
     print('|---|---|---|---|---|---|---|')
-    for run, records in runs.items():
+    for path, records in runs.items():
+      run = _name(path)
       measured = [r[view] for r in records if view in r]
       if not measured:
         continue
@@ -81,7 +86,8 @@ def summarize(path):
         '(the larger, the smaller every loss\'s step):\n')
   print('| joint run (steps) | root v_hat, median | L_GAN\'s weight step (norm of G(x)\'s change) |')
   print('|---|---|---|')
-  for run, records in runs.items():
+  for path, records in runs.items():
+    run = _name(path)
     if 'adam_root_v_hat' in records[0]:
       steps = sorted(int(r['checkpoint'].rsplit('-', 1)[1]) for r in records)
       print(f'| {run} ({", ".join(f"{s // 1000}k" for s in steps)}) | '
