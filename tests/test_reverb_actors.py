@@ -233,9 +233,13 @@ def test_a_killed_learner_resumes_its_step_and_its_reverb_table(tmp_path, separa
   if separate:  # every insert, also those after the last checkpoint
     assert 'still running' in text
     assert counts == at_kill and counts[1] >= last
-  else:  # the table of the checkpoint the learner resumed from
+  else:  # the newest Reverb checkpoint: the resumed step's, or the next one's
     assert 'restored from' in text
-    assert first <= counts[1] <= last and counts[0] == counts[1]  # nothing evicted (capacity)
+    # A checkpoint writes the Reverb table first, then the learner's (runner.save_checkpoint),
+    # so a kill between the two resumes the learner at step S with the table of the save after
+    # S (seen in CI under load: 69 inserted against step 20's 66). The table never holds less
+    # than the resumed step's.
+    assert counts[1] >= first and counts[0] == counts[1]  # nothing evicted (capacity)
 
 
 def test_an_actor_pulls_the_learners_current_weights(tmp_path):
