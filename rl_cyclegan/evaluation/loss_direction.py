@@ -33,7 +33,9 @@ Two views of a term's push (``direction_stats`` measures either):
   step_directions  the change in G(x), to first order, of one step down the term's gradient
                    on G's weights, scaled per weight as G's Adam scales it
                    (``adam_preconditioner``): what G can give. A conv net's pixel gradient is
-                   mostly high frequency, and much of it is out of G's reach.
+                   mostly high frequency, and much of it is out of G's reach. In inference
+                   mode: the rewrite of a spectrally normalized kernel at G's next training
+                   call (tfa's power iteration) is not modelled.
 
 Only the parts of eq. 6 that depend on G(x) at fixed networks enter: lambda_GAN L_GAN(G, D_Y)
 on G(x), lambda_cycle times the sim half of eq. 2, mean((F(G(x)) - x)^2), and lambda_RL-scene
