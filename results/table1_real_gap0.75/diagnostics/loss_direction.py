@@ -16,7 +16,10 @@ table1 joint runs keep steps 8,000, 9,000 and 10,000).
 
 A run that trains without L_RL-scene (CycleGAN, GraspGAN-style) still has critics: its
 RL-scene term is measured at lambda 10 as ``rl_scene_off`` (what the term would do there) and
-left out of 'all'. The GAN ablation has no F, so only its GAN term is measured.
+left out of 'all'. The GAN ablation has no F, so only its GAN term is measured. A run with one
+Adam per Table 5 row (``RLCycleGANLearner.generator_optimizer_per_loss``, session 39) steps each
+term with its own Adam: its ``adam_root_v_hat`` is L_GAN's own, and each term's is listed under
+``adam_root_v_hat_per_term``.
 Usage:
   python results/table1_real_gap0.75/diagnostics/loss_direction.py <paired_set.npz> \
       <joint_run_dir> [<joint_run_dir> ...]
@@ -93,6 +96,16 @@ def summarize(path):
       print(f'| {run} ({", ".join(f"{s // 1000}k" for s in steps)}) | '
             f'{np.mean([r["adam_root_v_hat"]["median"] for r in records]):.2g} | '
             f'{np.mean([r["weight_step"]["gan_generator/norm"] for r in records]):.3g} |')
+  per_loss = [(p, r) for p, r in runs.items() if 'adam_root_v_hat_per_term' in r[0]]
+  if per_loss:
+    print('\nRuns with one Adam per loss: each term\'s own Adam, root v_hat (median):\n')
+    print('| joint run | term | root v_hat, median | its weight step (norm of G(x)\'s change) |')
+    print('|---|---|---|---|')
+    for path, records in per_loss:
+      for term in records[0]['adam_root_v_hat_per_term']:
+        print(f'| {_name(path)} | {term} | '
+              f'{np.mean([r["adam_root_v_hat_per_term"][term]["median"] for r in records]):.2g}'
+              f' | {np.mean([r["weight_step"][f"{term}/norm"] for r in records]):.3g} |')
 
 
 def main(argv):
@@ -140,11 +153,21 @@ def measure(data, pairs, joint, spec, prefix):
                                           crops['object_mask'], crops['robot_mask'])
 
   # G's own Adam, restored: its second moments scale each weight's step (weight_step view).
-  adam = critic_lib.build_optimizer(critic_lib.make_adam(
-      weight('learning_rate'), weight('beta_1'), weight('beta_2'), name='G_sim2real_adam'),
-      nets['G_sim2real'].trainable_variables)
-  checkpoints.restore({'G_sim2real_optimizer': adam}, prefix, 'G\'s Adam')
-  preconditioner = loss_direction.adam_preconditioner(adam, nets['G_sim2real'].trainable_variables)
+  # A run with one Adam per Table 5 row (generator_optimizer_per_loss) has one per term.
+  per_loss = bool(gin.get('RLCycleGANLearner.generator_optimizer_per_loss', False))
+  variables = nets['G_sim2real'].trainable_variables
+  adams = {}
+  for term in ([t for t, v in on.items() if v] if per_loss else [None]):
+    suffix = '' if term is None else f'_{term}'
+    adams[term] = critic_lib.build_optimizer(critic_lib.make_adam(
+        weight('learning_rate'), weight('beta_1'), weight('beta_2'),
+        name=f'G_sim2real_adam{suffix}'), variables)
+    checkpoints.restore({f'G_sim2real_optimizer{suffix}': adams[term]}, prefix,
+                        f'G\'s Adam{suffix}')
+  preconditioners = {term: loss_direction.adam_preconditioner(adam, variables)
+                     for term, adam in adams.items()}
+  preconditioner = preconditioners[None] if None in preconditioners else preconditioners
+  adam = next(iter(adams.values()))
 
   def steps(terms_fn):
     return loss_direction.step_directions(
@@ -158,12 +181,18 @@ def measure(data, pairs, joint, spec, prefix):
     for view, measure_fn in (('loss_direction', directions), ('weight_step', steps)):
       measured[view].update({k.replace('rl_scene/', 'rl_scene_off/'): v
                              for k, v in measure_fn(off).items() if k.startswith('rl_scene/')})
-  root_v = np.concatenate([(1.0 / p.numpy() - adam.epsilon).ravel() for p in preconditioner])
+  def root_v_hat(term):
+    root = np.concatenate([(1.0 / p.numpy() - adams[term].epsilon).ravel()
+                           for p in preconditioners[term]])
+    return {'median': float(np.median(root)), 'mean': float(np.mean(root))}
+
+  per_term = {} if None in adams else {
+      'adam_root_v_hat_per_term': {term: root_v_hat(term) for term in adams}}
   print(json.dumps({'run': joint, 'checkpoint': prefix, 'paired_set': pairs,
                     'states': len(crops['sim']), 'adam_iterations': int(adam.iterations),
-                    'adam_root_v_hat': {'median': float(np.median(root_v)),
-                                        'mean': float(np.mean(root_v))},
-                    **measured}), flush=True)
+                    # one Adam per loss: L_GAN's own (the figure comparable with CycleGAN's)
+                    'adam_root_v_hat': root_v_hat(None if None in adams else 'gan_generator'),
+                    **per_term, **measured}), flush=True)
 
 
 if __name__ == '__main__':
