@@ -381,3 +381,43 @@ def test_committed_checkpoints_still_restore(run):
   for attribute in ('_coord_projection', '_keypoint_conv'):  # the spatial network's own layers
     saved = reader.get_tensor(f'q_network/{attribute}/kernel/.ATTRIBUTES/VARIABLE_VALUE')
     np.testing.assert_array_equal(getattr(q, attribute).kernel.numpy(), saved)
+
+
+FINAL_Q = os.path.join(REPO, 'results', 'table1_real_gap0.75', 'cyclegan_seed1', 'final_q')
+
+
+def test_a_final_q_can_leave_its_generator_to_the_env():
+  """generator_in_policy=False: the policy sees frames as given, and G comes back to translate
+  them elsewhere (sim2real.CompositeEnv); with it, G stays in the policy."""
+  gin.clear_config()
+  inside = policy_eval.load_run_policy(FINAL_Q, generator_key='G_sim2real', seed=0)
+  gin.clear_config()
+  outside = policy_eval.load_run_policy(FINAL_Q, generator_key='G_sim2real', seed=0,
+                                        generator_in_policy=False)
+  assert inside.translator is None and inside.policy._frame_transform is not None  # pylint: disable=protected-access
+  assert outside.policy._frame_transform is None  # pylint: disable=protected-access
+  frames = np.random.default_rng(0).integers(0, 256, (1, 64, 80, 3), dtype=np.uint8)
+  np.testing.assert_array_equal(outside.translator.translate(frames),
+                                inside.policy._frame_transform.translate(frames))  # pylint: disable=protected-access
+
+
+def test_tool_translated_regions_evaluates_in_a_composite_world(tmp_path):
+  out = str(tmp_path / 'composite.json')
+  base = [f'--checkpoint_dir={FINAL_Q}', '--generator_key=G_sim2real', '--num_episodes=1',
+          '--num_envs=1', '--gin_bindings=RealAppearance.real_gap = 0.75']
+  proc = _run_tool(*base, '--appearance=real', '--translated_regions=background',
+                   '--region_dilation=2', f'--output_json={out}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'composite: the real render with background from G_sim2real(sim render)' in proc.stdout
+  with open(out) as f:
+    result = json.load(f)
+  assert result['translated_regions'] == ['background'] and result['region_dilation'] == 2
+  assert result['appearance'] == 'real' and result['num_episodes'] == 1
+  for flags, message in [(['--appearance=sim', '--translated_regions=background'],
+                          'needs --checkpoint_dir, --generator_key'),
+                         (['--appearance=real', '--translated_regions=sky'],
+                          "expected 'none' or a comma-separated subset of objects, robot"),
+                         (['--appearance=real', '--translated_regions=none',
+                           '--region_dilation=-1'], 'must be >= 0')]:
+    proc = _run_tool(*base, *flags)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]

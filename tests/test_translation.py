@@ -176,3 +176,75 @@ def test_policy_frame_transform_acts_on_the_translated_frame():
   c = plain.greedy_action(obs).numpy()
   np.testing.assert_allclose(a, b, atol=1e-6)
   assert not np.allclose(a[:, 0], c[:, 0], atol=1e-3)  # the raw frames give another action
+
+
+def test_dilate_grows_a_mask_by_whole_pixels_8_connected():
+  mask = np.zeros((5, 6), bool)
+  mask[2, 2] = True
+  np.testing.assert_array_equal(sim2real.dilate(mask, 0), mask)
+  one = sim2real.dilate(mask, 1)
+  assert one.sum() == 9 and one[1:4, 1:4].all()  # the 3x3 square around the pixel
+  two = sim2real.dilate(mask, 2)
+  assert two.sum() == 25 and two[0:5, 0:5].all()  # the 5x5 square; column 5 stays out
+  assert not two[:, 5].any()
+
+
+def test_composite_env_takes_each_region_from_its_source():
+  """The real render with the chosen regions from G(sim render) of the same state, by the
+  simulator's segmentation: no region is the paired real render, all three are G(sim)."""
+  from rl_cyclegan.envs import grasping  # pylint: disable=g-import-not-at-top
+  g = _generator(7)
+  translator = translation.FrameTranslator(g)
+  env = grasping.GraspingEnv(appearance='real', object_split='test', render_size=RENDER,
+                             seed=4)
+  try:
+    composites = {}
+    for regions in [(), ('background',), ('objects', 'robot'), sim2real.REGIONS]:
+      wrapped = sim2real.CompositeEnv(env, translator, regions)
+      if not composites:
+        first = wrapped.reset()
+        assert first.observation['image'].shape == (*RENDER, 3)
+      composites[regions] = wrapped.composite()
+    paired = env.render_paired(('sim', 'real'))
+    masks = env.region_masks(paired['segmentation'])
+    assert masks['objects'].any() and masks['robot'].any() and masks['background'].any()
+    # The three regions partition the image.
+    np.testing.assert_array_equal(
+        masks['objects'].astype(int) + masks['robot'] + masks['background'], 1)
+    translated = translator.translate(paired['sim'][None])[0]
+    assert np.abs(translated.astype(int) - paired['real']).mean() > 1  # a test with teeth
+    np.testing.assert_array_equal(composites[()], paired['real'])
+    np.testing.assert_array_equal(composites[sim2real.REGIONS], translated)
+    background = masks['background']
+    np.testing.assert_array_equal(composites[('background',)][background],
+                                  translated[background])
+    np.testing.assert_array_equal(composites[('background',)][~background],
+                                  paired['real'][~background])
+    np.testing.assert_array_equal(composites[('objects', 'robot')][~background],
+                                  translated[~background])
+    np.testing.assert_array_equal(composites[('objects', 'robot')][background],
+                                  paired['real'][background])
+    # Dilation moves the ring around the objects and the robot out of the background.
+    grown = sim2real.CompositeEnv(env, translator, ('background',), dilation=2)
+    grown_masks = grown.masks(paired['segmentation'])
+    assert grown_masks['background'].sum() < background.sum()
+    assert not (grown_masks['background'] & ~background).any()
+    np.testing.assert_array_equal(
+        grown_masks['objects'],
+        sim2real.dilate(masks['objects'], 2))
+    ring = background & ~grown_masks['background']
+    np.testing.assert_array_equal(grown.composite()[ring], paired['real'][ring])
+  finally:
+    env.close()
+
+
+def test_composite_env_refuses_bad_settings_naming_them():
+  inner = _ImageEnv()
+  with pytest.raises(ValueError, match=r"unknown regions \['sky'\]; valid: objects, robot"):
+    sim2real.CompositeEnv(inner, None, ('sky',))
+  with pytest.raises(ValueError, match='no frame_transform'):
+    sim2real.CompositeEnv(inner, None, ('background',))
+  with pytest.raises(ValueError, match='dilation must be a whole number'):
+    sim2real.CompositeEnv(inner, None, (), dilation=-1)
+  with pytest.raises(TypeError, match='_ImageEnv has no render_paired'):
+    sim2real.CompositeEnv(inner, None, ())

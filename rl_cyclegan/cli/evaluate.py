@@ -7,6 +7,10 @@ r"""Evaluates grasp success on unseen (test) objects; prints the rate with a 95%
   # One kept snapshot of that run (tools/select_checkpoint.py picks one):
   python tools/evaluate.py --checkpoint_dir=/tmp/run \
       --checkpoint_path=/tmp/run/train/snapshots/q-24000
+  # Which of G's regions a final Q needs (sim2real.CompositeEnv): the real render with the
+  # background (tray, table, floor) taken from G(sim render); 'none' is the control
+  python tools/evaluate.py --checkpoint_dir=/tmp/final_q --generator_key=G_sim2real \
+      --appearance=real --translated_regions=background
   # The floors:
   python tools/evaluate.py --policy=random --num_episodes=100 --output_json=/tmp/random.json
 
@@ -76,11 +80,13 @@ def build_action_fn(args, parser):
         gin_bindings=args.gin_bindings, q_network_key=args.q_network_key,
         generator_key=args.generator_key, checkpoint_path=args.checkpoint_path,
         action_mode=args.action_mode, seed=args.seed,
-        generator_checkpoint=args.generator_checkpoint)
+        generator_checkpoint=args.generator_checkpoint,
+        generator_in_policy=args.translated_regions is None)
   except (FileNotFoundError, ValueError) as e:
     parser.error(str(e))
   args.render_size, args.action_mode = loaded.spec.render_size, loaded.spec.action_mode
   args.run_config, args.cem_policy = loaded.config, loaded.policy
+  args.translator = loaded.translator
   return policies.greedy_action_fn(loaded.policy, name='qtopt')
 
 
@@ -122,6 +128,14 @@ def main(argv=None):
                       help='with --generator_key: take that G from this checkpoint (prefix or '
                       "directory, e.g. another Table 1 row's results/.../generator) instead "
                       "of the run's own: a final Q under another generator")
+  parser.add_argument('--translated_regions', default=None,
+                      help="with --checkpoint_dir, --generator_key and --appearance=real: "
+                      "the real render with these regions (comma-separated: objects, robot, "
+                      "background) taken from G's translation of the same state's sim render "
+                      "(sim2real.CompositeEnv; 'none': the paired real render, the control)")
+  parser.add_argument('--region_dilation', type=int, default=0,
+                      help='with --translated_regions: grow the objects\' and robot\'s masks by '
+                      "this many pixels, so that G's halo around an object goes with the object")
   parser.add_argument('--explore', action='store_true',
                       help='keep a SavedModel\'s exploration (default: greedy)')
   parser.add_argument('--appearance', default='sim', help="'sim', 'real' or 'randomized'")
@@ -150,7 +164,22 @@ def main(argv=None):
   if args.num_episodes < 1 or args.num_envs < 1:
     parser.error('--num_episodes and --num_envs must be >= 1')
 
-  args.run_config = args.cem_policy = None
+  regions = None
+  if args.translated_regions is not None:
+    from rl_cyclegan.envs import sim2real  # pylint: disable=g-import-not-at-top
+    if not (args.checkpoint_dir and args.generator_key and args.appearance == 'real'):
+      parser.error('--translated_regions needs --checkpoint_dir, --generator_key (the G whose '
+                   'regions are shown) and --appearance=real')
+    regions = [] if args.translated_regions == 'none' else [
+        r.strip() for r in args.translated_regions.split(',')]
+    unknown = [r for r in regions if r not in sim2real.REGIONS]
+    if args.region_dilation < 0:
+      parser.error(f'--region_dilation must be >= 0, got {args.region_dilation}')
+    if unknown or not (regions or args.translated_regions == 'none'):
+      parser.error(f'--translated_regions {args.translated_regions!r}: expected \'none\' or '
+                   f'a comma-separated subset of {", ".join(sim2real.REGIONS)}')
+
+  args.run_config = args.cem_policy = args.translator = None
   action_fn = build_action_fn(args, parser)
   recorder = None
   if args.cem_policy is not None:  # a run's Q: does it still use the image?
@@ -163,9 +192,12 @@ def main(argv=None):
     print(note, file=sys.stderr)
 
   def make_env(**kwargs):
-    return policy_eval.default_make_env(render_size=args.render_size,
-                                       action_mode=args.action_mode,
-                                       max_steps=args.max_steps, **kwargs)
+    env = policy_eval.default_make_env(render_size=args.render_size,
+                                      action_mode=args.action_mode,
+                                      max_steps=args.max_steps, **kwargs)
+    if regions is not None:
+      env = sim2real.CompositeEnv(env, args.translator, regions, args.region_dilation)
+    return env
 
   result = policy_eval.evaluate(
       action_fn, make_env, num_episodes=args.num_episodes, num_envs=args.num_envs,
@@ -175,9 +207,14 @@ def main(argv=None):
                 source=args.saved_model or args.checkpoint_dir or args.policy)
   if args.generator_checkpoint:
     result['generator_checkpoint'] = args.generator_checkpoint
+  if regions is not None:
+    result.update(translated_regions=regions, region_dilation=args.region_dilation)
   if args.appearance == 'real':  # which pseudo-real world the rate was measured in
     result['world'] = appearance_lib.configured_real_world()
   print(policy_eval.format_result(result))
+  if regions is not None:
+    print(f'composite: the real render with {", ".join(regions) or "no region"} from '
+          f'{args.generator_key}(sim render) of the same state')
   image_use = recorder.image_use(args.cem_policy) if recorder is not None else {}
   if image_use:
     result.update(image_use)

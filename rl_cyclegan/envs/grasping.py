@@ -628,6 +628,15 @@ class GraspingEnv(py_environment.PyEnvironment):
     tip = np.asarray(self._tip_position())[:2]
     return float(np.min(np.linalg.norm(objects[:, :2] - tip, axis=1)))
 
+  def region_masks(self, segmentation) -> dict:
+    """{'objects', 'robot', 'background'}: boolean [H, W] masks of a ``render_paired``
+    segmentation of the current scene (its body ids), which partition the image.
+    'background' is everything else: tray, table, floor and empty pixels."""
+    segmentation = np.asarray(segmentation)
+    objects = np.isin(segmentation, np.asarray(self._object_uids, segmentation.dtype))
+    robot = segmentation == self._kuka_uid
+    return {'objects': objects, 'robot': robot, 'background': ~(objects | robot)}
+
   def object_positions(self):
     """World positions of the objects' base frames, float64 [N, 3]."""
     return np.array([self._p.getBasePositionAndOrientation(u)[0] for u in self._object_uids],

@@ -7,9 +7,13 @@ every observed image by ``frame_transform(image)`` (``data.translation.FrameTran
 the whole frame, rounded to uint8), so each rendered frame is translated exactly once: the
 episode recorded from it, the replay and the policy all see G's output. Everything else
 (seeding, success, grasp distance, paired renders) is the wrapped env's.
+
+``CompositeEnv`` (ours, a diagnostic; evaluation only) shows a policy the real render of each
+state with some regions (objects, robot, background) taken from G(sim render) of the same
+state, pixel-aligned: which of G's regions a final Q trained on G(sim) depends on to succeed.
 """
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from tf_agents.environments import wrappers
@@ -34,3 +38,91 @@ class Sim2RealEnv(wrappers.PyEnvironmentBaseWrapper):
 
   def _step(self, action):
     return self._translate(self._env.step(action))
+
+
+REGIONS = ('objects', 'robot', 'background')
+
+
+def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+  """Boolean [H, W] ``mask`` grown by ``pixels`` (8-connected: a square structuring element)."""
+  out = np.asarray(mask, bool)
+  for _ in range(pixels):
+    padded = np.pad(out, 1)
+    h, w = out.shape
+    out = np.any([padded[i:i + h, j:j + w] for i in range(3) for j in range(3)], axis=0)
+  return out
+
+
+class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
+  """Observation images: the real render with the ``translated`` regions from G(sim render).
+
+  Each frame is rendered twice with ``render_paired(('sim', 'real'))`` (same state, camera and
+  geometry; the real noise is drawn from ``render_paired``'s stream keyed by seed, episode and
+  step), the sim render goes through ``frame_transform`` (G on the whole frame, as the final
+  Q's training images did), and the pixels of the ``translated`` regions (``REGIONS``, split by
+  the simulator's segmentation: ``GraspingEnv.region_masks``) are taken from G's frame, the
+  rest from the real render. No regions: the paired real render itself (the control), all
+  three: G(sim) itself. Evaluation only: the segmentation is privileged.
+
+  G draws an object a pixel or two beyond its sim mask (the colour halos of a translated
+  object), so with exact masks 'background' from G carries the objects' outlines.
+  ``dilation`` grows the objects' and then the robot's masks by that many pixels (8-connected)
+  before the rest is called background: the ring around an object goes with the object.
+  """
+
+  def __init__(self, env, frame_transform, translated: Sequence[str] = (), dilation: int = 0):
+    """``env``: a GraspingEnv (``render_paired``, ``region_masks``); ``frame_transform``:
+    ``translate(uint8 [N, H, W, 3]) -> uint8`` (``translation.FrameTranslator``), or None
+    when no region is translated; ``dilation``: pixels (>= 0)."""
+    super().__init__(env)
+    if int(dilation) != dilation or dilation < 0:
+      raise ValueError(f'CompositeEnv: dilation must be a whole number of pixels >= 0, got '
+                       f'{dilation!r}')
+    unknown = sorted(set(translated) - set(REGIONS))
+    if unknown:
+      raise ValueError(f'CompositeEnv: unknown regions {unknown}; valid: {", ".join(REGIONS)}')
+    if translated and frame_transform is None:
+      raise ValueError(f'CompositeEnv: regions {list(translated)} are to come from G(sim), '
+                       'but no frame_transform (G) was given')
+    for method in ('render_paired', 'region_masks'):
+      if not callable(getattr(env, method, None)):
+        raise TypeError(f'CompositeEnv wraps a GraspingEnv; {type(env).__name__} has no '
+                        f'{method}()')
+    self._frame_transform = frame_transform
+    self._translated = tuple(translated)
+    self._dilation = int(dilation)
+
+  @property
+  def translated_regions(self):
+    return self._translated
+
+  def masks(self, segmentation) -> dict:
+    """``region_masks`` of ``segmentation`` with the objects' and robot's masks dilated."""
+    masks = self._env.region_masks(segmentation)
+    if self._dilation:
+      objects = dilate(masks['objects'], self._dilation)
+      robot = dilate(masks['robot'], self._dilation) & ~objects
+      masks = {'objects': objects, 'robot': robot, 'background': ~(objects | robot)}
+    return masks
+
+  def composite(self) -> np.ndarray:
+    """The current state's composite image, uint8 [H, W, 3]."""
+    paired = self._env.render_paired(('sim', 'real'))
+    image = paired['real']
+    if self._translated:
+      masks = self.masks(paired['segmentation'])
+      take = np.any([masks[r] for r in self._translated], axis=0)[..., None]
+      translated = self._frame_transform.translate(paired['sim'][None])[0]
+      image = np.where(take, translated, image)
+    return image
+
+  def _observe(self, time_step):
+    observation = dict(time_step.observation)
+    observation['image'] = self.composite()
+    return time_step._replace(observation=observation)
+
+  def _reset(self):
+    return self._observe(self._env.reset())
+
+  def _step(self, action):
+    return self._observe(self._env.step(action))

@@ -368,6 +368,9 @@ class RunPolicy(NamedTuple):
   spec: object  # run_dir.RunSpec
   checkpoint: str
   config: Optional[str]  # the gin config parsed for the env / CEM settings
+  # The frozen G on whole frames, when it is to be applied outside the policy
+  # (``load_run_policy(generator_in_policy=False)``: ``sim2real.CompositeEnv``).
+  translator: Optional[object] = None
 
 
 def check_agrees(name: str, given, recorded, spec) -> None:
@@ -452,7 +455,8 @@ def load_run_policy(root_dir: str,
                     checkpoint_path: Optional[str] = None,
                     action_mode: Optional[str] = None,
                     seed: Optional[int] = None,
-                    generator_checkpoint: Optional[str] = None) -> RunPolicy:
+                    generator_checkpoint: Optional[str] = None,
+                    generator_in_policy: bool = True) -> RunPolicy:
   """A greedy-capable ``CEMPolicy`` of a training run, restored from its checkpoint.
 
   What the run was (sizes, action mode, allowed CEM modes, networks and their keys) comes
@@ -469,7 +473,10 @@ def load_run_policy(root_dir: str,
   trained (``spec.generator_input``). The checkpoint is ``checkpoint_path`` or the newest
   readable one under train/ckpt. ``generator_checkpoint`` (a checkpoint prefix or directory
   holding ``generator_key``, e.g. another row's published G) restores that G instead of the
-  run's own, built the same way: the swap test of a final Q under another generator.
+  run's own, built the same way: the swap test of a final Q under another generator. With
+  ``generator_in_policy=False`` the policy sees frames as given and G comes back as
+  ``RunPolicy.translator`` (for an env that translates, e.g. ``sim2real.CompositeEnv``; a G
+  trained on whole frames only).
 
   Raises:
     FileNotFoundError: no run spec, gin config or checkpoint (names the paths tried).
@@ -502,12 +509,20 @@ def load_run_policy(root_dir: str,
     nets.update(run_dir.restore_networks(spec, [generator_key], generator_checkpoint))
   net, generator = nets[keys[0]], nets.get(generator_key)
   frames = generator is not None and spec.generator_input == 'frames'
+  translator = None
+  if generator is not None and not generator_in_policy:
+    if not frames:
+      raise ValueError(f'generator_in_policy=False needs a G on whole frames, but run '
+                       f'{root_dir!r} applies {generator_key!r} to crops '
+                       f'(generator_input={spec.generator_input!r})')
+    translator = translation.FrameTranslator(generator)
+    generator, frames = None, False
   policy = policies.CEMPolicy(
       net, render_size=spec.render_size, crop_size=spec.crop_size,
       image_transform=generator if generator is not None and not frames else None,
       frame_transform=translation.FrameTranslator(generator) if frames else None,
       allowed_modes=spec.allowed_modes, seed=seed)
-  return RunPolicy(policy, spec, checkpoint_path, config)
+  return RunPolicy(policy, spec, checkpoint_path, config, translator)
 
 
 def load_policy_from_checkpoint(root_dir: str, **kwargs):
