@@ -1316,6 +1316,51 @@ def test_the_swap_test_runs_once_the_partner_g_is_published_and_is_shown(tmp_pat
           f"50.0% (15/30; 33-67%) | {p_own:.3g} | {p_real:.3g} |") in section
 
 
+def test_composite_worlds_are_measured_for_final_qs_on_a_frozen_g_and_shown(tmp_path):
+  """Each final Q trained on G(sim) is also measured in `real` with the background, or the
+  objects and robot, from its own G(sim) (and the paired real render as the control); the
+  section pairs each with the control on the same scenes."""
+  table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+
+  def composites(row):
+    return {s.name: s for s in table.row_stages(row) if '/eval/composite_' in s.name}
+
+  assert not composites('sim_only') and not composites('real_oracle')  # no G to take from
+  stages = composites('rl_cyclegan_fq_seed1')  # a second final Q on a published G has them too
+  assert sorted(stages) == sorted(f'rl_cyclegan_fq_seed1/eval/{what}_seed{k}'
+                                  for what in table1.COMPOSITE_WORLDS for k in table1.EVAL_SEEDS)
+  stages = composites('rl_cyclegan_seed0')
+  argv = stages['rl_cyclegan_seed0/eval/composite_background_seed2'].argv
+  assert '--appearance=real' in argv and '--generator_key=G_sim2real' in argv
+  assert '--translated_regions=background' in argv and '--seed=2' in argv
+  assert f'--region_dilation={table1.COMPOSITE_DILATION}' in argv
+  assert ('--translated_regions=none' in
+          stages['rl_cyclegan_seed0/eval/composite_none_seed0'].argv)
+  assert ('--translated_regions=objects,robot' in
+          stages['rl_cyclegan_seed0/eval/composite_objects_robot_seed0'].argv)
+
+  control, background, foreground = [1] * 4 + [0] * 6, [1] * 5 + [0] * 5, [1] * 8 + [0] * 2
+  for seed in table1.EVAL_SEEDS:
+    for what, outcomes in (('real', control), ('sim', foreground), ('composite_none', control),
+                           ('composite_background', background),
+                           ('composite_objects_robot', foreground)):
+      _write_eval(table.published('rl_cyclegan_seed0', 'eval', f'{what}_seed{seed}.json'),
+                  sum(outcomes), 10, seed, outcomes=outcomes)
+  rows = table1.summarize(table)['rows']
+  assert rows['rl_cyclegan_seed0']['composite_objects_robot']['successes'] == 24
+  section = (tmp_path / 'docs' / 'table1.md').read_text().split(
+      "## Composite worlds: which of G's regions each final Q needs")[1].split('\n## ')[0]
+  # Paired on the same 30 scenes (Agresti's matched-pairs interval, by hand): the background
+  # from G wins 1 scene of 10 per seed that the control misses (3 of 30, none the other way):
+  # d = 0.1, se = sqrt(3 - 9/30) / 30 = 0.0548, 95% half-width 0.107 -> -0.7 to +20.7 points.
+  # The objects and robot from G win 4 of 10 per seed (12 of 30): d = 0.4,
+  # se = sqrt(12 - 144/30) / 30 = 0.0894, half-width 0.175 -> +22.5 to +57.5.
+  assert ('| RL-CycleGAN (seed 0 only) | 40.0% (12/30; 25-58%) | 40.0% (12/30; 25-58%) | '
+          '50.0% (15/30; 33-67%) | 80.0% (24/30; 63-90%) | 80.0% (24/30; 63-90%) | '
+          '+10.0 (-0.7 to +20.7) | +40.0 (+22.5 to +57.5) |') in section, section
+
+
 def test_the_goal_section_says_where_the_table_stands(tmp_path):
   """Issue 18's goal: RL-CycleGAN above CycleGAN with non-overlapping pooled intervals, within
   10 points of the oracle; said plainly, with the difference and z, and what is still missing."""
@@ -1579,7 +1624,9 @@ def test_a_second_final_q_trains_on_the_rows_published_g_with_a_preset_seed(tmp_
   assert [n for n in names if not n.startswith('data/')] == [
       'rl_cyclegan_seed1/joint', 'rl_cyclegan_seed1/generator_report', f'{row}/translate',
       f'{row}/final_q'] + [f'{row}/eval/{what}_seed{k}' for k in table1.EVAL_SEEDS
-                           for what in ('real', 'sim')]
+                           for what in ('real', 'sim')] + [
+      f'{row}/eval/{what}_seed{k}' for what in table1.COMPOSITE_WORLDS
+      for k in table1.EVAL_SEEDS]
   stages = {st.name: st for st in table.stages([row])}
   g = table.published('rl_cyclegan_seed1', 'generator')
   final = stages[f'{row}/final_q'].argv

@@ -177,6 +177,14 @@ APPEARANCE_ROWS = {'sim_only': ('sim', 'sim_mix18'),
 # sim through the other row's G of the same training seed ('swap_sim'), once that G is
 # published. A G whose images a Q treats like real ones predicts that Q's figure in real.
 SWAP_PARTNERS = {'rl_cyclegan': 'cyclegan', 'cyclegan': 'rl_cyclegan'}
+# Composite worlds (docs/results.md, "Session 39"): each final Q on G(sim) is also measured in
+# `real` with some regions of every frame taken from its own G's translation of the sim render
+# of the same state (sim2real.CompositeEnv; tools/evaluate.py --translated_regions): which of
+# G's regions the final Q needs to succeed. 'none' is the control, the paired real render. The
+# objects' and robot's masks grow by COMPOSITE_DILATION pixels (G's halo goes with the object).
+COMPOSITE_WORLDS = {'composite_none': 'none', 'composite_background': 'background',
+                    'composite_objects_robot': 'objects,robot'}
+COMPOSITE_DILATION = 2
 # The order the issue asks for: the headline comparison first.
 RUN_ORDER = ('sim_only', 'rl_cyclegan_seed0', 'cyclegan_seed0', 'real_oracle', 'random',
              'rl_cyclegan_seed1', 'cyclegan_seed1', 'gan', 'graspgan', 'randomized_sim',
@@ -780,6 +788,10 @@ class Table1:
     for k in EVAL_SEEDS if partner else ():
       stages.append(self._evaluate(row, 'swap_sim', final_root, 'sim', k, extra + sim_extra + [
           f'--generator_checkpoint={partner}']))
+    for what, regions in COMPOSITE_WORLDS.items() if uses_frozen_g(base) else ():
+      for k in EVAL_SEEDS:
+        stages.append(self._evaluate(row, what, final_root, 'real', k, extra + sim_extra + [
+            f'--translated_regions={regions}', f'--region_dilation={COMPOSITE_DILATION}']))
     return stages
 
   def _final_q_on_frozen_g(self, row, g_base, final_root, generator, seed_binding):
@@ -1323,9 +1335,10 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
     out[what] = _pooled_eval(table, row, what)
     if out[what] is None:
       return None
-  swap = _pooled_eval(table, row, 'swap_sim')
-  if swap:
-    out['swap_sim'] = swap
+  for what in ('swap_sim',) + tuple(COMPOSITE_WORLDS):
+    pooled = _pooled_eval(table, row, what)
+    if pooled:
+      out[what] = pooled
   out.update(_generator_result(table, row))
   base = row.partition('_seed')[0]
   # Relative to the checkout that holds results_dir (results/table1), which is not the code's
@@ -2052,6 +2065,7 @@ def table_markdown(summary: dict) -> str:
   lines += paired_markdown(summary, keys)
   lines += transfer_markdown(summary, keys)
   lines += swap_markdown(summary, keys)
+  lines += composite_markdown(summary, keys)
   lines += generator_error_markdown(summary)
   lines += grasp_distance_markdown(summary, keys)
   lines += oracle_q_markdown(summary)
@@ -2529,6 +2543,47 @@ def swap_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
       'column against the own-G and the real column.',
       ('final Q', 'sim through its own G', "sim through the other row's G", 'real',
        'p (own G)', 'p (real)'), body)
+
+
+def composite_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
+  """Composite worlds (COMPOSITE_WORLDS): each final Q on G(sim) in `real` with the background,
+  or the objects and robot, from its own G(sim render) of the same state, against the control
+  (the paired real render) on the same scenes (paired differences, Agresti's interval)."""
+  from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
+  rows = summary['rows']
+  body = []
+  for key in keys:
+    r = rows.get(key) or {}
+    label = _row_label(key, rows)
+    worlds = [r.get(what) for what in COMPOSITE_WORLDS]
+    if label is None or not all(worlds):
+      continue
+    control, background, foreground = worlds
+
+    def diff(world):
+      a, b = world.get('outcomes') or [], control.get('outcomes') or []
+      if not a or len(a) != len(b):
+        return '-'
+      d, low, high = policy_eval.paired_difference_interval(a, b)
+      return f'{100 * d:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})'
+
+    body.append(f"| {label} | {_pct(r.get('real'))} | {_pct(control)} | {_pct(background)} | "
+                f"{_pct(foreground)} | {_pct(r.get('sim'))} | {diff(background)} | "
+                f"{diff(foreground)} |")
+  return _section(
+      "Composite worlds: which of G's regions each final Q needs",
+      'Each final Q trained on G(sim), in `real` with what it sees rebuilt per frame '
+      '(`sim2real.CompositeEnv`, `tools/evaluate.py --translated_regions`): the real render of '
+      "the state with the background (tray, table, floor), or the objects and the robot, taken "
+      "from its own G's translation of the sim render of the same state, by the simulator's "
+      f'segmentation (the objects\' and robot\'s masks grown by {COMPOSITE_DILATION} pixels, '
+      "so that G's halo around an object goes with it). Control: the paired real render "
+      "itself (only the sensor-noise draw differs from the `real` column). If a final Q loses "
+      "its sim figure in real because of how G renders a region, that region from G gives it "
+      'back. Differences: paired on the same scenes, with 95% intervals.',
+      ('final Q', 'real', 'control: paired real render', 'background from G',
+       'objects and robot from G', 'sim through G', 'background from G - control (points)',
+       'objects and robot from G - control (points)'), body)
 
 
 def grasp_distance_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
