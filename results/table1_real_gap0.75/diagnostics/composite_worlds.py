@@ -14,10 +14,16 @@ The Table 1 `sim` figure (the whole of G(sim)) and `real` figure close the squar
 final Q loses its sim figure in real because of how G renders the background, `background`
 gives it back; if because of the objects or the robot, `objects,robot` does.
 
-Usage (from the repo root; resumes: a finished evaluation's JSON is kept and skipped):
-  PYTHONPATH=. python results/table1_real_gap0.75/diagnostics/composite_worlds.py [rows...]
+The Table 1 runner now makes the three worlds above as stages of every final Q on a frozen G
+(`table1.COMPOSITE_WORLDS`, stages `<row>/eval/composite_<world>_seed<k>`, the section
+"Composite worlds" of docs/table1_real_gap0.75.md). This script made them first (session 39,
+the same tools/evaluate.py flags) and makes the finer split of the foreground, the objects
+alone and the robot alone, which the runner does not:
+  PYTHONPATH=. python results/table1_real_gap0.75/diagnostics/composite_worlds.py \
+      [--worlds=objects,robot] [rows...]       # resumes: a finished evaluation is kept
   PYTHONPATH=. python results/table1_real_gap0.75/diagnostics/composite_worlds.py --summarize
-Outputs: composite_worlds/<row>/<world>_seed<k>.json beside this script.
+Outputs: results/table1_real_gap0.75/<row>/eval/composite_<world>_seed<k>.json, the runner's
+layout ('objects,robot' is written 'objects_robot').
 """
 import json
 import os
@@ -31,8 +37,7 @@ from rl_cyclegan.evaluation import policy_eval
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TABLE = os.path.dirname(HERE)  # results/table1_real_gap0.75
-OUT = os.path.join(HERE, 'composite_worlds')
-WORLDS = ('none', 'background', 'objects,robot')
+WORLDS = ('none', 'background', 'objects,robot')  # the runner's; 'objects' and 'robot' split
 SEEDS = (0, 1, 2)
 DILATION = 2
 # Final Qs with a live image tower, the headline recipes first.
@@ -43,11 +48,11 @@ ROWS = ('rl_cyclegan_seed0', 'rl_cyclegan_fq_seed0', 'rl_cyclegan_fq_seed1',
 
 
 def _path(row, world, seed):
-  return os.path.join(OUT, row, f'{world.replace(",", "+")}_seed{seed}.json')
+  return os.path.join(TABLE, row, 'eval', f'composite_{world.replace(",", "_")}_seed{seed}.json')
 
 
-def run(rows):
-  todo = [(seed, row, world) for seed in SEEDS for row in rows for world in WORLDS
+def run(rows, worlds=WORLDS):
+  todo = [(seed, row, world) for seed in SEEDS for row in rows for world in worlds
           if not os.path.exists(_path(row, world, seed))]
   start = time.time()
   for i, (seed, row, world) in enumerate(todo):
@@ -75,33 +80,41 @@ def _outcomes(path):
 
 
 def summarize():
-  print('| final Q | n | real (Table 1) | control: paired real render | background from G | '
-        'objects and robot from G | sim through G (Table 1) | background from G - control '
-        '(95% CI) | objects and robot from G - control (95% CI) |')
-  print('|---|---|---|---|---|---|---|---|---|')
-  for row in sorted(os.listdir(OUT), key=lambda r: ROWS.index(r) if r in ROWS else 99):
-    seeds = [s for s in SEEDS if all(os.path.exists(_path(row, w, s)) for w in WORLDS)]
-    if not seeds:
+  """Per final Q: the Table 1 real and sim figures and each composite world measured on all
+  three seeds, with the paired difference from the control."""
+  worlds = ('background', 'objects,robot', 'objects', 'robot')
+  print('| final Q | n | real (Table 1) | control | ' + ' | '.join(
+      f'{w} from G' for w in worlds) + ' | sim through G (Table 1) | ' + ' | '.join(
+          f'{w} from G - control (95% CI)' for w in worlds) + ' |')
+  print('|---' * (5 + 2 * len(worlds)) + '|')
+  for row in ROWS:
+    measured = {w: [_path(row, w, s) for s in SEEDS] for w in ('none',) + worlds}
+    measured = {w: [_outcomes(p) for p in paths] for w, paths in measured.items()
+                if all(os.path.exists(p) for p in paths)}
+    if 'none' not in measured:
       continue
-    cat = lambda f: sum((f(s) for s in seeds), [])  # noqa: E731
-    worlds = {w: cat(lambda s, w=w: _outcomes(_path(row, w, s))) for w in WORLDS}
-    table = {k: cat(lambda s, k=k: _outcomes(os.path.join(TABLE, row, 'eval',
-                                                           f'{k}_seed{s}.json')))
-             for k in ('real', 'sim')}
-    rate = lambda o: f'{100 * np.mean(o):.1f}%'  # noqa: E731
+    cat = lambda lists: sum(lists, [])  # noqa: E731
+    table = {k: cat([_outcomes(os.path.join(TABLE, row, 'eval', f'{k}_seed{s}.json'))
+                     for s in SEEDS]) for k in ('real', 'sim')}
+    control = cat(measured['none'])
+    rate = lambda o: f'{100 * np.mean(o):.1f}%' if o else '-'  # noqa: E731
 
-    def diff(a, b):
-      d, low, high = policy_eval.paired_difference_interval(a, b)
+    def diff(w):
+      if w not in measured:
+        return '-'
+      d, low, high = policy_eval.paired_difference_interval(cat(measured[w]), control)
       return f'{100 * d:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})'
 
-    print(f'| {row} | {len(worlds["none"])} | {rate(table["real"])} | {rate(worlds["none"])} | '
-          f'{rate(worlds["background"])} | {rate(worlds["objects,robot"])} | '
-          f'{rate(table["sim"])} | {diff(worlds["background"], worlds["none"])} | '
-          f'{diff(worlds["objects,robot"], worlds["none"])} |')
+    print(f'| {row} | {len(control)} | {rate(table["real"])} | {rate(control)} | ' +
+          ' | '.join(rate(cat(measured.get(w, []))) for w in worlds) +
+          f' | {rate(table["sim"])} | ' + ' | '.join(diff(w) for w in worlds) + ' |')
 
 
 if __name__ == '__main__':
-  if sys.argv[1:2] == ['--summarize']:
+  args = sys.argv[1:]
+  if args[:1] == ['--summarize']:
     summarize()
   else:
-    run(sys.argv[1:] or ROWS)
+    chosen = [a.split('=', 1)[1] for a in args if a.startswith('--worlds=')]
+    rows = [a for a in args if not a.startswith('--')] or ROWS
+    run(rows, (chosen[0].split(',') if chosen else WORLDS))
