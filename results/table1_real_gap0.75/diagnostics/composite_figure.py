@@ -25,7 +25,7 @@ GENERATORS = (('CycleGAN s1', 'cyclegan_seed1'), ('RL-CycleGAN s0', 'rl_cyclegan
 STATES = (0, 1, 2)
 DILATION = 2
 COLUMNS = ('real', 'background from G', 'objects, robot from G', 'G(sim)', 'sim')
-SCALE = 3
+SCALE = 2
 
 
 def main(paired_path, out):
@@ -58,7 +58,7 @@ def main(paired_path, out):
                                          Image.NEAREST)
     canvas.paste(image, (0, top))
     top += image.height + 6
-  canvas.save(out)
+  canvas.quantize(colors=256).save(out, optimize=True)  # a palette PNG: small in the repo
   print(out)
 
 
