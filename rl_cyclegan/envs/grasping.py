@@ -117,6 +117,14 @@ def object_urdfs(split='train'):
   return paths
 
 
+def masks_from_segmentation(segmentation, robot_id, object_ids):
+  """Boolean (object_mask, robot_mask) [..., h, w] from body-id segmentation [..., h, w]."""
+  segmentation = np.asarray(segmentation)
+  object_mask = np.isin(segmentation, np.asarray(list(object_ids), segmentation.dtype))
+  robot_mask = segmentation == robot_id
+  return object_mask, robot_mask
+
+
 class PhysicsDivergedError(RuntimeError):
   """The simulation gave a non-finite state (pybullet diverged). Names the env seed, episode and
   step. It has been rare (2 episodes in ~30,000 scripted ones, sessions 15 and 17) and did not
@@ -632,9 +640,7 @@ class GraspingEnv(py_environment.PyEnvironment):
     """{'objects', 'robot', 'background'}: boolean [H, W] masks of a ``render_paired``
     segmentation of the current scene (its body ids), which partition the image.
     'background' is everything else: tray, table, floor and empty pixels."""
-    segmentation = np.asarray(segmentation)
-    objects = np.isin(segmentation, np.asarray(self._object_uids, segmentation.dtype))
-    robot = segmentation == self._kuka_uid
+    objects, robot = masks_from_segmentation(segmentation, self._kuka_uid, self._object_uids)
     return {'objects': objects, 'robot': robot, 'background': ~(objects | robot)}
 
   def object_positions(self):

@@ -81,12 +81,7 @@ def body_ids(env) -> Dict[str, object]:
                          f'_tray_uid, _table_uid and _plane_uid; {type(env).__name__}: {e}') from e
 
 
-def masks_from_segmentation(segmentation, robot_id, object_ids):
-  """Boolean (object_mask, robot_mask) [..., h, w] from body-id segmentation [..., h, w]."""
-  segmentation = np.asarray(segmentation)
-  object_mask = np.isin(segmentation, np.asarray(list(object_ids), segmentation.dtype))
-  robot_mask = segmentation == robot_id
-  return object_mask, robot_mask
+masks_from_segmentation = grasping.masks_from_segmentation  # the env's own region split
 
 
 def make_env_and_policy(seed: int, object_split: str, render_size, action_mode: str,
