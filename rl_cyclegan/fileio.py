@@ -62,6 +62,30 @@ def remove_stale_temp_files(directory):
   return removed
 
 
+def _flat(value) -> bool:
+  """Whether ``value`` is a scalar or a list of scalars (one line of JSON)."""
+  if isinstance(value, (list, tuple)):
+    return not any(isinstance(v, (list, tuple, dict)) for v in value)
+  return not isinstance(value, dict)
+
+
+def dumps_json(data, indent: int = 0) -> str:
+  """``data`` as key-sorted JSON indented by two spaces per level, except that a list of
+  scalars, or of lists of scalars (per-episode outcomes, [step, value] curves), stays on one
+  line: the same JSON as ``json.dumps(data, indent=2, sort_keys=True)``, in a third of the
+  lines and about half the bytes."""
+  inner = '  ' * (indent + 1)
+  if isinstance(data, dict) and data:
+    items = (f'{inner}{json.dumps(k if isinstance(k, str) else json.dumps(k))}: '
+             f'{dumps_json(data[k], indent + 1)}' for k in sorted(data))
+  elif isinstance(data, (list, tuple)) and not all(_flat(v) for v in data):
+    items = (f'{inner}{dumps_json(v, indent + 1)}' for v in data)
+  else:
+    return json.dumps(data, sort_keys=True)
+  opening, closing = ('{', '}') if isinstance(data, dict) else ('[', ']')
+  return f'{opening}\n' + ',\n'.join(items) + f'\n{"  " * indent}{closing}'
+
+
 def write_json_atomic(path: str, data) -> str:
-  """``data`` as indented, key-sorted JSON with a final newline, written atomically."""
-  return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + '\n')
+  """``data`` as ``dumps_json`` text with a final newline, written atomically."""
+  return write_text_atomic(path, dumps_json(data) + '\n')
