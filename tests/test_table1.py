@@ -623,6 +623,16 @@ def test_published_stages_count_as_done_and_later_stages_read_the_published_g(tm
   names = list(stages)  # the joint run's own evaluations come right after its report
   assert names.index('rl_cyclegan_seed0/eval/joint_q_real_real_seed2') < names.index(
       'rl_cyclegan_seed0/translate')
+  work_q = os.path.join(table.row_dir('rl_cyclegan_seed0'), 'final_q')
+  evaluations = [n for n in names if n.startswith('rl_cyclegan_seed0/eval/') and 'joint' not in n]
+  assert any('composite' in n for n in evaluations) and any('/sim_' in n for n in evaluations)
+  assert all(f'--checkpoint_dir={work_q}' in stages[n].argv for n in evaluations)
+  # Once the final Q is published, every evaluation of it (later ones too, e.g. on a machine
+  # that never trained it) reads the published copy.
+  _mark(stages['rl_cyclegan_seed0/final_q'].published)
+  published_q = table.published('rl_cyclegan_seed0', 'final_q')
+  stages = {s.name: s for s in table.stages(['rl_cyclegan_seed0'])}
+  assert all(f'--checkpoint_dir={published_q}' in stages[n].argv for n in evaluations)
 
 
 def test_the_oracle_q_stage_reads_only_published_files_once_the_oracle_is_published(tmp_path):

@@ -780,6 +780,10 @@ class Table1:
           final_seed)
     else:
       raise ValueError(f'unknown Table 1 row {row!r}; valid: {", ".join(all_row_keys())}')
+    if final_root and os.path.isfile(self.published(row, 'final_q', DONE_FILE)):
+      # A finished final Q is evaluated from its published copy (the same last checkpoint),
+      # so that evaluations added later run on a machine that never trained it.
+      final_root = self.published(row, 'final_q')
     sim_extra = ['--generator_key=G_sim2real'] if uses_frozen_g(base) else []
     for k in EVAL_SEEDS:
       stages.append(self._evaluate(row, 'real', final_root, 'real', k, extra))
