@@ -57,6 +57,11 @@
 #    "Session 38"); this row tests whether that costs the transfer. Its joint run is looked at
 #    when it lands (scene metrics, oracle-Q distance, the loss_direction summaries) before its
 #    final Q is let run on;
+#    Since session 40 (a new machine, after which every unfinished run started again from step
+#    0) lane A runs Randomized-Sim's and the oracle's second final Qs before
+#    `rl_cyclegan_adam_per_loss`: each lands within a session (its log, then ~1.5 h), while
+#    the adam-per-loss joint run needs more than one and is our own lever, not one the issue
+#    names; lane B's long lever is the issue's;
 # 6. both seed-1 and seed-2 rows once more: their swap stages exist once the other row's G is
 #    published.
 # A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
@@ -86,8 +91,8 @@ one() {  # one <row> [flags]: a row in a lane, with one intra-op thread
 lane_a() {
   one cyclegan_seed1 && one rl_cyclegan_scratch && one rl_cyclegan_rlscene1_seed0 &&
     one cyclegan_fq_seed1 && one gan && one cyclegan_fq_seed0 && one rl_cyclegan_real_critic &&
-    one cyclegan_seed2 && one rl_cyclegan_adam_per_loss && one real_oracle_fq &&
-    one randomized_sim_fq
+    one cyclegan_seed2 && one randomized_sim_fq && one real_oracle_fq &&
+    one rl_cyclegan_adam_per_loss
 }
 lane_b() {
   one rl_cyclegan_seed1 && one graspgan && one rl_cyclegan_fq_seed1 &&
