@@ -178,6 +178,19 @@ def test_export_scalars_thins_each_tag_and_keeps_its_last_point(tmp_path):
   assert scalars['eval/success_rate/real'] == [[0, 0.0], [1, 0.5], [2, 1.0]]
 
 
+def test_scalars_are_read_with_the_digits_their_float32_holds(tmp_path):
+  from rl_cyclegan.evaluation import summaries as summaries_lib  # pylint: disable=g-import-not-at-top
+  values = [0.1, 0.23119935393333435, 1e-9, 123456789.0, float('-inf')]
+  writer = tf.summary.create_file_writer(str(tmp_path))
+  with writer.as_default():
+    for step, value in enumerate(values):
+      tf.summary.scalar('x', value, step=step)
+  writer.close()
+  read = [v for _, v in summaries_lib.read_scalars(str(tmp_path))['x']]
+  assert np.array_equal(np.float32(read), np.float32(values))  # what the summary stored
+  assert read[:4] == [0.1, 0.23119935, 1e-9, 123456790.0]  # not 0.10000000149011612
+
+
 def test_a_report_with_an_unreadable_figure_names_it_and_writes_nothing(tmp_path):
   bad = tmp_path / 'curves.png'
   bad.write_text('not a png')

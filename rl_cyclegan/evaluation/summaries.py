@@ -279,8 +279,15 @@ def collapse_logger():
 SCALARS_FILE = 'scalars.json'
 
 
+def _float32(value) -> float:
+  """A float32 summary value as the shortest float that reads back as the same float32 (its
+  float64 value would print 17 digits where 8 or fewer hold all it has)."""
+  return float(str(np.float32(value)))
+
+
 def read_scalars(log_dir: str) -> dict:
-  """{tag: [[step, value], ...]} of every scalar in the event files under ``log_dir``."""
+  """{tag: [[step, value], ...]} of every scalar in the event files under ``log_dir``
+  (summaries store float32: each value is written with the digits its float32 holds)."""
   import glob  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
   out = {}
@@ -292,10 +299,10 @@ def read_scalars(log_dir: str) -> dict:
       for event in tf.compat.v1.train.summary_iterator(path):
         for v in event.summary.value:
           if v.HasField('simple_value'):
-            value = float(v.simple_value)
+            value = _float32(v.simple_value)
           elif v.HasField('tensor') and not v.tensor.tensor_shape.dim and (
               v.metadata.plugin_data.plugin_name in ('scalars', '')):
-            value = float(tf.make_ndarray(v.tensor))
+            value = _float32(tf.make_ndarray(v.tensor))
           else:
             continue
           out.setdefault(prefix + v.tag, []).append([int(event.step), value])
