@@ -34,6 +34,7 @@ import sys
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from gin import config_parser as gin_parser
+import numpy as np
 import tensorflow as tf
 
 from rl_cyclegan import checkpoints
@@ -114,7 +115,18 @@ class RunSpec:
   generator_key: Optional[str] = None  # a frozen G in front of Q on sim-like images
   generator_input: Optional[str] = None  # 'frames' | 'crops' (with generator_key)
   checkpoint_keys: Tuple[str, ...] = ()  # every top-level key of train/ckpt checkpoints
+  # Networks kept beside the run instead of in its checkpoint: key -> a checkpoint (prefix or
+  # directory) relative to the run directory, e.g. a published final Q's frozen G, committed
+  # once beside it (``write_policy_checkpoint``). ``restore_networks`` reads them there.
+  network_sources: Dict[str, str] = dataclasses.field(default_factory=dict)
   source: str = RUN_SPEC  # where it was read from (RUN_SPEC, or inferred)
+
+  def network_source(self, key: str) -> Optional[str]:
+    """The checkpoint holding network ``key`` outside the run's own checkpoint, or None."""
+    relative = self.network_sources.get(key)
+    if relative is None:
+      return None
+    return os.path.normpath(os.path.join(os.path.dirname(self.source), relative))
 
   def to_json(self) -> dict:
     out = dataclasses.asdict(self)
@@ -158,6 +170,12 @@ class RunSpec:
       networks[key] = NetworkSpec(net['class'], net.get('config'))
     modes = field('allowed_modes', list, optional=True)
     generator_input = field('generator_input', str, optional=True)
+    sources = field('network_sources', dict, optional=True) or {}
+    for key, relative in sources.items():
+      if key not in networks or not isinstance(relative, str) or os.path.isabs(relative):
+        raise RunSpecError(f'{path}: network_sources[{key!r}] {relative!r}, expected a '
+                           'checkpoint path relative to the run directory for one of the '
+                           f'networks ({", ".join(networks)})')
     if generator_input is not None and generator_input not in GENERATOR_INPUTS:
       raise RunSpecError(f'{path}: generator_input {generator_input!r}, expected one of '
                          f'{GENERATOR_INPUTS}')
@@ -167,7 +185,8 @@ class RunSpec:
                networks=networks, policy_q_key=field('policy_q_key', str),
                generator_key=field('generator_key', str, optional=True),
                generator_input=generator_input,
-               checkpoint_keys=tuple(field('checkpoint_keys', list)), source=path, **sizes)
+               checkpoint_keys=tuple(field('checkpoint_keys', list)),
+               network_sources=dict(sources), source=path, **sizes)
     for key in filter(None, (spec.policy_q_key, spec.generator_key)):
       if key not in networks:
         raise RunSpecError(f'{path}: {key!r} is not among the networks '
@@ -447,25 +466,40 @@ def restore_networks(spec: RunSpec, keys: Sequence[str],
                      checkpoint_path: str) -> Dict[str, object]:
   """{key: network} built per ``spec`` and restored from ``checkpoint_path`` (checked).
 
-  Networks whose spec has no constructor arguments (older runs) are built from the gin config
-  in force (parse the run's operative config first). Every network must match the checkpoint
-  exactly (``checkpoints.check_matches``: shapes and variable lists both ways).
+  A network that ``checkpoint_path`` does not hold is read from ``spec.network_source(key)``
+  when the spec names one (a published final Q's frozen G, committed beside it). Networks
+  whose spec has no constructor arguments (older runs) are built from the gin config in force
+  (parse the run's operative config first). Every network must match its checkpoint exactly
+  (``checkpoints.check_matches``: shapes and variable lists both ways).
   """
   if not checkpoints.resolve(checkpoint_path):
     raise FileNotFoundError(f'no checkpoint at {checkpoint_path!r} (expected a '
                             'tf.train.Checkpoint prefix: its .index file is missing)')
   checkpoint_path = checkpoints.resolve(checkpoint_path)
-  nets = {}
+  stored = {n.split('/')[0] for n, _ in tf.train.list_variables(checkpoint_path)}
+  by_source = {}
   for key in keys:
     if key not in spec.networks:
       raise ValueError(f'run spec {spec.source} has no network {key!r}; its networks: '
                        f'{", ".join(spec.networks)}')
-    nets[key] = spec.networks[key].build(spec.crop_size)
-    checkpoints.check_matches(nets[key], key, checkpoint_path, NETWORK_LABELS[
-        spec.networks[key].cls], config=spec.source)
-  checkpoints.restore(nets, checkpoint_path, f'run networks {", ".join(keys)} '
-                      f'(spec {spec.source})')
-  return nets
+    source = checkpoint_path
+    if key not in stored and spec.network_source(key):
+      source = checkpoints.resolve(spec.network_source(key))
+      if not source:
+        raise FileNotFoundError(
+            f'run spec {spec.source} keeps network {key!r} beside the run, at '
+            f'{spec.network_source(key)!r}, but there is no checkpoint there')
+    by_source.setdefault(source, []).append(key)
+  nets = {}
+  for source, source_keys in by_source.items():
+    built = {key: spec.networks[key].build(spec.crop_size) for key in source_keys}
+    for key, net in built.items():
+      checkpoints.check_matches(net, key, source, NETWORK_LABELS[spec.networks[key].cls],
+                                config=spec.source)
+    checkpoints.restore(built, source, f'run networks {", ".join(source_keys)} '
+                        f'(spec {spec.source})')
+    nets.update(built)
+  return {key: nets[key] for key in keys}
 
 
 def restore_network(source: str, key: str, crop_size: Sequence[int] = specs.DEFAULT_CROP_SIZE,
@@ -492,7 +526,9 @@ def restore_network(source: str, key: str, crop_size: Sequence[int] = specs.DEFA
 PUBLISHED_COUNTERS = ('train_step',)
 
 
-def write_policy_checkpoint(root_dir: str, dst_root: str) -> Optional[str]:
+def write_policy_checkpoint(root_dir: str, dst_root: str,
+                            network_sources: Optional[Mapping[str, str]] = None
+                            ) -> Optional[str]:
   """The run's newest checkpoint, cut to what a reader evaluates and exports, in ``dst_root``.
 
   Keeps the policy Q (``spec.policy_q_key``), the run's frozen G (``spec.generator_key``) when
@@ -500,6 +536,11 @@ def write_policy_checkpoint(root_dir: str, dst_root: str) -> Optional[str]:
   other counters, which only resuming the training needs (a final Q of the 0.75 Table 1:
   2.07 MB -> 1.04 MB). Written under the same name in ``dst_root``'s train/ckpt, which then
   holds only it, beside a ``run_spec.json`` whose ``checkpoint_keys`` list what it kept.
+  ``network_sources`` {key: checkpoint}: networks already published elsewhere (a frozen G
+  committed beside the final Q: 1.04 MB -> 0.26 MB) are left out of the checkpoint and named,
+  relative to ``dst_root``, in the run_spec.json's ``network_sources``, where
+  ``restore_networks`` reads them; each must hold exactly the run's values (ValueError
+  naming both otherwise).
   ``dst_root`` must be another directory (the source stays whole whatever happens here). The
   files are written under a temporary name and renamed into place after the old index file is
   removed, and the index naming the checkpoint comes last, so an interrupted write never looks
@@ -517,6 +558,16 @@ def write_policy_checkpoint(root_dir: str, dst_root: str) -> Optional[str]:
     return None
   keys = [spec.policy_q_key] + ([spec.generator_key] if spec.generator_key in spec.networks
                                 and spec.generator_key != spec.policy_q_key else [])
+  if network_sources and not os.path.isfile(os.path.join(root_dir, RUN_SPEC)):
+    raise ValueError(f'write_policy_checkpoint: run {root_dir!r} has no {RUN_SPEC} to name '
+                     f'where {", ".join(network_sources)} would be kept; publish it whole')
+  for key, source in (network_sources or {}).items():
+    _check_same_network(spec, key, prefix, source)
+  sources = {key: spec.network_source(key) for key in spec.network_sources}
+  sources.update(network_sources or {})
+  keys = [k for k in keys if k not in sources]
+  spec = dataclasses.replace(spec, network_sources={
+      key: os.path.relpath(source, dst_root) for key, source in sources.items()})
   stored = {n.split('/')[0] for n, _ in tf.train.list_variables(prefix)}
   counters = [c for c in PUBLISHED_COUNTERS if c in stored]
   kept = tuple(sorted(keys + counters + ['save_counter']))
@@ -553,6 +604,20 @@ def write_policy_checkpoint(root_dir: str, dst_root: str) -> Optional[str]:
   fileio.write_text_atomic(index, f'model_checkpoint_path: "{name}"\n'
                                   f'all_model_checkpoint_paths: "{name}"\n')
   return dst_prefix
+
+
+def _check_same_network(spec: RunSpec, key: str, prefix: str, source: str):
+  """Raises ValueError unless checkpoint ``source`` holds network ``key`` with exactly the
+  values it has in ``prefix`` (both built per ``spec``)."""
+  if key not in spec.networks:
+    raise ValueError(f'network_sources names {key!r}, which run spec {spec.source} does not '
+                     f'list ({", ".join(spec.networks)})')
+  ours = restore_networks(spec, [key], prefix)[key]
+  theirs = restore_networks(spec, [key], source)[key]
+  for a, b in zip(ours.variables, theirs.variables):
+    if a.name != b.name or not np.array_equal(a.numpy(), b.numpy()):
+      raise ValueError(f'network_sources: {key!r} at {source!r} is not the one in {prefix!r} '
+                       f'(variable {a.name} differs); publish the G this run was trained with')
 
 
 def _write_spec_keys(root_dir, dst_root, spec, kept):

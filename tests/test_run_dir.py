@@ -294,3 +294,60 @@ def test_a_published_checkpoint_keeps_the_policy_q_and_g_only_and_is_never_parti
     run_dir.write_policy_checkpoint(root, root)
   run_dir.write_run_spec(str(tmp_path / 'untrained'), spec)
   assert run_dir.write_policy_checkpoint(str(tmp_path / 'untrained'), dst) is None
+
+
+def test_a_published_final_q_can_keep_its_frozen_g_beside_it_once(tmp_path):
+  """The G a final Q was trained on is committed once (the row's generator/): the published
+  final Q's checkpoint then holds the Q alone and its run spec names where G is, relative to
+  it, so the copy reads the same wherever the results are checked out."""
+  spec = _spec()
+  root = str(tmp_path / 'work' / 'final_q')
+  run_dir.write_run_spec(root, spec)
+  nets = _training_checkpoints(root, spec, steps=(100,))
+  results = tmp_path / 'results'
+  generator = str(results / 'row' / 'generator')
+  tf.train.Checkpoint(G_sim2real=nets['G_sim2real']).save(os.path.join(generator, 'g'))
+
+  other = spec.networks['G_sim2real'].build(spec.crop_size)  # another G: refused, named
+  elsewhere = tf.train.Checkpoint(G_sim2real=other).save(str(tmp_path / 'other_g' / 'g'))
+  with pytest.raises(ValueError, match=r"'G_sim2real' at .*other_g.* is not the one in"):
+    run_dir.write_policy_checkpoint(root, str(results / 'row' / 'final_q'),
+                                    {'G_sim2real': elsewhere})
+
+  prefix = run_dir.write_policy_checkpoint(root, str(results / 'row' / 'final_q'),
+                                           {'G_sim2real': generator})
+  assert _top_keys(prefix) == {'q_network', 'train_step', 'save_counter'}
+  published = run_dir.read_run_spec(str(results / 'row' / 'final_q'))
+  assert published.network_sources == {'G_sim2real': os.path.join('..', 'generator')}
+  assert published.checkpoint_keys == ('q_network', 'save_counter', 'train_step')
+
+  # Moved elsewhere (a clone at another path), both networks restore with their values.
+  moved = tmp_path / 'clone' / 'results'
+  os.makedirs(moved.parent)
+  os.rename(results, moved)
+  published = run_dir.read_run_spec(str(moved / 'row' / 'final_q'))
+  prefix = run_dir.latest_checkpoint(run_dir.checkpoint_dir(str(moved / 'row' / 'final_q')))
+  restored = run_dir.restore_networks(published, ['q_network', 'G_sim2real'], prefix)
+  for key, net in nets.items():
+    for a, b in zip(restored[key].variables, net.variables):
+      np.testing.assert_array_equal(a.numpy(), b.numpy())
+  # Another G given explicitly (the swap test) is still read from where it is given.
+  swapped = run_dir.restore_networks(published, ['G_sim2real'], elsewhere)['G_sim2real']
+  np.testing.assert_array_equal(swapped.variables[0].numpy(), other.variables[0].numpy())
+
+  # Without the G beside it, the error names where it was looked for.
+  shutil.rmtree(moved / 'row' / 'generator')
+  with pytest.raises(FileNotFoundError, match=r"keeps network 'G_sim2real' beside the run, at "
+                                              r"'.*clone/results/row/generator'"):
+    run_dir.restore_networks(published, ['q_network', 'G_sim2real'], prefix)
+
+
+def test_a_run_spec_naming_a_network_source_badly_is_refused(tmp_path):
+  data = json.loads(json.dumps(_spec().to_json()))  # as read from run_spec.json
+  del data['network_sources']  # as older runs wrote it
+  assert run_dir.RunSpec.from_json(data, 'x/run_spec.json').network_sources == {}
+  for bad in ({'G_sim2real': '/abs/generator'}, {'D_Y': '../generator'},
+              {'G_sim2real': 3}):
+    data['network_sources'] = bad
+    with pytest.raises(run_dir.RunSpecError, match=r'network_sources\['):
+      run_dir.RunSpec.from_json(data, 'x/run_spec.json')

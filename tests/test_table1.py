@@ -981,25 +981,36 @@ def _fake_checkpoint(directory, step):
     f.write(f'model_checkpoint_path: "ckpt-{step}"\n')
 
 
-def _trained_q_run(root, step):
+def _trained_q_run(root, step, generator=None):
   """A finished QT-Opt run as train_qtopt leaves it (a tiny Q): run_spec.json, and its only
-  checkpoint holding the Q, a target network and the train step."""
+  checkpoint holding the Q, a target network and the train step. With ``generator`` (a
+  directory) it is a final Q on a frozen G, which is also saved alone there, as the joint
+  run's report stage publishes it."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from rl_cyclegan import run_dir  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.networks import generator as generator_lib  # pylint: disable=g-import-not-at-top
   from rl_cyclegan.networks import q_network as q_network_lib  # pylint: disable=g-import-not-at-top
   q, target = (q_network_lib.GraspingQNetwork(crop_size=(32, 32), **q_network_lib.small_config())
                for _ in range(2))
   q.create_variables()
   target.create_variables()
+  nets = {'q_network': q}
+  if generator:
+    nets['G_sim2real'] = generator_lib.UNetGenerator(filters=(4, 8), name='G_sim2real')
+    nets['G_sim2real'](tf.zeros([1, 32, 32, 3]))
+    tf.train.Checkpoint(G_sim2real=nets['G_sim2real']).save(os.path.join(generator, 'g'))
   run_dir.write_run_spec(root, run_dir.RunSpec(
       kind='qtopt', render_size=(32, 40), crop_size=(32, 32), action_mode='auto_descend',
       allowed_modes=None, num_objects=2, appearance='sim',
-      networks=run_dir.network_specs({'q_network': q}), policy_q_key='q_network',
-      checkpoint_keys=('q_network', 'q_target_1', 'train_step')))
+      networks=run_dir.network_specs(nets), policy_q_key='q_network',
+      generator_key='G_sim2real' if generator else None,
+      generator_input='frames' if generator else None,
+      checkpoint_keys=tuple(sorted(nets)) + ('q_target_1', 'train_step')))
   shutil.rmtree(run_dir.checkpoint_dir(root), ignore_errors=True)
   tf.train.CheckpointManager(tf.train.Checkpoint(
-      q_network=q, q_target_1=target, train_step=tf.Variable(step, dtype=tf.int64)),
+      **nets, q_target_1=target, train_step=tf.Variable(step, dtype=tf.int64)),
       run_dir.checkpoint_dir(root), max_to_keep=1).save(checkpoint_number=step)
+  return nets
 
 
 def _checkpoint_keys(ckpt_dir):
@@ -1040,7 +1051,8 @@ def test_a_final_q_on_a_lost_machine_resumes_from_its_published_interim_checkpoi
   assert any('published interim checkpoint' in m for m in logs)
   assert final.prepare() == []  # adopted once; later resumes use the run's own checkpoints
 
-  _trained_q_run(root, 4000)  # it trains (a real checkpoint now) and finishes
+  generator = table.frozen_generator('cyclegan_seed0')  # published with the joint run
+  nets = _trained_q_run(root, 4000, generator)  # it trains (a real checkpoint now), finishes
   _mark(final.marker)  # publishing drops the interim copy
   for seed in table1.EVAL_SEEDS:
     for what in ('real', 'sim'):
@@ -1057,9 +1069,19 @@ def test_a_final_q_on_a_lost_machine_resumes_from_its_published_interim_checkpoi
     assert f.read().count('resumed on a new machine from its interim checkpoint at step 4000') == 1
   published = table.published('cyclegan_seed0', 'final_q', 'train', 'ckpt')
   assert os.path.isfile(os.path.join(published, 'ckpt-4000.index'))
-  # What a reader evaluates: the Q, not its target networks (run_dir.write_policy_checkpoint).
+  # What a reader evaluates: the Q, not its target networks (run_dir.write_policy_checkpoint),
+  # and its frozen G read from the row's published G, which is committed once.
   assert 'q_network' in _checkpoint_keys(published)
   assert 'q_target_1' not in _checkpoint_keys(published)
+  assert 'G_sim2real' not in _checkpoint_keys(published)
+  from rl_cyclegan import run_dir  # pylint: disable=g-import-not-at-top
+  spec = run_dir.read_run_spec(table.published('cyclegan_seed0', 'final_q'))
+  assert spec.network_source('G_sim2real') == generator
+  restored = run_dir.restore_networks(spec, ['G_sim2real', 'q_network'],
+                                      os.path.join(published, 'ckpt-4000'))
+  for key, net in nets.items():
+    assert all((a.numpy() == b.numpy()).all()
+               for a, b in zip(restored[key].variables, net.variables))
 
 
 def test_a_joint_run_on_a_lost_machine_resumes_from_its_published_interim_checkpoint(tmp_path):

@@ -68,6 +68,7 @@ from rl_cyclegan import run_dir
 from rl_cyclegan.envs.appearance import DEFAULT_REAL_GAP  # the project's pseudo-real world
 
 DONE_FILE = 'table1_stage.json'
+FROZEN_G_KEY = 'G_sim2real'  # the checkpoint key of a final Q's frozen G
 WORLD_FILE = 'world.json'
 LOCK_FILE = 'table1_stage.lock'
 # A data stage (a log shared by many rows) that another runner is collecting is waited for,
@@ -719,9 +720,7 @@ class Table1:
           reads=[f'data/{log}']))
     elif base in GENERATOR_ROWS:
       joint_root = os.path.join(rdir, 'joint')
-      # Downstream stages read G alone from results/ (the report stage writes it, and it is
-      # published at once), so a lost machine costs no joint run once G is committed.
-      generator = self.published(row, 'generator')
+      generator = self.frozen_generator(row)
       factor = JOINT_STEPS_FACTOR.get(base, 1)
       joint_extra = []
       if base in REAL_CRITIC_ROWS:  # Q_real's start: the Sim-Only Q fine-tuned on the real log
@@ -774,17 +773,15 @@ class Table1:
             reads=('data/paired_oracle',), current=self._oracle_q_current))
       stages += self._final_q_on_frozen_g(row, base, final_root, generator, final_seed)
     elif base in FINAL_Q_REPLICATES:  # the G of another row, as published; no joint run
-      g_row = f'{FINAL_Q_REPLICATES[base]}_seed{seed}'
       stages += self._final_q_on_frozen_g(
-          row, FINAL_Q_REPLICATES[base], final_root, self.published(g_row, 'generator'),
-          final_seed)
+          row, FINAL_Q_REPLICATES[base], final_root, self.frozen_generator(row), final_seed)
     else:
       raise ValueError(f'unknown Table 1 row {row!r}; valid: {", ".join(all_row_keys())}')
     if final_root and os.path.isfile(self.published(row, 'final_q', DONE_FILE)):
       # A finished final Q is evaluated from its published copy (the same last checkpoint),
       # so that evaluations added later run on a machine that never trained it.
       final_root = self.published(row, 'final_q')
-    sim_extra = ['--generator_key=G_sim2real'] if uses_frozen_g(base) else []
+    sim_extra = [f'--generator_key={FROZEN_G_KEY}'] if uses_frozen_g(base) else []
     for k in EVAL_SEEDS:
       stages.append(self._evaluate(row, 'real', final_root, 'real', k, extra))
       stages.append(self._evaluate(row, 'sim', final_root, 'sim', k, extra + sim_extra))
@@ -822,6 +819,16 @@ class Table1:
                 f"train_eval.generator_checkpoint = '{generator}'",
                 f'Environment.render_size = {tuple(s.render_size)}'] + frozen_g,
             self.final_q_steps() / s.final_steps_per_s, reads=['data/sim_mix18'])]
+
+  def frozen_generator(self, row: str) -> Optional[str]:
+    """The published G (``results/<row or its G's row>/generator``) that ``row``'s final Q
+    trains on, or None for a row without one. Downstream stages read G alone from results/
+    (the report stage writes it, and it is published at once), so a lost machine costs no
+    joint run once G is committed."""
+    base, _, seed = row.partition('_seed')
+    if base in FINAL_Q_REPLICATES:
+      return self.published(f'{FINAL_Q_REPLICATES[base]}_seed{seed or 0}', 'generator')
+    return self.published(row, 'generator') if base in GENERATOR_ROWS else None
 
   def swap_generator(self, row: str) -> Optional[str]:
     """The published G of ``row``'s swap partner (SWAP_PARTNERS, the same training seed), or
@@ -1228,10 +1235,13 @@ def _publish_scalars(run, dst, finished_only=True):
     summaries.export_scalars(run, out)
 
 
-def _publish_q_run(run, dst):
+def _publish_q_run(run, dst, generator=None):
   """A finished QT-Opt run's newest checkpoint (its policy Q and frozen G only:
-  ``run_dir.write_policy_checkpoint``), config, markers, evaluations and scalars."""
-  run_dir.write_policy_checkpoint(run, dst)  # and its run_spec.json; before the DONE marker
+  ``run_dir.write_policy_checkpoint``), config, markers, evaluations and scalars. With
+  ``generator`` (the published G it was trained on) the checkpoint holds the Q alone and its
+  run spec names that G, so that each G is committed once."""
+  sources = {FROZEN_G_KEY: generator} if generator else None
+  run_dir.write_policy_checkpoint(run, dst, sources)  # and its run_spec; before the DONE marker
   for suffix in ('.gin', DONE_FILE, ADOPTED_NOTE):
     _copy_files(run, dst, suffix)
   _copy_files(os.path.join(run, 'eval'), os.path.join(dst, 'eval'))
@@ -1247,7 +1257,7 @@ def publish_row(table: Table1, row: str):
   # like the result); while it trains, its interim copy is final_q_interim/.
   if os.path.isfile(os.path.join(final, DONE_FILE)):
     shutil.rmtree(os.path.join(dst, interim_dir('final_q')), ignore_errors=True)
-    _publish_q_run(final, os.path.join(dst, 'final_q'))
+    _publish_q_run(final, os.path.join(dst, 'final_q'), table.frozen_generator(row))
   real_critic = os.path.join(src, 'real_critic')  # a lever's Q_real start
   if os.path.isfile(os.path.join(real_critic, DONE_FILE)):
     _publish_q_run(real_critic, os.path.join(dst, 'real_critic'))
@@ -1354,7 +1364,7 @@ def _row_result(table: Table1, row: str) -> Optional[dict]:
   source = '--policy=random' if base == 'random' else f'--checkpoint_dir={rel}'
   if base != 'random':
     out['checkpoint_dir'] = rel
-  g = ' --generator_key=G_sim2real' if uses_frozen_g(base) else ''
+  g = f' --generator_key={FROZEN_G_KEY}' if uses_frozen_g(base) else ''
   world = ('' if table.real_gap is None else
            f' --gin_bindings="RealAppearance.real_gap = {table.real_gap!r}"')
   out['evaluate'] = (f'python tools/evaluate.py {source} --appearance=real{world} '
