@@ -418,6 +418,8 @@ def test_tool_translated_regions_evaluates_in_a_composite_world(tmp_path):
                          (['--appearance=real', '--translated_regions=sky'],
                           "expected 'none' or a comma-separated subset of objects, robot"),
                          (['--appearance=real', '--translated_regions=none',
-                           '--region_dilation=-1'], 'must be >= 0')]:
+                           '--region_dilation=-1'], 'must be >= 0'),
+                         (['--appearance=real', '--region_dilation=2'],
+                          'grows the masks of --translated_regions; give that too')]:
     proc = _run_tool(*base, *flags)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]

@@ -165,6 +165,9 @@ def main(argv=None):
     parser.error('--num_episodes and --num_envs must be >= 1')
 
   regions = None
+  if args.region_dilation and args.translated_regions is None:
+    parser.error(f'--region_dilation={args.region_dilation} grows the masks of '
+                 '--translated_regions; give that too (or drop --region_dilation)')
   if args.translated_regions is not None:
     from rl_cyclegan.envs import sim2real  # pylint: disable=g-import-not-at-top
     if not (args.checkpoint_dir and args.generator_key and args.appearance == 'real'):
