@@ -25,8 +25,9 @@ stops at once, naming the holder; a lock of a dead pid on this host is taken ove
 
 After every row stage, ``publish_row`` copies what a reader needs into
 ``results/table1/<row>/`` (G alone, the generator report, evaluation JSONs, the final-Q
-checkpoint cut to the Q and its frozen G (``run_dir.write_policy_checkpoint``: no target
-networks or optimizer state, half the size) and its config, the stages' done markers, and each
+checkpoint cut to the Q (``run_dir.write_policy_checkpoint``: no target networks or optimizer
+state; a frozen G is not copied again but named in its run_spec.json's ``network_sources``: the
+row's published G, or its G row's) and its config, the stages' done markers, and each
 finished training run's TensorBoard
 scalars as ``scalars.json``), ready to commit. A stage whose marker
 is there is finished even when the run directory is gone (a lost machine), and the stages
