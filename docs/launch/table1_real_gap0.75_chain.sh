@@ -61,9 +61,9 @@
 #    0) lane A runs Randomized-Sim's and the oracle's second final Qs before
 #    `rl_cyclegan_adam_per_loss`: each lands within a session (its log, then ~1.5 h), while
 #    the adam-per-loss joint run needs more than one and is our own lever, not one the issue
-#    names; lane B's long lever is the issue's. On a new machine the logs that lane B's
-#    row reads (the real log and the sim log) are collected first, alone, with both cores:
-#    on session 40's machine a log collected beside another one ran at 2.2 episodes/s;
+#    names; lane B's long lever is the issue's. On a new machine the logs that the lanes'
+#    next rows read are collected first, one at a time with both cores: on session 40's
+#    machine two logs collected side by side ran at 2.2 episodes/s each, one alone at ~9;
 # 6. both seed-1 and seed-2 rows once more: their swap stages exist once the other row's G is
 #    published.
 # A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
@@ -111,6 +111,6 @@ lanes() {  # both lanes side by side; fails if either fails
 $T --rows=sim_only,random && $T --rows=real_oracle &&
   both rl_cyclegan_seed0 cyclegan_seed0 &&
   pair rl_cyclegan_rlscene1_seed0 rl_cyclegan_real_critic --joint_only &&
-  $T --rows=rl_cyclegan_long --data_only &&
+  $T --rows=rl_cyclegan_long,randomized_sim_fq,real_oracle_fq --data_only &&
   lanes &&
   $T --rows=rl_cyclegan_seed1,cyclegan_seed1,rl_cyclegan_seed2,cyclegan_seed2
