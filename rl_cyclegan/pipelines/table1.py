@@ -187,6 +187,10 @@ SWAP_PARTNERS = {'rl_cyclegan': 'cyclegan', 'cyclegan': 'rl_cyclegan'}
 COMPOSITE_WORLDS = {'composite_none': 'none', 'composite_background': 'background',
                     'composite_objects_robot': 'objects,robot'}
 COMPOSITE_DILATION = 2
+# The recipes whose G trained with L_RL-scene on (RL-CycleGAN, its paper-faithful row, its
+# levers; their second final Qs through FINAL_Q_REPLICATES): the composite section compares
+# their final Qs with the other G rows' (docs/results.md, "Session 39", "Session 40").
+RL_SCENE_RECIPES = ('rl_cyclegan', 'rl_cyclegan_scratch', *LEVER_ROWS)
 # The order the issue asks for: the headline comparison first.
 RUN_ORDER = ('sim_only', 'rl_cyclegan_seed0', 'cyclegan_seed0', 'real_oracle', 'random',
              'rl_cyclegan_seed1', 'cyclegan_seed1', 'gan', 'graspgan', 'randomized_sim',
@@ -2565,8 +2569,10 @@ def composite_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
   or the objects and robot, from its own G(sim render) of the same state, against the control
   (the paired real render) on the same scenes (paired differences, Agresti's interval)."""
   from rl_cyclegan.evaluation import policy_eval  # pylint: disable=g-import-not-at-top
+  from rl_cyclegan.evaluation import run_statistics as rs  # pylint: disable=g-import-not-at-top
   rows = summary['rows']
   body = []
+  effects = {True: ([], []), False: ([], [])}  # L_RL-scene on: (background, foreground) points
   for key in keys:
     r = rows.get(key) or {}
     label = _row_label(key, rows)
@@ -2578,14 +2584,32 @@ def composite_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
     def diff(world):
       a, b = world.get('outcomes') or [], control.get('outcomes') or []
       if not a or len(a) != len(b):
-        return '-'
-      d, low, high = policy_eval.paired_difference_interval(a, b)
-      return f'{100 * d:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})'
+        return None
+      return policy_eval.paired_difference_interval(a, b)
 
+    def words(d):
+      return '-' if d is None else f'{100 * d[0]:+.1f} ({100 * d[1]:+.1f} to {100 * d[2]:+.1f})'
+
+    back, fore = diff(background), diff(foreground)
     body.append(f"| {label} | {_pct(r.get('real'))} | {_pct(control)} | {_pct(background)} | "
-                f"{_pct(foreground)} | {_pct(r.get('sim'))} | {diff(background)} | "
-                f"{diff(foreground)} |")
-  return _section(
+                f"{_pct(foreground)} | {_pct(r.get('sim'))} | {words(back)} | {words(fore)} |")
+    spread = (r.get('real') or {}).get('embedding_spread')
+    if back and fore and not (isinstance(spread, (int, float)) and spread < COLLAPSED_SPREAD):
+      base = key.partition('_seed')[0]
+      side = effects[FINAL_Q_REPLICATES.get(base, base) in RL_SCENE_RECIPES]
+      side[0].append(100 * back[0])
+      side[1].append(100 * fore[0])
+  pooled = []
+  if min(len(effects[True][1]), len(effects[False][1])) >= 2:
+    for i, region in ((1, 'the objects and robot'), (0, 'the background')):
+      t = rs.welch(effects[True][i], effects[False][i])
+      pooled.append(
+          f"- {region[0].upper()}{region[1:]} from G, against the control: "
+          f"{t['mean_a']:+.1f} points on average over the {t['n_a']} live final Qs trained "
+          f"with L_RL-scene on, {t['mean_b']:+.1f} over the other {t['n_b']}: "
+          f"{t['difference']:+.1f} ({t['ci'][0]:+.1f} to {t['ci'][1]:+.1f}; Welch over final "
+          f"Qs, p = {t['p_value']:.3g}; final Qs on one G are not independent).")
+  section = _section(
       "Composite worlds: which of G's regions each final Q needs",
       'Each final Q trained on G(sim), in `real` with what it sees rebuilt per frame '
       '(`sim2real.CompositeEnv`, `tools/evaluate.py --translated_regions`): the real render of '
@@ -2599,6 +2623,7 @@ def composite_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
       ('final Q', 'real', 'control: paired real render', 'background from G',
        'objects and robot from G', 'sim through G', 'background from G - control (points)',
        'objects and robot from G - control (points)'), body)
+  return section + (pooled + [''] if section and pooled else [])
 
 
 def grasp_distance_markdown(summary: dict, keys: Sequence[str]) -> List[str]:
