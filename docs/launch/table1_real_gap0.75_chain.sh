@@ -63,7 +63,8 @@
 #    the adam-per-loss joint run needs more than one and is our own lever, not one the issue
 #    names; lane B's long lever is the issue's. On a new machine the logs that the lanes'
 #    next rows read are collected first, one at a time with both cores: on session 40's
-#    machine two logs collected side by side ran at 2.2 episodes/s each, one alone at ~9;
+#    machine two logs collected side by side by the lanes ran at 2.2 episodes/s each, one
+#    alone from this runner at ~11.6;
 # 6. both seed-1 and seed-2 rows once more: their swap stages exist once the other row's G is
 #    published.
 # A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
