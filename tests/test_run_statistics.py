@@ -60,6 +60,20 @@ def test_runs_for_power_is_the_smallest_sufficient_count():
   assert rs.runs_for_power(0.0, 0.1, 0.1) is None  # no difference: no count detects it
 
 
+def test_runs_for_power_bisection_matches_a_linear_scan():
+  def scan(d, sd_a, sd_b):  # the definition: the first count whose power suffices
+    return next(n for n in range(2, rs.MAX_RUNS + 1) if rs.welch_power(d, sd_a, sd_b, n) >= 0.8)
+
+  for case in ((0.3, 0.05, 0.05), (0.05, 0.04, 0.06), (0.125, 0.093, 0.03), (0.1, 0.15, 0.01),
+               (0.07, 0.093, 0.093)):
+    assert rs.runs_for_power(*case) == scan(*case), case
+
+
+def test_runs_for_power_refuses_a_power_it_cannot_bisect():
+  with pytest.raises(ValueError, match=r'power must be in \(0.5, 1\), got 0.4'):
+    rs.runs_for_power(0.1, 0.1, 0.1, power=0.4)
+
+
 def test_scene_sd_and_mean_sd():
   assert rs.scene_sd(0.5, 300) == pytest.approx(math.sqrt(0.25 / 300))
   assert rs.mean_sd([0.2, 0.4]) == pytest.approx((0.3, math.sqrt(0.02)))
