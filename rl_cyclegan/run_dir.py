@@ -52,6 +52,8 @@ OPERATIVE_CONFIG_PATHS = (OPERATIVE_CONFIG, os.path.join('train', OPERATIVE_CONF
 TRAIN_SUBDIR = 'train'
 EVAL_SUBDIR = 'eval'
 CHECKPOINT_SUBDIR = os.path.join(TRAIN_SUBDIR, 'ckpt')
+# Checkpointing.weights_copy: the newest checkpoint without the optimizers (runner.py)
+WEIGHTS_SUBDIR = os.path.join(TRAIN_SUBDIR, 'weights')
 SNAPSHOT_SUBDIR = os.path.join(TRAIN_SUBDIR, 'snapshots')
 SIM_REPLAY_SUBDIR = os.path.join('replay', 'sim')
 REVERB_SUBDIR = os.path.join('replay', 'reverb')  # Reverb checkpoints (train/distributed.py)
@@ -198,6 +200,11 @@ class RunSpec:
 
 def checkpoint_dir(root_dir: str) -> str:
   return os.path.join(root_dir, CHECKPOINT_SUBDIR)
+
+
+def weights_checkpoint_dir(root_dir: str) -> str:
+  """Where a run keeps its weights-only checkpoint (``Checkpointing.weights_copy``)."""
+  return os.path.join(root_dir, WEIGHTS_SUBDIR)
 
 
 def worker_dir(root_dir: str, task_id: int) -> str:

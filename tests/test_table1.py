@@ -1090,12 +1090,19 @@ def test_a_joint_run_on_a_lost_machine_resumes_from_its_published_interim_checkp
   table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
                         results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
   joint = {s.name: s for s in table.stages(['rl_cyclegan_seed0'])}['rl_cyclegan_seed0/joint']
+  # It keeps a weights-only checkpoint beside its full one; the interim copy holds that alone
+  # (a third of the size: committable).
+  assert 'Checkpointing.weights_copy = True' in joint.argv
   _fake_checkpoint(os.path.join(joint.directory, 'train', 'ckpt'), 6000)
+  _fake_checkpoint(os.path.join(joint.directory, 'train', 'weights'), 6000)
   joint.interim()
   interim = table.published('rl_cyclegan_seed0', table1.interim_dir('joint'))
   assert interim.endswith('joint_interim')
+  assert not os.path.exists(os.path.join(interim, 'train', 'ckpt'))
   with open(os.path.join(interim, table1.INTERIM_NOTE)) as f:
-    assert json.load(f)['note'].startswith('PARTIAL: the joint run')
+    note = json.load(f)
+  assert note['note'].startswith('PARTIAL: the joint run') and note['weights_only']
+  assert 'optimizers then start fresh' in note['note']
   with open(os.path.join(interim, 'scalars.json')) as f:  # its losses so far (joint_criteria)
     assert json.load(f)['source'] == joint.directory
   assert not os.path.exists(table.published('rl_cyclegan_seed0', 'final_q_interim'))
@@ -1105,15 +1112,35 @@ def test_a_joint_run_on_a_lost_machine_resumes_from_its_published_interim_checkp
   assert fresh.estimate_s == pytest.approx(
       (table.joint_steps() - 6000) / table.scale.joint_steps_per_s)
   assert fresh.prepare() == ['--gin_bindings', 'Replay.min_replay_transitions = 3000']
-  with open(os.path.join(fresh.directory, 'train', 'ckpt', 'ckpt-6000.index')) as f:
-    assert f.read() == 'weights at 6000'
+  with open(os.path.join(fresh.directory, 'train', 'weights', 'ckpt-6000.index')) as f:
+    assert f.read() == 'weights at 6000'  # the trainer resumes from it (loop.restore_run)
+  assert not os.path.exists(os.path.join(fresh.directory, 'train', 'ckpt'))
+  # Killed before its first full checkpoint, it resumes from its own newer weights copy.
+  _fake_checkpoint(os.path.join(fresh.directory, 'train', 'weights'), 6500)
   assert fresh.prepare() == []
+  assert table1._latest_checkpoint(  # pylint: disable=protected-access
+      os.path.join(fresh.directory, 'train', 'weights')).endswith('ckpt-6500')
 
   _mark(fresh.marker)  # the joint run finishes: publishing drops its interim copy
   table1.publish_row(table, 'rl_cyclegan_seed0')
   assert not os.path.exists(interim)
   with open(table.published('rl_cyclegan_seed0', 'joint', table1.ADOPTED_NOTE)) as f:
-    assert json.load(f)['step'] == 6000
+    adopted = json.load(f)
+  assert adopted['step'] == 6000 and adopted['weights_only']
+
+
+def test_a_full_joint_interim_copy_of_an_older_run_is_still_adopted_whole(tmp_path):
+  """Copies published before joint runs kept a weights-only checkpoint hold the full one."""
+  table = table1.Table1(str(tmp_path / 'work'), os.getcwd(), log=lambda m: None,
+                        results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
+  interim = table.published('cyclegan_seed0', table1.interim_dir('joint'))
+  _fake_checkpoint(os.path.join(interim, 'train', 'ckpt'), 4000)
+  joint = {s.name: s for s in table.stages(['cyclegan_seed0'])}['cyclegan_seed0/joint']
+  assert joint.prepare() == ['--gin_bindings', 'Replay.min_replay_transitions = 2000']
+  assert table1._latest_checkpoint(  # pylint: disable=protected-access
+      os.path.join(joint.directory, 'train', 'ckpt')).endswith('ckpt-4000')
+  with open(os.path.join(joint.directory, table1.ADOPTED_NOTE)) as f:
+    assert not json.load(f)['weights_only']
 
 
 def test_the_summary_reports_appendix_a_criteria_of_each_joint_run(tmp_path):

@@ -7,6 +7,7 @@ import glob
 import importlib.util
 import json
 import os
+import shutil
 
 import gin
 import numpy as np
@@ -78,6 +79,49 @@ def _real_dir(path, size=RENDER, name='episodes-00000-of-00001.tfrecord', num=3)
     for i in range(num):
       writer.write(episodes_lib.synthetic_episode(4, size, seed=i))
   return str(path)
+
+
+def test_a_run_with_only_its_weights_copy_resumes_with_fresh_optimizers(tmp_path):
+  """Checkpointing.weights_copy keeps train/weights (everything but the optimizers): a run
+  whose full checkpoints are gone (a lost machine; table1 commits this copy) resumes its step,
+  networks and counters from it, and its optimizers start again at step 0."""
+  real = _real_dir(tmp_path / 'real')
+  root = str(tmp_path / 'run')
+  run = dict(real_episode_dir=real, eval_policies=(), image_summary_interval=0,
+             scene_metrics_interval=0, gradient_norms_interval=0, **SMALL_RUN)
+  _bind()
+  first = _train(root, num_train_steps=2, weights_copy=True, **run)
+  assert first['final_step'] == 2 and not first['resumed_weights_only']
+  full = tf.train.latest_checkpoint(os.path.join(root, 'train', 'ckpt'))
+  weights = tf.train.latest_checkpoint(os.path.join(root, 'train', 'weights'))
+  assert full.endswith('ckpt-2') and weights.endswith('ckpt-2')
+  full_names = dict(tf.train.list_variables(full))
+  weight_names = dict(tf.train.list_variables(weights))
+  optimizer_names = {n for n in full_names if '_optimizer' in n.split('/')[0]}
+  assert optimizer_names and not optimizer_names & set(weight_names)
+  assert set(weight_names) == set(full_names) - optimizer_names  # networks, targets, counters
+  iterations = sorted(n for n in optimizer_names if n.split('/')[1] == '_iterations')
+  assert len(iterations) == 6  # G, F, D_X, D_Y, Q_sim, Q_real
+  before = {n: tf.train.load_variable(weights, n) for n in weight_names}
+
+  shutil.rmtree(os.path.join(root, 'train', 'ckpt'))  # only the weights copy is left
+  _bind()
+  second = _train(root, num_train_steps=3, weights_copy=True, **run)
+  assert second['resumed'] and second['resumed_weights_only']
+  assert second['start_step'] == 2 and second['final_step'] == 3
+  assert second['env_steps'] >= before['env_steps/.ATTRIBUTES/VARIABLE_VALUE'] > 0  # env steps
+  resumed = tf.train.latest_checkpoint(os.path.join(root, 'train', 'ckpt'))
+  assert resumed.endswith('ckpt-3')
+  for name in iterations:  # one step since the fresh start, not three
+    assert int(tf.train.load_variable(resumed, name)) == 1, name
+  g_kernel = next(n for n, shape in weight_names.items()
+                  if n.startswith('G_sim2real/') and len(shape) == 4)  # a conv kernel: trained on
+  assert not np.array_equal(tf.train.load_variable(resumed, g_kernel), before[g_kernel])
+
+  # Without the copy (the default) nothing is written there.
+  _bind()
+  _train(str(tmp_path / 'plain'), num_train_steps=1, **run)
+  assert not os.path.exists(tmp_path / 'plain' / 'train' / 'weights')
 
 
 @pytest.mark.traced  # the binaries' path: train steps and CEM as tf.functions

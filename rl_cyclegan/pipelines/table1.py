@@ -222,10 +222,14 @@ Q_NORMALIZATIONS = ('layer', 'batch')
 FIGURE_STATES = 4
 # While a training stage (a final Q or a joint run) trains, its newest checkpoint is copied to
 # results/table1/<row>/<what>_interim every INTERIM_INTERVAL_S (committed by hand: a machine
-# lost mid-run then costs at most that much training; a joint run's copy is ~10 MB, so commit
-# it at a session's end rather than every time). It is never read as a result; a training
-# stage with no checkpoint of its own adopts it (``Table1.adopt_interim``).
+# lost mid-run then costs at most that much training). It is never read as a result; a
+# training stage with no checkpoint of its own adopts it (``Table1.adopt_interim``).
 INTERIM_INTERVAL_S = 1200.0
+# Which of a run's checkpoints (train/<subdir>) its interim copy holds: a final Q's full one
+# (1.3 MB: it resumes exactly), a joint run's weights-only one (Checkpointing.weights_copy,
+# which its stage turns on: Adam's two moments per variable tripled the copy to ~17 MB, too
+# much to commit; adopted, its optimizers start fresh).
+INTERIM_CHECKPOINT = {'final_q': 'ckpt', 'joint': 'weights'}
 INTERIM_NOTE = 'interim.json'
 ADOPTED_NOTE = 'adopted_interim.json'  # in a run's directory: it resumed from an interim copy
 # On adoption the on-policy replay (on the lost machine) is gone: before training resumes it
@@ -544,8 +548,8 @@ class Table1:
                                (self.continue_joint(row, root, continues) if continues else []))
       stage.interim = lambda: self.publish_interim(row, root, what)
       # A resumed run (its own checkpoint, or the interim copy it adopts) has fewer to go.
-      reached = max(reached,
-                    _checkpoint_step(self.published(row, interim_dir(what), 'train', 'ckpt')))
+      reached = max(reached, _checkpoint_step(self.published(row, interim_dir(what), 'train',
+                                                             INTERIM_CHECKPOINT[what])))
     if continues:  # or the run it trains on
       reached = max(reached, _checkpoint_step(
           os.path.join(self.row_dir(continues), 'joint', 'train', 'ckpt')))
@@ -580,10 +584,11 @@ class Table1:
     """Copies a running training stage's newest checkpoint (and evaluations) to
     results/<row>/<what>_interim."""
     dst = self.published(row, interim_dir(what))
+    subdir = INTERIM_CHECKPOINT[what]
     try:
-      prefix = _copy_checkpoint(os.path.join(root, 'train', 'ckpt'),
-                                os.path.join(dst, 'train', 'ckpt'), prune=True)
-      if prefix is None:
+      prefix = _copy_checkpoint(os.path.join(root, 'train', subdir),
+                                os.path.join(dst, 'train', subdir), prune=True)
+      if prefix is None:  # none yet (or a run started before it kept a weights-only copy)
         return None
       _copy_files(os.path.join(root, 'eval'), os.path.join(dst, 'eval'))
       _copy_files(root, dst, run_dir.RUN_SPEC)
@@ -596,8 +601,11 @@ class Table1:
     step = _step_of(prefix)
     fileio.write_json_atomic(os.path.join(dst, INTERIM_NOTE), {
         'step': step, 'copied': time.strftime('%Y-%m-%dT%H:%M:%S'), 'source': root,
+        'weights_only': subdir != 'ckpt',
         'note': f'PARTIAL: the {what} run was still training. Not a result; a {what} stage '
-                'with no checkpoint of its own resumes from it (table1.Table1.adopt_interim).'})
+                'with no checkpoint of its own resumes from it (table1.Table1.adopt_interim)' +
+                ('; its optimizers then start fresh (this copy holds the weights only).'
+                 if subdir != 'ckpt' else '.')})
     self._log(f'  {row}/{what}: interim checkpoint (step {step}) copied to {dst}')
     return prefix
 
@@ -607,12 +615,14 @@ class Table1:
 
     Returns the extra binding that refills the on-policy replay before training resumes.
     """
-    ckpt = os.path.join(root, 'train', 'ckpt')
     src = self.published(row, interim_dir(what))
-    interim = _latest_checkpoint(os.path.join(src, 'train', 'ckpt'))
-    if _latest_checkpoint(ckpt) is not None or interim is None:
+    subdir = next((d for d in ('ckpt', 'weights')  # a full copy (older joint ones too) first
+                   if _latest_checkpoint(os.path.join(src, 'train', d))), None)
+    own = [_latest_checkpoint(os.path.join(root, 'train', d)) for d in ('ckpt', 'weights')]
+    if any(own) or subdir is None:  # it resumes from its own (adopted before, then trained on)
       return []
-    _copy_checkpoint(os.path.dirname(interim), ckpt)
+    interim = _latest_checkpoint(os.path.join(src, 'train', subdir))
+    _copy_checkpoint(os.path.dirname(interim), os.path.join(root, 'train', subdir))
     _copy_files(os.path.join(src, 'eval'), os.path.join(root, 'eval'))
     step = _step_of(interim)
     refill = max(64, min(ADOPT_REFILL_TRANSITIONS,
@@ -620,11 +630,14 @@ class Table1:
     earlier = os.path.join(src, ADOPTED_NOTE)
     fileio.write_json_atomic(os.path.join(root, ADOPTED_NOTE), {
         'checkpoint': interim, 'step': step, 'refill_transitions': refill,
+        'weights_only': subdir != 'ckpt',
         'adopted': time.strftime('%Y-%m-%dT%H:%M:%S'),
         'earlier': _read_json(earlier) if os.path.isfile(earlier) else None})
     self._log(f'  {row}/{what}: no checkpoint in {root}: resuming from the published interim '
               f'checkpoint {interim} (step {step}). Its on-policy replay was on the lost machine: '
-              f'refilled with {refill} transitions of the restored policy before training')
+              f'refilled with {refill} transitions of the restored policy before training' +
+              ('; it holds the weights only, so the optimizers start fresh'
+               if subdir != 'ckpt' else ''))
     return ['--gin_bindings', f'Replay.min_replay_transitions = {refill}']
 
   def continue_joint(self, row, root, source_row) -> List[str]:
@@ -746,7 +759,9 @@ class Table1:
           'train_rl_cyclegan', s.joint_steps and s.joint_steps * factor, [
               f"Replay.real_episode_dir = '{self.data('real_log5k')}'",
               f'Environment.render_size = {tuple(s.render_size)}',
-              f'train_rl_cyclegan.seed = {seed}'] + ([] if base in PAPER_FAITHFUL_ROWS else [
+              f'train_rl_cyclegan.seed = {seed}',
+              'Checkpointing.weights_copy = True',  # its interim copy (INTERIM_CHECKPOINT)
+          ] + ([] if base in PAPER_FAITHFUL_ROWS else [
                   f"Replay.sim_episode_dir = '{self.data('sim_mix18')}'",
                   (f"train_rl_cyclegan.critic_init_checkpoint = '{self.critic_init}'"
                    if s.critic_init else 'train_rl_cyclegan.critic_init_checkpoint = None')])

@@ -16,7 +16,7 @@
 import contextlib
 import os
 import time
-from typing import Callable, Dict, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import gin
 import numpy as np
@@ -91,6 +91,33 @@ def restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.Checkpoint
         f'({configuration}); use a new root_dir or the original config. '
         f'{type(e).__name__}: {str(e)[:1500]}') from e
   return latest
+
+
+def weight_items(items: Mapping[str, object]) -> Dict[str, object]:
+  """A checkpoint's items without its optimizers (Keras' own or legacy ones): the networks,
+  their targets, the step and collection counters (``Checkpointing.weights_copy``)."""
+  optimizers = (tf.keras.optimizers.Optimizer, tf.keras.optimizers.legacy.Optimizer)
+  return {key: obj for key, obj in items.items() if not isinstance(obj, optimizers)}
+
+
+def restore_run(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager,
+                weights: tf.train.Checkpoint, weights_manager: tf.train.CheckpointManager,
+                configuration: str, log=print) -> Tuple[Optional[str], bool]:
+  """Restores a run's newest full checkpoint (``restore_latest``); without one, its newest
+  weights-only one (``weights``, the items of ``weight_items``), saying so on ``log``: the
+  optimizers then start fresh, Adam's moments and step count at zero, so its first steps are
+  of ~the learning rate per variable, as at a run's start.
+
+  Returns (the prefix restored or None, whether it was the weights-only one).
+  """
+  resumed = restore_latest(checkpoint, manager, configuration)
+  if resumed or not os.path.isdir(weights_manager.directory):
+    return resumed, False
+  resumed = restore_latest(weights, weights_manager, configuration)
+  if resumed:
+    log(f'no full checkpoint in {manager.directory}: resuming from the weights-only checkpoint '
+        f'{resumed}; the optimizers start fresh (their moments and step counts were not kept)')
+  return resumed, bool(resumed)
 
 
 # ----------------------------------------------------------------------------- distribution

@@ -177,6 +177,11 @@ class Checkpointing:
   snapshot_interval: Optional[int] = None
   summary_interval: int = 100
   log_interval: int = 100
+  # Also keep the newest checkpoint of everything but the optimizers in train/weights (one
+  # third of the size with Adam's two moments): a copy small enough to keep off the machine
+  # (tools/table1.py commits a running joint run's). A run with no checkpoint of its own
+  # resumes from it; its optimizers then start fresh (``restore_run``).
+  weights_copy: bool = False
 
   def __post_init__(self):
     for name in ('checkpoint_interval', 'max_checkpoints_to_keep', 'summary_interval',
@@ -459,9 +464,13 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
   checkpoint = tf.train.Checkpoint(**items)
   manager = tf.train.CheckpointManager(checkpoint, run_dir.checkpoint_dir(root_dir),
                                        max_to_keep=ck.max_checkpoints_to_keep)
+  weights = tf.train.Checkpoint(**loop.weight_items(items))
+  weights_manager = tf.train.CheckpointManager(weights, run_dir.weights_checkpoint_dir(root_dir),
+                                               max_to_keep=1)
   counter = pipeline.learner.train_step_counter
-  resumed = loop.restore_latest(checkpoint, manager, f'crop size {env.crop_size}, '
-                                f'{pipeline.name} settings and networks from gin')
+  resumed, weights_only = loop.restore_run(checkpoint, manager, weights, weights_manager,
+                                           f'crop size {env.crop_size}, {pipeline.name} '
+                                           'settings and networks from gin', log)
   if resumed:
     log(f'resumed from {resumed} at train step {int(counter.numpy())}, '
         f'{int(collection.env_steps.numpy())} env steps')
@@ -496,6 +505,7 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
   if sim_source is not sim_replay:
     sim_parts = ' ({} from the sim log + {} on-policy)'.format(*sim_source.split(sampler.num_sim))
   result = {'resumed': bool(resumed), 'start_step': int(counter.numpy()),
+            'resumed_weights_only': weights_only,
             'compute_dtype': getattr(pipeline.learner, 'compute_dtype', 'float32')}
 
   # ------------------------------------------------------------------ policies
@@ -541,6 +551,8 @@ def run(root_dir: str, pipeline: Pipeline, settings: Settings, num_train_steps: 
       feed.checkpoint()
       last = feed.replay.num_inserted  # actors insert meanwhile: the table's is in between
     path = manager.save(checkpoint_number=counter)
+    if ck.weights_copy:
+      weights_manager.save(checkpoint_number=counter)
     last_save = time.monotonic()
     if feed is not None:
       log(f'checkpoint at step {int(counter.numpy())} with a Reverb checkpoint of the sim '
