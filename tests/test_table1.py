@@ -1091,7 +1091,7 @@ def test_a_joint_run_on_a_lost_machine_resumes_from_its_published_interim_checkp
                         results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
   joint = {s.name: s for s in table.stages(['rl_cyclegan_seed0'])}['rl_cyclegan_seed0/joint']
   # It keeps a weights-only checkpoint beside its full one; the interim copy holds that alone
-  # (a third of the size: committable).
+  # (40% of the size: committable).
   assert 'Checkpointing.weights_copy = True' in joint.argv
   _fake_checkpoint(os.path.join(joint.directory, 'train', 'ckpt'), 6000)
   _fake_checkpoint(os.path.join(joint.directory, 'train', 'weights'), 6000)
