@@ -1,10 +1,15 @@
-"""Ad hoc (session 20): how visible are the objects in sim, in the true real render and in G(x)?
+"""Ad hoc (session 20; session 41: any table, the robot, excess over real): how visible are the
+objects (and the robot) in sim, in the true real render and in G(x)?
 
 On the held-out paired states: per-pixel local contrast (scene_metrics.local_contrast, the
 measure behind object_preservation) of object pixels, the share of object pixels standing out
 (> 20 levels), and per object (>= 3 visible pixels) the share with half its pixels standing
-out. Usage:
-  python results/table1/diagnostics/object_contrast.py <paired_set.npz> [<row> ...]
+out. Since session 41 also, per image, the mean over object (robot) pixels of its contrast
+minus the true real render's at the same pixel ("excess over real", in levels of 255), and the
+same for the robot's pixels against their non-robot surround. Usage:
+  python results/table1/diagnostics/object_contrast.py <paired_set.npz> [--results_dir=DIR] \
+      [<row> ...]
+DIR: the table's results (default results/table1); each row's G is DIR/<row>/generator.
 """
 import json
 import sys
@@ -20,7 +25,7 @@ from rl_cyclegan.pipelines import train_qtopt
 THRESHOLD = 20.0
 
 
-def visibility(images, objects, segmentation):
+def visibility(images, objects, segmentation, robot, real=None):
   contrast, valid = scene_metrics.local_contrast(images.astype(np.float32), objects)
   pixels = objects & valid
   standing = (contrast > THRESHOLD) & pixels
@@ -31,25 +36,40 @@ def visibility(images, objects, segmentation):
       if mask.sum() >= 3:
         per_object.append(float(standing[i][mask].mean()))
   per_object = np.array(per_object)
-  return {'median_object_contrast': float(np.median(contrast[pixels])),
-          'object_pixels_standing_out': float(standing.sum() / pixels.sum()),
-          'objects': int(len(per_object)),
-          'objects_half_standing_out': float((per_object >= 0.5).mean()),
-          'objects_not_standing_out': float((per_object == 0).mean())}
+  robot_contrast, robot_valid = scene_metrics.local_contrast(images.astype(np.float32), robot)
+  out = {'median_object_contrast': float(np.median(contrast[pixels])),
+         'object_pixels_standing_out': float(standing.sum() / pixels.sum()),
+         'objects': int(len(per_object)),
+         'objects_half_standing_out': float((per_object >= 0.5).mean()),
+         'objects_not_standing_out': float((per_object == 0).mean()),
+         'median_robot_contrast': float(np.median(robot_contrast[robot & robot_valid]))}
+  if real is not None:  # paired, pixel by pixel, against the true real render
+    real_contrast, _ = scene_metrics.local_contrast(real.astype(np.float32), objects)
+    real_robot, _ = scene_metrics.local_contrast(real.astype(np.float32), robot)
+    out['object_contrast_excess_over_real'] = float((contrast - real_contrast)[pixels].mean())
+    out['robot_contrast_excess_over_real'] = float(
+        (robot_contrast - real_robot)[robot & robot_valid].mean())
+  return out
 
 
-pairs, rows = sys.argv[1], sys.argv[2:]
+args = sys.argv[1:]
+results_dir = 'results/table1'
+for a in [a for a in args if a.startswith('--results_dir=')]:
+  results_dir = a.split('=', 1)[1]
+  args.remove(a)
+pairs, rows = args[0], args[1:]
 data = paired_set.load_paired_set(pairs)
 sim, real = np.asarray(data['sim']), np.asarray(data['real'])
 objects = np.asarray(data['object_mask']).astype(bool)
+robot = np.asarray(data['robot_mask']).astype(bool)
 segmentation = np.asarray(data['segmentation'])
-out = {'paired_set': pairs, 'threshold': THRESHOLD, 'states': int(len(sim)),
-       'sim': visibility(sim, objects, segmentation),
-       'real': visibility(real, objects, segmentation)}
+out = {'paired_set': pairs, 'results_dir': results_dir, 'threshold': THRESHOLD,
+       'states': int(len(sim)), 'sim': visibility(sim, objects, segmentation, robot, real),
+       'real': visibility(real, objects, segmentation, robot, real)}
 for row in rows:
-  policy_eval.parse_run_config(f'results/table1/{row}/joint')
-  crop = tuple(run_dir.read_run_spec(f'results/table1/{row}/joint').crop_size)
-  g = train_qtopt.load_frozen_generator(f'results/table1/{row}/generator', 'G_sim2real', crop)
+  policy_eval.parse_run_config(f'{results_dir}/{row}/joint')
+  crop = tuple(run_dir.read_run_spec(f'{results_dir}/{row}/joint').crop_size)
+  g = train_qtopt.load_frozen_generator(f'{results_dir}/{row}/generator', 'G_sim2real', crop)
   out[f'G(x) {row}'] = visibility(translation.FrameTranslator(g).translate(sim), objects,
-                                  segmentation)
+                                  segmentation, robot, real)
 print(json.dumps(out, indent=1))
