@@ -34,6 +34,31 @@ def test_identical_images_give_zero_error_and_capped_psnr():
   assert m['edge_corr_objects'] == pytest.approx(1.0)
   assert m['edge_corr_robot'] == pytest.approx(1.0)
   assert m['object_preservation'] == 1.0
+  assert m['object_contrast_excess'] == m['robot_contrast_excess'] == 0.0
+
+
+def test_contrast_excess_is_how_much_more_g_sets_a_region_off_than_real():
+  real, objects, robot = scene()
+  real = real.astype(np.float64)
+  c_real, valid = sm.local_contrast(real, objects)
+  pixels = objects & valid
+  # Objects drawn twice as far from their surround: the excess is the real contrast again.
+  louder = real.copy()
+  surround = real[~(objects | robot)].mean(0)  # the tray's mean colour
+  louder[objects] = surround + 2.0 * (real[objects] - surround)
+  c_louder, _ = sm.local_contrast(louder, objects)
+  m = sm.scene_preservation_metrics(louder, real, {'objects': objects, 'robot': robot})
+  assert m['object_contrast_excess'] == pytest.approx((c_louder - c_real)[pixels].mean())
+  assert m['object_contrast_excess'] > 0.8 * c_real[pixels].mean() > 50.0
+  assert m['robot_contrast_excess'] == pytest.approx(0.0, abs=1.0)  # only near the objects
+  # Objects painted over with the tray: all their real contrast is missing.
+  faded = real.copy()
+  faded[objects] = surround
+  assert sm.contrast_excess(faded, real, objects) < -0.8 * c_real[pixels].mean()
+  # An offset of the whole image leaves every region's contrast as it was.
+  assert sm.contrast_excess(real + 25.0, real, objects) == pytest.approx(0.0, abs=1e-9)
+  assert sm.contrast_excess(real + 25.0, real, robot) == pytest.approx(0.0, abs=1e-9)
+  assert math.isnan(sm.contrast_excess(real, real, np.ones_like(objects)))  # no surround
 
 
 def test_mae_and_psnr_hand_worked():
@@ -147,7 +172,7 @@ def test_evaluate_generator_identity_and_generator():
   assert set(k.split('/', 1)[1] for k in m) == {
       'mae', 'psnr', 'mae_objects', 'psnr_objects', 'mae_robot', 'psnr_robot',
       'mae_background', 'psnr_background', 'edge_corr_objects', 'edge_corr_robot',
-      'object_preservation'}
+      'object_preservation', 'object_contrast_excess', 'robot_contrast_excess'}
   only_identity = sm.evaluate_generator(None, paired)
   assert all(k.startswith('identity/') for k in only_identity)
 

@@ -805,11 +805,13 @@ def test_docs_say_where_each_generators_errors_lie(tmp_path):
   table = table1.Table1(str(tmp_path / 'work'), str(tmp_path), table1.TINY, log=lambda m: None,
                         results_dir=str(tmp_path / 'results'), docs_dir=str(tmp_path / 'docs'))
   metrics = {'mae': 17.4, 'mae_objects': 40.25, 'mae_robot': 50.0, 'mae_background': 12.5,
-             'edge_corr_objects': 0.175, 'object_preservation': 0.9}
+             'edge_corr_objects': 0.175, 'object_preservation': 0.9,
+             'object_contrast_excess': 9.25, 'robot_contrast_excess': -4.5}
   identity = {f'identity/{k}': 2 * v for k, v in metrics.items()}
   reports = {'rl_cyclegan_seed0': {f'generator/{k}': v for k, v in metrics.items()},
              'cyclegan_seed0': {f'generator/{k}': v for k, v in metrics.items()
-                                if k != 'mae_background'}}  # written before it existed
+                                if k not in ('mae_background', 'object_contrast_excess',
+                                             'robot_contrast_excess')}}  # before they existed
   for row, report in reports.items():
     os.makedirs(table.published(row))
     with open(table.published(row, 'generator_report.json'), 'w') as f:
@@ -818,7 +820,9 @@ def test_docs_say_where_each_generators_errors_lie(tmp_path):
   markdown = (tmp_path / 'docs' / 'table1.md').read_text()
   assert "## Where G's errors lie" in markdown
   assert ('| RL-CycleGAN (seed 0) | 17.4 (34.8) | 40.2 (80.5) | 50.0 (100.0) | 12.5 (25.0) | '
-          '0.17 (0.35) | 0.900 (1.800) |') in markdown
+          '0.17 (0.35) | 0.900 (1.800) | 9.2 (18.5) | -4.5 (-9.0) |') in markdown
+  assert '| 0.900 (1.800) | - (18.5) |' not in markdown  # a dash, not half a figure
+  assert '| 0.17 (0.35) | 0.900 (1.800) | - | - |' in markdown
   assert '| CycleGAN (seed 0) | 17.4 (34.8) | 40.2 (80.5) | 50.0 (100.0) | - |' in markdown
   section = markdown[markdown.index("## Where G's errors lie"):]
   assert section.index('| CycleGAN (seed 0) |') < section.index('| RL-CycleGAN (seed 0) |')
@@ -1564,16 +1568,21 @@ def test_the_gs_properties_are_ranked_against_their_final_qs_success(tmp_path):
     return {'successes': k, 'episodes': 100, 'success_rate': k / 100, 'ci95': [low, high],
             'outcomes': [1] * k + [0] * (100 - k), 'embedding_spread': spread}
 
-  def generator(distance, preservation):
+  def generator(distance, preservation, contrast=None):
+    frame = {'generator/object_preservation': preservation}
+    if contrast is not None:
+      frame['generator/object_contrast_excess'] = contrast
     return {'oracle_q': {'generator': {'action_xy_distance': distance}},
-            'generator_report': {'frame': {'generator/object_preservation': preservation}}}
+            'generator_report': {'frame': frame}}
 
   rows = {'cyclegan_seed0': {'real': real(60)}, 'cyclegan_fq_seed0': {'real': real(50)},
           'rl_cyclegan_seed0': {'real': real(40)},
           'rl_cyclegan_seed1': {'real': real(90, spread=0.0001)},  # collapsed: left out
           'rl_cyclegan_fq_seed1': {'real': real(30)}, 'graspgan': {'real': real(20)}}
-  generators = {'cyclegan_seed0': generator(0.60, 0.5), 'rl_cyclegan_seed0': generator(0.65, 0.9),
-                'rl_cyclegan_seed1': generator(0.70, 0.7), 'graspgan': generator(0.75, 0.6),
+  generators = {'cyclegan_seed0': generator(0.60, 0.5, 1.0),
+                'rl_cyclegan_seed0': generator(0.65, 0.9, 12.0),
+                'rl_cyclegan_seed1': generator(0.70, 0.7, 8.0),
+                'graspgan': generator(0.75, 0.6, -2.0),
                 'gan': generator(0.80, 0.4)}  # no final Q yet
   summary = {'rows': rows, 'generators': generators}
   gens = {key: (real['successes'], live, total)
@@ -1582,7 +1591,10 @@ def test_the_gs_properties_are_ranked_against_their_final_qs_success(tmp_path):
                   'rl_cyclegan_seed1': (30, 1, 2), 'graspgan': (20, 1, 1)}
   text = '\n'.join(table1.predictor_markdown(summary))
   assert ('| CycleGAN (seed 0) | 2 of 2 | 55.0% (110/200; 48-62%) | - | 0.600 | 0.500 | - | - '
-          '| - |') in text
+          '| 1.0 | - |') in text
+  # Object contrast over real ranks them 2 / 4 / 3 / 1 where success does 4 / 3 / 2 / 1.
+  assert ('- object contrast over real: with success in real, Spearman rho = +0.40 over 4 Gs'
+          in text)  # 1 - 6 * 6 / 60
   # Distances rank the 4 Gs exactly as their success does (in reverse): rho -1, p = 2 / 24.
   assert ('- oracle-Q greedy-move distance: with success in real, Spearman rho = -1.00 over 4 '
           'Gs, exact permutation p = 0.0833.') in text

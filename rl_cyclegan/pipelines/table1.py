@@ -1579,6 +1579,8 @@ G_PREDICTORS = (
     ('object preservation', ('generator_report', 'frame', 'generator/object_preservation'), 3),
     ('MAE objects', ('generator_report', 'frame', 'generator/mae_objects'), 1),
     ('MAE tray and floor', ('generator_report', 'frame', 'generator/mae_background'), 1),
+    ('object contrast over real',
+     ('generator_report', 'frame', 'generator/object_contrast_excess'), 1),
     ("joint run's Q_real in real", ('joint_q_real_real', 'success_rate'), 3))
 
 
@@ -2406,7 +2408,9 @@ def convergence_markdown(summary: dict) -> List[str]:
 ERROR_COLUMNS = (('MAE, all pixels', 'mae', 1), ('objects', 'mae_objects', 1),
                  ('robot', 'mae_robot', 1), ('tray and floor', 'mae_background', 1),
                  ('object edges (corr.)', 'edge_corr_objects', 2),
-                 ('object preservation', 'object_preservation', 3))
+                 ('object preservation', 'object_preservation', 3),
+                 ('object contrast over real', 'object_contrast_excess', 1),
+                 ('robot contrast over real', 'robot_contrast_excess', 1))
 
 
 def generator_error_markdown(summary: dict) -> List[str]:
@@ -2433,7 +2437,9 @@ def generator_error_markdown(summary: dict) -> List[str]:
       "better): the object pixels, the robot's, and the rest (tray, table and floor). "
       "Object edges: correlation of the color gradients around the objects (1 is best); "
       "object preservation: the share of the real render's salient object pixels that stand "
-      "out in G(x) too (`rl_cyclegan/evaluation/scene_metrics.py`).", '',
+      "out in G(x) too; object (robot) contrast over real: how many levels more than the real "
+      "render G(x) sets those pixels off from their surround, on average (0 is best; above 0: "
+      "drawn more visibly than real) (`rl_cyclegan/evaluation/scene_metrics.py`).", '',
       '| generator | ' + ' | '.join(h for h, _, _ in ERROR_COLUMNS) + ' |',
       '|---|' + '---|' * len(ERROR_COLUMNS)]
   for key in keys:

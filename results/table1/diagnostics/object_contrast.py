@@ -6,7 +6,8 @@ measure behind object_preservation) of object pixels, the share of object pixels
 (> 20 levels), and per object (>= 3 visible pixels) the share with half its pixels standing
 out. Since session 41 also, per image, the mean over object (robot) pixels of its contrast
 minus the true real render's at the same pixel ("excess over real", in levels of 255), and the
-same for the robot's pixels against their non-robot surround. Usage:
+same for the robot's pixels against their non-robot surround (scene_metrics.contrast_excess,
+which generator reports carry since then). Usage:
   python results/table1/diagnostics/object_contrast.py <paired_set.npz> [--results_dir=DIR] \
       [<row> ...]
 DIR: the table's results (default results/table1); each row's G is DIR/<row>/generator.
@@ -44,11 +45,8 @@ def visibility(images, objects, segmentation, robot, real=None):
          'objects_not_standing_out': float((per_object == 0).mean()),
          'median_robot_contrast': float(np.median(robot_contrast[robot & robot_valid]))}
   if real is not None:  # paired, pixel by pixel, against the true real render
-    real_contrast, _ = scene_metrics.local_contrast(real.astype(np.float32), objects)
-    real_robot, _ = scene_metrics.local_contrast(real.astype(np.float32), robot)
-    out['object_contrast_excess_over_real'] = float((contrast - real_contrast)[pixels].mean())
-    out['robot_contrast_excess_over_real'] = float(
-        (robot_contrast - real_robot)[robot & robot_valid].mean())
+    out['object_contrast_excess_over_real'] = scene_metrics.contrast_excess(images, real, objects)
+    out['robot_contrast_excess_over_real'] = scene_metrics.contrast_excess(images, real, robot)
   return out
 
 
