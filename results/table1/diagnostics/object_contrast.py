@@ -10,9 +10,13 @@ same for the robot's pixels against their non-robot surround (scene_metrics.cont
 which generator reports carry since then). Usage:
   python results/table1/diagnostics/object_contrast.py <paired_set.npz> [--results_dir=DIR] \
       [<row> ...]
-DIR: the table's results (default results/table1); each row's G is DIR/<row>/generator.
+DIR: the table's results (default results/table1); each row's G is DIR/<row>/generator, or,
+given as <row>@<subdir>, DIR/<row>/<subdir> (e.g. a running joint run's interim copy:
+rl_cyclegan_long@joint_interim/train/weights; the run's config is then read from
+DIR/<row>/joint, or joint_interim while it trains).
 """
 import json
+import os
 import sys
 
 import numpy as np
@@ -64,10 +68,14 @@ segmentation = np.asarray(data['segmentation'])
 out = {'paired_set': pairs, 'results_dir': results_dir, 'threshold': THRESHOLD,
        'states': int(len(sim)), 'sim': visibility(sim, objects, segmentation, robot, real),
        'real': visibility(real, objects, segmentation, robot, real)}
-for row in rows:
-  policy_eval.parse_run_config(f'{results_dir}/{row}/joint')
-  crop = tuple(run_dir.read_run_spec(f'{results_dir}/{row}/joint').crop_size)
-  g = train_qtopt.load_frozen_generator(f'{results_dir}/{row}/generator', 'G_sim2real', crop)
-  out[f'G(x) {row}'] = visibility(translation.FrameTranslator(g).translate(sim), objects,
+for name in rows:
+  row, _, subdir = name.partition('@')
+  joint = next(d for d in (f'{results_dir}/{row}/joint', f'{results_dir}/{row}/joint_interim')
+               if os.path.isdir(d))
+  policy_eval.parse_run_config(joint)
+  crop = tuple(run_dir.read_run_spec(joint).crop_size)
+  g = train_qtopt.load_frozen_generator(f'{results_dir}/{row}/{subdir or "generator"}',
+                                        'G_sim2real', crop)
+  out[f'G(x) {name}'] = visibility(translation.FrameTranslator(g).translate(sim), objects,
                                   segmentation, robot, real)
 print(json.dumps(out, indent=1))
