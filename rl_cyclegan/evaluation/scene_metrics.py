@@ -189,20 +189,34 @@ def local_contrast(images, object_mask, background_radius=3):
   return np.abs(images - mean).mean(-1), valid
 
 
+def _paired_contrast(generated, true_real, mask, background_radius):
+  """(contrast in generated, contrast in true_real, the mask's pixels with a surround)."""
+  generated, true_real = _as_float(generated), _as_float(true_real)
+  mask = _check_mask(mask, true_real)
+  c_true, valid = local_contrast(true_real, mask, background_radius)
+  c_gen, _ = local_contrast(generated, mask, background_radius)
+  return c_gen, c_true, mask & valid
+
+
+def _preservation(c_gen, c_true, pixels, contrast_threshold) -> float:
+  reference = pixels & (c_true > contrast_threshold)
+  if not reference.any():
+    return float('nan')
+  return float((reference & (c_gen > contrast_threshold)).sum() / reference.sum())
+
+
+def _excess(c_gen, c_true, pixels) -> float:
+  return float((c_gen - c_true)[pixels].mean()) if pixels.any() else float('nan')
+
+
 def object_preservation(generated, true_real, object_mask, contrast_threshold=20.0,
                         background_radius=3) -> float:
   """Fraction of object pixels standing out in true_real that also stand out in generated.
 
   See the module docstring. NaN if no object pixel stands out in true_real.
   """
-  generated, true_real = _as_float(generated), _as_float(true_real)
-  object_mask = _check_mask(object_mask, true_real, 'object_mask')
-  c_true, valid = local_contrast(true_real, object_mask, background_radius)
-  c_gen, _ = local_contrast(generated, object_mask, background_radius)
-  reference = object_mask & valid & (c_true > contrast_threshold)
-  if not reference.any():
-    return float('nan')
-  return float((reference & (c_gen > contrast_threshold)).sum() / reference.sum())
+  return _preservation(*_paired_contrast(generated, true_real, object_mask, background_radius),
+                       contrast_threshold)
 
 
 def contrast_excess(generated, true_real, mask, background_radius=3) -> float:
@@ -210,14 +224,7 @@ def contrast_excess(generated, true_real, mask, background_radius=3) -> float:
   around them, ``local_contrast``) in generated minus in true_real: > 0 where generated sets the
   region off more than the real render does. See the module docstring. NaN if no pixel of the
   mask has a non-mask pixel in its window."""
-  generated, true_real = _as_float(generated), _as_float(true_real)
-  mask = _check_mask(mask, true_real)
-  c_true, valid = local_contrast(true_real, mask, background_radius)
-  c_gen, _ = local_contrast(generated, mask, background_radius)
-  pixels = mask & valid
-  if not pixels.any():
-    return float('nan')
-  return float((c_gen - c_true)[pixels].mean())
+  return _excess(*_paired_contrast(generated, true_real, mask, background_radius))
 
 
 def scene_preservation_metrics(generated_real, true_real, segmentation_masks: Mapping,
@@ -252,6 +259,7 @@ def scene_preservation_metrics(generated_real, true_real, segmentation_masks: Ma
   objects = _check_mask(objects, true_real, 'objects mask')
   robot = _check_mask(robot, true_real, 'robot mask')
   background = ~(objects | robot)
+  object_contrast = _paired_contrast(generated_real, true_real, objects, background_radius)
   return {
       'mae': mean_absolute_error(generated_real, true_real),
       'psnr': psnr(generated_real, true_real),
@@ -263,10 +271,8 @@ def scene_preservation_metrics(generated_real, true_real, segmentation_masks: Ma
       'psnr_background': psnr(generated_real, true_real, background),
       'edge_corr_objects': edge_correlation(generated_real, true_real, objects, edge_dilation),
       'edge_corr_robot': edge_correlation(generated_real, true_real, robot, edge_dilation),
-      'object_preservation': object_preservation(generated_real, true_real, objects,
-                                                 contrast_threshold, background_radius),
-      'object_contrast_excess': contrast_excess(generated_real, true_real, objects,
-                                                background_radius),
+      'object_preservation': _preservation(*object_contrast, contrast_threshold),
+      'object_contrast_excess': _excess(*object_contrast),
       'robot_contrast_excess': contrast_excess(generated_real, true_real, robot,
                                                background_radius),
   }
