@@ -7,6 +7,7 @@ import tensorflow as tf
 from rl_cyclegan import losses
 from rl_cyclegan import specs
 from rl_cyclegan.evaluation import loss_direction as ld
+from rl_cyclegan.evaluation import scene_metrics as sm
 from rl_cyclegan.evaluation import rl_scene_pull as pull_lib
 from rl_cyclegan.learners import rl_cyclegan as learner_lib
 
@@ -76,6 +77,33 @@ def test_a_loss_on_the_objects_only_pushes_nowhere_else():
   a, b = -g_x[objects].ravel(), (y - g_x)[objects].ravel()
   expected = np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b)
   assert out['obj/objects/toward_real'] == pytest.approx(expected, rel=1e-4)
+
+
+def test_contrast_fields_are_the_first_order_change_of_the_regions_contrast():
+  sim, real, objects, robot, g_x, _ = _paired(h=12, w=14)
+  mask = tf.constant(objects[..., None], tf.float32)
+  # 'louder' scales the object pixels away from 0 (~their surround's mean): objects louder.
+  terms = lambda g: {'louder': -0.5 * tf.reduce_sum(tf.square(g * mask)),  # pylint: disable=unnecessary-lambda-assignment
+                     'fit': 0.3 * tf.reduce_sum(tf.square(g - 0.2))}
+  out = ld.loss_directions(terms, g_x, sim, real, objects, robot)
+  assert out['louder/objects/contrast_change'] > 0
+  assert out['louder/objects/toward_contrast'] > 0
+  masks = ld.region_masks(objects, robot)
+  levels = lambda g, region: sm.local_contrast((g + 1.0) * 127.5, masks[region], 3)[0][  # pylint: disable=unnecessary-lambda-assignment
+      masks[region] & sm.local_contrast(g, masks[region], 3)[1]].mean()
+  pushes = {'louder': np.where(objects[..., None], g_x, 0.0),
+            'fit': -0.6 * (g_x - 0.2)}
+  eps, g = 1e-5, g_x.astype(np.float64)
+  for name, push in pushes.items():
+    for region in ld.CONTRAST_REGIONS:
+      numeric = (levels(g + eps * push, region) - levels(g - eps * push, region)) / (2 * eps)
+      assert out[f'{name}/{region}/contrast_change'] == pytest.approx(numeric, rel=1e-4,
+                                                                      abs=1e-6)
+  for region in ld.CONTRAST_REGIONS:  # linear in the push: the terms add up to 'all'
+    assert out[f'all/{region}/contrast_change'] == pytest.approx(
+        out[f'louder/{region}/contrast_change'] + out[f'fit/{region}/contrast_change'],
+        rel=1e-6)
+  assert 'louder/background/contrast_change' not in out
 
 
 def test_generator_terms_match_eq4_and_eq2_and_vanish_where_they_should():

@@ -137,6 +137,41 @@ def test_local_contrast_hand_worked():
   assert not valid.any()
 
 
+def test_contrast_gradient_hand_worked_and_against_finite_differences():
+  # The 3 x 3 image above: the object pixel rises by 1/3 per channel, each of its 8 neighbours
+  # lowers the contrast by 1/8 of that through the local mean.
+  image = np.full((1, 3, 3, 3), 100.0)
+  image[0, 1, 1] = 200.0
+  mask = np.zeros((1, 3, 3), bool)
+  mask[0, 1, 1] = True
+  grad = sm.contrast_gradient(image, mask, background_radius=1)
+  np.testing.assert_allclose(grad[0, 1, 1], 1.0 / 3.0)
+  neighbours = np.ones((3, 3), bool)
+  neighbours[1, 1] = False
+  np.testing.assert_allclose(grad[0][neighbours], -1.0 / 24.0)
+  # Any image and region: the first-order change of the region's mean contrast along a random
+  # direction (central differences), pooled over images as contrast_excess pools them.
+  rng = np.random.default_rng(3)
+  images = rng.uniform(0, 255, size=(2, 12, 14, 3))
+  real, objects, _ = scene(n=2, h=12, w=14)
+  objects[1, :, :6] = True  # a region that touches the border, and pixels with no surround
+  _, valid = sm.local_contrast(images, objects, background_radius=3)
+  assert (objects & ~valid).any()  # the region's pixels without a surround are left out
+  mean_contrast = lambda i: sm.local_contrast(i, objects, 3)[0][objects & valid].mean()
+  grad = sm.contrast_gradient(images, objects, background_radius=3)
+  for seed in range(3):
+    v = np.random.default_rng(seed).normal(size=images.shape)
+    eps = 1e-5
+    numeric = (mean_contrast(images + eps * v) - mean_contrast(images - eps * v)) / (2 * eps)
+    assert float((grad * v).sum()) == pytest.approx(numeric, rel=1e-5)
+  # A push that draws the objects louder than real raises it; a fade lowers it.
+  grad = sm.contrast_gradient(real, objects)
+  louder = np.where(objects[..., None], 2.0 * real.astype(float) - 100.0, real)
+  assert float((grad * (louder - real)).sum()) > 0 > float((grad * (100.0 - louder)).sum())
+  # No pixel of the region has a surround: no gradient.
+  assert not sm.contrast_gradient(real, np.ones_like(objects)).any()
+
+
 def test_box_sum_matches_brute_force():
   x = np.random.default_rng(0).normal(size=(2, 5, 7))
   r = 2

@@ -27,6 +27,17 @@ image (the object pixels, the robot's, and the rest: tray, table and floor):
   colour_norm_R  the norm of that mean-colour push (the N * 3 vector): how hard the term moves
                  R's colour at all, comparable between terms of one run.
 
+And for the objects and the robot (``CONTRAST_REGIONS``), how the push changes how loudly G
+draws them (``scene_metrics.contrast_gradient``: the region's mean local contrast against its
+surround, pooled over the N images; at real_gap 0.75 the Gs trained with L_RL-scene drew the
+objects 9.2 levels of 255 over the real render, the others 0.6, docs/results.md "Session 41"):
+
+  contrast_change_R   the first-order change of R's mean contrast, in levels of 255, per unit of
+                      the push as given (linear: the terms' changes add up to 'all''s). > 0: the
+                      term draws R louder.
+  toward_contrast_R   cos(push, the contrast's gradient) over the whole image (the gradient lives
+                      on R's pixels and their surround): how much of the push goes into it.
+
 Two views of a term's push (``direction_stats`` measures either):
   loss_directions  minus the term's gradient with respect to the pixels of G(x): what G is
                    asked for.
@@ -57,10 +68,14 @@ import tensorflow as tf
 from rl_cyclegan import losses
 from rl_cyclegan import specs
 from rl_cyclegan.evaluation import rl_scene_pull
+from rl_cyclegan.evaluation import scene_metrics
 
 REGIONS = ('objects', 'robot', 'background')  # background: neither objects nor robot
 FIELDS = ('share', 'toward_real', 'toward_sim', 'colour_toward_real', 'colour_toward_sim',
           'colour_norm')
+CONTRAST_REGIONS = ('objects', 'robot')
+CONTRAST_FIELDS = ('contrast_change', 'toward_contrast')
+LEVELS_PER_UNIT = 127.5  # G(x) in [-1, 1]; contrasts are reported in levels of 255
 TERMS = ('gan_generator', 'cycle', 'rl_scene')  # the Table 5 rows that update G, by name
 
 
@@ -112,10 +127,14 @@ def direction_stats(pushes: Mapping[str, np.ndarray], g_x, sim, real, object_mas
     g_x, sim, real, object_mask, robot_mask: as ``loss_directions``.
 
   Returns:
-    {'<name>/<region>/<field>': float, '<name>/norm': the push's norm over the whole image}.
+    {'<name>/<region>/<field>': float for every region of ``REGIONS`` and field of ``FIELDS``
+     and for every region of ``CONTRAST_REGIONS`` and field of ``CONTRAST_FIELDS``,
+     '<name>/norm': the push's norm over the whole image}.
   """
   g, x, y, masks = _checked(g_x, sim, real, object_mask, robot_mask, 'direction_stats')
   to_real, to_sim = y - g, x - g
+  contrast = {region: scene_metrics.contrast_gradient(g, masks[region]).ravel()
+              for region in CONTRAST_REGIONS}
   out = {}
   for name, push in pushes.items():
     push = np.asarray(push, np.float32)
@@ -132,6 +151,10 @@ def direction_stats(pushes: Mapping[str, np.ndarray], g_x, sim, real, object_mas
                                                            _region_colour(to_real, mask))
       out[f'{name}/{region}/colour_toward_sim'] = _cosine(colour, _region_colour(to_sim, mask))
       out[f'{name}/{region}/colour_norm'] = float(np.linalg.norm(colour))
+    for region, gradient in contrast.items():
+      out[f'{name}/{region}/contrast_change'] = LEVELS_PER_UNIT * float(
+          np.dot(push.ravel(), gradient))
+      out[f'{name}/{region}/toward_contrast'] = _cosine(push.ravel(), gradient)
   return out
 
 
@@ -151,7 +174,7 @@ def loss_directions(terms_fn: Callable[[tf.Tensor], Mapping[str, tf.Tensor]], g_
   Returns:
     {'<term>/<region>/<field>': float} for every term of ``terms_fn`` plus 'all' (their sum:
     what G's optimizer gets), every region of ``REGIONS`` and every field of ``FIELDS`` (module
-    docstring), and '<term>/norm': the gradient's norm over the whole image. A term with a zero
+    docstring), the contrast fields of ``direction_stats``, and '<term>/norm': the gradient's norm over the whole image. A term with a zero
     gradient in a region gets NaN cosines there.
   """
   _checked(g_x, sim, real, object_mask, robot_mask, 'loss_directions')

@@ -209,6 +209,33 @@ def _excess(c_gen, c_true, pixels) -> float:
   return float((c_gen - c_true)[pixels].mean()) if pixels.any() else float('nan')
 
 
+def contrast_gradient(images, mask, background_radius=3) -> np.ndarray:
+  """The gradient, with respect to ``images``, of the region's mean local contrast: the mean
+  over the pixels of ``mask`` with a non-mask pixel in their window of ``local_contrast``
+  (all images pooled, as ``contrast_excess`` pools them). float64 [N, h, w, 3], in contrast
+  units per image unit (any image scale; the contrast is linear in it). The direction that
+  sets the region off from its surround fastest: a push on the images raises the region's
+  contrast to first order by its dot product with this (``loss_direction``). Non-zero on the
+  region's pixels (+/- 1/3 per channel over the pixel count) and on their non-mask surround
+  (minus what each surround pixel adds to the local means B(p)). Where I(p) = B(p) exactly, the
+  sign is taken as 0. Zero everywhere if no pixel of the mask has a surround."""
+  images = _as_float(images)
+  mask = _check_mask(mask, images)
+  background = (~mask).astype(np.float64)  # [N, h, w]
+  count = _box_sum(background, background_radius)  # [N, h, w]
+  pixels = mask & (count > 0.5)
+  n = pixels.sum()
+  if n == 0:
+    return np.zeros_like(images)
+  local_mean = (_box_sum(images * background[..., None], background_radius)
+                / np.maximum(count, 1.0)[..., None])
+  # d|I(p) - B(p)| / dI(p) = s(p); / dI(q) = -s(p) / count(p) for each surround pixel q in p's
+  # window, and p in q's window when q is in p's (the window is symmetric).
+  sign = np.sign(images - local_mean) * pixels[..., None]  # [N, h, w, 3]
+  spread = _box_sum(sign / np.maximum(count, 1.0)[..., None], background_radius)
+  return (sign - background[..., None] * spread) / (3.0 * n)
+
+
 def object_preservation(generated, true_real, object_mask, contrast_threshold=20.0,
                         background_radius=3) -> float:
   """Fraction of object pixels standing out in true_real that also stand out in generated.

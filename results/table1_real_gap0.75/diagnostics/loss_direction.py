@@ -28,6 +28,9 @@ loss_direction.jsonl). The table of docs/results.md, "Session 38" (means over ea
 checkpoints):
   python results/table1_real_gap0.75/diagnostics/loss_direction.py --summarize \
       results/table1_real_gap0.75/diagnostics/loss_direction.jsonl
+Since session 42 each line also holds each term's contrast fields (``loss_direction``:
+``contrast_change``, ``toward_contrast`` for the objects and the robot): does a term draw them
+louder? The summary adds their table for the lines that have them.
 """
 import collections
 import json
@@ -83,6 +86,23 @@ def summarize(path):
               f'{mean(f"{term}/background/share"):.2f} | '
               f'{mean(f"{term}/background/colour_toward_real"):+.2f} | '
               f'{mean(f"{term}/background/colour_norm"):.2g} |')
+    contrast = [(path, [r[view] for r in records if view in r]) for path, records in runs.items()]
+    contrast = [(path, m) for path, m in contrast if m and 'all/objects/contrast_change' in m[0]]
+    if contrast:  # since session 42
+      print(f'\n{view}, how loudly G draws the objects and the robot (first-order change of '
+            'their mean local contrast, levels of 255 per unit push; mean over checkpoints):\n')
+      print('| joint run | term | objects: contrast change | cos with its gradient | '
+            'robot: contrast change | cos with its gradient |')
+      print('|---|---|---|---|---|---|')
+      for path, measured in contrast:
+        mean = lambda key, measured=measured: float(np.mean([m[key] for m in measured]))
+        terms = sorted({k.split('/')[0] for k in measured[0]}, key=lambda t: (t == 'all', t))
+        for term in terms:
+          print(f'| {_name(path)} | {term} | '
+                f'{mean(f"{term}/objects/contrast_change"):+.3g} | '
+                f'{mean(f"{term}/objects/toward_contrast"):+.3f} | '
+                f'{mean(f"{term}/robot/contrast_change"):+.3g} | '
+                f'{mean(f"{term}/robot/toward_contrast"):+.3f} |')
 
 
   print('\nG\'s Adam: the root of its bias-corrected second moments, median over G\'s weights '
