@@ -31,6 +31,14 @@ checkpoints):
 Since session 42 each line also holds each term's contrast fields (``loss_direction``:
 ``contrast_change``, ``toward_contrast`` for the objects and the robot): does a term draw them
 louder? The summary adds their table for the lines that have them.
+With ``--fresh_adam`` (session 42) each line also holds ``weight_step_fresh_adam``: the
+change of G(x) under the first step of a fresh Adam (m_hat = g, v_hat = g^2: lr sign(g) per
+weight), what a joint run resumed from its weights alone (``Checkpointing.weights_copy``)
+takes first, against ``weight_step`` under the run's restored Adam (both to first order and
+without beta_1's momentum, 0.1 here):
+  python results/table1_real_gap0.75/diagnostics/loss_direction.py <paired_set.npz> \
+      <joint_run_dir> --fresh_adam > <out.jsonl>
+  python results/table1_real_gap0.75/diagnostics/loss_direction.py --summarize_restart <out.jsonl>
 """
 import collections
 import json
@@ -132,16 +140,57 @@ def main(argv):
   if argv[0] == '--summarize':
     summarize(argv[1])
     return
-  pairs, joint_runs = argv[0], argv[1:]
+  if argv[0] == '--summarize_restart':
+    summarize_restart(argv[1])
+    return
+  fresh_adam = '--fresh_adam' in argv
+  pairs, *joint_runs = [a for a in argv if a != '--fresh_adam']
   data = paired_set.load_paired_set(pairs)
   for joint in joint_runs:
     spec = run_dir.read_run_spec(joint)
     for prefix in tf.train.get_checkpoint_state(
         run_dir.checkpoint_dir(joint)).all_model_checkpoint_paths:
-      measure(data, pairs, joint, spec, prefix)
+      measure(data, pairs, joint, spec, prefix, fresh_adam)
 
 
-def measure(data, pairs, joint, spec, prefix):
+def _fresh_adam_preconditioner(generator, x, terms_fn, epsilon, per_loss):
+  """1 / (|g| + epsilon) per weight of G: the scaling of a fresh Adam's first step (bias
+  corrected, m_hat = g and v_hat = g^2), g the gradient of the sum of the terms (one Adam on G)
+  or, with one Adam per loss, each term's own."""
+  variables = generator.trainable_variables
+  with tf.GradientTape(persistent=True) as tape:
+    terms = dict(terms_fn(generator(x, training=False)))
+    total = tf.add_n(list(terms.values()))
+  scale = lambda loss: [1.0 / (tf.abs(g) + epsilon) if g is not None else tf.zeros_like(v)  # pylint: disable=unnecessary-lambda-assignment
+                        for v, g in zip(variables, tape.gradient(loss, variables))]
+  out = {name: scale(term) for name, term in terms.items()} if per_loss else scale(total)
+  del tape
+  return out
+
+
+def summarize_restart(path):
+  """The ``--fresh_adam`` lines at ``path``: G(x)'s change under one step of the restored Adam
+  against one of a fresh Adam (what a run resumed from its weights alone takes first)."""
+  print('| joint run | checkpoint | change of G(x): restored Adam | fresh Adam | ratio | '
+        'objects\' contrast change: restored / fresh | background toward real: restored / '
+        'fresh |')
+  print('|---|---|---|---|---|---|---|')
+  with open(path) as f:
+    for line in f:
+      record = json.loads(line)
+      if 'weight_step_fresh_adam' not in record:
+        continue
+      old, new = record['weight_step'], record['weight_step_fresh_adam']
+      print(f"| {_name(record['run'])} | {record['checkpoint'].rsplit('-', 1)[1]} | "
+            f"{old['all/norm']:.3g} | {new['all/norm']:.3g} | "
+            f"{new['all/norm'] / old['all/norm']:.2f} | "
+            f"{old['all/objects/contrast_change']:+.3g} / "
+            f"{new['all/objects/contrast_change']:+.3g} | "
+            f"{old['all/background/toward_real']:+.3f} / "
+            f"{new['all/background/toward_real']:+.3f} |")
+
+
+def measure(data, pairs, joint, spec, prefix, fresh_adam=False):
   """Prints the JSON line of one joint run's checkpoint ``prefix``."""
   gin = run_dir.parse_gin_bindings(os.path.join(joint, 'operative_config.gin'))
   flag = lambda name: bool(gin.get(f'RLCycleGANLearner.{name}', True))
@@ -196,6 +245,11 @@ def measure(data, pairs, joint, spec, prefix):
 
   trained = terms([t for t, v in on.items() if v], weight('rl_scene_weight'))
   measured = {'loss_direction': directions(trained), 'weight_step': steps(trained)}
+  if fresh_adam:  # the first step of a restarted Adam: m_hat = g, v_hat = g^2
+    measured['weight_step_fresh_adam'] = loss_direction.step_directions(
+        nets['G_sim2real'], x, trained, crops['sim'], crops['real'], crops['object_mask'],
+        crops['robot_mask'], preconditioner=_fresh_adam_preconditioner(
+            nets['G_sim2real'], x, trained, adam.epsilon, per_loss))
   if not on['rl_scene'] and f is not None:  # what the unused term would do: not in 'all'
     off = terms(['rl_scene'], TABLE5_RL_SCENE_WEIGHT)
     for view, measure_fn in (('loss_direction', directions), ('weight_step', steps)):
