@@ -7,8 +7,8 @@ import tensorflow as tf
 from rl_cyclegan import losses
 from rl_cyclegan import specs
 from rl_cyclegan.evaluation import loss_direction as ld
-from rl_cyclegan.evaluation import scene_metrics as sm
 from rl_cyclegan.evaluation import rl_scene_pull as pull_lib
+from rl_cyclegan.evaluation import scene_metrics as sm
 from rl_cyclegan.learners import rl_cyclegan as learner_lib
 
 import test_rl_cyclegan_learner  # noqa: E402  (tests/ is on sys.path under pytest)
@@ -83,14 +83,20 @@ def test_contrast_fields_are_the_first_order_change_of_the_regions_contrast():
   sim, real, objects, robot, g_x, _ = _paired(h=12, w=14)
   mask = tf.constant(objects[..., None], tf.float32)
   # 'louder' scales the object pixels away from 0 (~their surround's mean): objects louder.
-  terms = lambda g: {'louder': -0.5 * tf.reduce_sum(tf.square(g * mask)),  # pylint: disable=unnecessary-lambda-assignment
-                     'fit': 0.3 * tf.reduce_sum(tf.square(g - 0.2))}
+
+  def terms(g):
+    return {'louder': -0.5 * tf.reduce_sum(tf.square(g * mask)),
+            'fit': 0.3 * tf.reduce_sum(tf.square(g - 0.2))}
+
   out = ld.loss_directions(terms, g_x, sim, real, objects, robot)
   assert out['louder/objects/contrast_change'] > 0
   assert out['louder/objects/toward_contrast'] > 0
   masks = ld.region_masks(objects, robot)
-  levels = lambda g, region: sm.local_contrast((g + 1.0) * 127.5, masks[region], 3)[0][  # pylint: disable=unnecessary-lambda-assignment
-      masks[region] & sm.local_contrast(g, masks[region], 3)[1]].mean()
+
+  def levels(g, region):  # the region's mean contrast in levels of 255, as contrast_excess's
+    contrast, valid = sm.local_contrast((g + 1.0) * 127.5, masks[region], 3)
+    return contrast[masks[region] & valid].mean()
+
   pushes = {'louder': np.where(objects[..., None], g_x, 0.0),
             'fit': -0.6 * (g_x - 0.2)}
   eps, g = 1e-5, g_x.astype(np.float64)

@@ -174,8 +174,8 @@ def loss_directions(terms_fn: Callable[[tf.Tensor], Mapping[str, tf.Tensor]], g_
   Returns:
     {'<term>/<region>/<field>': float} for every term of ``terms_fn`` plus 'all' (their sum:
     what G's optimizer gets), every region of ``REGIONS`` and every field of ``FIELDS`` (module
-    docstring), the contrast fields of ``direction_stats``, and '<term>/norm': the gradient's norm over the whole image. A term with a zero
-    gradient in a region gets NaN cosines there.
+    docstring), the contrast fields of ``direction_stats``, and '<term>/norm': the gradient's
+    norm over the whole image. A term with a zero gradient in a region gets NaN cosines there.
   """
   _checked(g_x, sim, real, object_mask, robot_mask, 'loss_directions')
   g_x = tf.convert_to_tensor(g_x, tf.float32)

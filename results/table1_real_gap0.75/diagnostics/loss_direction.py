@@ -161,8 +161,11 @@ def _fresh_adam_preconditioner(generator, x, terms_fn, epsilon, per_loss):
   with tf.GradientTape(persistent=True) as tape:
     terms = dict(terms_fn(generator(x, training=False)))
     total = tf.add_n(list(terms.values()))
-  scale = lambda loss: [1.0 / (tf.abs(g) + epsilon) if g is not None else tf.zeros_like(v)  # pylint: disable=unnecessary-lambda-assignment
-                        for v, g in zip(variables, tape.gradient(loss, variables))]
+
+  def scale(loss):
+    return [1.0 / (tf.abs(g) + epsilon) if g is not None else tf.zeros_like(v)
+            for v, g in zip(variables, tape.gradient(loss, variables))]
+
   out = {name: scale(term) for name, term in terms.items()} if per_loss else scale(total)
   del tape
   return out
