@@ -65,6 +65,9 @@
 #    next rows read are collected first, one at a time with both cores: on session 40's
 #    machine two logs collected side by side by the lanes ran at 2.2 episodes/s each, one
 #    alone from this runner at ~11.6;
+#    Since session 42 `rl_cyclegan_adam_per_loss` follows the long lever in lane B instead of
+#    the oracle's second final Q in lane A: the long lever's final Q lands ~1.5 h before the
+#    oracle's, so lane B would otherwise leave a core idle while lane A ran both;
 # 6. both seed-1 and seed-2 rows once more: their swap stages exist once the other row's G is
 #    published.
 # A lever whose step-10,000 report meets the rule of docs/results.md ("Session 30") gets its
@@ -94,13 +97,13 @@ one() {  # one <row> [flags]: a row in a lane, with one intra-op thread
 lane_a() {
   one cyclegan_seed1 && one rl_cyclegan_scratch && one rl_cyclegan_rlscene1_seed0 &&
     one cyclegan_fq_seed1 && one gan && one cyclegan_fq_seed0 && one rl_cyclegan_real_critic &&
-    one cyclegan_seed2 && one randomized_sim_fq && one real_oracle_fq &&
-    one rl_cyclegan_adam_per_loss
+    one cyclegan_seed2 && one randomized_sim_fq && one real_oracle_fq
 }
 lane_b() {
   one rl_cyclegan_seed1 && one graspgan && one rl_cyclegan_fq_seed1 &&
     one rl_cyclegan_rlscene1_seed1 && one randomized_sim &&
-    one rl_cyclegan_fq_seed0 && one rl_cyclegan_seed2 && one rl_cyclegan_long
+    one rl_cyclegan_fq_seed0 && one rl_cyclegan_seed2 && one rl_cyclegan_long &&
+    one rl_cyclegan_adam_per_loss
 }
 lanes() {  # both lanes side by side; fails if either fails
   lane_a &
