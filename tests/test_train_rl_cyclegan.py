@@ -163,6 +163,10 @@ def test_smoke_run_resume_evaluate_and_final_q(tmp_path, summary_tags, eagerly):
     for region in ('objects', 'robot', 'background'):
       assert train_tags[f'scene/loss_direction/{term}/{region}/colour_toward_real'] == (
           'scalars'), (term, region)
+    for region in ('objects', 'robot'):  # does the term draw them louder (session 42)
+      for view in ('loss_direction', 'weight_step'):
+        assert train_tags[f'scene/{view}/{term}/{region}/contrast_change'] == 'scalars', (
+            view, term, region)
   # How hard each weighted loss pulls on each network (learner.loss_gradient_norms).
   for tag in ('G/rl_scene', 'G/cycle', 'G/gan_generator', 'G/all', 'D_Y/gan_discriminator',
               'Q_real/rl'):

@@ -48,7 +48,9 @@ eval/, replay/; tools/evaluate.py --checkpoint_dir=<root_dir> evaluates its Q_re
   train/events.*              losses/*, q/* (every LossInfo field), rate/*, replay/*,
                               collect/*, images/sim2real, images/real2sim, scene/*
                               (scene/loss_direction/*, scene/weight_step/*:
-                              evaluation/loss_direction.py),
+                              evaluation/loss_direction.py; with each term's
+                              <term>/objects/contrast_change: does it draw the
+                              objects louder),
                               text q_collapse
   replay/sim/                 on-policy sim episodes (raw sim images, before G)
 """
