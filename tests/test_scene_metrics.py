@@ -172,6 +172,31 @@ def test_contrast_gradient_hand_worked_and_against_finite_differences():
   assert not sm.contrast_gradient(real, np.ones_like(objects)).any()
 
 
+def test_amplify_contrast_multiplies_the_regions_local_contrast():
+  real, objects, robot = scene(n=2)
+  same = sm.amplify_contrast(real, objects, 1.0)
+  assert same.dtype == np.uint8
+  np.testing.assert_array_equal(same, real)
+  # Float images, no clipping: every object pixel's contrast doubles, the rest is kept.
+  image = real.astype(np.float64) * 0.5 + 60.0
+  louder = sm.amplify_contrast(image, objects, 2.0)
+  np.testing.assert_array_equal(louder[~objects], image[~objects])
+  before, valid = sm.local_contrast(image, objects)
+  after, _ = sm.local_contrast(louder, objects)
+  pixels = objects & valid
+  np.testing.assert_allclose(after[pixels], 2.0 * before[pixels], rtol=1e-9)
+  assert sm.contrast_excess(louder, image, objects) == pytest.approx(before[pixels].mean())
+  # Gain 0 paints the region with its surround's mean colour: no contrast left.
+  assert sm.local_contrast(sm.amplify_contrast(image, objects, 0.0), objects)[0][
+      pixels].max() == pytest.approx(0.0, abs=1e-9)
+  # uint8 stays in [0, 255]; the robot is another region.
+  clipped = sm.amplify_contrast(real, objects, 5.0)
+  assert clipped.dtype == np.uint8 and clipped.max() == 255 and clipped.min() == 0
+  np.testing.assert_array_equal(sm.amplify_contrast(real, robot, 1.5)[~robot], real[~robot])
+  with pytest.raises(ValueError, match='gain must be a finite number >= 0, got -1'):
+    sm.amplify_contrast(real, objects, -1.0)
+
+
 def test_box_sum_matches_brute_force():
   x = np.random.default_rng(0).normal(size=(2, 5, 7))
   r = 2

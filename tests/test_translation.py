@@ -234,6 +234,21 @@ def test_composite_env_takes_each_region_from_its_source():
         sim2real.dilate(masks['objects'], 2))
     ring = background & ~grown_masks['background']
     np.testing.assert_array_equal(grown.composite()[ring], paired['real'][ring])
+    # real_transform changes the real render first, given the exact (undilated) masks.
+    seen = []
+
+    def paint_objects(image, region_masks):
+      seen.append(region_masks)
+      return np.where(region_masks['objects'][..., None], 255, image).astype(np.uint8)
+
+    painted = sim2real.CompositeEnv(env, translator, ('robot',), dilation=2,
+                                    real_transform=paint_objects).composite()
+    np.testing.assert_array_equal(seen[0]['objects'], masks['objects'])
+    objects, robot = masks['objects'], grown_masks['robot']
+    assert (painted[objects & ~robot] == 255).all()
+    np.testing.assert_array_equal(painted[robot], translated[robot])
+    rest = ~objects & ~robot
+    np.testing.assert_array_equal(painted[rest], paired['real'][rest])
   finally:
     env.close()
 

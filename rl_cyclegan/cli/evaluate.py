@@ -11,6 +11,9 @@ r"""Evaluates grasp success on unseen (test) objects; prints the rate with a 95%
   # background (tray, table, floor) taken from G(sim render); 'none' is the control
   python tools/evaluate.py --checkpoint_dir=/tmp/final_q --generator_key=G_sim2real \
       --appearance=real --translated_regions=background
+  # ... or the real render with its objects drawn 1.5x as far from their surround
+  python tools/evaluate.py --checkpoint_dir=/tmp/final_q --generator_key=G_sim2real \
+      --appearance=real --translated_regions=none --object_contrast_gain=1.5
   # The floors:
   python tools/evaluate.py --policy=random --num_episodes=100 --output_json=/tmp/random.json
 
@@ -136,6 +139,10 @@ def main(argv=None):
   parser.add_argument('--region_dilation', type=int, default=0,
                       help='with --translated_regions: grow the objects\' and robot\'s masks by '
                       "this many pixels, so that G's halo around an object goes with the object")
+  parser.add_argument('--object_contrast_gain', type=float, default=None,
+                      help='with --translated_regions: draw the real render\'s object pixels '
+                      'this many times as far from their local surround '
+                      '(scene_metrics.amplify_contrast): objects as loud as a G draws them')
   parser.add_argument('--explore', action='store_true',
                       help='keep a SavedModel\'s exploration (default: greedy)')
   parser.add_argument('--appearance', default='sim', help="'sim', 'real' or 'randomized'")
@@ -165,6 +172,11 @@ def main(argv=None):
     parser.error('--num_episodes and --num_envs must be >= 1')
 
   regions = None
+  if args.object_contrast_gain is not None and args.translated_regions is None:
+    parser.error(f'--object_contrast_gain={args.object_contrast_gain} changes the real render '
+                 'of --translated_regions; give that too (\'none\': the real render alone)')
+  if args.object_contrast_gain is not None and not args.object_contrast_gain >= 0:
+    parser.error(f'--object_contrast_gain must be >= 0, got {args.object_contrast_gain}')
   if args.region_dilation and args.translated_regions is None:
     parser.error(f'--region_dilation={args.region_dilation} grows the masks of '
                  '--translated_regions; give that too (or drop --region_dilation)')
@@ -194,12 +206,21 @@ def main(argv=None):
   if note:
     print(note, file=sys.stderr)
 
+  louder = None
+  if args.object_contrast_gain is not None:
+    from rl_cyclegan.evaluation import scene_metrics  # pylint: disable=g-import-not-at-top
+
+    def louder(image, masks):
+      return scene_metrics.amplify_contrast(image[None], masks['objects'][None],
+                                            args.object_contrast_gain)[0]
+
   def make_env(**kwargs):
     env = policy_eval.default_make_env(render_size=args.render_size,
                                       action_mode=args.action_mode,
                                       max_steps=args.max_steps, **kwargs)
     if regions is not None:
-      env = sim2real.CompositeEnv(env, args.translator, regions, args.region_dilation)
+      env = sim2real.CompositeEnv(env, args.translator, regions, args.region_dilation,
+                                  real_transform=louder)
     return env
 
   result = policy_eval.evaluate(
@@ -212,6 +233,8 @@ def main(argv=None):
     result['generator_checkpoint'] = args.generator_checkpoint
   if regions is not None:
     result.update(translated_regions=regions, region_dilation=args.region_dilation)
+    if args.object_contrast_gain is not None:
+      result['object_contrast_gain'] = args.object_contrast_gain
   if args.appearance == 'real':  # which pseudo-real world the rate was measured in
     result['world'] = appearance_lib.configured_real_world()
   print(policy_eval.format_result(result))

@@ -13,7 +13,7 @@ state with some regions (objects, robot, background) taken from G(sim render) of
 state, pixel-aligned: which of G's regions a final Q trained on G(sim) depends on to succeed.
 """
 
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 from tf_agents.environments import wrappers
@@ -68,12 +68,19 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
   object), so with exact masks 'background' from G carries the objects' outlines.
   ``dilation`` grows the objects' and then the robot's masks by that many pixels (8-connected)
   before the rest is called background: the ring around an object goes with the object.
+
+  ``real_transform`` changes the real render first, given the simulator's exact (undilated)
+  region masks: an intervention on the real world, e.g. its objects drawn as loudly as a G
+  draws them (``scene_metrics.amplify_contrast``; ``tools/evaluate.py
+  --object_contrast_gain``).
   """
 
-  def __init__(self, env, frame_transform, translated: Sequence[str] = (), dilation: int = 0):
+  def __init__(self, env, frame_transform, translated: Sequence[str] = (), dilation: int = 0,
+               real_transform: Optional[Callable[[np.ndarray, dict], np.ndarray]] = None):
     """``env``: a GraspingEnv (``render_paired``, ``region_masks``); ``frame_transform``:
     ``translate(uint8 [N, H, W, 3]) -> uint8`` (``translation.FrameTranslator``), or None
-    when no region is translated; ``dilation``: pixels (>= 0)."""
+    when no region is translated; ``dilation``: pixels (>= 0); ``real_transform``:
+    ``(real uint8 [H, W, 3], region_masks) -> uint8 [H, W, 3]``, or None."""
     super().__init__(env)
     if int(dilation) != dilation or dilation < 0:
       raise ValueError(f'CompositeEnv: dilation must be a whole number of pixels >= 0, got '
@@ -91,6 +98,7 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
     self._frame_transform = frame_transform
     self._translated = tuple(translated)
     self._dilation = int(dilation)
+    self._real_transform = real_transform
 
   @property
   def translated_regions(self):
@@ -109,6 +117,8 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
     """The current state's composite image, uint8 [H, W, 3]."""
     paired = self._env.render_paired(('sim', 'real'))
     image = paired['real']
+    if self._real_transform is not None:
+      image = self._real_transform(image, self._env.region_masks(paired['segmentation']))
     if self._translated:
       masks = self.masks(paired['segmentation'])
       take = np.any([masks[r] for r in self._translated], axis=0)[..., None]

@@ -173,6 +173,15 @@ def _box_sum(x, radius):
   return (c[:, k:k + h, k:k + w] - c[:, :h, k:k + w] - c[:, k:k + h, :w] + c[:, :h, :w])
 
 
+def _local_background(images, mask, background_radius):
+  """(B: the mean colour of the non-mask pixels in each pixel's window, float [N, h, w, 3];
+  their count, float [N, h, w]) for float images [N, h, w, 3] and a bool mask [N, h, w]."""
+  background = (~mask).astype(np.float64)  # [N, h, w]
+  count = _box_sum(background, background_radius)  # [N, h, w]
+  total = _box_sum(images * background[..., None], background_radius)  # [N, h, w, 3]
+  return total / np.maximum(count, 1.0)[..., None], count
+
+
 def local_contrast(images, object_mask, background_radius=3):
   """Per-pixel contrast against the local non-object background.
 
@@ -181,12 +190,8 @@ def local_contrast(images, object_mask, background_radius=3):
   """
   images = _as_float(images)
   object_mask = _check_mask(object_mask, images, 'object_mask')
-  background = (~object_mask).astype(np.float64)  # [N, h, w]
-  count = _box_sum(background, background_radius)  # [N, h, w]
-  total = _box_sum(images * background[..., None], background_radius)  # [N, h, w, 3]
-  valid = count > 0.5
-  mean = total / np.maximum(count, 1.0)[..., None]
-  return np.abs(images - mean).mean(-1), valid
+  mean, count = _local_background(images, object_mask, background_radius)
+  return np.abs(images - mean).mean(-1), count > 0.5
 
 
 def _paired_contrast(generated, true_real, mask, background_radius):
@@ -221,19 +226,36 @@ def contrast_gradient(images, mask, background_radius=3) -> np.ndarray:
   sign is taken as 0. Zero everywhere if no pixel of the mask has a surround."""
   images = _as_float(images)
   mask = _check_mask(mask, images)
-  background = (~mask).astype(np.float64)  # [N, h, w]
-  count = _box_sum(background, background_radius)  # [N, h, w]
+  local_mean, count = _local_background(images, mask, background_radius)
   pixels = mask & (count > 0.5)
   n = pixels.sum()
   if n == 0:
     return np.zeros_like(images)
-  local_mean = (_box_sum(images * background[..., None], background_radius)
-                / np.maximum(count, 1.0)[..., None])
+  background = (~mask).astype(np.float64)  # [N, h, w]
   # d|I(p) - B(p)| / dI(p) = s(p); / dI(q) = -s(p) / count(p) for each surround pixel q in p's
   # window, and p in q's window when q is in p's (the window is symmetric).
   sign = np.sign(images - local_mean) * pixels[..., None]  # [N, h, w, 3]
   spread = _box_sum(sign / np.maximum(count, 1.0)[..., None], background_radius)
   return (sign - background[..., None] * spread) / (3.0 * n)
+
+
+def amplify_contrast(images, mask, gain: float, background_radius=3) -> np.ndarray:
+  """``images`` with the pixels of ``mask`` set off from their surround ``gain`` times as much:
+  I'(p) = B(p) + gain (I(p) - B(p)), B(p) the mean colour of the non-mask pixels in p's window
+  (``local_contrast``'s), so each such pixel's local contrast is multiplied by ``gain`` (before
+  clipping to [0, 255]). Pixels outside the mask, and mask pixels with no surround, are kept.
+  An intervention for evaluation (``sim2real.CompositeEnv``'s ``real_transform``): a real
+  render whose objects are drawn as loudly as a G draws them. Returns the dtype it was given
+  (uint8 rounded)."""
+  if not np.isfinite(gain) or gain < 0:
+    raise ValueError(f'amplify_contrast: gain must be a finite number >= 0, got {gain!r}')
+  dtype = np.asarray(images).dtype
+  images = _as_float(images)
+  mask = _check_mask(mask, images)
+  local_mean, count = _local_background(images, mask, background_radius)
+  pixels = (mask & (count > 0.5))[..., None]
+  out = np.clip(np.where(pixels, local_mean + gain * (images - local_mean), images), 0, 255)
+  return np.rint(out).astype(np.uint8) if dtype == np.uint8 else out.astype(dtype)
 
 
 def object_preservation(generated, true_real, object_mask, contrast_threshold=20.0,
