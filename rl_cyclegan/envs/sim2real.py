@@ -106,7 +106,10 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
 
   def masks(self, segmentation) -> dict:
     """``region_masks`` of ``segmentation`` with the objects' and robot's masks dilated."""
-    masks = self._env.region_masks(segmentation)
+    return self._grown(self._env.region_masks(segmentation))
+
+  def _grown(self, masks: dict) -> dict:
+    """Exact region masks with the objects' and robot's dilated by ``dilation``."""
     if self._dilation:
       objects = dilate(masks['objects'], self._dilation)
       robot = dilate(masks['robot'], self._dilation) & ~objects
@@ -117,10 +120,13 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
     """The current state's composite image, uint8 [H, W, 3]."""
     paired = self._env.render_paired(('sim', 'real'))
     image = paired['real']
+    if not (self._real_transform or self._translated):
+      return image
+    exact = self._env.region_masks(paired['segmentation'])
     if self._real_transform is not None:
-      image = self._real_transform(image, self._env.region_masks(paired['segmentation']))
+      image = self._real_transform(image, exact)
     if self._translated:
-      masks = self.masks(paired['segmentation'])
+      masks = self._grown(exact)
       take = np.any([masks[r] for r in self._translated], axis=0)[..., None]
       translated = self._frame_transform.translate(paired['sim'][None])[0]
       image = np.where(take, translated, image)
