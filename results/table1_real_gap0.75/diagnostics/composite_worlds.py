@@ -44,7 +44,7 @@ DILATION = 2
 ROWS = ('rl_cyclegan_seed0', 'rl_cyclegan_fq_seed0', 'rl_cyclegan_fq_seed1',
         'cyclegan_seed1', 'cyclegan_seed0', 'rl_cyclegan_rlscene1_seed1',
         'rl_cyclegan_real_critic', 'cyclegan_fq_seed1', 'cyclegan_fq_seed0',
-        'rl_cyclegan_rlscene1_seed0')
+        'rl_cyclegan_rlscene1_seed0', 'rl_cyclegan_long')
 
 
 def _path(row, world, seed):
