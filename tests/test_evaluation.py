@@ -406,13 +406,16 @@ def test_tool_translated_regions_evaluates_in_a_composite_world(tmp_path):
   base = [f'--checkpoint_dir={FINAL_Q}', '--generator_key=G_sim2real', '--num_episodes=1',
           '--num_envs=1', '--gin_bindings=RealAppearance.real_gap = 0.75']
   proc = _run_tool(*base, '--appearance=real', '--translated_regions=background',
-                   '--region_dilation=2', '--object_contrast_gain=1.5', f'--output_json={out}')
+                   '--region_dilation=2', '--object_contrast_gain=1.5',
+                   '--colour_from_g=objects,robot', f'--output_json={out}')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert 'composite: the real render with background from G_sim2real(sim render)' in proc.stdout
+  assert ('composite: the real render with background from G_sim2real(sim render) of the same '
+          'state; objects, robot in its colours') in proc.stdout
   with open(out) as f:
     result = json.load(f)
   assert result['translated_regions'] == ['background'] and result['region_dilation'] == 2
   assert result['object_contrast_gain'] == 1.5
+  assert result['colour_from_g'] == ['objects', 'robot']
   assert result['appearance'] == 'real' and result['num_episodes'] == 1
   for flags, message in [(['--appearance=sim', '--translated_regions=background'],
                           'needs --checkpoint_dir, --generator_key'),
@@ -425,6 +428,12 @@ def test_tool_translated_regions_evaluates_in_a_composite_world(tmp_path):
                          (['--appearance=real', '--object_contrast_gain=1.5'],
                           'changes the real render of --translated_regions; give that too'),
                          (['--appearance=real', '--translated_regions=none',
-                           '--object_contrast_gain=-2'], '--object_contrast_gain must be >= 0')]:
+                           '--object_contrast_gain=-2'], '--object_contrast_gain must be >= 0'),
+                         (['--appearance=real', '--colour_from_g=objects'],
+                          'recolours the real render of --translated_regions; give that too'),
+                         (['--appearance=real', '--translated_regions=none',
+                           '--colour_from_g=sky'], "--colour_from_g 'sky': expected"),
+                         (['--appearance=real', '--translated_regions=robot',
+                           '--colour_from_g=objects,robot'], "share ['robot']")]:
     proc = _run_tool(*base, *flags)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]

@@ -253,12 +253,88 @@ def test_composite_env_takes_each_region_from_its_source():
     env.close()
 
 
+def test_match_segment_colours_takes_each_segments_statistics_and_keeps_its_pattern():
+  rng = np.random.default_rng(3)
+  image = rng.integers(60, 190, (6, 8, 3)).astype(np.uint8)
+  reference = rng.integers(0, 256, (6, 8, 3)).astype(np.uint8)
+  reference[:3] = rng.integers(100, 140, (3, 8, 3))  # a quieter segment
+  reference[3:] = rng.integers(70, 180, (3, 8, 3))  # a louder one, no clipping either
+  segments = np.zeros((6, 8), int)
+  segments[:3, :4] = 5
+  segments[3:, 2:7] = 2
+  image[3:, 7] = 77  # outside every segment
+  image[:3, :4] = np.linspace([60, 70, 80], [190, 180, 170], 12).reshape(3, 4, 3)  # a shading ramp
+  out = sim2real.match_segment_colours(image, reference, segments)
+  assert out.dtype == np.uint8 and out.shape == image.shape
+  np.testing.assert_array_equal(out[segments == 0], image[segments == 0])
+  for label in (5, 2):
+    where = segments == label
+    # Each segment's own mean and spread per channel (rounding: half a level).
+    np.testing.assert_allclose(out[where].mean(0), reference[where].mean(0), atol=0.5)
+    np.testing.assert_allclose(out[where].std(0), reference[where].std(0), atol=0.5)
+    for c in range(3):  # the image's pattern, only rescaled
+      assert np.corrcoef(out[where][:, c], image[where][:, c])[0, 1] > 0.99
+  # A flat segment takes the reference's mean.
+  flat = np.full_like(image, 90)
+  out = sim2real.match_segment_colours(flat, reference, segments)
+  np.testing.assert_allclose(out[segments == 5].astype(float).mean(0),
+                             np.rint(reference[segments == 5].mean(0)), atol=1e-9)
+  # Where the reference's spread would clip, the spread gives way and the mean holds.
+  loud = reference.copy()
+  loud[:3] = np.where(rng.random((3, 8, 1)) < 0.5, 230, 255)  # mean ~242, SD ~12
+  out = sim2real.match_segment_colours(image, loud, segments)
+  where = segments == 5
+  np.testing.assert_allclose(out[where].mean(0), loud[where].mean(0), atol=0.5)
+  spread = out[where].astype(float).std(0)
+  assert (spread < loud[where].std(0) - 2).all() and (spread > 1).all()
+  with pytest.raises(ValueError, match=r'image \[6, 8, 3\], reference \[6, 7, 3\]'):
+    sim2real.match_segment_colours(image, reference[:, :7], segments)
+
+
+def test_composite_env_colours_each_object_body_from_g_and_keeps_the_real_shapes():
+  """colour_regions: the real render's pixels of each object body (and the robot) in G's
+  colours for that body; the other regions as before."""
+  from rl_cyclegan.envs import grasping  # pylint: disable=g-import-not-at-top
+  translator = translation.FrameTranslator(_generator(7))
+  env = grasping.GraspingEnv(appearance='real', object_split='test', render_size=RENDER,
+                             seed=4)
+  try:
+    wrapped = sim2real.CompositeEnv(env, translator, ('background',),
+                                    colour_regions=('objects', 'robot'))
+    wrapped.reset()
+    assert wrapped.colour_regions == ('objects', 'robot')
+    image = wrapped.composite()
+    paired = env.render_paired(('sim', 'real'))
+    masks = env.region_masks(paired['segmentation'])
+    translated = translator.translate(paired['sim'][None])[0]
+    background = masks['background']
+    np.testing.assert_array_equal(image[background], translated[background])
+    bodies = np.unique(paired['segmentation'][masks['objects']])
+    assert len(bodies) >= 2  # per body, not the objects as one
+    for where in [paired['segmentation'] == b for b in bodies] + [masks['robot']]:
+      assert where.sum() >= 4
+      real, g, out = (x[where].astype(float) for x in (paired['real'], translated, image))
+      assert np.abs(real.mean(0) - g.mean(0)).max() > 2  # a test with teeth
+      np.testing.assert_allclose(out.mean(0), g.mean(0), atol=0.5)  # the spread gives way
+      for c in range(3):
+        if real[:, c].std() > 1 and g[:, c].std() > 1:
+          assert np.corrcoef(out[:, c], real[:, c])[0, 1] > 0.95
+  finally:
+    env.close()
+
+
 def test_composite_env_refuses_bad_settings_naming_them():
   inner = _ImageEnv()
   with pytest.raises(ValueError, match=r"unknown regions \['sky'\]; valid: objects, robot"):
     sim2real.CompositeEnv(inner, None, ('sky',))
   with pytest.raises(ValueError, match='no frame_transform'):
     sim2real.CompositeEnv(inner, None, ('background',))
+  with pytest.raises(ValueError, match='no frame_transform'):
+    sim2real.CompositeEnv(inner, None, (), colour_regions=('objects',))
+  with pytest.raises(ValueError, match=r"unknown regions \['sky'\]"):
+    sim2real.CompositeEnv(inner, None, (), colour_regions=('sky',))
+  with pytest.raises(ValueError, match=r"regions \['robot'\] are both translated and colour"):
+    sim2real.CompositeEnv(inner, object(), ('robot',), colour_regions=('robot', 'objects'))
   with pytest.raises(ValueError, match='dilation must be a whole number'):
     sim2real.CompositeEnv(inner, None, (), dilation=-1)
   with pytest.raises(TypeError, match='_ImageEnv has no render_paired'):

@@ -14,6 +14,9 @@ r"""Evaluates grasp success on unseen (test) objects; prints the rate with a 95%
   # ... or the real render with its objects drawn 1.5x as far from their surround
   python tools/evaluate.py --checkpoint_dir=/tmp/final_q --generator_key=G_sim2real \
       --appearance=real --translated_regions=none --object_contrast_gain=1.5
+  # ... or the real render with its objects and robot in G's colours (shapes and shading real)
+  python tools/evaluate.py --checkpoint_dir=/tmp/final_q --generator_key=G_sim2real \
+      --appearance=real --translated_regions=none --colour_from_g=objects,robot
   # The floors:
   python tools/evaluate.py --policy=random --num_episodes=100 --output_json=/tmp/random.json
 
@@ -143,6 +146,11 @@ def main(argv=None):
                       help='with --translated_regions: draw the real render\'s object pixels '
                       'this many times as far from their local surround '
                       '(scene_metrics.amplify_contrast): objects as loud as a G draws them')
+  parser.add_argument('--colour_from_g', default=None,
+                      help="with --translated_regions: these regions (comma-separated: "
+                      "objects, robot, background) keep the real render's shapes and shading "
+                      "but take their colours from G's translation (per object body, "
+                      'sim2real.match_segment_colours): G\'s colours without its drawing')
   parser.add_argument('--explore', action='store_true',
                       help='keep a SavedModel\'s exploration (default: greedy)')
   parser.add_argument('--appearance', default='sim', help="'sim', 'real' or 'randomized'")
@@ -172,11 +180,15 @@ def main(argv=None):
     parser.error('--num_episodes and --num_envs must be >= 1')
 
   regions = None
+  colour = []
   if args.object_contrast_gain is not None and args.translated_regions is None:
     parser.error(f'--object_contrast_gain={args.object_contrast_gain} changes the real render '
                  'of --translated_regions; give that too (\'none\': the real render alone)')
   if args.object_contrast_gain is not None and not args.object_contrast_gain >= 0:
     parser.error(f'--object_contrast_gain must be >= 0, got {args.object_contrast_gain}')
+  if args.colour_from_g is not None and args.translated_regions is None:
+    parser.error(f'--colour_from_g={args.colour_from_g} recolours the real render of '
+                 '--translated_regions; give that too (\'none\': the real render alone)')
   if args.region_dilation and args.translated_regions is None:
     parser.error(f'--region_dilation={args.region_dilation} grows the masks of '
                  '--translated_regions; give that too (or drop --region_dilation)')
@@ -190,6 +202,15 @@ def main(argv=None):
     unknown = [r for r in regions if r not in sim2real.REGIONS]
     if args.region_dilation < 0:
       parser.error(f'--region_dilation must be >= 0, got {args.region_dilation}')
+    colour = [] if args.colour_from_g is None else [
+        r.strip() for r in args.colour_from_g.split(',')]
+    if set(colour) - set(sim2real.REGIONS) or (args.colour_from_g is not None and not colour):
+      parser.error(f'--colour_from_g {args.colour_from_g!r}: expected a comma-separated '
+                   f'subset of {", ".join(sim2real.REGIONS)}')
+    if set(colour) & set(regions):
+      parser.error(f'--colour_from_g {args.colour_from_g!r} and --translated_regions '
+                   f'{args.translated_regions!r} share {sorted(set(colour) & set(regions))}; '
+                   'a region is recoloured or translated, not both')
     if unknown or not (regions or args.translated_regions == 'none'):
       parser.error(f'--translated_regions {args.translated_regions!r}: expected \'none\' or '
                    f'a comma-separated subset of {", ".join(sim2real.REGIONS)}')
@@ -220,7 +241,7 @@ def main(argv=None):
                                       max_steps=args.max_steps, **kwargs)
     if regions is not None:
       env = sim2real.CompositeEnv(env, args.translator, regions, args.region_dilation,
-                                  real_transform=louder)
+                                  real_transform=louder, colour_regions=colour)
     return env
 
   result = policy_eval.evaluate(
@@ -235,12 +256,15 @@ def main(argv=None):
     result.update(translated_regions=regions, region_dilation=args.region_dilation)
     if args.object_contrast_gain is not None:
       result['object_contrast_gain'] = args.object_contrast_gain
+    if colour:
+      result['colour_from_g'] = colour
   if args.appearance == 'real':  # which pseudo-real world the rate was measured in
     result['world'] = appearance_lib.configured_real_world()
   print(policy_eval.format_result(result))
   if regions is not None:
     print(f'composite: the real render with {", ".join(regions) or "no region"} from '
-          f'{args.generator_key}(sim render) of the same state')
+          f'{args.generator_key}(sim render) of the same state'
+          + (f'; {", ".join(colour)} in its colours' if colour else ''))
   image_use = recorder.image_use(args.cem_policy) if recorder is not None else {}
   if image_use:
     result.update(image_use)

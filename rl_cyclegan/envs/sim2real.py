@@ -53,6 +53,38 @@ def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
   return out
 
 
+def match_segment_colours(image: np.ndarray, reference: np.ndarray,
+                          segments: np.ndarray) -> np.ndarray:
+  """uint8 [H, W, 3] ``image`` with each segment's colour statistics taken from ``reference``.
+
+  ``segments``: int [H, W] labels, 0 left alone. In each labelled segment and colour channel
+  the image's pixels are mapped affinely so that their mean becomes that of ``reference``'s
+  pixels in the same segment, and their standard deviation too as far as the uint8 range
+  allows (the spread is cut where it would clip, so the mean is always the reference's; a
+  segment flat in ``image`` takes the reference's mean). The segment's outline and its pattern
+  of shading stay the image's; only its colours and their spread come from the reference.
+  """
+  image = np.asarray(image)
+  reference = np.asarray(reference)
+  segments = np.asarray(segments)
+  if image.shape != reference.shape or image.shape[:2] != segments.shape or image.ndim != 3:
+    raise ValueError(f'match_segment_colours: image {list(image.shape)}, reference '
+                     f'{list(reference.shape)}, segments {list(segments.shape)}; expected '
+                     '[H, W, 3], [H, W, 3] and [H, W]')
+  out = image.astype(np.float32)
+  for label in np.unique(segments[segments != 0]):
+    where = segments == label
+    pixels, target = out[where], reference[where].astype(np.float32)  # [n, 3]
+    centred, mean = pixels - pixels.mean(axis=0), target.mean(axis=0)
+    spread = pixels.std(axis=0)
+    scale = np.divide(target.std(axis=0), spread, out=np.zeros_like(spread), where=spread > 0)
+    for bound, extreme in ((255 - mean, centred.max(axis=0)), (mean, -centred.min(axis=0))):
+      scale = np.minimum(scale, np.divide(bound, extreme, out=np.full_like(scale, np.inf),
+                                          where=extreme > 0))
+    out[where] = centred * scale + mean
+  return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
   """Observation images: the real render with the ``translated`` regions from G(sim render).
 
@@ -73,24 +105,36 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
   region masks: an intervention on the real world, e.g. its objects drawn as loudly as a G
   draws them (``scene_metrics.amplify_contrast``; ``tools/evaluate.py
   --object_contrast_gain``).
+
+  ``colour_regions`` keep the real render's shapes in those regions but take their colours from
+  G's frame (``match_segment_colours`` per segment of the exact masks: each object body on its
+  own, the robot, the background): whether what a final Q needs from G there is G's colours or
+  G's drawing (outlines, fringes, shading). Applied after ``real_transform``, before the
+  ``translated`` regions; a region cannot be in both.
   """
 
   def __init__(self, env, frame_transform, translated: Sequence[str] = (), dilation: int = 0,
-               real_transform: Optional[Callable[[np.ndarray, dict], np.ndarray]] = None):
+               real_transform: Optional[Callable[[np.ndarray, dict], np.ndarray]] = None,
+               colour_regions: Sequence[str] = ()):
     """``env``: a GraspingEnv (``render_paired``, ``region_masks``); ``frame_transform``:
     ``translate(uint8 [N, H, W, 3]) -> uint8`` (``translation.FrameTranslator``), or None
     when no region is translated; ``dilation``: pixels (>= 0); ``real_transform``:
-    ``(real uint8 [H, W, 3], region_masks) -> uint8 [H, W, 3]``, or None."""
+    ``(real uint8 [H, W, 3], region_masks) -> uint8 [H, W, 3]``, or None;
+    ``colour_regions``: regions whose colours come from G's frame."""
     super().__init__(env)
     if int(dilation) != dilation or dilation < 0:
       raise ValueError(f'CompositeEnv: dilation must be a whole number of pixels >= 0, got '
                        f'{dilation!r}')
-    unknown = sorted(set(translated) - set(REGIONS))
+    unknown = sorted((set(translated) | set(colour_regions)) - set(REGIONS))
     if unknown:
       raise ValueError(f'CompositeEnv: unknown regions {unknown}; valid: {", ".join(REGIONS)}')
-    if translated and frame_transform is None:
-      raise ValueError(f'CompositeEnv: regions {list(translated)} are to come from G(sim), '
-                       'but no frame_transform (G) was given')
+    both = sorted(set(translated) & set(colour_regions))
+    if both:
+      raise ValueError(f'CompositeEnv: regions {both} are both translated and colour-matched; '
+                       'a region is one or the other')
+    if (translated or colour_regions) and frame_transform is None:
+      raise ValueError(f'CompositeEnv: regions {list(translated) + list(colour_regions)} are to '
+                       'come from G(sim), but no frame_transform (G) was given')
     for method in ('render_paired', 'region_masks'):
       if not callable(getattr(env, method, None)):
         raise TypeError(f'CompositeEnv wraps a GraspingEnv; {type(env).__name__} has no '
@@ -99,10 +143,15 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
     self._translated = tuple(translated)
     self._dilation = int(dilation)
     self._real_transform = real_transform
+    self._colour_regions = tuple(colour_regions)
 
   @property
   def translated_regions(self):
     return self._translated
+
+  @property
+  def colour_regions(self):
+    return self._colour_regions
 
   def masks(self, segmentation) -> dict:
     """``region_masks`` of ``segmentation`` with the objects' and robot's masks dilated."""
@@ -120,17 +169,34 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
     """The current state's composite image, uint8 [H, W, 3]."""
     paired = self._env.render_paired(('sim', 'real'))
     image = paired['real']
-    if not (self._real_transform or self._translated):
+    if not (self._real_transform or self._translated or self._colour_regions):
       return image
     exact = self._env.region_masks(paired['segmentation'])
     if self._real_transform is not None:
       image = self._real_transform(image, exact)
+    if self._translated or self._colour_regions:
+      translated = self._frame_transform.translate(paired['sim'][None])[0]
+    if self._colour_regions:
+      image = match_segment_colours(image, translated,
+                                    self._segments(paired['segmentation'], exact))
     if self._translated:
       masks = self._grown(exact)
       take = np.any([masks[r] for r in self._translated], axis=0)[..., None]
-      translated = self._frame_transform.translate(paired['sim'][None])[0]
       image = np.where(take, translated, image)
     return image
+
+  def _segments(self, segmentation, exact: dict) -> np.ndarray:
+    """int [H, W] labels of ``colour_regions``: each object body (its segmentation id) apart,
+    the robot and the background one label each; 0 elsewhere."""
+    segmentation = np.asarray(segmentation)
+    labels = np.zeros(segmentation.shape, np.int64)
+    top = int(segmentation.max(initial=0)) + 1  # labels above every body id
+    for k, region in enumerate(self._colour_regions):
+      if region == 'objects':
+        labels[exact['objects']] = segmentation[exact['objects']] + 1  # ids may be 0
+      else:
+        labels[exact[region]] = top + 1 + k
+    return labels
 
   def _observe(self, time_step):
     observation = dict(time_step.observation)
