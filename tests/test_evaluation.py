@@ -405,17 +405,17 @@ def test_tool_translated_regions_evaluates_in_a_composite_world(tmp_path):
   out = str(tmp_path / 'composite.json')
   base = [f'--checkpoint_dir={FINAL_Q}', '--generator_key=G_sim2real', '--num_episodes=1',
           '--num_envs=1', '--gin_bindings=RealAppearance.real_gap = 0.75']
-  proc = _run_tool(*base, '--appearance=real', '--translated_regions=background',
-                   '--region_dilation=2', '--object_contrast_gain=1.5',
-                   '--colour_from_g=objects,robot', f'--output_json={out}')
+  proc = _run_tool(*base, '--appearance=real', '--translated_regions=robot',
+                   '--region_dilation=2', '--translated_ring_only', '--object_contrast_gain=1.5',
+                   '--colour_from_g=objects,background', f'--output_json={out}')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert ('composite: the real render with background from G_sim2real(sim render) of the same '
-          'state; objects, robot in its colours') in proc.stdout
+  assert ('composite: the real render with robot from G_sim2real(sim render) of the same '
+          'state (only the ring around them); objects, background in its colours') in proc.stdout
   with open(out) as f:
     result = json.load(f)
-  assert result['translated_regions'] == ['background'] and result['region_dilation'] == 2
-  assert result['object_contrast_gain'] == 1.5
-  assert result['colour_from_g'] == ['objects', 'robot']
+  assert result['translated_regions'] == ['robot'] and result['region_dilation'] == 2
+  assert result['object_contrast_gain'] == 1.5 and result['translated_ring_only'] is True
+  assert result['colour_from_g'] == ['objects', 'background']
   assert result['appearance'] == 'real' and result['num_episodes'] == 1
   for flags, message in [(['--appearance=sim', '--translated_regions=background'],
                           'needs --checkpoint_dir, --generator_key'),
@@ -429,6 +429,11 @@ def test_tool_translated_regions_evaluates_in_a_composite_world(tmp_path):
                           'changes the real render of --translated_regions; give that too'),
                          (['--appearance=real', '--translated_regions=none',
                            '--object_contrast_gain=-2'], '--object_contrast_gain must be >= 0'),
+                         (['--appearance=real', '--translated_regions=objects',
+                           '--translated_ring_only'], 'give both (a dilation > 0, no background)'),
+                         (['--appearance=real', '--translated_regions=background',
+                           '--region_dilation=2', '--translated_ring_only'],
+                          'give both (a dilation > 0, no background)'),
                          (['--appearance=real', '--colour_from_g=objects'],
                           'recolours the real render of --translated_regions; give that too'),
                          (['--appearance=real', '--translated_regions=none',

@@ -241,6 +241,14 @@ def test_composite_env_takes_each_region_from_its_source():
       seen.append(region_masks)
       return np.where(region_masks['objects'][..., None], 255, image).astype(np.uint8)
 
+    # ring_only: G's pixels only in the ring the dilation adds around the exact shapes.
+    ring_world = sim2real.CompositeEnv(env, translator, ('objects', 'robot'), dilation=2,
+                                       ring_only=True).composite()
+    shapes = masks['objects'] | masks['robot']
+    ring = (grown_masks['objects'] | grown_masks['robot']) & ~shapes
+    assert ring.sum() > 20
+    np.testing.assert_array_equal(ring_world[ring], translated[ring])
+    np.testing.assert_array_equal(ring_world[~ring], paired['real'][~ring])
     painted = sim2real.CompositeEnv(env, translator, ('robot',), dilation=2,
                                     real_transform=paint_objects).composite()
     np.testing.assert_array_equal(seen[0]['objects'], masks['objects'])
@@ -333,6 +341,10 @@ def test_composite_env_refuses_bad_settings_naming_them():
     sim2real.CompositeEnv(inner, None, (), colour_regions=('objects',))
   with pytest.raises(ValueError, match=r"unknown regions \['sky'\]"):
     sim2real.CompositeEnv(inner, None, (), colour_regions=('sky',))
+  for bad in [dict(translated=('objects',)), dict(translated=('background',), dilation=2),
+              dict(translated=(), dilation=2)]:
+    with pytest.raises(ValueError, match='ring_only takes the ring that dilation grows'):
+      sim2real.CompositeEnv(inner, object(), ring_only=True, **bad)
   with pytest.raises(ValueError, match=r"regions \['robot'\] are both translated and colour"):
     sim2real.CompositeEnv(inner, object(), ('robot',), colour_regions=('robot', 'objects'))
   with pytest.raises(ValueError, match='dilation must be a whole number'):

@@ -14,6 +14,10 @@ r"""Evaluates grasp success on unseen (test) objects; prints the rate with a 95%
   # ... or the real render with its objects drawn 1.5x as far from their surround
   python tools/evaluate.py --checkpoint_dir=/tmp/final_q --generator_key=G_sim2real \
       --appearance=real --translated_regions=none --object_contrast_gain=1.5
+  # ... or only G's 2-pixel ring around the real objects and robot (G's halo and fringes)
+  python tools/evaluate.py --checkpoint_dir=/tmp/final_q --generator_key=G_sim2real \
+      --appearance=real --translated_regions=objects,robot --region_dilation=2 \
+      --translated_ring_only
   # ... or the real render with its objects and robot in G's colours (shapes and shading real)
   python tools/evaluate.py --checkpoint_dir=/tmp/final_q --generator_key=G_sim2real \
       --appearance=real --translated_regions=none --colour_from_g=objects,robot
@@ -146,6 +150,10 @@ def main(argv=None):
                       help='with --translated_regions: draw the real render\'s object pixels '
                       'this many times as far from their local surround '
                       '(scene_metrics.amplify_contrast): objects as loud as a G draws them')
+  parser.add_argument('--translated_ring_only', action='store_true',
+                      help='with --translated_regions of objects and/or robot and '
+                      '--region_dilation: take only the ring the dilation adds around them from '
+                      "G (its halo and fringes); their insides stay real")
   parser.add_argument('--colour_from_g', default=None,
                       help="with --translated_regions: these regions (comma-separated: "
                       "objects, robot, background) keep the real render's shapes and shading "
@@ -189,6 +197,13 @@ def main(argv=None):
   if args.colour_from_g is not None and args.translated_regions is None:
     parser.error(f'--colour_from_g={args.colour_from_g} recolours the real render of '
                  '--translated_regions; give that too (\'none\': the real render alone)')
+  if args.translated_ring_only and not (
+      args.region_dilation > 0 and args.translated_regions not in (None, 'none') and
+      'background' not in args.translated_regions):
+    parser.error('--translated_ring_only takes the ring --region_dilation grows around the '
+                 'objects and/or robot of --translated_regions; give both (a dilation > 0, '
+                 f'no background), got --translated_regions={args.translated_regions} '
+                 f'--region_dilation={args.region_dilation}')
   if args.region_dilation and args.translated_regions is None:
     parser.error(f'--region_dilation={args.region_dilation} grows the masks of '
                  '--translated_regions; give that too (or drop --region_dilation)')
@@ -241,7 +256,8 @@ def main(argv=None):
                                       max_steps=args.max_steps, **kwargs)
     if regions is not None:
       env = sim2real.CompositeEnv(env, args.translator, regions, args.region_dilation,
-                                  real_transform=louder, colour_regions=colour)
+                                  real_transform=louder, colour_regions=colour,
+                                  ring_only=args.translated_ring_only)
     return env
 
   result = policy_eval.evaluate(
@@ -258,12 +274,15 @@ def main(argv=None):
       result['object_contrast_gain'] = args.object_contrast_gain
     if colour:
       result['colour_from_g'] = colour
+    if args.translated_ring_only:
+      result['translated_ring_only'] = True
   if args.appearance == 'real':  # which pseudo-real world the rate was measured in
     result['world'] = appearance_lib.configured_real_world()
   print(policy_eval.format_result(result))
   if regions is not None:
     print(f'composite: the real render with {", ".join(regions) or "no region"} from '
           f'{args.generator_key}(sim render) of the same state'
+          + (' (only the ring around them)' if args.translated_ring_only else '')
           + (f'; {", ".join(colour)} in its colours' if colour else ''))
   image_use = recorder.image_use(args.cem_policy) if recorder is not None else {}
   if image_use:

@@ -106,6 +106,10 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
   draws them (``scene_metrics.amplify_contrast``; ``tools/evaluate.py
   --object_contrast_gain``).
 
+  ``ring_only``: of the translated objects and robot, only the ring that ``dilation`` adds
+  around their exact masks comes from G (its halo and fringes), their insides stay real
+  (``tools/evaluate.py --translated_ring_only``).
+
   ``colour_regions`` keep the real render's shapes in those regions but take their colours from
   G's frame (``match_segment_colours`` per segment of the exact masks: each object body on its
   own, the robot, the background): whether what a final Q needs from G there is G's colours or
@@ -115,12 +119,12 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
 
   def __init__(self, env, frame_transform, translated: Sequence[str] = (), dilation: int = 0,
                real_transform: Optional[Callable[[np.ndarray, dict], np.ndarray]] = None,
-               colour_regions: Sequence[str] = ()):
+               colour_regions: Sequence[str] = (), ring_only: bool = False):
     """``env``: a GraspingEnv (``render_paired``, ``region_masks``); ``frame_transform``:
     ``translate(uint8 [N, H, W, 3]) -> uint8`` (``translation.FrameTranslator``), or None
     when no region is translated; ``dilation``: pixels (>= 0); ``real_transform``:
     ``(real uint8 [H, W, 3], region_masks) -> uint8 [H, W, 3]``, or None;
-    ``colour_regions``: regions whose colours come from G's frame."""
+    ``colour_regions``: regions whose colours come from G's frame; ``ring_only``: see above."""
     super().__init__(env)
     if int(dilation) != dilation or dilation < 0:
       raise ValueError(f'CompositeEnv: dilation must be a whole number of pixels >= 0, got '
@@ -135,6 +139,10 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
     if (translated or colour_regions) and frame_transform is None:
       raise ValueError(f'CompositeEnv: regions {list(translated) + list(colour_regions)} are to '
                        'come from G(sim), but no frame_transform (G) was given')
+    if ring_only and not (dilation and translated and 'background' not in translated):
+      raise ValueError(f'CompositeEnv: ring_only takes the ring that dilation grows around '
+                       f'translated objects or robot; got dilation {dilation} and regions '
+                       f'{list(translated)} (a dilation > 0 and objects and/or robot needed)')
     for method in ('render_paired', 'region_masks'):
       if not callable(getattr(env, method, None)):
         raise TypeError(f'CompositeEnv wraps a GraspingEnv; {type(env).__name__} has no '
@@ -144,6 +152,7 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
     self._dilation = int(dilation)
     self._real_transform = real_transform
     self._colour_regions = tuple(colour_regions)
+    self._ring_only = bool(ring_only)
 
   @property
   def translated_regions(self):
@@ -181,8 +190,10 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
                                     self._segments(paired['segmentation'], exact))
     if self._translated:
       masks = self._grown(exact)
-      take = np.any([masks[r] for r in self._translated], axis=0)[..., None]
-      image = np.where(take, translated, image)
+      take = np.any([masks[r] for r in self._translated], axis=0)
+      if self._ring_only:
+        take &= ~np.any([exact[r] for r in self._translated], axis=0)
+      image = np.where(take[..., None], translated, image)
     return image
 
   def _segments(self, segmentation, exact: dict) -> np.ndarray:
