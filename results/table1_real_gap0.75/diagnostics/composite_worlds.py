@@ -24,8 +24,8 @@ alone and the robot alone, which the runner does not:
   PYTHONPATH=. python results/table1_real_gap0.75/diagnostics/composite_worlds.py --summarize
 Outputs: results/table1_real_gap0.75/<row>/eval/composite_<world>_seed<k>.json, the runner's
 layout ('objects,robot' is written 'objects_robot'). --summarize also pairs the objects and robot
-in G's colours (colour_from_g.sh, session 43: composite_colour_objects_robot_seed<k>.json) with
-the control.
+in G's colours and G's ring around them (g_region_interventions.sh, session 43:
+composite_{colour,ring}_objects_robot_seed<k>.json) with the control.
 """
 import json
 import os
@@ -84,9 +84,11 @@ def _outcomes(path):
 def summarize():
   """Per final Q: the Table 1 real and sim figures and each composite world measured on all
   three seeds, with the paired difference from the control."""
-  worlds = ('background', 'objects,robot', 'objects', 'robot', 'colour_objects,robot')
+  worlds = ('background', 'objects,robot', 'objects', 'robot', 'colour_objects,robot',
+            'ring_objects,robot')
   label = {w: f'{w} from G' for w in worlds}
-  label['colour_objects,robot'] = "objects,robot in G's colours"  # colour_from_g.sh
+  label['colour_objects,robot'] = "objects,robot in G's colours"  # g_region_interventions.sh
+  label['ring_objects,robot'] = "G's ring around objects,robot"
   print('| final Q | n | real (Table 1) | control | ' + ' | '.join(
       label[w] for w in worlds) + ' | sim through G (Table 1) | ' + ' | '.join(
           f'{label[w]} - control (95% CI)' for w in worlds) + ' |')
