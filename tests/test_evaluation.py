@@ -439,6 +439,6 @@ def test_tool_translated_regions_evaluates_in_a_composite_world(tmp_path):
                          (['--appearance=real', '--translated_regions=none',
                            '--colour_from_g=sky'], "--colour_from_g 'sky': expected"),
                          (['--appearance=real', '--translated_regions=robot',
-                           '--colour_from_g=objects,robot'], "share ['robot']")]:
+                           '--colour_from_g=objects,robot'], "share ['robot']; a region is")]:
     proc = _run_tool(*base, *flags)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]

@@ -315,6 +315,15 @@ def test_composite_env_colours_each_object_body_from_g_and_keeps_the_real_shapes
     paired = env.render_paired(('sim', 'real'))
     masks = env.region_masks(paired['segmentation'])
     translated = translator.translate(paired['sim'][None])[0]
+    # With ring_only: G's ring around the shapes, their insides recoloured as above.
+    ringed = sim2real.CompositeEnv(env, translator, ('objects', 'robot'), dilation=2,
+                                   ring_only=True, colour_regions=('objects', 'robot'))
+    ringed = ringed.composite()
+    shapes = masks['objects'] | masks['robot']
+    np.testing.assert_array_equal(ringed[shapes], image[shapes])
+    ring = sim2real.dilate(shapes, 2) & ~shapes
+    np.testing.assert_array_equal(ringed[ring], translated[ring])
+    np.testing.assert_array_equal(ringed[~ring & ~shapes], paired['real'][~ring & ~shapes])
     background = masks['background']
     np.testing.assert_array_equal(image[background], translated[background])
     bodies = np.unique(paired['segmentation'][masks['objects']])
@@ -347,6 +356,9 @@ def test_composite_env_refuses_bad_settings_naming_them():
       sim2real.CompositeEnv(inner, object(), ring_only=True, **bad)
   with pytest.raises(ValueError, match=r"regions \['robot'\] are both translated and colour"):
     sim2real.CompositeEnv(inner, object(), ('robot',), colour_regions=('robot', 'objects'))
+  with pytest.raises(TypeError, match='has no render_paired'):  # allowed with ring_only
+    sim2real.CompositeEnv(inner, object(), ('robot',), dilation=1, ring_only=True,
+                          colour_regions=('robot', 'objects'))
   with pytest.raises(ValueError, match='dilation must be a whole number'):
     sim2real.CompositeEnv(inner, None, (), dilation=-1)
   with pytest.raises(TypeError, match='_ImageEnv has no render_paired'):

@@ -222,10 +222,11 @@ def main(argv=None):
     if set(colour) - set(sim2real.REGIONS) or (args.colour_from_g is not None and not colour):
       parser.error(f'--colour_from_g {args.colour_from_g!r}: expected a comma-separated '
                    f'subset of {", ".join(sim2real.REGIONS)}')
-    if set(colour) & set(regions):
+    if set(colour) & set(regions) and not args.translated_ring_only:
       parser.error(f'--colour_from_g {args.colour_from_g!r} and --translated_regions '
                    f'{args.translated_regions!r} share {sorted(set(colour) & set(regions))}; '
-                   'a region is recoloured or translated, not both')
+                   'a region is recoloured or translated, not both (except with '
+                   '--translated_ring_only: the ring from G, the inside recoloured)')
     if unknown or not (regions or args.translated_regions == 'none'):
       parser.error(f'--translated_regions {args.translated_regions!r}: expected \'none\' or '
                    f'a comma-separated subset of {", ".join(sim2real.REGIONS)}')

@@ -114,7 +114,8 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
   G's frame (``match_segment_colours`` per segment of the exact masks: each object body on its
   own, the robot, the background): whether what a final Q needs from G there is G's colours or
   G's drawing (outlines, fringes, shading). Applied after ``real_transform``, before the
-  ``translated`` regions; a region cannot be in both.
+  ``translated`` regions; a region cannot be in both, except with ``ring_only``: G's ring around
+  the region's real shape, its inside in G's colours.
   """
 
   def __init__(self, env, frame_transform, translated: Sequence[str] = (), dilation: int = 0,
@@ -133,9 +134,10 @@ class CompositeEnv(wrappers.PyEnvironmentBaseWrapper):
     if unknown:
       raise ValueError(f'CompositeEnv: unknown regions {unknown}; valid: {", ".join(REGIONS)}')
     both = sorted(set(translated) & set(colour_regions))
-    if both:
+    if both and not ring_only:
       raise ValueError(f'CompositeEnv: regions {both} are both translated and colour-matched; '
-                       'a region is one or the other')
+                       'a region is one or the other (or, with ring_only, its ring from G and '
+                       'its inside recoloured)')
     if (translated or colour_regions) and frame_transform is None:
       raise ValueError(f'CompositeEnv: regions {list(translated) + list(colour_regions)} are to '
                        'come from G(sim), but no frame_transform (G) was given')

@@ -25,7 +25,7 @@ alone and the robot alone, which the runner does not:
 Outputs: results/table1_real_gap0.75/<row>/eval/composite_<world>_seed<k>.json, the runner's
 layout ('objects,robot' is written 'objects_robot'). --summarize also pairs the objects and robot
 in G's colours and G's ring around them (g_region_interventions.sh, session 43:
-composite_{colour,ring}_objects_robot_seed<k>.json) with the control.
+composite_{colour,ring,ring_colour}_objects_robot_seed<k>.json) with the control.
 """
 import json
 import os
@@ -85,10 +85,11 @@ def summarize():
   """Per final Q: the Table 1 real and sim figures and each composite world measured on all
   three seeds, with the paired difference from the control."""
   worlds = ('background', 'objects,robot', 'objects', 'robot', 'colour_objects,robot',
-            'ring_objects,robot')
+            'ring_objects,robot', 'ring_colour_objects,robot')
   label = {w: f'{w} from G' for w in worlds}
   label['colour_objects,robot'] = "objects,robot in G's colours"  # g_region_interventions.sh
   label['ring_objects,robot'] = "G's ring around objects,robot"
+  label['ring_colour_objects,robot'] = "G's ring and colours on objects,robot"
   print('| final Q | n | real (Table 1) | control | ' + ' | '.join(
       label[w] for w in worlds) + ' | sim through G (Table 1) | ' + ' | '.join(
           f'{label[w]} - control (95% CI)' for w in worlds) + ' |')

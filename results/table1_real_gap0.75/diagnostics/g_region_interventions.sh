@@ -1,5 +1,5 @@
 #!/bin/bash
-# Ad hoc (session 43; docs/results.md, predictions 13 and 14): each final Q of ROWS in `real`
+# Ad hoc (session 43; docs/results.md, predictions 13-15): each final Q of ROWS in `real`
 # with one of two interventions on the real render's objects and robot, on the eval seeds 0-2,
 # 100 episodes each; a finished one is kept. The control is the row's composite_none_seed<k>.json;
 # composite_worlds.py --summarize pairs them with it.
@@ -7,12 +7,14 @@
 #                shading and outlines real (tools/evaluate.py --colour_from_g=objects,robot)
 #   KIND=ring    only the 2-pixel ring G draws around the real objects and robot, their insides
 #                real (--translated_regions=objects,robot --region_dilation=2 --translated_ring_only)
+#   KIND=ring_colour  both: G's ring around the real shapes, their insides in G's colours
 #   KIND=ring ROWS="rl_cyclegan_long cyclegan_seed0" bash <this script>
 cd "$(dirname "$0")/../../.."
-case ${KIND:?KIND=colour or KIND=ring} in
+case ${KIND:?KIND=colour, ring or ring_colour} in
   colour) flags="--translated_regions=none --colour_from_g=objects,robot";;
   ring) flags="--translated_regions=objects,robot --region_dilation=2 --translated_ring_only";;
-  *) echo "unknown KIND=$KIND: expected colour or ring" >&2; exit 2;;
+  ring_colour) flags="--translated_regions=objects,robot --region_dilation=2 --translated_ring_only --colour_from_g=objects,robot";;
+  *) echo "unknown KIND=$KIND: expected colour, ring or ring_colour" >&2; exit 2;;
 esac
 for seed in 0 1 2; do for row in ${ROWS:-rl_cyclegan_long rl_cyclegan_real_critic rl_cyclegan_fq_seed1 rl_cyclegan_rlscene1_seed0 cyclegan_seed0}; do
   out=results/table1_real_gap0.75/$row/eval/composite_${KIND}_objects_robot_seed$seed.json
